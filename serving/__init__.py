@@ -1,0 +1,1 @@
+"""Serving side of agriland: ONNX Runtime + BentoML. Never imports TensorFlow."""

@@ -1,0 +1,150 @@
+"""The artifact contract between export and serving: manifest.json, validated by pydantic on both sides."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agriland.errors import AgrilandError
+
+MANIFEST_FILE = "manifest.json"
+MODEL_FILE = "model.onnx"
+SCHEMA_VERSION = 1
+
+Task = Literal["segmentation", "clustering"]
+Variant = Literal["fp32", "fp16", "int8"]
+VARIANTS: tuple[str, ...] = ("fp32", "fp16", "int8")
+
+
+class TensorSpec(BaseModel):
+    """Name, element type and shape of one graph input or output (None = dynamic axis)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    dtype: Literal["uint8", "float16", "float32", "int64"]
+    shape: list[int | None]
+
+
+class Parity(BaseModel):
+    """How closely this ONNX artifact reproduces the Keras model (or the fp32 artifact, for variants)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    reference: str = "keras"
+    n_tiles: int = 0
+    max_abs_diff: float | None = None
+    mask_iou: float | None = None
+    cluster_agreement: float | None = None
+    passed: bool = True
+
+
+class Manifest(BaseModel):
+    """Everything serving needs to know about one exported model folder."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+    schema_version: int = SCHEMA_VERSION
+    name: str
+    task: Task
+    version: str
+    variant: Variant = "fp32"
+    tile_size: int = Field(gt=0)
+    input: TensorSpec
+    outputs: list[TensorSpec]
+    cluster_names: dict[str, str] = Field(default_factory=dict)
+    arable_classes: list[str] = Field(default_factory=lambda: ["arable"])
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    metrics: dict[str, float] = Field(default_factory=dict)
+    parity: Parity = Field(default_factory=Parity)
+    training_data: dict[str, object] = Field(default_factory=dict)
+    library_versions: dict[str, str] = Field(default_factory=dict)
+    onnx_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @field_validator("cluster_names")
+    @classmethod
+    def _cluster_keys_are_ints(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not key.lstrip("-").isdigit():
+                raise ValueError(f"cluster_names keys must be cluster ids like '7', got {key!r}")
+        return value
+
+    @property
+    def n_clusters(self) -> int | None:
+        """Number of clusters K for a clustering model (from the `q` output's shape)."""
+        for spec in self.outputs:
+            if spec.name == "q" and spec.shape and spec.shape[-1]:
+                return int(spec.shape[-1])
+        return None
+
+    def cluster_name(self, cluster_id: int) -> str | None:
+        """The human name of a cluster, if one was given."""
+        return self.cluster_names.get(str(cluster_id))
+
+    def is_arable_cluster(self, cluster_id: int) -> bool:
+        """True when the cluster was named as one of the arable classes."""
+        name = self.cluster_name(cluster_id)
+        return name is not None and name.strip().lower() in {c.lower() for c in self.arable_classes}
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(folder: Path | str) -> Manifest:
+    """Read and validate `folder/manifest.json`; raises AgrilandError with the reason."""
+    path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        raise AgrilandError(f"no {MANIFEST_FILE} in {folder}")
+    try:
+        return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValidationError as err:
+        raise AgrilandError(f"{path} is not a valid manifest: {err}") from err
+    except ValueError as err:  # invalid JSON
+        raise AgrilandError(f"{path} is not valid JSON: {err}") from err
+
+
+def write_manifest(folder: Path | str, manifest: Manifest) -> Path:
+    """Write `folder/manifest.json` atomically (temp file + rename)."""
+    path = Path(folder) / MANIFEST_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def verify_artifact(folder: Path | str) -> Manifest:
+    """Validate the manifest and check that model.onnx exists and matches its sha256."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    model_path = folder / MODEL_FILE
+    if not model_path.is_file():
+        raise AgrilandError(f"no {MODEL_FILE} in {folder}")
+    actual = sha256_file(model_path)
+    if actual != manifest.onnx_sha256:
+        raise AgrilandError(
+            f"{model_path} does not match its manifest (sha256 {actual[:12]}... != {manifest.onnx_sha256[:12]}...): "
+            "the file was changed or corrupted after export; export it again"
+        )
+    return manifest
+
+
+def update_cluster_names(folder: Path | str, names: dict[str, str]) -> Manifest:
+    """Merge cluster names into an existing manifest (names are editable after export)."""
+    manifest = read_manifest(folder)
+    merged = {**manifest.cluster_names, **names}
+    updated = manifest.model_copy(update={"cluster_names": merged})
+    Manifest.model_validate(json.loads(updated.model_dump_json()))
+    write_manifest(folder, updated)
+    return updated
