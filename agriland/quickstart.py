@@ -1,0 +1,104 @@
+"""`agriland quickstart`: build the quickstart models once (synthetic data -> DEC + U-Net -> ONNX) and serve them."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from agriland.errors import AgrilandError
+from agriland.profiles import PROFILES, QuickstartProfile
+
+log = logging.getLogger(__name__)
+
+
+def _models_ready(models_dir: Path) -> bool:
+    """True when both fp32 artifacts exist and match their manifests."""
+    from serving.manifest import verify_artifact
+
+    try:
+        for name in ("dec", "unet"):
+            verify_artifact(models_dir / name / "fp32")
+    except AgrilandError:
+        return False
+    return True
+
+
+def _step(title: str, args: list[str]) -> None:
+    """Run one `agriland` subcommand in its own process (TensorFlow memory is freed after each)."""
+    log.info("quickstart: %s", title)
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "agriland.cli", *args], check=False)
+    if result.returncode != 0:
+        raise AgrilandError(f"quickstart step '{title}' failed (exit {result.returncode}): agriland {' '.join(args)}")
+    log.info("quickstart: %s done in %.0f s", title, time.monotonic() - started)
+
+
+def build_models(profile: QuickstartProfile, work_dir: Path, models_dir: Path) -> None:
+    """Synthetic data -> DEC -> cluster names from the synthetic labels -> U-Net -> ONNX exports."""
+    data_dir = work_dir / "data" / f"synth-{profile.name}"
+    dec_run = work_dir / "runs" / f"dec-{profile.name}"
+    unet_run = work_dir / "runs" / f"unet-{profile.name}"
+    if not (data_dir / "pairs.csv").is_file():
+        _step(
+            "generate synthetic scenes",
+            ["synth", "--out", str(data_dir), "--tiles", str(profile.tiles), "--tile-size", str(profile.data_tile_size),
+             "--seed", "0"],
+        )
+    _step("train DEC", ["train-dec", "--data", str(data_dir), "--run", str(dec_run), "--profile", profile.name])
+    _step("name clusters from the synthetic land-cover labels", ["clusters", "name", "--from-labels", "--run", str(dec_run)])
+    log.info("quickstart: clusters were named automatically from the synthetic labels; rename them with "
+             "`agriland clusters name 7=arable --run %s --models %s`", dec_run, models_dir)
+    _step("train U-Net", ["train-unet", "--data", str(data_dir / "pairs.csv"), "--run", str(unet_run),
+                          "--profile", profile.name])
+    for name, run in (("dec", dec_run), ("unet", unet_run)):
+        _step(f"export {name}", ["export", name, "--run", str(run), "--models", str(models_dir),
+                                 "--variant", profile.export_variants])
+
+
+def serve(models_dir: Path, port: int, host: str) -> None:
+    """Replace this process with `bentoml serve` on the built models."""
+    bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
+    if bentoml is None:
+        raise AgrilandError("bentoml is not installed: install the serve extra (pip install -e '.[serve]')")
+    env = {**os.environ, "AGRILAND_MODELS_DIR": str(models_dir.resolve())}
+    url = f"http://{'localhost' if host in {'0.0.0.0', '127.0.0.1'} else host}:{port}"
+    print(
+        f"\nagriland is starting on {url} (models: {models_dir})\n"
+        f"  readiness:  curl {url}/readyz\n"
+        f"  segment:    curl -F 'files=@tile.png' {url}/segment\n"
+        f"  cluster:    curl -F 'files=@tile.png' {url}/cluster\n"
+        f"  demo:       agriland demo --url {url}\n"
+        f"  API docs:   {url}/docs\n",
+        flush=True,
+    )
+    os.execve(bentoml, [bentoml, "serve", "serving.service:Agriland", "--host", host, "--port", str(port)], env)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agriland quickstart", description=__doc__)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                        help="quick: minutes on 2 CPU cores; full: the workflow's sizes, for a GPU machine")
+    parser.add_argument("--models", type=Path, default=Path("models"), help="artifact folder to build and serve")
+    parser.add_argument("--work-dir", type=Path, default=Path("."), help="where data/ and runs/ go")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--rebuild", action="store_true", help="train and export again even if models exist")
+    parser.add_argument("--no-serve", action="store_true", help="build the models and stop")
+    args = parser.parse_args(argv)
+
+    if args.rebuild or not _models_ready(args.models):
+        started = time.monotonic()
+        build_models(PROFILES[args.profile], args.work_dir, args.models)
+        log.info("quickstart: models built in %.1f min", (time.monotonic() - started) / 60)
+    else:
+        log.info("quickstart: reusing the models in %s (pass --rebuild to train again)", args.models)
+    if args.no_serve:
+        return 0
+    serve(args.models, args.port, args.host)
+    return 0

@@ -1,0 +1,75 @@
+"""Serving settings read from AGRILAND_* environment variables, with limits that keep bad requests cheap."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal, cast
+
+from agriland.errors import AgrilandError
+from serving.manifest import VARIANTS
+
+ProviderSetting = Literal["auto", "cpu", "cuda", "tensorrt"]
+PROVIDERS: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
+ENV_PREFIX = "AGRILAND_"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything the service reads from its environment (AGRILAND_<FIELD NAME IN CAPITALS>)."""
+
+    models_dir: Path = Path("models")
+    dec_variant: str = "fp32"
+    unet_variant: str = "fp32"
+    providers: ProviderSetting = "auto"
+    workers: int = 1
+    max_batch_size: int = 16  # tiles per ONNX Runtime run
+    max_latency_ms: int = 30_000  # a tile that waited this long in the queue is answered 503
+    max_queue_tiles: int = 256  # tiles waiting per model before new requests get 503
+    max_concurrency: int = 64  # requests in flight per worker before new ones get 429
+    max_upload_bytes: int = 32 * 1024 * 1024
+    max_pixels: int = 4096 * 4096  # per decoded image, checked from the header before decoding
+    max_side_factor: int = 8  # /segment and /cluster accept sides up to this many model tiles
+    max_tiles: int = 64  # tiles per request
+    timeout_s: int = 120
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "ServeSettings":
+        """Read AGRILAND_* variables; unknown values are refused with the variable's name."""
+        env = dict(os.environ if environ is None else environ)
+        values: dict[str, object] = {}
+        for field in fields(cls):
+            key = ENV_PREFIX + field.name.upper()
+            raw = env.get(key)
+            if raw is None or raw.strip() == "":
+                continue
+            raw = raw.strip()
+            if field.name == "models_dir":
+                values[field.name] = Path(raw)
+            elif field.type in ("int", int):
+                try:
+                    number = int(raw)
+                except ValueError as err:
+                    raise AgrilandError(f"{key} must be an integer, got {raw!r}") from err
+                if number <= 0:
+                    raise AgrilandError(f"{key} must be positive, got {number}")
+                values[field.name] = number
+            else:
+                values[field.name] = raw.lower()
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Refuse unknown variants and provider names."""
+        for name in ("dec_variant", "unet_variant"):
+            value = getattr(self, name)
+            if value not in VARIANTS:
+                raise AgrilandError(f"{ENV_PREFIX}{name.upper()}={value!r}: choose one of {', '.join(VARIANTS)}")
+        if self.providers not in PROVIDERS:
+            raise AgrilandError(f"{ENV_PREFIX}PROVIDERS={self.providers!r}: choose one of {', '.join(PROVIDERS)}")
+
+    @property
+    def provider_choice(self) -> ProviderSetting:
+        return cast(ProviderSetting, self.providers)

@@ -1,0 +1,135 @@
+"""Image bytes -> uint8 RGB array: PNG, JPEG, TIFF/GeoTIFF (8/16-bit), RGBA, grayscale, palette; limits first."""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from agriland.errors import AgrilandError
+from serving.imagery import select_bands, to_uint8, valid_mask
+
+log = logging.getLogger(__name__)
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated upload is an error, never a half-grey tile
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+_FORMATS = ("PNG", "JPEG", "TIFF")
+
+
+class ImageDecodeError(AgrilandError):
+    """The bytes are not an acceptable image; `status` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """Upper bounds checked from the header, before any pixel is decoded."""
+
+    max_bytes: int = 32 * 1024 * 1024
+    max_pixels: int = 4096 * 4096
+    max_side: int = 16384
+
+
+def _check_size(width: int, height: int, limits: DecodeLimits, label: str) -> None:
+    if width <= 0 or height <= 0:
+        raise ImageDecodeError(f"{label}: image has no pixels ({width}x{height})")
+    if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
+        raise ImageDecodeError(
+            f"{label}: image is {width}x{height} pixels; the limit is {limits.max_pixels} pixels "
+            f"and {limits.max_side} per side",
+            status=413,
+        )
+
+
+def _pillow_to_array(image: Image.Image) -> np.ndarray:
+    """Pixels of a loaded Pillow image as uint8 RGB (16-bit and float modes are stretched)."""
+    mode = image.mode
+    if mode in {"RGB"}:
+        return np.asarray(image, dtype=np.uint8)
+    if mode in {"RGBA", "RGBa", "LA", "La", "PA"}:
+        alpha = np.asarray(image.getchannel("A"), dtype=np.float32)[..., None] / 255.0
+        rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
+        return np.clip(np.rint(rgb * alpha), 0, 255).astype(np.uint8)  # transparent -> black (nodata)
+    if mode in {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}:
+        array = np.asarray(image)
+        if mode.startswith("I;16"):
+            array = array.astype(np.uint16, copy=False)
+        return select_bands(to_uint8(array[..., None], valid=valid_mask(array[..., None])))
+    return np.asarray(image.convert("RGB"), dtype=np.uint8)  # L, 1, P, CMYK, YCbCr, LAB, HSV
+
+
+def _decode_with_pillow(data: bytes, limits: DecodeLimits, label: str) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=_FORMATS)
+        except UnidentifiedImageError as err:
+            raise ImageDecodeError(f"{label}: not a PNG, JPEG or TIFF image") from err
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+            raise ImageDecodeError(f"{label}: image dimensions are too large ({err})", status=413) from err
+        with image:
+            _check_size(image.width, image.height, limits, label)
+            try:
+                image.load()
+            except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
+                raise ImageDecodeError(f"{label}: image dimensions are too large ({err})", status=413) from err
+            except (OSError, ValueError, SyntaxError, EOFError) as err:
+                if "truncated" in str(err).lower() or isinstance(err, EOFError):
+                    raise ImageDecodeError(f"{label}: image data is truncated or corrupt ({err})") from err
+                raise
+            return _pillow_to_array(image)
+
+
+def _decode_with_rasterio(data: bytes, limits: DecodeLimits, label: str) -> np.ndarray:
+    """TIFFs Pillow cannot read (multi-band 16-bit, float, GeoTIFF with nodata)."""
+    try:
+        from rasterio.errors import RasterioError
+        from rasterio.io import MemoryFile
+    except ImportError as err:  # pragma: no cover - rasterio is a serving requirement
+        raise ImageDecodeError(f"{label}: this TIFF needs rasterio, which is not installed") from err
+    try:
+        with MemoryFile(data) as memfile, memfile.open() as dataset:
+            _check_size(dataset.width, dataset.height, limits, label)
+            array = np.moveaxis(dataset.read(), 0, -1)
+            nodata = dataset.nodata
+    except ImageDecodeError:
+        raise
+    except (RasterioError, ValueError, OSError) as err:
+        raise ImageDecodeError(f"{label}: TIFF could not be read ({err})") from err
+    valid = valid_mask(array, nodata)
+    try:
+        rgb = select_bands(array) if array.shape[-1] != 2 else select_bands(array, (1,))
+        return to_uint8(rgb, valid=valid)
+    except AgrilandError as err:
+        raise ImageDecodeError(f"{label}: {err}") from err
+
+
+def decode_image(data: bytes, limits: DecodeLimits | None = None, label: str = "image") -> np.ndarray:
+    """Decode one image to uint8 [H, W, 3]; raises ImageDecodeError with a clear message (and HTTP status)."""
+    limits = limits or DecodeLimits()
+    if not data:
+        raise ImageDecodeError(f"{label}: empty file")
+    if len(data) > limits.max_bytes:
+        raise ImageDecodeError(f"{label}: {len(data)} bytes; the limit is {limits.max_bytes}", status=413)
+    is_tiff = data[:4] in _TIFF_MAGIC
+    try:
+        array = _decode_with_pillow(data, limits, label)
+    except ImageDecodeError as err:
+        if not is_tiff or err.status == 413 or "truncated" in str(err):
+            raise
+        array = _decode_with_rasterio(data, limits, label)
+    except (OSError, ValueError, SyntaxError, TypeError, KeyError, IndexError) as err:
+        if not is_tiff:
+            raise ImageDecodeError(f"{label}: image could not be decoded ({err})") from err
+        log.debug("Pillow cannot read %s (%s); trying rasterio", label, err)
+        array = _decode_with_rasterio(data, limits, label)
+    if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
+        raise ImageDecodeError(f"{label}: decoded to an unexpected array {array.dtype} {array.shape}")
+    return np.ascontiguousarray(array)

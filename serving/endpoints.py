@@ -1,0 +1,111 @@
+"""What /cluster and /segment compute around the model: decoding, fitting, and per-tile results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from serving.decoding import DecodeLimits, ImageDecodeError, decode_image
+from serving.http_input import TileUpload
+from serving.manifest import Manifest
+from serving.masks import FitInfo, FitMode, fit_tile, mask_png_base64, restore_probability, rle_encode
+from serving.schemas import (
+    ApiError,
+    ClusterOptions,
+    ClusterResult,
+    ClusterScore,
+    RleMask,
+    SegmentOptions,
+    SegmentResult,
+)
+
+
+@dataclass
+class PreparedTiles:
+    """Model-size uint8 tiles [N, T, T, 3] and how each input was fitted."""
+
+    batch: np.ndarray
+    fits: list[FitInfo]
+    names: list[str | None]
+
+
+def prepare_tiles(
+    uploads: list[TileUpload], tile_size: int, fit: FitMode, limits: DecodeLimits, max_side: int
+) -> PreparedTiles:
+    """Decode every upload (limits checked from headers first) and fit it to the model size."""
+    tiles, fits = [], []
+    for upload in uploads:
+        try:
+            image = decode_image(upload.data, limits, upload.label)
+        except ImageDecodeError as err:
+            raise ApiError(err.status, str(err)) from err
+        height, width = image.shape[:2]
+        if height > max_side or width > max_side:
+            raise ApiError(
+                413,
+                f"{upload.label}: {width}x{height} is larger than this endpoint accepts ({max_side}x{max_side}, "
+                f"{max_side // tile_size} model tiles of {tile_size}); use the scene segmentation for large images",
+            )
+        if fit == "pad" and (height > tile_size or width > tile_size):
+            raise ApiError(
+                400, f"{upload.label}: {width}x{height} cannot be padded to the model size {tile_size}; use fit=resize"
+            )
+        tile, info = fit_tile(image, tile_size, fit)
+        tiles.append(tile)
+        fits.append(info)
+    return PreparedTiles(np.stack(tiles), fits, [u.name for u in uploads])
+
+
+def segment_results(
+    probabilities: np.ndarray, prepared: PreparedTiles, options: SegmentOptions, manifest: Manifest
+) -> tuple[list[SegmentResult], list[np.ndarray]]:
+    """Per-tile results plus the 0/1 masks (for the image/png answer)."""
+    threshold = manifest.threshold if options.threshold is None else options.threshold
+    results, masks = [], []
+    for probability, info, name in zip(probabilities, prepared.fits, prepared.names):
+        restored = restore_probability(probability, info)
+        mask = (restored >= threshold).astype(np.uint8)
+        masks.append(mask)
+        results.append(
+            SegmentResult(
+                name=name,
+                width=info.width,
+                height=info.height,
+                threshold=threshold,
+                arable_fraction=float(mask.mean()),
+                mean_probability=float(restored.mean()) if options.include_probability else None,
+                fit=info.mode,
+                mask_png_base64=mask_png_base64(mask),
+                mask_rle=RleMask(size=(info.height, info.width), counts=rle_encode(mask)),
+            )
+        )
+    return results, masks
+
+
+def cluster_results(
+    q: np.ndarray, embedding: np.ndarray, prepared: PreparedTiles, options: ClusterOptions, manifest: Manifest
+) -> list[ClusterResult]:
+    """Per-tile cluster, confidence, top-k and the manifest's name / arable verdict."""
+    k = min(options.top_k, q.shape[1])
+    results = []
+    for row, emb, info, name in zip(q, embedding, prepared.fits, prepared.names):
+        order = np.argsort(-row, kind="stable")[:k]
+        best = int(order[0])
+        results.append(
+            ClusterResult(
+                name=name,
+                width=info.width,
+                height=info.height,
+                cluster=best,
+                confidence=float(row[best]),
+                cluster_name=manifest.cluster_name(best),
+                is_arable=manifest.is_arable_cluster(best),
+                top_k=[
+                    ClusterScore(cluster=int(c), probability=float(row[c]), name=manifest.cluster_name(int(c)))
+                    for c in order
+                ],
+                embedding=[float(v) for v in emb] if options.include_embedding else None,
+            )
+        )
+    return results

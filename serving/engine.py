@@ -1,0 +1,143 @@
+"""Both ONNX models of one worker, their micro-batchers and metrics: the single path every prediction takes."""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from agriland.errors import AgrilandError
+from serving.batching import MicroBatcher
+from serving.config import ServeSettings
+from serving.runtime import OnnxModel, artifact_folder, default_cpu_threads
+
+log = logging.getLogger(__name__)
+
+MODEL_NAMES: tuple[str, ...] = ("dec", "unet")
+_METRICS: dict[str, Any] = {}
+
+
+def _metrics(max_batch_size: int) -> dict[str, Any]:
+    """Prometheus metrics, created once per process after BentoML has set PROMETHEUS_MULTIPROC_DIR."""
+    if not _METRICS:
+        import prometheus_client  # imported late on purpose: multiprocess mode is decided at import
+
+        buckets = sorted({1, 2, 4, 8, 16, 32, 64, 128, max_batch_size})
+        _METRICS["batch_size"] = prometheus_client.Histogram(
+            "agriland_batch_size",
+            "Tiles per ONNX Runtime run (micro-batcher)",
+            labelnames=["model"],
+            buckets=[float(b) for b in buckets],
+        )
+        _METRICS["queue_wait"] = prometheus_client.Histogram(
+            "agriland_queue_wait_seconds",
+            "Seconds the oldest tile of a batch waited in the queue",
+            labelnames=["model"],
+            buckets=[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
+        )
+        _METRICS["rejected"] = prometheus_client.Counter(
+            "agriland_rejected_requests",
+            "Requests answered with 4xx/5xx by reason",
+            labelnames=["endpoint", "status"],
+        )
+    return _METRICS
+
+
+class Engine:
+    """Loads dec and unet from `settings.models_dir`; a model that fails stays unloaded with its reason."""
+
+    def __init__(self, settings: ServeSettings, settings_error: str | None = None) -> None:
+        self.settings = settings
+        self.models: dict[str, OnnxModel] = {}
+        self.errors: dict[str, str] = {}
+        self.batchers: dict[str, MicroBatcher] = {}
+        self.metrics = _metrics(settings.max_batch_size)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ort")
+        if settings_error:
+            self.errors["settings"] = settings_error
+            log.error("service is NOT ready: %s", settings_error)
+            return
+        threads = default_cpu_threads(settings.workers)
+        variants = {"dec": settings.dec_variant, "unet": settings.unet_variant}
+        for name in MODEL_NAMES:
+            try:
+                folder = artifact_folder(settings.models_dir, name, variants[name])
+                model = OnnxModel.load(folder, settings.provider_choice, threads)
+                self._check_contract(name, model)
+            except AgrilandError as err:
+                self.errors[name] = str(err)
+                log.error("model %r is NOT loaded, the service is not ready: %s", name, err)
+                continue
+            except Exception as err:  # noqa: BLE001 - any load failure must leave the process up
+                self.errors[name] = f"{type(err).__name__}: {err}"
+                log.exception("model %r is NOT loaded, the service is not ready", name)
+                continue
+            self.models[name] = model
+            self.batchers[name] = self._batcher(name, model)
+            log.info(
+                "model %s %s (tile %d) on %s, %d CPU threads, batches up to %d",
+                name, model.manifest.version, model.tile_size, model.provider, threads, settings.max_batch_size,
+            )
+
+    @staticmethod
+    def _check_contract(name: str, model: OnnxModel) -> None:
+        outputs = {spec.name for spec in model.manifest.outputs}
+        needed = {"dec": {"q", "embedding"}, "unet": {"mask"}}[name]
+        if not needed <= outputs:
+            raise AgrilandError(f"{model.folder}: outputs {sorted(outputs)} lack {sorted(needed - outputs)}")
+        if model.manifest.input.dtype != "uint8":
+            raise AgrilandError(f"{model.folder}: input must be uint8, the manifest says {model.manifest.input.dtype}")
+
+    def _batcher(self, name: str, model: OnnxModel) -> MicroBatcher:
+        hist, wait = self.metrics["batch_size"].labels(model=name), self.metrics["queue_wait"].labels(model=name)
+
+        def observe(size: int, waited: float) -> None:
+            hist.observe(size)
+            wait.observe(waited)
+
+        return MicroBatcher(
+            name,
+            model.run,
+            max_batch_size=self.settings.max_batch_size,
+            max_latency_s=self.settings.max_latency_ms / 1000.0,
+            max_queue_tiles=self.settings.max_queue_tiles,
+            observe=observe,
+            executor=self._executor,  # one device thread per worker: the two models never fight for cores
+        )
+
+    @property
+    def ready(self) -> bool:
+        return not self.errors and set(self.models) == set(MODEL_NAMES)
+
+    def not_ready_reason(self, name: str | None = None) -> str | None:
+        """Why `name` (or, without a name, the whole service) cannot answer; None when it can."""
+        if "settings" in self.errors:
+            return self.errors["settings"]
+        if name is not None:
+            return None if name in self.models else self.errors.get(name, f"model {name} is not loaded")
+        if self.ready:
+            return None
+        return "; ".join(f"{key}: {value}" for key, value in self.errors.items())
+
+    def tile_size(self, name: str) -> int:
+        return self.models[name].tile_size
+
+    async def predict_masks(self, tiles: np.ndarray) -> np.ndarray:
+        """uint8 [N, T, T, 3] -> float32 [N, T, T] arable probability, through the shared batcher."""
+        out = (await self.batchers["unet"].submit(tiles))["mask"]
+        return np.asarray(out, dtype=np.float32).reshape(out.shape[0], out.shape[1], out.shape[2])
+
+    async def predict_clusters(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 [N, T, T, 3] -> (q [N, K] soft assignments, embedding [N, D]), through the shared batcher."""
+        out = await self.batchers["dec"].submit(tiles)
+        return np.asarray(out["q"], dtype=np.float32), np.asarray(out["embedding"], dtype=np.float32)
+
+    def retry_after_s(self) -> int:
+        return max([b.retry_after_s() for b in self.batchers.values()] or [1])
+
+    def close(self) -> None:
+        for batcher in self.batchers.values():
+            batcher.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,243 @@
+"""GeoTIFF scenes in: header checks, band selection, nodata and stretch to a uint8 RGB raster (rasterio)."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.enums import MaskFlags
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.io import DatasetReader, MemoryFile
+
+from agriland.errors import AgrilandError
+from serving.imagery import DEFAULT_STRETCH, select_bands, to_uint8, valid_mask
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_PIXELS = 100_000_000  # 10,000 x 10,000; ~300 MB as uint8 RGB, ~400 MB as float32 probability
+
+# 1-based band indexes in R, G, B order. Pass a preset name or an explicit list such as "4,3,2".
+BAND_PRESETS: dict[str, tuple[int, int, int]] = {
+    # Bands 1,2,3 are red, green, blue (ordinary RGB / RGBA / NAIP RGBN GeoTIFFs).
+    "rgb": (1, 2, 3),
+    # Sentinel-2 full 13-band stack in ESA order B1,B2,B3,B4,B5,B6,B7,B8,B8A,B9,B10,B11,B12: B4,B3,B2.
+    "sentinel2": (4, 3, 2),
+    # Sentinel-2 10 m stack B2,B3,B4,B8 (blue, green, red, NIR), the common 4-band download: B4,B3,B2.
+    "sentinel2-10m": (3, 2, 1),
+    # Landsat 8/9 OLI stack starting at B1 (coastal): B4 red, B3 green, B2 blue.
+    "landsat8": (4, 3, 2),
+    # Landsat 4-7 TM/ETM+ stack starting at B1 (blue): B3 red, B2 green, B1 blue.
+    "landsat7": (3, 2, 1),
+    # Blue, green, red, NIR stacks (PlanetScope 4-band and similar): bands 3,2,1.
+    "bgrn": (3, 2, 1),
+}
+
+
+@dataclass(frozen=True)
+class SceneLimits:
+    """What a scene may be; checked from the header before any pixel is read."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_bands: int = 64
+
+
+@dataclass
+class Raster:
+    """A decoded scene: uint8 RGB pixels, the valid-pixel mask and the georeferencing to write results back."""
+
+    rgb: np.ndarray  # uint8 [H, W, 3]
+    valid: np.ndarray  # bool [H, W]; False = nodata (all bands zero, NaN, or equal to the nodata tag)
+    crs: CRS
+    transform: Affine
+    name: str = "scene"
+    source_dtype: str = "uint8"
+    band_count: int = 3
+    bands: tuple[int, ...] = (1, 2, 3)
+    nodata: float | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.height, self.width
+
+
+def parse_bands(spec: str | tuple[int, ...] | list[int] | None) -> tuple[int, ...] | None:
+    """A preset name (see BAND_PRESETS), a comma list of 1-based bands ("4,3,2"), a sequence, or None."""
+    if spec is None:
+        return None
+    if isinstance(spec, (tuple, list)):
+        bands = tuple(int(b) for b in spec)
+    else:
+        text = spec.strip().lower()
+        if text in BAND_PRESETS:
+            return BAND_PRESETS[text]
+        try:
+            bands = tuple(int(part) for part in text.split(",") if part.strip())
+        except ValueError as err:
+            presets = ", ".join(BAND_PRESETS)
+            raise AgrilandError(f"bands must be a preset ({presets}) or a comma list like 4,3,2, got {spec!r}") from err
+    if len(bands) not in (1, 3) or any(b < 1 for b in bands):
+        raise AgrilandError(f"select 3 bands (R,G,B) or 1 (grayscale), 1-based, got {spec!r}")
+    return bands
+
+
+def _check_header(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: SceneLimits) -> tuple[int, ...]:
+    """Refuse what cannot be a scene before reading pixels; return the bands to read."""
+    if ds.driver != "GTiff":
+        raise AgrilandError(f"{name} is a {ds.driver} file, not a GeoTIFF")
+    if ds.width <= 0 or ds.height <= 0:
+        raise AgrilandError(f"{name} has zero size ({ds.width}x{ds.height} pixels)")
+    if ds.crs is None:
+        raise AgrilandError(
+            f"{name} has no CRS (coordinate reference system); georeference it first, e.g. gdal_edit.py -a_srs EPSG:..."
+        )
+    if ds.transform == Affine.identity():
+        raise AgrilandError(f"{name} has no geotransform (pixel size and origin); georeference it first")
+    pixels = ds.width * ds.height
+    if pixels > limits.max_pixels:
+        raise AgrilandError(
+            f"{name} is {ds.width}x{ds.height} = {pixels:,} pixels, over the limit of {limits.max_pixels:,}; "
+            "cut it into smaller scenes or raise the limit"
+        )
+    if ds.count > limits.max_bands:
+        raise AgrilandError(f"{name} has {ds.count} bands, over the limit of {limits.max_bands}")
+    if bands is None:
+        if ds.count == 2:
+            raise AgrilandError(f"{name} has too few bands (2) for RGB; pass --bands with 1 or 3 band numbers")
+        bands = (1, 1, 1) if ds.count == 1 else (1, 2, 3)
+    for band in bands:
+        if band > ds.count:
+            raise AgrilandError(f"{name} has too few bands: band {band} was asked for but it has {ds.count}")
+    return bands
+
+
+class _IOProblems(logging.Handler):
+    """Collects GDAL's I/O warnings (rasterio logs them): tags past the end of a truncated file."""
+
+    _SIGNS = ("io error", "read error", "truncat", "cannot read", "short read")
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if any(sign in text.lower() for sign in self._SIGNS):
+            self.messages.append(text)
+
+
+@contextmanager
+def _gdal_io_problems() -> Iterator[_IOProblems]:
+    handler = _IOProblems()
+    logger = logging.getLogger("rasterio._env")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+def _read(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: SceneLimits,
+          stretch: tuple[float, float] | None, problems: _IOProblems) -> Raster:
+    """Read the selected bands, build the valid mask, stretch to uint8."""
+    if problems.messages:
+        raise AgrilandError(f"{name} is truncated or corrupt: {problems.messages[0]}")
+    chosen = _check_header(ds, name, bands, limits)
+    unique = tuple(dict.fromkeys(chosen))
+    try:
+        data = ds.read(indexes=list(unique))  # [B, H, W], each band read once
+        per_dataset = any(
+            MaskFlags.per_dataset in flags or MaskFlags.alpha in flags for flags in ds.mask_flag_enums
+        )
+        extra_mask = ds.dataset_mask() if per_dataset else None
+    except RasterioError as err:
+        raise AgrilandError(f"{name} is truncated or corrupt: {err}") from err
+    if problems.messages:
+        raise AgrilandError(f"{name} is truncated or corrupt: {problems.messages[0]}")
+    hwc = np.moveaxis(data, 0, -1)
+    rgb_source = select_bands(hwc, tuple(unique.index(b) + 1 for b in chosen))
+    nodata = ds.nodata
+    valid = valid_mask(hwc, nodata) & valid_mask(hwc, 0)
+    if extra_mask is not None:
+        valid &= extra_mask > 0
+    rgb = np.ascontiguousarray(to_uint8(rgb_source, stretch, valid))
+    rgb[~valid] = 0
+    log.info(
+        "%s: %dx%d %s, %d band(s), bands %s, %.1f%% valid, CRS %s",
+        name, ds.width, ds.height, ds.dtypes[0], ds.count, chosen, 100.0 * valid.mean(), ds.crs.to_string(),
+    )
+    return Raster(
+        rgb=rgb,
+        valid=valid,
+        crs=ds.crs,
+        transform=ds.transform,
+        name=name,
+        source_dtype=str(ds.dtypes[0]),
+        band_count=ds.count,
+        bands=chosen,
+        nodata=None if nodata is None else float(nodata),
+        tags={str(k): str(v) for k, v in ds.tags().items()},
+    )
+
+
+def _open_error(name: str, err: Exception) -> AgrilandError:
+    text = str(err)
+    if "zero" in text.lower() and ("size" in text.lower() or "width" in text.lower()):
+        return AgrilandError(f"{name} has zero size: {text}")
+    if "not recognized" in text or "not a tiff" in text.lower():
+        return AgrilandError(f"{name} is not a GeoTIFF (format not recognised)")
+    return AgrilandError(f"{name} cannot be read as a GeoTIFF (truncated or corrupt?): {text}")
+
+
+def read_scene(
+    path: Path | str,
+    bands: str | tuple[int, ...] | None = None,
+    limits: SceneLimits | None = None,
+    stretch: tuple[float, float] | None = DEFAULT_STRETCH,
+) -> Raster:
+    """Read a GeoTIFF scene from disk into a Raster (uint8 RGB + valid mask + CRS/transform)."""
+    path = Path(path)
+    if not path.is_file():
+        raise AgrilandError(f"no such scene file: {path}")
+    try:
+        with _gdal_io_problems() as problems, rasterio.open(path) as ds:
+            return _read(ds, path.name, parse_bands(bands), limits or SceneLimits(), stretch, problems)
+    except RasterioError as err:
+        raise _open_error(path.name, err) from err
+
+
+def scene_from_bytes(
+    data: bytes,
+    bands: str | tuple[int, ...] | None = None,
+    limits: SceneLimits | None = None,
+    stretch: tuple[float, float] | None = DEFAULT_STRETCH,
+    name: str = "upload",
+) -> Raster:
+    """Decode GeoTIFF bytes (an HTTP upload) with the limits applied; every bad input is an AgrilandError."""
+    if not data:
+        raise AgrilandError(f"{name} is empty (0 bytes)")
+    if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+        raise AgrilandError(f"{name} is not a GeoTIFF (no TIFF header)")
+    try:
+        with _gdal_io_problems() as problems, MemoryFile(data) as memfile, memfile.open() as ds:
+            return _read(ds, name, parse_bands(bands), limits or SceneLimits(), stretch, problems)
+    except RasterioError as err:
+        raise _open_error(name, err) from err

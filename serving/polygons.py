@@ -1,0 +1,162 @@
+"""Mask to field polygons: vectorise, simplify, geodesic hectares, GeoJSON in the scene CRS or WGS84."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from affine import Affine
+from pydantic import BaseModel
+from pyproj import CRS as ProjCRS
+from pyproj import Geod, Transformer
+from rasterio.crs import CRS
+from rasterio.features import shapes
+from shapely.geometry import mapping, shape
+from shapely.geometry.base import BaseGeometry
+from shapely.geometry.polygon import orient
+
+log = logging.getLogger(__name__)
+
+WGS84 = "EPSG:4326"
+AREA_METHOD = "geodesic area on the WGS84 ellipsoid (pyproj.Geod)"
+_GEOD = Geod(ellps="WGS84")
+_M2_PER_HA = 10_000.0
+_DENSIFY_PX = 32.0  # extra vertices every 32 px before reprojection, so long straight edges stay faithful
+
+
+class SceneSummary(BaseModel):
+    """Areas of one segmented scene."""
+
+    arable_ha: float
+    valid_ha: float
+    arable_fraction: float  # of the valid (not nodata) area
+    n_polygons: int
+    min_area_ha: float
+    width: int
+    height: int
+    crs: str
+    area_method: str = AREA_METHOD
+
+
+@dataclass
+class ArablePolygons:
+    """Field polygons in the scene CRS with their areas."""
+
+    geometries: list[BaseGeometry]
+    areas_ha: np.ndarray  # float64 [n]
+    crs: CRS
+
+
+def _pixel_size(transform: Affine) -> float:
+    """Side of a square with one pixel's area, in CRS units."""
+    return float(abs(transform.determinant) ** 0.5)
+
+
+def to_crs(geometries: list[BaseGeometry], src: CRS, dst: str = WGS84) -> list[BaseGeometry]:
+    """Reproject shapely geometries (x, y order on both sides)."""
+    if not geometries:
+        return []
+    transformer = Transformer.from_crs(ProjCRS.from_user_input(src.to_wkt()), ProjCRS.from_user_input(dst), always_xy=True)
+
+    def _apply(coords: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    return list(shapely.transform(np.asarray(geometries, dtype=object), _apply))
+
+
+def geodesic_areas_ha(geometries: list[BaseGeometry], crs: CRS, transform: Affine) -> np.ndarray:
+    """Area of each polygon in hectares, measured on the WGS84 ellipsoid (exact for any input CRS)."""
+    if not geometries:
+        return np.zeros(0)
+    dense = list(shapely.segmentize(np.asarray(geometries, dtype=object), _DENSIFY_PX * _pixel_size(transform)))
+    areas = []
+    for geom in to_crs(dense, crs):
+        parts = getattr(geom, "geoms", [geom])
+        areas.append(sum(abs(_GEOD.geometry_area_perimeter(orient(p, 1.0))[0]) for p in parts))
+    return np.asarray(areas, dtype=np.float64) / _M2_PER_HA
+
+
+def _vectorise(mask: np.ndarray, transform: Affine) -> list[BaseGeometry]:
+    """Polygons of the 1-pixels of a mask (4-connected), in CRS coordinates."""
+    binary = mask.astype(np.uint8)
+    return [shape(geom) for geom, _ in shapes(binary, mask=binary > 0, transform=transform, connectivity=4)]
+
+
+def extract_polygons(
+    mask: np.ndarray,
+    transform: Affine,
+    crs: CRS,
+    simplify_px: float = 1.0,
+    min_area_ha: float = 0.0,
+) -> ArablePolygons:
+    """Vectorise a 0/1 mask, simplify by `simplify_px` pixels (topology kept), drop polygons under `min_area_ha`.
+
+    Areas are measured on the exact pixel outlines before simplification, so they add up to the mask's
+    pixel area; the returned geometries are the simplified ones.
+    """
+    geoms = _vectorise(mask, transform)
+    areas = geodesic_areas_ha(geoms, crs, transform)  # of the exact pixel outlines: the mask's own area
+    if simplify_px > 0 and geoms:
+        tolerance = simplify_px * _pixel_size(transform)
+        geoms = list(shapely.simplify(np.asarray(geoms, dtype=object), tolerance, preserve_topology=True))
+    keep = (areas >= min_area_ha) & np.array([not g.is_empty for g in geoms], dtype=bool)
+    log.info("%d polygons, %d kept at >= %.4f ha", len(geoms), int(keep.sum()), min_area_ha)
+    return ArablePolygons([g for g, k in zip(geoms, keep) if k], areas[keep], crs)
+
+
+def valid_area_ha(valid: np.ndarray, transform: Affine, crs: CRS) -> float:
+    """Hectares of the valid (not nodata) part of a scene."""
+    return float(geodesic_areas_ha(_vectorise(valid, transform), crs, transform).sum())
+
+
+def _crs_member(crs: CRS) -> dict | None:
+    """The (pre-RFC 7946) named-CRS member for GeoJSON that is not in WGS84."""
+    epsg = crs.to_epsg()
+    if epsg is None:
+        return None
+    return {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{epsg}"}}
+
+
+def feature_collection(
+    geometries: list[BaseGeometry], properties: list[dict], crs: CRS, wgs84: bool = False
+) -> dict:
+    """A GeoJSON FeatureCollection dict in the scene CRS (with a `crs` member) or in EPSG:4326."""
+    if wgs84:
+        geometries = to_crs(geometries, crs)
+    features = [
+        {"type": "Feature", "id": k, "geometry": mapping(g), "properties": p}
+        for k, (g, p) in enumerate(zip(geometries, properties))
+    ]
+    collection: dict = {"type": "FeatureCollection", "features": features}
+    if not wgs84:
+        member = _crs_member(crs)
+        if member is not None:
+            collection["crs"] = member
+    return collection
+
+
+def polygons_geojson(polygons: ArablePolygons, wgs84: bool = False) -> dict:
+    """GeoJSON of arable polygons with `area_ha` on each feature."""
+    props = [{"class": "arable", "area_ha": round(float(a), 6)} for a in polygons.areas_ha]
+    return feature_collection(polygons.geometries, props, polygons.crs, wgs84=wgs84)
+
+
+def summarize(
+    polygons: ArablePolygons, valid: np.ndarray, transform: Affine, crs: CRS, min_area_ha: float = 0.0
+) -> SceneSummary:
+    """Total arable hectares (the listed polygons), valid hectares and the arable fraction of the valid area."""
+    valid_ha = valid_area_ha(valid, transform, crs)
+    arable_ha = float(polygons.areas_ha.sum())
+    return SceneSummary(
+        arable_ha=round(arable_ha, 6),
+        valid_ha=round(valid_ha, 6),
+        arable_fraction=round(arable_ha / valid_ha, 6) if valid_ha > 0 else 0.0,
+        n_polygons=len(polygons.geometries),
+        min_area_ha=min_area_ha,
+        width=int(valid.shape[1]),
+        height=int(valid.shape[0]),
+        crs=crs.to_string(),
+    )

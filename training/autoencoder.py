@@ -1,0 +1,151 @@
+"""The convolutional autoencoder behind DEC: ResNet-50 (or VGG16) encoder, dense embedding, upsampling decoder."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+import tf_keras
+
+from agriland.errors import AgrilandError
+from training.dec_config import DecConfig
+from training.preprocessing import ImagePreprocessing
+
+log = logging.getLogger(__name__)
+
+DECODER_FILTERS: tuple[int, ...] = (512, 256, 128, 64, 3)
+AE_WEIGHTS = "ae_weights.h5"  # legacy HDF5 (matched by layer order, not auto-generated names)
+AE_STATE = "ae_state.json"
+
+
+@dataclass
+class Autoencoder:
+    """The three views of one set of weights: encoder (image -> embedding), decoder, and the full autoencoder."""
+
+    encoder: tf_keras.Model
+    decoder: tf_keras.Model
+    autoencoder: tf_keras.Model
+
+
+def _backbone(config: DecConfig) -> tf_keras.Model:
+    """ResNet50/VGG16 without its top; ImageNet-style weights only from a local file (no downloads here)."""
+    weights = config.encoder_weights
+    if weights is not None and not Path(weights).is_file():
+        raise AgrilandError(f"--encoder-weights: no weights file at {weights}")
+    shape = (config.tile_size, config.tile_size, 3)
+    factory = {"resnet50": tf_keras.applications.ResNet50, "vgg16": tf_keras.applications.VGG16}[config.backbone]
+    try:
+        model = factory(include_top=False, weights=weights, input_shape=shape)
+    except ValueError as err:
+        raise AgrilandError(f"cannot load encoder weights {weights} into {config.backbone}: {err}") from err
+    if weights is None:
+        log.info("encoder %s: random initialisation (no --encoder-weights given)", config.backbone)
+    else:
+        log.info("encoder %s: weights loaded from %s", config.backbone, weights)
+    return model
+
+
+def build_encoder(config: DecConfig) -> tf_keras.Model:
+    """uint8 `image` [N,T,T,3] -> caffe preprocessing -> backbone -> flatten -> wide Dense -> `embedding` [N,D]."""
+    image = tf_keras.Input(shape=(config.tile_size, config.tile_size, 3), dtype="uint8", name="image")
+    x = ImagePreprocessing("caffe", name="preprocess")(image)
+    x = _backbone(config)(x)
+    x = tf_keras.layers.Flatten(name="flatten")(x)
+    x = tf_keras.layers.Dense(config.hidden_units, activation="relu", kernel_initializer="glorot_uniform",
+                              name="hidden")(x)
+    z = tf_keras.layers.Dense(config.embedding_dim, kernel_initializer="glorot_uniform", name="embedding")(x)
+    return tf_keras.Model(image, z, name="encoder")
+
+
+def build_decoder(config: DecConfig) -> tf_keras.Model:
+    """embedding -> Dense -> reshape -> (Conv2DTranspose + Conv2D) x 5 (512-256-128-64-3) -> sigmoid [N,T,T,3]."""
+    side = config.tile_size // 32
+    z = tf_keras.Input(shape=(config.embedding_dim,), name="embedding_in")
+    x = tf_keras.layers.Dense(config.hidden_units, name="dec_hidden")(z)
+    x = tf_keras.layers.LeakyReLU(0.2, name="dec_hidden_act")(x)
+    x = tf_keras.layers.Dense(side * side * DECODER_FILTERS[0], name="dec_project")(x)
+    x = tf_keras.layers.LeakyReLU(0.2, name="dec_project_act")(x)
+    x = tf_keras.layers.Reshape((side, side, DECODER_FILTERS[0]), name="dec_reshape")(x)
+    for i, filters in enumerate(DECODER_FILTERS):
+        last = i == len(DECODER_FILTERS) - 1
+        x = tf_keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", name=f"dec_up{i}")(x)
+        x = tf_keras.layers.BatchNormalization(name=f"dec_up{i}_bn")(x)
+        x = tf_keras.layers.LeakyReLU(0.2, name=f"dec_up{i}_act")(x)
+        x = tf_keras.layers.Conv2D(filters, 3, padding="same", name=f"dec_conv{i}",
+                                   activation="sigmoid" if last else None)(x)
+        if not last:
+            x = tf_keras.layers.BatchNormalization(name=f"dec_conv{i}_bn")(x)
+            x = tf_keras.layers.LeakyReLU(0.2, name=f"dec_conv{i}_act")(x)
+    return tf_keras.Model(z, x, name="decoder")
+
+
+def build_autoencoder(config: DecConfig) -> Autoencoder:
+    """Encoder + decoder sharing weights with the full `image -> reconstruction` model."""
+    tf_keras.utils.set_random_seed(config.seed)
+    encoder = build_encoder(config)
+    decoder = build_decoder(config)
+    reconstruction = tf_keras.layers.Activation("linear", name="reconstruction")(decoder(encoder.output))
+    autoencoder = tf_keras.Model(encoder.input, reconstruction, name="autoencoder")
+    return Autoencoder(encoder=encoder, decoder=decoder, autoencoder=autoencoder)
+
+
+def reconstruction_dataset(images: np.ndarray, config: DecConfig, augment: bool) -> tf.data.Dataset:
+    """(uint8 tile, tile / 255) batches from the shared data pipeline (augmented when asked)."""
+    from training.data import make_tf_dataset
+
+    ds = make_tf_dataset(images, batch_size=config.ae_batch_size, shuffle=True, augment=augment, seed=config.seed)
+    return ds.map(lambda x: (x, tf.cast(x, tf.float32) / 255.0), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+class _EpochState(tf_keras.callbacks.Callback):
+    """Records how many epochs are finished next to the weights checkpoint, so pretraining can resume."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        super().__init__()
+        self.path = path
+        self.offset = offset
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        state = {"epochs_done": epoch + 1, "loss": float((logs or {}).get("loss", float("nan")))}
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
+        tmp.replace(self.path)
+
+
+def pretrain(model: Autoencoder, images: np.ndarray, config: DecConfig, checkpoint_dir: Path,
+             resume: bool = False, verbose: int = 1) -> dict[str, float]:
+    """Adam + MSE against image/255 with checkpoints and early stopping; returns {'ae_loss', 'ae_epochs'}."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    weights_path, state_path = checkpoint_dir / AE_WEIGHTS, checkpoint_dir / AE_STATE
+    initial_epoch = 0
+    if resume and weights_path.is_file() and state_path.is_file():
+        model.autoencoder.load_weights(weights_path)
+        initial_epoch = int(json.loads(state_path.read_text(encoding="utf-8"))["epochs_done"])
+        log.info("autoencoder: resumed from %s after %d epoch(s)", weights_path, initial_epoch)
+    model.autoencoder.compile(optimizer=tf_keras.optimizers.Adam(config.ae_learning_rate), loss="mse")
+    if initial_epoch >= config.ae_epochs:
+        log.info("autoencoder: pretraining already done (%d epochs)", initial_epoch)
+        return {"ae_epochs": float(initial_epoch)}
+    callbacks: list[tf_keras.callbacks.Callback] = [
+        tf_keras.callbacks.ModelCheckpoint(str(weights_path), save_weights_only=True),
+        _EpochState(state_path, offset=initial_epoch),
+    ]
+    if config.ae_patience > 0:
+        callbacks.append(tf_keras.callbacks.EarlyStopping(monitor="loss", patience=config.ae_patience,
+                                                          min_delta=1e-5, restore_best_weights=True))
+    log.info("autoencoder: pretraining %s on %d tiles of %d px for up to %d epochs", config.backbone, len(images),
+             config.tile_size, config.ae_epochs)
+    history = model.autoencoder.fit(reconstruction_dataset(images, config, config.augment), epochs=config.ae_epochs,
+                                    initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
+    losses = history.history.get("loss", [])
+    done = initial_epoch + len(losses)
+    return {"ae_loss": float(min(losses)) if losses else float("nan"), "ae_epochs": float(done)}
+
+
+def embed(encoder: tf_keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Embeddings [N, D] for uint8 tiles, in batches."""
+    return np.asarray(encoder.predict(images, batch_size=batch_size, verbose=0), dtype=np.float32)

@@ -1,0 +1,382 @@
+"""Tile loaders (image folder, EuroSAT, image/mask CSV, GeoTIFF) and the tf.data training pipeline.
+
+Every loader returns a `TileData` of uint8 RGB tiles resized to `tile_size` (bilinear for images, nearest
+for masks). Masks are binarised to {0, 1}: a mask whose values are all 0/1 is taken as is, any other mask
+(0/255 PNG, JPEG with compression noise) is thresholded at 128. GeoTIFF bands (uint16, float) are scaled to
+uint8 with one per-band percentile stretch for the whole data set: the `stretch` percentiles (default 2 and
+98) of the valid pixels of all tiles map to 0 and 255, so tiles keep their relative brightness. TensorFlow
+is imported only inside `make_tf_dataset`.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from agriland.errors import AgrilandError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
+TIFF_SUFFIXES = frozenset({".tif", ".tiff"})
+PAIRS_CSV_NAMES = ("pairs.csv", "meta_data.csv")
+
+
+@dataclass
+class TileData:
+    """Tiles in memory, with optional masks, labels and class names, and the source path of each tile."""
+
+    images: np.ndarray  # (N, T, T, 3) uint8
+    masks: np.ndarray | None  # (N, T, T) uint8 {0,1}
+    labels: np.ndarray | None  # (N,) int64
+    class_names: list[str] | None
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def _require_dir(folder: Path | str) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AgrilandError(f"data folder not found: {folder}")
+    return folder
+
+
+def _image_files(folder: Path, suffixes: frozenset[str] = IMAGE_SUFFIXES) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise AgrilandError(f"image file not found: {path}")
+    try:
+        image = Image.open(path)
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise AgrilandError(f"cannot read image {path}: {err}") from err
+    return image
+
+
+def read_rgb(path: Path | str, tile_size: int) -> np.ndarray:
+    """One image file as a (T, T, 3) uint8 array; 16-bit or multi-band TIFFs go through `read_geotiff`."""
+    path = Path(path)
+    if path.suffix.lower() in TIFF_SUFFIXES:
+        try:
+            return _read_rgb_pil(path, tile_size)
+        except AgrilandError:
+            return to_tile(read_geotiff(path)[0], tile_size, path)  # e.g. 13-band EuroSAT MS, uint16
+    return _read_rgb_pil(path, tile_size)
+
+
+def _read_rgb_pil(path: Path, tile_size: int) -> np.ndarray:
+    image = _open(path)
+    if image.mode not in ("RGB", "RGBA", "L", "P", "LA", "CMYK", "YCbCr"):
+        raise AgrilandError(f"cannot read image {path}: unsupported mode {image.mode}")
+    image = image.convert("RGB")
+    if image.size != (tile_size, tile_size):
+        image = image.resize((tile_size, tile_size), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def _native_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image file without decoding its pixels."""
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (UnidentifiedImageError, OSError):
+        data, _ = read_geotiff(path)
+        return data.shape[1], data.shape[0]
+
+
+def read_mask(path: Path | str, tile_size: int, expect_size: tuple[int, int] | None = None) -> np.ndarray:
+    """One mask file as (T, T) uint8 {0,1}; `expect_size` (W, H) is checked against the image's size first."""
+    path = Path(path)
+    image = _open(path)
+    if expect_size is not None and image.size != expect_size:
+        raise AgrilandError(f"mask {path} is {image.size[0]}x{image.size[1]} but its image is "
+                            f"{expect_size[0]}x{expect_size[1]}")
+    array = np.asarray(image.convert("L") if image.mode not in ("L", "1", "P", "I", "I;16") else image)
+    if array.ndim != 2:
+        raise AgrilandError(f"mask {path} must have one band, got shape {array.shape}")
+    binary = (array > 0) if array.max(initial=0) <= 1 else (array >= 128)
+    mask = Image.fromarray(binary.astype(np.uint8))
+    if mask.size != (tile_size, tile_size):
+        mask = mask.resize((tile_size, tile_size), Image.Resampling.NEAREST)
+    return np.asarray(mask, dtype=np.uint8)
+
+
+def to_tile(array: np.ndarray, tile_size: int, path: Path | str = "") -> np.ndarray:
+    """Resize an (H, W, 3) uint8 array to (T, T, 3) bilinearly (no-op when it already fits)."""
+    if array.shape[:2] == (tile_size, tile_size):
+        return array
+    image = Image.fromarray(np.ascontiguousarray(array), mode="RGB")
+    return np.asarray(image.resize((tile_size, tile_size), Image.Resampling.BILINEAR), dtype=np.uint8)
+
+
+def _stack(arrays: list[np.ndarray], tile_size: int, channels: int | None) -> np.ndarray:
+    if not arrays:
+        shape = (0, tile_size, tile_size) + ((channels,) if channels else ())
+        return np.zeros(shape, dtype=np.uint8)
+    return np.stack(arrays).astype(np.uint8, copy=False)
+
+
+def load_image_folder(folder: Path | str, tile_size: int) -> TileData:
+    """Every image file directly inside `folder` (sorted by name), unlabeled."""
+    folder = _require_dir(folder)
+    files = _image_files(folder)
+    if not files:
+        raise AgrilandError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
+    images = [read_rgb(p, tile_size) for p in files]
+    logger.info("read %d tiles from %s", len(files), folder)
+    return TileData(_stack(images, tile_size, 3), None, None, None, [str(p) for p in files])
+
+
+def load_eurosat(folder: Path | str, tile_size: int) -> TileData:
+    """EuroSAT layout: one subfolder per class (sorted names = class codes) holding JPG/PNG/TIF tiles."""
+    folder = _require_dir(folder)
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise AgrilandError(f"no class subfolders in {folder} (EuroSAT layout: <folder>/<ClassName>/*.jpg)")
+    images, labels, paths = [], [], []
+    for code, name in enumerate(classes):
+        files = _image_files(folder / name)
+        if not files:
+            raise AgrilandError(f"class folder {folder / name} holds no image files")
+        for path in files:
+            images.append(read_rgb(path, tile_size))
+            labels.append(code)
+            paths.append(str(path))
+    logger.info("read %d tiles in %d classes from %s", len(images), len(classes), folder)
+    return TileData(_stack(images, tile_size, 3), None, np.asarray(labels, np.int64), classes, paths)
+
+
+def _resolve(csv_dir: Path, value: str, subfolder: str, csv_path: Path, row: int, column: str) -> Path:
+    """A CSV path entry: relative to the CSV's folder, else to its images/ or masks/ subfolder."""
+    if not value.strip():
+        raise AgrilandError(f"{csv_path}, row {row}: empty {column!r} entry")
+    raw = Path(value.strip())
+    candidates = [raw] if raw.is_absolute() else [csv_dir / raw, csv_dir / subfolder / raw]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise AgrilandError(f"{csv_path}, row {row}: {column} file not found: {candidates[0]}")
+
+
+def load_pairs_csv(
+    csv_path: Path | str,
+    tile_size: int,
+    image_col: str = "image",
+    mask_col: str | None = "mask",
+    label_col: str = "label",
+) -> TileData:
+    """Image/mask pairs listed in a CSV (ours, or the Forest Aerial Images `meta_data.csv`).
+
+    Paths are relative to the CSV's folder or to its `images/` and `masks/` subfolders. An optional label
+    column holds class names (codes follow LANDCOVER_CLASSES when every name is one of them, else sorted
+    names). `mask_col=None` reads images only.
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise AgrilandError(f"pairs CSV not found: {csv_path}")
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = list(reader.fieldnames or [])
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise AgrilandError(f"cannot parse CSV {csv_path}: {err}") from err
+    needed = [image_col] + ([mask_col] if mask_col else [])
+    missing = [c for c in needed if c not in columns]
+    if missing:
+        raise AgrilandError(f"{csv_path} lacks column(s) {missing}; found {columns}")
+    if not rows:
+        raise AgrilandError(f"{csv_path} lists no rows")
+    images, masks, paths, names = [], [], [], []
+    for row_no, row in enumerate(rows, start=2):  # row 1 is the header
+        image_path = _resolve(csv_path.parent, row[image_col] or "", "images", csv_path, row_no, image_col)
+        images.append(read_rgb(image_path, tile_size))
+        paths.append(str(image_path))
+        if mask_col:
+            mask_path = _resolve(csv_path.parent, row[mask_col] or "", "masks", csv_path, row_no, mask_col)
+            masks.append(read_mask(mask_path, tile_size, expect_size=_native_size(image_path)))
+        if label_col in columns:
+            names.append((row[label_col] or "").strip())
+    labels, class_names = _encode_labels(names, csv_path) if names else (None, None)
+    logger.info("read %d pairs from %s", len(images), csv_path)
+    return TileData(_stack(images, tile_size, 3), _stack(masks, tile_size, None) if mask_col else None,
+                    labels, class_names, paths)
+
+
+def _encode_labels(names: list[str], source: Path) -> tuple[np.ndarray, list[str]]:
+    from training.synthetic import LANDCOVER_CLASSES
+
+    if any(not n for n in names):
+        raise AgrilandError(f"{source}: empty label in row {names.index('') + 2}")
+    known = set(names) <= set(LANDCOVER_CLASSES)
+    classes = list(LANDCOVER_CLASSES) if known else sorted(set(names))
+    lookup = {name: code for code, name in enumerate(classes)}
+    return np.asarray([lookup[n] for n in names], dtype=np.int64), classes
+
+
+def read_geotiff(path: Path | str, bands: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """A raster's selected bands as (H, W, 3) in its own dtype, and its valid-pixel mask (rasterio)."""
+    import rasterio
+    from rasterio.errors import RasterioIOError
+
+    from serving.imagery import select_bands, valid_mask
+
+    path = Path(path)
+    try:
+        with rasterio.open(path) as src:
+            data = np.moveaxis(src.read(), 0, -1)
+            nodata = src.nodata
+    except RasterioIOError as err:
+        raise AgrilandError(f"cannot read GeoTIFF {path}: {err}") from err
+    try:
+        rgb = select_bands(data, bands)
+    except AgrilandError as err:
+        raise AgrilandError(f"{path}: {err}") from err
+    return rgb, valid_mask(data, nodata)
+
+
+def load_geotiff_tiles(
+    folder: Path | str,
+    tile_size: int,
+    bands: tuple[int, ...] | None = None,
+    stretch: tuple[float, float] = (2, 98),
+) -> TileData:
+    """GeoTIFF tiles in `folder`: `bands` (1-based; default 1,2,3) scaled to uint8 by a data-set-wide stretch."""
+    folder = _require_dir(folder)
+    files = _image_files(folder, TIFF_SUFFIXES)
+    if not files:
+        raise AgrilandError(f"no GeoTIFF files (.tif, .tiff) in {folder}")
+    lo, hi = stretch
+    if not 0 <= lo < hi <= 100:
+        raise AgrilandError(f"stretch percentiles must satisfy 0 <= low < high <= 100, got {stretch}")
+    rasters = [read_geotiff(p, bands) for p in files]
+    rng = np.random.default_rng(0)
+    samples = []
+    for data, valid in rasters:
+        pixels = data[valid]
+        if len(pixels) > 4096:
+            pixels = pixels[rng.choice(len(pixels), 4096, replace=False)]
+        samples.append(pixels.astype(np.float64))
+    pool = np.concatenate(samples) if samples else np.zeros((0, 3))
+    images = []
+    for (data, valid), path in zip(rasters, files):
+        if data.dtype == np.uint8:
+            scaled = data
+        elif len(pool) == 0:
+            scaled = np.zeros(data.shape, np.uint8)
+        else:
+            low, high = np.percentile(pool, lo, axis=0), np.percentile(pool, hi, axis=0)
+            scale = np.where(high > low, 255.0 / np.maximum(high - low, 1e-12), 0.0)
+            scaled = np.clip(np.rint((np.nan_to_num(data.astype(np.float64)) - low) * scale), 0, 255)
+            scaled = scaled.astype(np.uint8)
+        scaled[~valid] = 0
+        images.append(to_tile(scaled, tile_size, path))
+    logger.info("read %d GeoTIFF tiles from %s (bands %s, stretch %s)", len(files), folder, bands or (1, 2, 3), stretch)
+    return TileData(_stack(images, tile_size, 3), None, None, None, [str(p) for p in files])
+
+
+def detect_kind(source: Path | str) -> Literal["folder", "eurosat", "pairs", "geotiff"]:
+    """Guess a source's layout: CSV or folder with pairs.csv/meta_data.csv -> pairs; class subfolders ->
+    eurosat; only TIFFs -> geotiff; any other folder of images -> folder."""
+    source = Path(source)
+    if source.is_file():
+        if source.suffix.lower() == ".csv":
+            return "pairs"
+        raise AgrilandError(f"{source} is a file but not a CSV; give a folder or a pairs CSV")
+    folder = _require_dir(source)
+    if any((folder / name).is_file() for name in PAIRS_CSV_NAMES):
+        return "pairs"
+    files = _image_files(folder)
+    subdirs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    if not files and subdirs and all(_image_files(d) for d in subdirs):
+        return "eurosat"
+    if files and all(p.suffix.lower() in TIFF_SUFFIXES for p in files):
+        return "geotiff"
+    return "folder"
+
+
+def load_tiles(
+    source: Path | str,
+    tile_size: int,
+    kind: Literal["auto", "folder", "eurosat", "pairs", "geotiff"] = "auto",
+) -> TileData:
+    """Load tiles from any supported source; `kind="auto"` uses `detect_kind`."""
+    source = Path(source)
+    if not source.exists():
+        raise AgrilandError(f"data source not found: {source}")
+    if kind == "auto":
+        kind = detect_kind(source)
+    if kind == "pairs":
+        if source.is_dir():
+            source = next(source / n for n in PAIRS_CSV_NAMES if (source / n).is_file())
+        return load_pairs_csv(source, tile_size)
+    loaders = {"folder": load_image_folder, "eurosat": load_eurosat, "geotiff": load_geotiff_tiles}
+    if kind not in loaders:
+        raise AgrilandError(f"unknown data kind {kind!r}; choose auto, folder, eurosat, pairs or geotiff")
+    return loaders[kind](source, tile_size)
+
+
+def make_tf_dataset(
+    images: np.ndarray,
+    masks: np.ndarray | None = None,
+    batch_size: int = 16,
+    shuffle: bool = True,
+    augment: bool = True,
+    seed: int = 0,
+    repeat: bool = False,
+) -> tf.data.Dataset:
+    """Batches of uint8 images [B,T,T,3], or (uint8 image, float32 mask [B,T,T,1]) pairs, prefetched.
+
+    Augmentation (see `training.augment`) applies the same random flips, 90-degree turns, small rotation
+    and crop-and-rescale to image and mask; it is seeded, so a seed gives the same batches every run.
+    """
+    import tensorflow as tf
+
+    from training.augment import AugmentConfig, augment_batch
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] != images.shape[2]:
+        raise AgrilandError(f"images must be (N, T, T, 3), got {images.shape}")
+    if len(images) == 0:
+        raise AgrilandError("no images to build a dataset from")
+    images = images.astype(np.uint8, copy=False)
+    tensors: tuple = (images,)
+    if masks is not None:
+        masks = np.asarray(masks)
+        if masks.ndim == 4 and masks.shape[-1] == 1:
+            masks = masks[..., 0]
+        if masks.shape != images.shape[:3]:
+            raise AgrilandError(f"masks {masks.shape} do not match images {images.shape[:3]}")
+        tensors = (images, (masks > 0).astype(np.float32)[..., None])
+    ds = tf.data.Dataset.from_tensor_slices(tensors)
+    if shuffle:
+        ds = ds.shuffle(min(len(images), 10_000), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size)
+    config = AugmentConfig()
+
+    def _map(index: tf.Tensor, batch: tuple) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
+        step_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        image = batch[0]
+        mask = batch[1] if masks is not None else None
+        if augment:
+            image, mask = augment_batch(image, mask, step_seed, config)
+        return image if mask is None else (image, mask)
+
+    ds = ds.enumerate().map(_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE)

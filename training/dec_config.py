@@ -1,0 +1,109 @@
+"""DEC run configuration: one dataclass with `quick` (2 CPU cores) and `full` (workflow, GPU) profiles."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Literal
+
+from agriland.errors import AgrilandError
+
+Backbone = Literal["resnet50", "vgg16"]
+BACKBONES: tuple[str, ...] = ("resnet50", "vgg16")
+MIN_TILE, MAX_TILE = 64, 256
+
+
+@dataclass(frozen=True)
+class DecConfig:
+    """Everything that shapes a DEC run: data size, autoencoder, k-means and self-training."""
+
+    # data
+    tile_size: int = 64
+    max_tiles: int | None = None
+    # autoencoder
+    backbone: Backbone = "resnet50"
+    encoder_weights: str | None = None
+    hidden_units: int = 256
+    embedding_dim: int = 100
+    ae_epochs: int = 4
+    ae_batch_size: int = 32
+    ae_learning_rate: float = 1e-3
+    ae_patience: int = 3
+    augment: bool = True
+    # clustering
+    n_clusters: int = 5
+    kmeans_n_init: int = 10
+    alpha: float = 1.0
+    # self-training
+    max_iter: int = 240
+    update_interval: int = 40
+    batch_size: int = 32
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    tol: float = 0.001
+    gamma: float = 0.0
+    # outputs
+    tsne_every: int = 3
+    tsne_max_points: int = 1000
+    gallery_size: int = 16
+    seed: int = 0
+
+    def validate(self) -> DecConfig:
+        """Raise AgrilandError naming the first bad field; return self for chaining."""
+        if not (MIN_TILE <= self.tile_size <= MAX_TILE) or self.tile_size % 32:
+            raise AgrilandError(
+                f"tile_size must be a multiple of 32 between {MIN_TILE} and {MAX_TILE}, got {self.tile_size}"
+            )
+        if self.backbone not in BACKBONES:
+            raise AgrilandError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
+        positive = ("hidden_units", "embedding_dim", "ae_batch_size", "n_clusters", "kmeans_n_init",
+                    "update_interval", "batch_size", "gallery_size")
+        for name in positive:
+            if int(getattr(self, name)) < 1:
+                raise AgrilandError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("ae_epochs", "max_iter", "ae_patience", "tsne_every"):
+            if int(getattr(self, name)) < 0:
+                raise AgrilandError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.kmeans_n_init < 10:
+            raise AgrilandError(f"kmeans_n_init must be >= 10 (k-means restarts), got {self.kmeans_n_init}")
+        if self.max_tiles is not None and self.max_tiles < 1:
+            raise AgrilandError(f"max_tiles must be >= 1, got {self.max_tiles}")
+        for name in ("alpha", "learning_rate", "ae_learning_rate"):
+            if float(getattr(self, name)) <= 0:
+                raise AgrilandError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.momentum < 1:
+            raise AgrilandError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.tol < 0 or self.gamma < 0:
+            raise AgrilandError(f"tol and gamma must be >= 0, got tol={self.tol}, gamma={self.gamma}")
+        return self
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain dict for training_summary.json."""
+        return asdict(self)
+
+    def with_overrides(self, **overrides: object) -> DecConfig:
+        """A copy with the non-None overrides applied (CLI flags left unset keep the profile's value)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise AgrilandError(f"unknown DEC config field(s): {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+PROFILES: dict[str, DecConfig] = {
+    # Seconds on a CPU: for tests and smoke checks of the whole pipeline, not for real clusters.
+    "tiny": DecConfig(tile_size=64, max_tiles=None, hidden_units=32, embedding_dim=16, ae_epochs=1, ae_batch_size=16,
+                      max_iter=4, update_interval=2, batch_size=16, n_clusters=5, tsne_every=1, gallery_size=8),
+    # ~4-5 minutes on 2 CPU cores: 600 tiles of 64 px, a small hidden layer, a few hundred DEC iterations.
+    "quick": DecConfig(tile_size=64, max_tiles=600, hidden_units=256, ae_epochs=4, max_iter=240,
+                       update_interval=40, n_clusters=5),
+    # The workflow's sizes, for a GPU: 256 px, K=100, 1000 epochs of pretraining, target updated every 100.
+    "full": DecConfig(tile_size=256, max_tiles=None, hidden_units=1024, ae_epochs=1000, ae_patience=20,
+                      max_iter=20000, update_interval=100, n_clusters=100, tsne_every=20),
+}
+
+
+def get_profile(name: str) -> DecConfig:
+    """The named profile; AgrilandError lists the choices for an unknown name."""
+    if name not in PROFILES:
+        raise AgrilandError(f"unknown DEC profile {name!r}; choose one of {', '.join(sorted(PROFILES))}")
+    return PROFILES[name]
