@@ -7,6 +7,8 @@ import numpy as np
 from agriland.errors import AgrilandError
 
 DEFAULT_STRETCH: tuple[float, float] = (2.0, 98.0)
+# Percentiles are estimated from at most this many valid pixels (an even stride, so deterministic).
+MAX_STRETCH_SAMPLES = 1_000_000
 
 
 def select_bands(array: np.ndarray, bands: tuple[int, ...] | None = None) -> np.ndarray:
@@ -79,6 +81,8 @@ def to_uint8(
         if not 0.0 <= lo_pct < hi_pct <= 100.0:
             raise AgrilandError(f"stretch percentiles must satisfy 0 <= low < high <= 100, got {stretch}")
         samples = data[valid]
+        if len(samples) > MAX_STRETCH_SAMPLES:
+            samples = samples[:: -(-len(samples) // MAX_STRETCH_SAMPLES)]
         low = np.percentile(samples, lo_pct, axis=0)
         high = np.percentile(samples, hi_pct, axis=0)
     scale = np.where(high > low, 255.0 / np.maximum(high - low, 1e-12), 0.0)

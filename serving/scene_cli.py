@@ -10,16 +10,10 @@ import numpy as np
 
 from agriland.errors import AgrilandError
 from serving.geo import BAND_PRESETS, DEFAULT_MAX_PIXELS, SceneLimits, read_scene
-from serving.runtime import OnnxModel, artifact_folder
-from serving.scene import segment_scene
-from serving.scene_outputs import (
-    scene_polygons,
-    scene_summary,
-    write_geotiff,
-    write_json,
-    write_quicklook,
-)
 from serving.polygons import polygons_geojson
+from serving.runtime import OnnxModel, artifact_folder
+from serving.scene import Predict, segment_scene
+from serving.scene_outputs import scene_polygons, scene_summary, write_geotiff, write_json, write_quicklook
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +27,7 @@ OUTPUT_FILES = {
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `agriland segment` options."""
     parser = argparse.ArgumentParser(
         prog="agriland segment",
         description="Segment arable land in a GeoTIFF scene with the exported U-Net. Writes "
@@ -61,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _predictor(model: OnnxModel):
+def _predictor(model: OnnxModel) -> Predict:
+    """The model's batched call, returning the `mask` output."""
     names = [spec.name for spec in model.manifest.outputs]
     output = "mask" if "mask" in names else names[0]
 
@@ -72,6 +68,7 @@ def _predictor(model: OnnxModel):
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Segment one scene and write its outputs (each file written atomically)."""
     args = build_parser().parse_args(argv)
     if args.min_area_ha < 0:
         raise AgrilandError(f"--min-area-ha must be >= 0, got {args.min_area_ha}")

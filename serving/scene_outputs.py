@@ -105,6 +105,7 @@ def write_geotiff(path: Path | str, result: SceneResult, kind: Kind = "mask") ->
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    log.info("wrote %s (%s, %dx%d)", path, kind, result.shape[1], result.shape[0])
     return path
 
 

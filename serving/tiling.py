@@ -87,11 +87,8 @@ class TileGrid:
 
     def tile_valid(self, valid: np.ndarray) -> np.ndarray:
         """bool [N]: tiles that hold at least one valid pixel (all-nodata tiles are never computed)."""
-        table = np.zeros((self.height + 1, self.width + 1), dtype=np.int64)
-        table[1:, 1:] = valid.cumsum(0).cumsum(1)
-        y0, x0 = self.origins[:, 0], self.origins[:, 1]
-        y1, x1 = np.minimum(y0 + self.tile, self.height), np.minimum(x0 + self.tile, self.width)
-        return (table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]) > 0
+        t = self.tile
+        return np.fromiter((valid[y : y + t, x : x + t].any() for y, x in self.origins), dtype=bool, count=len(self))
 
     def extract(self, image: np.ndarray, indices: np.ndarray) -> np.ndarray:
         """uint8 [n, T, T, C] tiles for the given tile indices; axes shorter than a tile are mirror-padded."""

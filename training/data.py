@@ -17,17 +17,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
 from agriland.errors import AgrilandError
+from training.tile_io import (
+    IMAGE_SUFFIXES,
+    TIFF_SUFFIXES,
+    image_files,
+    native_size,
+    read_geotiff,
+    read_mask,
+    read_rgb,
+    to_tile,
+)
 
 if TYPE_CHECKING:
     import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
-TIFF_SUFFIXES = frozenset({".tif", ".tiff"})
 PAIRS_CSV_NAMES = ("pairs.csv", "meta_data.csv")
 
 
@@ -52,77 +58,6 @@ def _require_dir(folder: Path | str) -> Path:
     return folder
 
 
-def _image_files(folder: Path, suffixes: frozenset[str] = IMAGE_SUFFIXES) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
-
-
-def _open(path: Path) -> Image.Image:
-    if not path.is_file():
-        raise AgrilandError(f"image file not found: {path}")
-    try:
-        image = Image.open(path)
-        image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise AgrilandError(f"cannot read image {path}: {err}") from err
-    return image
-
-
-def read_rgb(path: Path | str, tile_size: int) -> np.ndarray:
-    """One image file as a (T, T, 3) uint8 array; 16-bit or multi-band TIFFs go through `read_geotiff`."""
-    path = Path(path)
-    if path.suffix.lower() in TIFF_SUFFIXES:
-        try:
-            return _read_rgb_pil(path, tile_size)
-        except AgrilandError:
-            return to_tile(read_geotiff(path)[0], tile_size, path)  # e.g. 13-band EuroSAT MS, uint16
-    return _read_rgb_pil(path, tile_size)
-
-
-def _read_rgb_pil(path: Path, tile_size: int) -> np.ndarray:
-    image = _open(path)
-    if image.mode not in ("RGB", "RGBA", "L", "P", "LA", "CMYK", "YCbCr"):
-        raise AgrilandError(f"cannot read image {path}: unsupported mode {image.mode}")
-    image = image.convert("RGB")
-    if image.size != (tile_size, tile_size):
-        image = image.resize((tile_size, tile_size), Image.Resampling.BILINEAR)
-    return np.asarray(image, dtype=np.uint8)
-
-
-def _native_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image file without decoding its pixels."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except (UnidentifiedImageError, OSError):
-        data, _ = read_geotiff(path)
-        return data.shape[1], data.shape[0]
-
-
-def read_mask(path: Path | str, tile_size: int, expect_size: tuple[int, int] | None = None) -> np.ndarray:
-    """One mask file as (T, T) uint8 {0,1}; `expect_size` (W, H) is checked against the image's size first."""
-    path = Path(path)
-    image = _open(path)
-    if expect_size is not None and image.size != expect_size:
-        raise AgrilandError(f"mask {path} is {image.size[0]}x{image.size[1]} but its image is "
-                            f"{expect_size[0]}x{expect_size[1]}")
-    array = np.asarray(image.convert("L") if image.mode not in ("L", "1", "P", "I", "I;16") else image)
-    if array.ndim != 2:
-        raise AgrilandError(f"mask {path} must have one band, got shape {array.shape}")
-    binary = (array > 0) if array.max(initial=0) <= 1 else (array >= 128)
-    mask = Image.fromarray(binary.astype(np.uint8))
-    if mask.size != (tile_size, tile_size):
-        mask = mask.resize((tile_size, tile_size), Image.Resampling.NEAREST)
-    return np.asarray(mask, dtype=np.uint8)
-
-
-def to_tile(array: np.ndarray, tile_size: int, path: Path | str = "") -> np.ndarray:
-    """Resize an (H, W, 3) uint8 array to (T, T, 3) bilinearly (no-op when it already fits)."""
-    if array.shape[:2] == (tile_size, tile_size):
-        return array
-    image = Image.fromarray(np.ascontiguousarray(array), mode="RGB")
-    return np.asarray(image.resize((tile_size, tile_size), Image.Resampling.BILINEAR), dtype=np.uint8)
-
-
 def _stack(arrays: list[np.ndarray], tile_size: int, channels: int | None) -> np.ndarray:
     if not arrays:
         shape = (0, tile_size, tile_size) + ((channels,) if channels else ())
@@ -133,7 +68,7 @@ def _stack(arrays: list[np.ndarray], tile_size: int, channels: int | None) -> np
 def load_image_folder(folder: Path | str, tile_size: int) -> TileData:
     """Every image file directly inside `folder` (sorted by name), unlabeled."""
     folder = _require_dir(folder)
-    files = _image_files(folder)
+    files = image_files(folder)
     if not files:
         raise AgrilandError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in {folder}")
     images = [read_rgb(p, tile_size) for p in files]
@@ -149,7 +84,7 @@ def load_eurosat(folder: Path | str, tile_size: int) -> TileData:
         raise AgrilandError(f"no class subfolders in {folder} (EuroSAT layout: <folder>/<ClassName>/*.jpg)")
     images, labels, paths = [], [], []
     for code, name in enumerate(classes):
-        files = _image_files(folder / name)
+        files = image_files(folder / name)
         if not files:
             raise AgrilandError(f"class folder {folder / name} holds no image files")
         for path in files:
@@ -208,7 +143,7 @@ def load_pairs_csv(
         paths.append(str(image_path))
         if mask_col:
             mask_path = _resolve(csv_path.parent, row[mask_col] or "", "masks", csv_path, row_no, mask_col)
-            masks.append(read_mask(mask_path, tile_size, expect_size=_native_size(image_path)))
+            masks.append(read_mask(mask_path, tile_size, expect_size=native_size(image_path)))
         if label_col in columns:
             names.append((row[label_col] or "").strip())
     labels, class_names = _encode_labels(names, csv_path) if names else (None, None)
@@ -228,27 +163,6 @@ def _encode_labels(names: list[str], source: Path) -> tuple[np.ndarray, list[str
     return np.asarray([lookup[n] for n in names], dtype=np.int64), classes
 
 
-def read_geotiff(path: Path | str, bands: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A raster's selected bands as (H, W, 3) in its own dtype, and its valid-pixel mask (rasterio)."""
-    import rasterio
-    from rasterio.errors import RasterioIOError
-
-    from serving.imagery import select_bands, valid_mask
-
-    path = Path(path)
-    try:
-        with rasterio.open(path) as src:
-            data = np.moveaxis(src.read(), 0, -1)
-            nodata = src.nodata
-    except RasterioIOError as err:
-        raise AgrilandError(f"cannot read GeoTIFF {path}: {err}") from err
-    try:
-        rgb = select_bands(data, bands)
-    except AgrilandError as err:
-        raise AgrilandError(f"{path}: {err}") from err
-    return rgb, valid_mask(data, nodata)
-
-
 def load_geotiff_tiles(
     folder: Path | str,
     tile_size: int,
@@ -257,7 +171,7 @@ def load_geotiff_tiles(
 ) -> TileData:
     """GeoTIFF tiles in `folder`: `bands` (1-based; default 1,2,3) scaled to uint8 by a data-set-wide stretch."""
     folder = _require_dir(folder)
-    files = _image_files(folder, TIFF_SUFFIXES)
+    files = image_files(folder, TIFF_SUFFIXES)
     if not files:
         raise AgrilandError(f"no GeoTIFF files (.tif, .tiff) in {folder}")
     lo, hi = stretch
@@ -271,21 +185,21 @@ def load_geotiff_tiles(
         if len(pixels) > 4096:
             pixels = pixels[rng.choice(len(pixels), 4096, replace=False)]
         samples.append(pixels.astype(np.float64))
-    pool = np.concatenate(samples) if samples else np.zeros((0, 3))
+    pool = np.concatenate(samples)
+    low = np.percentile(pool, lo, axis=0) if len(pool) else np.zeros(3)
+    high = np.percentile(pool, hi, axis=0) if len(pool) else np.zeros(3)
+    scale = np.where(high > low, 255.0 / np.maximum(high - low, 1e-12), 0.0)
     images = []
-    for (data, valid), path in zip(rasters, files):
-        if data.dtype == np.uint8:
-            scaled = data
-        elif len(pool) == 0:
-            scaled = np.zeros(data.shape, np.uint8)
+    for data, valid in rasters:
+        if data.dtype == np.uint8:  # already display-ready
+            scaled = data.copy()
         else:
-            low, high = np.percentile(pool, lo, axis=0), np.percentile(pool, hi, axis=0)
-            scale = np.where(high > low, 255.0 / np.maximum(high - low, 1e-12), 0.0)
             scaled = np.clip(np.rint((np.nan_to_num(data.astype(np.float64)) - low) * scale), 0, 255)
             scaled = scaled.astype(np.uint8)
         scaled[~valid] = 0
-        images.append(to_tile(scaled, tile_size, path))
-    logger.info("read %d GeoTIFF tiles from %s (bands %s, stretch %s)", len(files), folder, bands or (1, 2, 3), stretch)
+        images.append(to_tile(scaled, tile_size))
+    logger.info("read %d GeoTIFF tiles from %s (bands %s, stretch %s)", len(files), folder, bands or (1, 2, 3),
+                stretch)
     return TileData(_stack(images, tile_size, 3), None, None, None, [str(p) for p in files])
 
 
@@ -300,9 +214,9 @@ def detect_kind(source: Path | str) -> Literal["folder", "eurosat", "pairs", "ge
     folder = _require_dir(source)
     if any((folder / name).is_file() for name in PAIRS_CSV_NAMES):
         return "pairs"
-    files = _image_files(folder)
+    files = image_files(folder)
     subdirs = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    if not files and subdirs and all(_image_files(d) for d in subdirs):
+    if not files and subdirs and all(image_files(d) for d in subdirs):
         return "eurosat"
     if files and all(p.suffix.lower() in TIFF_SUFFIXES for p in files):
         return "geotiff"

@@ -48,18 +48,19 @@ class ConfusionCounts:
 
 def _ratio(name: str, tp, fp, fn, tn):  # works on numpy floats and tf tensors alike
     where = np.where if isinstance(tp, (float, int, np.floating, np.ndarray)) else tf.where
+    one, zero = tp * 0 + 1, tp * 0  # constants of the counts' type (float64 tensors in Keras)
     if name == "iou":
         den = tp + fp + fn
-        return where(den > 0, tp / _nonzero(den), 1.0)
+        return where(den > 0, tp / _nonzero(den), one)
     if name == "f1":
         den = 2 * tp + fp + fn
-        return where(den > 0, 2 * tp / _nonzero(den), 1.0)
+        return where(den > 0, 2 * tp / _nonzero(den), one)
     if name == "precision":
         den = tp + fp
-        return where(den > 0, tp / _nonzero(den), where(fn > 0, 0.0, 1.0))
+        return where(den > 0, tp / _nonzero(den), where(fn > 0, zero, one))
     if name == "recall":
         den = tp + fn
-        return where(den > 0, tp / _nonzero(den), where(fp > 0, 0.0, 1.0))
+        return where(den > 0, tp / _nonzero(den), where(fp > 0, zero, one))
     if name == "pixel_accuracy":
         return (tp + tn) / _nonzero(tp + fp + fn + tn)
     raise ValueError(f"unknown metric {name!r}; choose one of {', '.join(METRIC_NAMES)}")
@@ -68,7 +69,7 @@ def _ratio(name: str, tp, fp, fn, tn):  # works on numpy floats and tf tensors a
 def _nonzero(x):
     if isinstance(x, (float, int, np.floating, np.ndarray)):
         return np.maximum(x, 1e-12)
-    return tf.maximum(x, 1e-12)
+    return tf.maximum(x, tf.constant(1e-12, x.dtype))
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0.5) -> ConfusionCounts:

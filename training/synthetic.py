@@ -34,6 +34,7 @@ class SceneConfig:
     meadow_share: float | None = None  # fraction of parcels that are meadow (grassland)
     forest_fraction: float | None = None
     lakes: int | None = None
+    lake_radius: float | None = None  # largest lake radius
     rivers: int | None = None
     roads: int | None = None
     settlements: int | None = None
@@ -49,6 +50,7 @@ class SceneConfig:
             "meadow_share": rng.uniform(0.08, 0.25),
             "forest_fraction": rng.uniform(0.06, 0.22),
             "lakes": int(rng.poisson(0.8 * area)),
+            "lake_radius": rng.uniform(60, 110),
             "rivers": int(rng.random() < 0.5),
             "roads": int(rng.integers(1, 3) + rng.poisson(0.5 * area)),
             "settlements": int(rng.integers(0, 2) + rng.poisson(0.6 * area)),
@@ -104,7 +106,8 @@ def make_scene(height: int, width: int, seed: int = 0, config: SceneConfig | Non
         landcover[forest] = FOREST
 
     # Water: wobbly lakes and meandering rivers.
-    lakes = [sd.noisy_blob(rng, rng.uniform(0, w), rng.uniform(0, h), rng.uniform(25, 90)) for _ in range(cfg.lakes)]
+    lakes = [sd.noisy_blob(rng, rng.uniform(0, w), rng.uniform(0, h), cfg.lake_radius * rng.uniform(0.3, 1.0))
+             for _ in range(cfg.lakes)]
     rivers = [(sd.meander(rng, h, w, wiggle=0.12), rng.uniform(6, 16)) for _ in range(cfg.rivers)]
     water = sd.draw_mask(h, w, polygons=lakes, lines=rivers)
     if water.any():
@@ -124,7 +127,8 @@ def make_scene(height: int, width: int, seed: int = 0, config: SceneConfig | Non
         area = sd.draw_mask(h, w, polygons=[outline])
         ground = (128, 124, 110) if rng.random() < 0.6 else (104, 120, 84)  # paved or gardens
         _paint_urban(rng, image, landcover, area, ground)
-        roofs, shadows, streets = sd.draw_buildings(rng, area, h, w, spacing=rng.uniform(9, 15))
+        roofs, shadows, streets = sd.draw_buildings(rng, area, h, w, spacing=rng.uniform(9, 15),
+                                                    density=rng.uniform(0.45, 0.9))
         street_mask = sd.draw_mask(h, w, lines=streets) & area
         image[street_mask] = np.array([120, 118, 114], np.float32)
         image[shadows & area] *= 0.55
@@ -159,7 +163,7 @@ class TileSet:
 _THEMES: dict[int, dict] = {
     ARABLE: {"meadow_share": 0.05, "forest_fraction": 0.05},
     FOREST: {"forest_fraction": 0.45},
-    WATER: {"lakes": 4, "rivers": 2},
+    WATER: {"lakes": 5, "lake_radius": 150.0, "rivers": 2},
     URBAN: {"settlements": 5, "roads": 4},
     GRASSLAND: {"meadow_share": 0.7},
 }
@@ -209,18 +213,24 @@ def _candidate_tiles(
     k = 6 * (h // tile) * (w // tile)
     ys = rng.integers(0, h - tile + 1, k)
     xs = rng.integers(0, w - tile + 1, k)
-    counts = integral[:, ys + tile, xs + tile] - integral[:, ys, xs + tile] - integral[:, ys + tile, xs] + integral[:, ys, xs]
+    counts = (integral[:, ys + tile, xs + tile] - integral[:, ys, xs + tile]
+              - integral[:, ys + tile, xs] + integral[:, ys, xs])
     dominant = counts.argmax(0)
     share = counts.max(0) / (tile * tile)
     taken: list[tuple[int, int, int]] = []
+    taken_yx = np.empty((len(LANDCOVER_CLASSES) * cap, 2), dtype=np.int64)
     per_class = np.zeros(len(LANDCOVER_CLASSES), dtype=int)
     for i in np.nonzero(share >= min_dominance)[0]:
         c = int(dominant[i])
         if per_class[c] >= cap:
+            if per_class.min() >= cap:
+                break
             continue
         y, x = int(ys[i]), int(xs[i])
-        if any(abs(y - ty) < tile // 2 and abs(x - tx) < tile // 2 for _, ty, tx in taken):
+        near = np.abs(taken_yx[: len(taken)] - (y, x)) < tile // 2
+        if near.all(axis=1).any():
             continue
+        taken_yx[len(taken)] = (y, x)
         taken.append((c, y, x))
         per_class[c] += 1
     return taken

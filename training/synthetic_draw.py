@@ -196,7 +196,7 @@ def draw_mask(height: int, width: int, polygons=(), lines=()) -> np.ndarray:
 
 
 def draw_buildings(
-    rng: np.random.Generator, area: np.ndarray, height: int, width: int, spacing: float
+    rng: np.random.Generator, area: np.ndarray, height: int, width: int, spacing: float, density: float = 0.8
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[list[tuple[float, float]], int]]]:
     """Building footprints on a rotated street grid inside `area`.
 
@@ -224,7 +224,7 @@ def draw_buildings(
     shadow_dx, shadow_dy = 1.5, 1.5
     for i in range(-2 * k, 2 * k + 1):
         for j in range(-2 * k, 2 * k + 1):
-            if rng.random() < 0.2:
+            if rng.random() > density:
                 continue
             u, v = i * spacing + rng.normal(0, 0.6), j * spacing + rng.normal(0, 0.6)
             bx, by = cx + u * ca - v * sa, cy + u * sa + v * ca

@@ -84,6 +84,20 @@ def _build(out: Path) -> None:
             onnx_sha256=sha256_file(folder / "model.onnx"),
         )
         write_manifest(folder, manifest)
+        _int8_variant(folder, manifest)
+
+
+def _int8_variant(fp32: Path, manifest: object) -> None:
+    """A real int8 variant next to fp32 (ONNX Runtime dynamic quantization), as the real export writes."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from serving.manifest import sha256_file, write_manifest
+
+    folder = fp32.parent / "int8"
+    folder.mkdir()
+    quantize_dynamic(fp32 / "model.onnx", folder / "model.onnx", weight_type=QuantType.QUInt8)
+    update = {"variant": "int8", "onnx_sha256": sha256_file(folder / "model.onnx")}
+    write_manifest(folder, manifest.model_copy(update=update))  # type: ignore[attr-defined]
 
 
 def main(out: str) -> None:

@@ -1,0 +1,136 @@
+"""Keras -> ONNX with tf2onnx: uint8 NHWC `image` in, contract-named outputs, opset 17, a checked clean graph."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import onnx
+
+from agriland.errors import AgrilandError
+
+log = logging.getLogger(__name__)
+
+OPSET = 17
+INPUT_NAME = "image"
+ModelName = Literal["dec", "unet"]
+# Graph output names per model, in the order of the Keras model's outputs.
+OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"unet": ("mask",), "dec": ("embedding", "q")}
+# Element-wise / layout ops that may sit between the input and the first real compute node.
+_PREPROCESSING_OPS = frozenset({"Cast", "Mul", "Add", "Sub", "Div", "Gather", "Transpose", "Identity"})
+
+
+@dataclass(frozen=True)
+class GraphReport:
+    """What the exported graph looks like around its input (for logs, tests and the report)."""
+
+    n_nodes: int
+    n_transposes: int
+    input_prefix: tuple[str, ...]  # op types from the input to the first compute node
+    input_transposes: int  # Transposes in that prefix (1 is required: NHWC contract, NCHW convs)
+    transpose_right_after_input: bool  # a Transpose consuming `image` directly
+
+
+def keras_output_order(model: object, name: ModelName) -> list[int]:
+    """Index of each contract output among the Keras model's outputs (matched by output layer name)."""
+    wanted = OUTPUT_NAMES[name]
+    keras_names = list(getattr(model, "output_names", []) or [])
+    if len(keras_names) != len(wanted):
+        raise AgrilandError(
+            f"the {name} model has {len(keras_names)} output(s) {keras_names}, the contract wants {list(wanted)}"
+        )
+    if set(keras_names) == set(wanted):
+        return [keras_names.index(w) for w in wanted]
+    log.warning("Keras output names %s differ from the contract %s; using their order", keras_names, list(wanted))
+    return list(range(len(wanted)))
+
+
+def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
+    """Rename a value everywhere it is produced or consumed (graph outputs included)."""
+    if old == new:
+        return
+    for node in graph.node:
+        node.input[:] = [new if v == old else v for v in node.input]
+        node.output[:] = [new if v == old else v for v in node.output]
+    for value in [*graph.output, *graph.value_info]:
+        if value.name == old:
+            value.name = new
+
+
+def _check_input(model: onnx.ModelProto, tile_size: int) -> None:
+    inputs = [i for i in model.graph.input if i.name not in {init.name for init in model.graph.initializer}]
+    if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
+        raise AgrilandError(f"exported graph inputs are {[i.name for i in inputs]}, expected ['{INPUT_NAME}']")
+    tensor = inputs[0].type.tensor_type
+    if tensor.elem_type != onnx.TensorProto.UINT8:
+        raise AgrilandError(f"exported input is {onnx.TensorProto.DataType.Name(tensor.elem_type)}, expected UINT8")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor.shape.dim]
+    if dims[1:] != [tile_size, tile_size, 3] or dims[0] is not None:
+        raise AgrilandError(f"exported input shape is {dims}, expected [None, {tile_size}, {tile_size}, 3]")
+
+
+def inspect_graph(model: onnx.ModelProto) -> GraphReport:
+    """Walk from the input through preprocessing ops and count the Transposes met on the way."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for value in node.input:
+            consumers.setdefault(value, []).append(node)
+    prefix: list[str] = []
+    frontier = [INPUT_NAME]
+    seen: set[int] = set()
+    while frontier:
+        value = frontier.pop()
+        for node in consumers.get(value, []):
+            if id(node) in seen or node.op_type not in _PREPROCESSING_OPS:
+                continue
+            seen.add(id(node))
+            prefix.append(node.op_type)
+            frontier.extend(node.output)
+    right_after = any(n.op_type == "Transpose" for n in consumers.get(INPUT_NAME, []))
+    return GraphReport(
+        n_nodes=len(model.graph.node),
+        n_transposes=sum(n.op_type == "Transpose" for n in model.graph.node),
+        input_prefix=tuple(prefix),
+        input_transposes=prefix.count("Transpose"),
+        transpose_right_after_input=right_after,
+    )
+
+
+def convert_keras(model: object, name: ModelName, tile_size: int, output_path: Path) -> GraphReport:
+    """Convert a loaded tf_keras model to `output_path` and enforce the artifact contract on the graph."""
+    import tensorflow as tf
+    import tf2onnx
+
+    order = keras_output_order(model, name)
+    signature = (tf.TensorSpec([None, tile_size, tile_size, 3], tf.uint8, name=INPUT_NAME),)
+    try:
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET)
+    except Exception as err:  # tf2onnx raises bare exceptions for unsupported ops
+        raise AgrilandError(f"tf2onnx could not convert the {name} model: {err}") from err
+    graph = proto.graph
+    produced = [o.name for o in graph.output]
+    if len(produced) != len(order):
+        raise AgrilandError(f"tf2onnx produced outputs {produced}, expected {len(order)} for {name}")
+    # tf2onnx names outputs after the Keras output layers already; rename only where it did not.
+    temp = {produced[k]: f"__agriland_out_{i}" for i, k in enumerate(order)}
+    for old, tmp in temp.items():
+        _rename_value(graph, old, tmp)
+    for i, wanted in enumerate(OUTPUT_NAMES[name]):
+        _rename_value(graph, f"__agriland_out_{i}", wanted)
+    by_name = {o.name: o for o in graph.output}
+    ordered = [by_name[w] for w in OUTPUT_NAMES[name]]
+    del graph.output[:]
+    graph.output.extend(ordered)
+    _check_input(proto, tile_size)
+    onnx.checker.check_model(proto)
+    report = inspect_graph(proto)
+    if report.input_transposes > 1:
+        raise AgrilandError(f"exported {name} graph has {report.input_transposes} Transposes at its input "
+                            f"({' -> '.join(report.input_prefix)}); expected at most one (NHWC -> NCHW)")
+    log.info("%s graph: %d nodes, %d Transpose(s); input path %s", name, report.n_nodes, report.n_transposes,
+             " -> ".join(report.input_prefix) or "(direct)")
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(output_path))
+    return report

@@ -1,0 +1,154 @@
+"""Serving fixtures: tiny exported models and a real `bentoml serve` subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENTOML = Path(sys.executable).parent / "bentoml"
+_TINY_SCRIPT = Path(__file__).with_name("tiny_models.py")
+
+
+@pytest.fixture(scope="session")
+def exported_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """TEMPORARY stand-in for the lead's fixture: tiny tf_keras models -> tf2onnx -> dec|unet/{fp32,int8}.
+
+    Built in a subprocess (TensorFlow never enters a server) and cached by the builder's source hash.
+    """
+    if os.environ.get("AGRILAND_TEST_MODELS"):
+        return Path(os.environ["AGRILAND_TEST_MODELS"])
+    key = hashlib.sha256(_TINY_SCRIPT.read_bytes() + (ROOT / "serving/manifest.py").read_bytes()).hexdigest()[:16]
+    cache = ROOT / ".pytest_cache" / "agriland-serving-models" / key
+    if (cache / "unet" / "fp32" / "manifest.json").is_file() and (cache / "dec" / "fp32" / "manifest.json").is_file():
+        return cache
+    work = tmp_path_factory.mktemp("tiny-serving-models")
+    result = subprocess.run(
+        [sys.executable, str(_TINY_SCRIPT), str(work / "models")],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"building tiny models failed:\n{result.stderr[-4000:]}")
+    if cache.exists():
+        shutil.rmtree(cache)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(work / "models", cache)
+    return cache
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running `bentoml serve` subprocess."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # the group this fixture started, by its id
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+def start_server(models_dir: Path, log_dir: Path, env: dict[str, str] | None = None, pythonpath: str = "") -> Server:
+    """Start `bentoml serve serving.service:Agriland` and wait until it answers /livez (not necessarily ready)."""
+    port = free_port()
+    log_path = log_dir / f"bentoml-{port}.log"
+    full_env = {
+        **os.environ,
+        "AGRILAND_MODELS_DIR": str(models_dir),
+        "PYTHONPATH": os.pathsep.join(p for p in (pythonpath, str(ROOT)) if p),
+        "BENTOML_HOME": str(log_dir / "bentoml-home"),
+        "BENTOML_DO_NOT_TRACK": "true",
+        **(env or {}),
+    }
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [str(BENTOML), "serve", "serving.service:Agriland", "--port", str(port), "--host", "127.0.0.1"],
+            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{server.log()[-4000:]}")
+        try:
+            if httpx.get(server.url + "/livez", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    server.stop()
+    raise RuntimeError(f"bentoml serve did not come up in 120 s:\n{server.log()[-4000:]}")
+
+
+def wait_ready(url: str, timeout: float = 60) -> int:
+    """Poll /readyz until 200 or the timeout; returns the last status."""
+    deadline = time.monotonic() + timeout
+    status = 0
+    while time.monotonic() < deadline:
+        status = httpx.get(url + "/readyz", timeout=5).status_code
+        if status == 200:
+            return status
+        time.sleep(0.5)
+    return status
+
+
+ServerFactory = Callable[..., Server]
+
+
+@pytest.fixture(scope="session")
+def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
+    """`start(models_dir, env=None, pythonpath="")` -> a started (not necessarily ready) Server; all stopped at the end."""
+    started: list[Server] = []
+
+    def start(models_dir: Path, env: dict[str, str] | None = None, pythonpath: str = "") -> Server:
+        running = start_server(models_dir, tmp_path_factory.mktemp("server"), env, pythonpath)
+        started.append(running)
+        return running
+
+    yield start
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def server(exported_models: Path, server_factory: ServerFactory) -> Server:
+    """One real server for the session, ready to answer."""
+    running = server_factory(exported_models)
+    if wait_ready(running.url) != 200:
+        raise RuntimeError(f"server never became ready:\n{running.log()[-4000:]}")
+    return running
+
+
+@pytest.fixture()
+def client(server: Server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        yield http
+

@@ -1,0 +1,73 @@
+"""Fitting odd-size tiles to the model size and back; PNG and RLE mask encodings."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from agriland.errors import AgrilandError
+from serving.masks import fit_tile, mask_png_base64, restore_probability, rle_decode, rle_encode
+
+
+def _image(height: int, width: int) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_exact_size_is_untouched() -> None:
+    image = _image(64, 64)
+    tile, info = fit_tile(image, 64)
+    assert tile is image and info.mode == "exact"
+    prob = np.random.default_rng(1).random((64, 64)).astype(np.float32)
+    assert restore_probability(prob, info) is prob
+
+
+def test_pad_keeps_pixels_and_maps_back() -> None:
+    image = _image(40, 50)
+    tile, info = fit_tile(image, 64)
+    assert tile.shape == (64, 64, 3) and info.mode == "pad"
+    np.testing.assert_array_equal(tile[:40, :50], image)
+    assert not tile[40:].any() and not tile[:, 50:].any()
+    prob = np.arange(64 * 64, dtype=np.float32).reshape(64, 64)
+    np.testing.assert_array_equal(restore_probability(prob, info), prob[:40, :50])
+
+
+@pytest.mark.parametrize("shape", [(100, 130), (30, 200), (64, 65)])
+def test_resize_maps_back_to_the_input_size(shape: tuple[int, int]) -> None:
+    tile, info = fit_tile(_image(*shape), 64)
+    assert tile.shape == (64, 64, 3) and info.mode == "resize"
+    restored = restore_probability(np.full((64, 64), 0.7, np.float32), info)
+    assert restored.shape == shape and np.allclose(restored, 0.7)
+
+
+def test_pad_refuses_larger_tiles() -> None:
+    with pytest.raises(AgrilandError, match="resize"):
+        fit_tile(_image(80, 80), 64, "pad")
+    assert fit_tile(_image(30, 30), 64, "resize")[1].mode == "resize"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rle_round_trip(seed: int) -> None:
+    mask = (np.random.default_rng(seed).random((17, 23)) > 0.5).astype(np.uint8)
+    counts = rle_encode(mask)
+    assert sum(counts) == mask.size
+    np.testing.assert_array_equal(rle_decode(counts, 17, 23), mask)
+
+
+def test_rle_edge_cases() -> None:
+    assert rle_encode(np.zeros((2, 3))) == [6]
+    assert rle_encode(np.ones((2, 3))) == [0, 6]
+    assert rle_encode(np.array([[1, 0, 0, 1]])) == [0, 1, 2, 1]
+    with pytest.raises(AgrilandError):
+        rle_decode([1, 2], 2, 2)
+
+
+def test_mask_png_is_0_255_grayscale() -> None:
+    mask = np.zeros((5, 7), np.uint8)
+    mask[1:3, 2:6] = 1
+    image = Image.open(io.BytesIO(base64.b64decode(mask_png_base64(mask))))
+    assert image.mode == "L" and image.size == (7, 5)
+    np.testing.assert_array_equal(np.asarray(image), mask * 255)

@@ -1,0 +1,100 @@
+"""U-Net run configuration: one dataclass with `tiny` (tests), `quick` (2 CPU cores) and `full` (GPU) profiles."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+
+from agriland.errors import AgrilandError
+from training.seg_losses import LOSSES, LossName
+from training.unet import ARCHS, MIN_TILE, Arch, check_tile_size, normalize_encoder
+
+MAX_TILE = 512
+
+
+@dataclass(frozen=True)
+class UnetConfig:
+    """Everything that shapes a U-Net run: data size and split, model, loss and optimiser, outputs."""
+
+    # data
+    tile_size: int = 64
+    max_tiles: int | None = None
+    val_fraction: float = 0.15  # picks the best epoch (early stopping, checkpoint)
+    test_fraction: float = 0.15  # held out: never trained on nor used to pick the checkpoint
+    augment: bool = True
+    # model
+    arch: Arch = "unet"
+    encoder: str = "inceptionv3"
+    encoder_weights: str | None = None
+    freeze_encoder_epochs: int = 0  # warm-up epochs with the encoder frozen (useful with pretrained weights)
+    # training
+    loss: LossName = "bce"
+    epochs: int = 10
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    patience: int = 4  # early stopping on validation IoU
+    threshold: float = 0.5
+    # outputs
+    n_overlays: int = 8
+    seed: int = 0
+
+    def validate(self) -> UnetConfig:
+        """Raise AgrilandError naming the first bad field; return self for chaining."""
+        check_tile_size(self.tile_size)
+        if self.tile_size > MAX_TILE:
+            raise AgrilandError(f"tile_size must be at most {MAX_TILE}, got {self.tile_size}")
+        normalize_encoder(self.encoder)
+        if self.arch not in ARCHS:
+            raise AgrilandError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.arch == "handbuilt" and normalize_encoder(self.encoder) != "inceptionv3":
+            raise AgrilandError(f"the hand-built U-Net has an InceptionV3 encoder; got encoder {self.encoder!r}")
+        if self.loss not in LOSSES:
+            raise AgrilandError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        for name in ("epochs", "batch_size", "patience"):
+            if int(getattr(self, name)) < 1:
+                raise AgrilandError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("freeze_encoder_epochs", "n_overlays"):
+            if int(getattr(self, name)) < 0:
+                raise AgrilandError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.freeze_encoder_epochs >= self.epochs:
+            raise AgrilandError(f"freeze_encoder_epochs ({self.freeze_encoder_epochs}) must be smaller than "
+                                f"epochs ({self.epochs})")
+        if self.max_tiles is not None and self.max_tiles < 4:
+            raise AgrilandError(f"max_tiles must be >= 4, got {self.max_tiles}")
+        if not 0 < self.val_fraction < 1 or not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
+            raise AgrilandError(f"val_fraction ({self.val_fraction}) must be in (0, 1), test_fraction "
+                                f"({self.test_fraction}) in [0, 1), and their sum below 1")
+        if self.learning_rate <= 0:
+            raise AgrilandError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 < self.threshold < 1:
+            raise AgrilandError(f"threshold must be in (0, 1), got {self.threshold}")
+        return self
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain dict for training_summary.json."""
+        return asdict(self)
+
+    def with_overrides(self, **overrides: object) -> UnetConfig:
+        """A copy with the non-None overrides applied (CLI flags left unset keep the profile's value)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise AgrilandError(f"unknown U-Net config field(s): {', '.join(sorted(unknown))}")
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+PROFILES: dict[str, UnetConfig] = {
+    # Seconds on a CPU: tests and pipeline smoke checks. The plain encoder keeps the model (and its ONNX) small.
+    "tiny": UnetConfig(tile_size=MIN_TILE, encoder="none", epochs=2, patience=2, n_overlays=4),
+    # ~4-5 minutes on 2 CPU cores: InceptionV3 U-Net, 400 tiles of 64 px (280 train), 10 epochs.
+    "quick": UnetConfig(tile_size=64, max_tiles=400, encoder="inceptionv3", epochs=10, patience=4),
+    # The workflow's sizes, for a GPU: 256 px, every tile, up to 200 epochs with patience 20.
+    "full": UnetConfig(tile_size=256, max_tiles=None, encoder="inceptionv3", epochs=200, patience=20,
+                       n_overlays=12),
+}
+
+
+def get_profile(name: str) -> UnetConfig:
+    """The named profile; AgrilandError lists the choices for an unknown name."""
+    if name not in PROFILES:
+        raise AgrilandError(f"unknown U-Net profile {name!r}; choose one of {', '.join(sorted(PROFILES))}")
+    return PROFILES[name]
