@@ -59,6 +59,34 @@ def _rename_value(graph: onnx.GraphProto, old: str, new: str) -> None:
             value.name = new
 
 
+def modernise_resize(model: onnx.ModelProto) -> int:
+    """Replace Resize's deprecated `tf_half_pixel_for_nn` by the equivalent `asymmetric` mode where exact.
+
+    For nearest-neighbour upsampling by integer factors s, floor((x + 0.5) / s) == floor(x / s), so the two
+    modes pick the same pixels; ONNX Runtime warns about the deprecated one. Returns the nodes changed.
+    """
+    from onnx import numpy_helper
+
+    inits = {init.name: init for init in model.graph.initializer}
+    changed = 0
+    for node in model.graph.node:
+        if node.op_type != "Resize":
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        mode = attrs.get("coordinate_transformation_mode")
+        if mode is None or mode.s != b"tf_half_pixel_for_nn" or attrs["mode"].s != b"nearest":
+            continue
+        scales = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] in inits \
+            else None
+        if scales is None or scales.size == 0 or not all(float(v).is_integer() and v >= 1 for v in scales):
+            log.warning("Resize %s keeps tf_half_pixel_for_nn (scales not constant integers)", node.name)
+            continue
+        mode.s = b"asymmetric"
+        attrs["nearest_mode"].s = b"floor"
+        changed += 1
+    return changed
+
+
 def _check_input(model: onnx.ModelProto, tile_size: int) -> None:
     inputs = [i for i in model.graph.input if i.name not in {init.name for init in model.graph.initializer}]
     if len(inputs) != 1 or inputs[0].name != INPUT_NAME:
@@ -123,6 +151,8 @@ def convert_keras(model: object, name: ModelName, tile_size: int, output_path: P
     ordered = [by_name[w] for w in OUTPUT_NAMES[name]]
     del graph.output[:]
     graph.output.extend(ordered)
+    if n_resize := modernise_resize(proto):
+        log.info("%s: %d Resize node(s) moved from deprecated tf_half_pixel_for_nn to asymmetric", name, n_resize)
     _check_input(proto, tile_size)
     onnx.checker.check_model(proto)
     report = inspect_graph(proto)

@@ -13,14 +13,17 @@ from training.unet_config import PROFILES, get_profile
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agriland train-unet", description=__doc__)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--data", type=Path, help="image/mask pairs: a pairs CSV (image,mask columns) or its folder")
+    source.add_argument("--data", type=Path,
+                        help="image/mask pairs: a pairs CSV (image,mask columns) or its folder")
     source.add_argument("--synthetic", type=int, metavar="N", help="generate N synthetic tiles with masks instead")
-    parser.add_argument("--run", type=Path, default=Path("runs/unet"), help="run folder for outputs (default runs/unet)")
+    parser.add_argument("--run", type=Path, default=Path("runs/unet"),
+                        help="run folder for outputs (default runs/unet)")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
                         help="tiny: seconds (tests); quick: ~5 min on 2 CPU cores; full: the workflow's sizes (GPU)")
     group = parser.add_argument_group("overrides (default: the profile's value)")
     group.add_argument("--arch", choices=ARCHS,
-                       help="unet: segmentation-models U-Net; handbuilt: the workflow's InceptionV3 + transpose decoder")
+                       help="unet: segmentation-models U-Net; handbuilt: the workflow's InceptionV3 + "
+                            "Conv2DTranspose decoder")
     group.add_argument("--encoder", choices=(*ENCODERS, *ENCODER_ALIASES),
                        help="inceptionv3 (default), resnet50, or none/untrained (plain conv U-Net encoder)")
     group.add_argument("--encoder-weights", help="local backbone weights file, e.g. a keras-applications *_notop.h5 "

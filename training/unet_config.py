@@ -60,7 +60,8 @@ class UnetConfig:
                                 f"epochs ({self.epochs})")
         if self.max_tiles is not None and self.max_tiles < 4:
             raise AgrilandError(f"max_tiles must be >= 4, got {self.max_tiles}")
-        if not 0 < self.val_fraction < 1 or not 0 <= self.test_fraction < 1 or self.val_fraction + self.test_fraction >= 1:
+        fractions_ok = 0 < self.val_fraction < 1 and 0 <= self.test_fraction < 1
+        if not fractions_ok or self.val_fraction + self.test_fraction >= 1:
             raise AgrilandError(f"val_fraction ({self.val_fraction}) must be in (0, 1), test_fraction "
                                 f"({self.test_fraction}) in [0, 1), and their sum below 1")
         if self.learning_rate <= 0:

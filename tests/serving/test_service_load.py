@@ -55,6 +55,7 @@ def test_32_parallel_clients_are_batched_and_all_answered(server, path: str, mod
     single = after["1.0"] - before.get("1.0", 0.0)
     assert batches > 0
     assert batches - single > 0, f"no batch larger than 1 tile among {batches:.0f} runs"
+    print(f"{path}: {batches:.0f} model runs for 96 requests, {batches - single:.0f} with more than one tile")
     assert batches < 96  # merging happened: fewer model runs than requests
 
 

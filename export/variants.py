@@ -1,0 +1,135 @@
+"""fp16 (onnxconverter-common) and int8 static QDQ (onnxruntime.quantization) variants of an fp32 export."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from agriland.errors import AgrilandError
+from export.onnx_export import INPUT_NAME, inspect_graph
+
+log = logging.getLogger(__name__)
+
+# ops that must stay float in both variants: DEC's Student-t head (squared distances overflow fp16 and lose
+# argmax resolution in int8) hangs off the `embedding` value.
+HEAD_ROOT = "embedding"
+_PREPROCESSING_OPS = frozenset({"Cast", "Mul", "Add", "Sub", "Div", "Gather", "Identity"})
+
+
+def _name_nodes(model: onnx.ModelProto) -> None:
+    """Give every node a unique name (quantizer exclusion lists are by node name)."""
+    seen: set[str] = set()
+    for i, node in enumerate(model.graph.node):
+        if not node.name or node.name in seen:
+            node.name = f"{node.op_type}_{i}"
+        seen.add(node.name)
+
+
+def downstream_nodes(model: onnx.ModelProto, root: str) -> list[str]:
+    """Names of every node that (transitively) consumes the value `root`."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for value in node.input:
+            consumers.setdefault(value, []).append(node)
+    names: list[str] = []
+    frontier, seen = [root], set()
+    while frontier:
+        for node in consumers.get(frontier.pop(), []):
+            if node.name not in seen:
+                seen.add(node.name)
+                names.append(node.name)
+                frontier.extend(node.output)
+    return names
+
+
+def preprocessing_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the element-wise nodes between the uint8 input and the first Transpose/compute node."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in model.graph.node:
+        for value in node.input:
+            consumers.setdefault(value, []).append(node)
+    names: list[str] = []
+    frontier = [INPUT_NAME]
+    while frontier:
+        for node in consumers.get(frontier.pop(), []):
+            if node.op_type in _PREPROCESSING_OPS and node.name not in names:
+                names.append(node.name)
+                frontier.extend(node.output)
+    return names
+
+
+def to_fp16(fp32_path: Path, out_path: Path) -> Path:
+    """Convert weights and activations to float16, keeping the uint8 input and float32 outputs."""
+    from onnxconverter_common import float16
+
+    model = onnx.load(str(fp32_path))
+    _name_nodes(model)
+    # the uint8 -> float Cast and the scaling after it stay fp32 (the converter would retype the Cast's
+    # output to float16 without changing its `to`, which ONNX Runtime rejects); a Cast to fp16 follows them.
+    blocked = preprocessing_nodes(model) + downstream_nodes(model, HEAD_ROOT)
+    try:
+        converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=blocked)
+        onnx.checker.check_model(converted)
+    except Exception as err:  # the converter raises assorted errors on graphs it cannot handle
+        raise AgrilandError(f"fp16 conversion of {fp32_path} failed: {err}") from err
+    log.info("fp16: converted %d nodes (%d kept in fp32: preprocessing, DEC head)", len(converted.graph.node), len(blocked))
+    onnx.save(converted, str(out_path))
+    return out_path
+
+
+class TileReader:
+    """CalibrationDataReader feeding uint8 NHWC tile batches to the `image` input."""
+
+    def __init__(self, images: np.ndarray, batch_size: int = 8) -> None:
+        if images.dtype != np.uint8 or images.ndim != 4:
+            raise AgrilandError(f"calibration tiles must be uint8 [N, H, W, 3], got {images.dtype} {images.shape}")
+        self.images = images
+        self.batch_size = batch_size
+        self._batches: Iterator[dict[str, np.ndarray]] = self._make()
+
+    def _make(self) -> Iterator[dict[str, np.ndarray]]:
+        for start in range(0, len(self.images), self.batch_size):
+            yield {INPUT_NAME: np.ascontiguousarray(self.images[start:start + self.batch_size])}
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._batches, None)
+
+    def rewind(self) -> None:
+        self._batches = self._make()
+
+
+def to_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, batch_size: int = 8) -> Path:
+    """Static QDQ int8 (per-channel s8 weights, u8 activations) calibrated on real uint8 tiles."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    if len(calibration) == 0:
+        raise AgrilandError("int8 quantization needs calibration tiles; none were given")
+    CalibrationDataReader.register(TileReader)
+    with tempfile.TemporaryDirectory(prefix="agriland-int8-") as tmp:
+        pre_path = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(fp32_path), str(pre_path), skip_symbolic_shape=False)
+        pre = onnx.load(str(pre_path))
+        _name_nodes(pre)
+        onnx.save(pre, str(pre_path))
+        excluded = preprocessing_nodes(pre) + downstream_nodes(pre, HEAD_ROOT)
+        log.info("int8: calibrating on %d tiles; %d nodes kept float (input preprocessing, DEC head)",
+                 len(calibration), len(excluded))
+        try:
+            quantize_static(
+                str(pre_path), str(out_path), TileReader(calibration, batch_size),
+                quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                nodes_to_exclude=excluded,
+                extra_options={"CalibMaxIntermediateOutputs": 4},
+            )
+        except Exception as err:  # the quantizer raises assorted errors on graphs it cannot handle
+            raise AgrilandError(f"int8 quantization of {fp32_path} failed: {err}") from err
+    report = inspect_graph(onnx.load(str(out_path)))
+    log.info("int8: %d nodes, %d Transpose(s)", report.n_nodes, report.n_transposes)
+    return out_path
