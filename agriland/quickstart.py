@@ -71,8 +71,8 @@ def serve(models_dir: Path, port: int, host: str) -> None:
     print(
         f"\nagriland is starting on {url} (models: {models_dir})\n"
         f"  readiness:  curl {url}/readyz\n"
-        f"  segment:    curl -F 'files=@tile.png' {url}/segment\n"
-        f"  cluster:    curl -F 'files=@tile.png' {url}/cluster\n"
+        f"  segment:    curl -F 'file=@tile.png' {url}/segment\n"
+        f"  cluster:    curl -F 'file=@tile.png' {url}/cluster\n"
         f"  demo:       agriland demo --url {url}\n"
         f"  API docs:   {url}/docs\n",
         flush=True,

@@ -63,6 +63,48 @@ def preprocessing_nodes(model: onnx.ModelProto) -> list[str]:
     return names
 
 
+def _float_values(model: onnx.ModelProto) -> set[str]:
+    """Names of values typed float32 (after shape inference)."""
+    inferred = onnx.shape_inference.infer_shapes(model)
+    values = [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]
+    floats = {v.name for v in values if v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT}
+    return floats | {i.name for i in model.graph.initializer if i.data_type == onnx.TensorProto.FLOAT}
+
+
+def tidy_fp16_casts(model: onnx.ModelProto) -> int:
+    """Undo the converter's fp32 -> fp16 -> fp32 round trips between blocked nodes, and give graph outputs
+    produced by a blocked node their float32 type back. Returns the number of Casts bypassed."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    floats = _float_values(model)
+
+    def cast_to(node: onnx.NodeProto) -> int | None:
+        return next((a.i for a in node.attribute if a.name == "to"), None) if node.op_type == "Cast" else None
+
+    bypassed = 0
+    for node in model.graph.node:
+        for i, value in enumerate(node.input):
+            back = producers.get(value)  # Cast(to=float32) <- Cast(to=float16) <- float32 value
+            if back is None or cast_to(back) != onnx.TensorProto.FLOAT:
+                continue
+            down = producers.get(back.input[0])
+            if down is not None and cast_to(down) == onnx.TensorProto.FLOAT16 and down.input[0] in floats:
+                node.input[i] = down.input[0]
+                bypassed += 1
+    outputs = {o.name: o for o in model.graph.output}
+    for name, output in outputs.items():
+        cast = producers.get(name)
+        if cast is not None and cast_to(cast) == onnx.TensorProto.FLOAT16 and cast.input[0] in floats:
+            next(a for a in cast.attribute if a.name == "to").i = onnx.TensorProto.FLOAT
+            output.type.tensor_type.elem_type = onnx.TensorProto.FLOAT
+    while True:  # drop Casts left without consumers (one layer per pass)
+        used = {v for node in model.graph.node for v in node.input} | set(outputs)
+        keep = [n for n in model.graph.node if any(o in used for o in n.output)]
+        if len(keep) == len(model.graph.node):
+            return bypassed
+        del model.graph.node[:]
+        model.graph.node.extend(keep)
+
+
 def to_fp16(fp32_path: Path, out_path: Path) -> Path:
     """Convert weights and activations to float16, keeping the uint8 input and float32 outputs."""
     from onnxconverter_common import float16
@@ -74,6 +116,7 @@ def to_fp16(fp32_path: Path, out_path: Path) -> Path:
     blocked = preprocessing_nodes(model) + downstream_nodes(model, HEAD_ROOT)
     try:
         converted = float16.convert_float_to_float16(model, keep_io_types=True, node_block_list=blocked)
+        tidy_fp16_casts(converted)
         onnx.checker.check_model(converted)
     except Exception as err:  # the converter raises assorted errors on graphs it cannot handle
         raise AgrilandError(f"fp16 conversion of {fp32_path} failed: {err}") from err
@@ -113,7 +156,8 @@ def to_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, batch_size
     CalibrationDataReader.register(TileReader)
     with tempfile.TemporaryDirectory(prefix="agriland-int8-") as tmp:
         pre_path = Path(tmp) / "pre.onnx"
-        quant_pre_process(str(fp32_path), str(pre_path), skip_symbolic_shape=False)
+        # symbolic shape inference needs sympy (not in the stack); ONNX shape inference covers these static CNNs
+        quant_pre_process(str(fp32_path), str(pre_path), skip_symbolic_shape=True)
         pre = onnx.load(str(pre_path))
         _name_nodes(pre)
         onnx.save(pre, str(pre_path))

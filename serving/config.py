@@ -33,6 +33,11 @@ class ServeSettings:
     max_side_factor: int = 8  # /segment and /cluster accept sides up to this many model tiles
     max_tiles: int = 64  # tiles per request
     timeout_s: int = 120
+    # whole scenes (/segment_scene, /cluster_scene): decoding costs ~80 bytes per pixel at its peak, so the
+    # default keeps one scene at the limit near 650 MB; uploads are spooled to disk, not held in memory
+    max_scene_pixels: int = 8_000_000
+    max_scene_bytes: int = 256 * 1024 * 1024
+    max_scenes: int = 1  # scenes decoded/stitched at once per worker; later ones wait their turn
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "ServeSettings":

@@ -1,11 +1,15 @@
-"""Pydantic request/response models of /cluster and /segment, the error body, and the OpenAPI spec."""
+"""Pydantic request/response models of /cluster, /segment and the scene endpoints, errors, and the OpenAPI spec."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import models_json_schema
+
+from agriland.errors import AgrilandError
+from serving.geo import BAND_PRESETS, parse_bands
+from serving.polygons import SceneSummary
 
 
 class ApiError(Exception):
@@ -127,6 +131,63 @@ class SegmentResponse(BaseModel):
     results: list[SegmentResult]
 
 
+_BANDS_HELP = "R,G,B band numbers (1-based) like 4,3,2, or a preset: " + ", ".join(BAND_PRESETS) + " (default 1,2,3)"
+
+
+class SceneOptions(BaseModel):
+    """Options shared by the scene endpoints (form fields, or query parameters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    bands: str | None = Field(default=None, description=_BANDS_HELP)
+    wgs84: bool = Field(default=False, description="GeoJSON in EPSG:4326 instead of the scene CRS")
+
+    @field_validator("bands")
+    @classmethod
+    def _known_bands(cls, value: str | None) -> str | None:
+        try:
+            parse_bands(value)
+        except AgrilandError as err:
+            raise ValueError(str(err)) from err
+        return value
+
+
+class SegmentSceneOptions(SceneOptions):
+    """Options of POST /segment_scene."""
+
+    overlap: int | None = Field(
+        default=None, ge=0, description="pixels shared by neighbouring tiles; default min(32, tile size / 4)"
+    )
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's threshold")
+    min_area_ha: float = Field(default=0.0, ge=0.0, description="leave out polygons smaller than this (hectares)")
+    simplify: float = Field(default=1.0, ge=0.0, description="polygon simplification tolerance in pixels")
+    format: Literal["json", "geojson", "geotiff"] = Field(
+        default="json", description="json: summary + polygons; geojson: the polygons; geotiff: the raster itself"
+    )
+    include_mask: bool = Field(default=False, description="json only: add the raster GeoTIFF as base64")
+    product: Literal["mask", "probability"] = Field(
+        default="mask", description="raster to return: uint8 mask (0/1, nodata 255) or float32 probability (NaN)"
+    )
+
+
+class SegmentSceneResponse(BaseModel):
+    """JSON answer of POST /segment_scene."""
+
+    model: str
+    model_version: str
+    name: str
+    summary: SceneSummary
+    threshold: float
+    tile_size: int
+    overlap: int
+    n_tiles: int = Field(description="tiles run through the model")
+    n_tiles_skipped: int = Field(description="tiles holding only nodata, not computed")
+    bands: list[int]
+    source_dtype: str
+    geojson: dict[str, Any] = Field(description="FeatureCollection of arable polygons, `area_ha` on each")
+    mask_geotiff_b64: str | None = Field(default=None, description="with include_mask: the raster GeoTIFF, base64")
+
+
 def _multipart_schema(options: type[BaseModel]) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "description": "tile images"}
@@ -167,9 +228,27 @@ def _operation(summary: str, request: type[BaseModel], options: type[BaseModel],
     }
 
 
+def _scene_operation(summary: str, options: type[BaseModel], answers: dict[str, Any]) -> dict[str, Any]:
+    """A scene endpoint: one GeoTIFF as a multipart `file` part or as the raw image/tiff body."""
+    operation = _operation(summary, options, options, "ErrorResponse")
+    multipart = _multipart_schema(options)
+    multipart["properties"]["file"] = {"type": "string", "format": "binary", "description": "one GeoTIFF scene"}
+    operation["requestBody"]["content"] = {
+        "multipart/form-data": {"schema": multipart},
+        "image/tiff": {"schema": {"type": "string", "format": "binary"}, "description": "the GeoTIFF as the body"},
+    }
+    operation["parameters"] = [
+        {"name": key, "in": "query", "required": False, "schema": value}
+        for key, value in options.model_json_schema()["properties"].items()
+    ]
+    operation["responses"]["200"] = {"description": "the scene's result", "content": answers}
+    operation["responses"]["413"]["description"] = "upload bytes or scene pixels over the limits"
+    return operation
+
+
 def openapi_spec() -> dict[str, Any]:
     """OpenAPI 3.1 document of the agriland endpoints, with the pydantic models as components."""
-    models = [ClusterRequest, SegmentRequest, ClusterResponse, SegmentResponse, ErrorResponse]
+    models = [ClusterRequest, SegmentRequest, ClusterResponse, SegmentResponse, SegmentSceneResponse, ErrorResponse]
     _, defs = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
     segment = _operation("Arable-land mask of one or more tiles", SegmentRequest, SegmentOptions, "SegmentResponse")
     segment["parameters"] = [
@@ -188,6 +267,21 @@ def openapi_spec() -> dict[str, Any]:
         "paths": {
             "/cluster": {"post": _operation("DEC cluster of one or more tiles", ClusterRequest, ClusterOptions, "ClusterResponse")},
             "/segment": {"post": segment},
+            "/segment_scene": {"post": _scene_operation(
+                "Arable mask, polygons with hectares and a summary of one GeoTIFF scene",
+                SegmentSceneOptions,
+                {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/SegmentSceneResponse"}},
+                    "application/geo+json": {"schema": {"type": "object"}, "description": "format=geojson"},
+                    "image/tiff": {"schema": {"type": "string", "format": "binary"}, "description": "format=geotiff"},
+                },
+            )},
+            "/cluster_scene": {"post": _scene_operation(
+                "DEC cluster of every tile of a GeoTIFF scene, as GeoJSON grid cells",
+                SceneOptions,
+                {"application/geo+json": {"schema": {"type": "object"}, "description": "FeatureCollection of cells "
+                 "with row, col, cluster, name, is_arable, confidence, valid_fraction"}},
+            )},
         },
         "components": {"schemas": defs.get("$defs", {})},
     }

@@ -20,6 +20,9 @@ log = logging.getLogger(__name__)
 DECODER_FILTERS: tuple[int, ...] = (512, 256, 128, 64, 3)
 AE_WEIGHTS = "ae_weights.h5"  # legacy HDF5 (matched by layer order, not auto-generated names)
 AE_STATE = "ae_state.json"
+# BatchNorm moving-average momentum. Keras' 0.99 leaves the moving statistics half at their initial values
+# after a few dozen steps, so short CPU runs embed tiles very differently at inference than in training.
+BN_MOMENTUM = 0.9
 
 
 @dataclass
@@ -42,6 +45,9 @@ def _backbone(config: DecConfig) -> tf_keras.Model:
         model = factory(include_top=False, weights=weights, input_shape=shape)
     except ValueError as err:
         raise AgrilandError(f"cannot load encoder weights {weights} into {config.backbone}: {err}") from err
+    for layer in model.layers:
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            layer.momentum = BN_MOMENTUM
     if weights is None:
         log.info("encoder %s: random initialisation (no --encoder-weights given)", config.backbone)
     else:
@@ -62,7 +68,11 @@ def build_encoder(config: DecConfig) -> tf_keras.Model:
 
 
 def build_decoder(config: DecConfig) -> tf_keras.Model:
-    """embedding -> Dense -> reshape -> (Conv2DTranspose + Conv2D) x 5 (512-256-128-64-3) -> sigmoid [N,T,T,3]."""
+    """embedding -> Dense -> reshape [T/32, T/32, 512] -> five (Conv2DTranspose x2 + Conv2D) pairs -> [N,T,T,3].
+
+    The pairs' Conv2D layers have 512-256-128-64-3 feature maps; the last one is the sigmoid output (the
+    last transposed conv keeps 32 maps so the full-resolution stage is not squeezed through 3 channels).
+    """
     side = config.tile_size // 32
     z = tf_keras.Input(shape=(config.embedding_dim,), name="embedding_in")
     x = tf_keras.layers.Dense(config.hidden_units, name="dec_hidden")(z)
@@ -72,13 +82,14 @@ def build_decoder(config: DecConfig) -> tf_keras.Model:
     x = tf_keras.layers.Reshape((side, side, DECODER_FILTERS[0]), name="dec_reshape")(x)
     for i, filters in enumerate(DECODER_FILTERS):
         last = i == len(DECODER_FILTERS) - 1
-        x = tf_keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="same", name=f"dec_up{i}")(x)
-        x = tf_keras.layers.BatchNormalization(name=f"dec_up{i}_bn")(x)
+        x = tf_keras.layers.Conv2DTranspose(32 if last else filters, 3, strides=2, padding="same",
+                                            name=f"dec_up{i}")(x)
+        x = tf_keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"dec_up{i}_bn")(x)
         x = tf_keras.layers.LeakyReLU(0.2, name=f"dec_up{i}_act")(x)
         x = tf_keras.layers.Conv2D(filters, 3, padding="same", name=f"dec_conv{i}",
                                    activation="sigmoid" if last else None)(x)
         if not last:
-            x = tf_keras.layers.BatchNormalization(name=f"dec_conv{i}_bn")(x)
+            x = tf_keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"dec_conv{i}_bn")(x)
             x = tf_keras.layers.LeakyReLU(0.2, name=f"dec_conv{i}_act")(x)
     return tf_keras.Model(z, x, name="decoder")
 

@@ -84,7 +84,7 @@ def _sm_unet_core(encoder: Encoder) -> tf_keras.Model:
 
 def _conv_bn_relu(x, filters: int, name: str):
     x = tf_keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
-    x = tf_keras.layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)  # small data: faster stats
+    x = tf_keras.layers.BatchNormalization(name=f"{name}_bn")(x)
     return tf_keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -134,6 +134,21 @@ def build_unet(
         log.info("encoder %s: random initialisation (no --encoder-weights given; ImageNet weights are not "
                  "downloaded offline)", enc)
     return model
+
+
+def set_batchnorm_momentum(model: tf_keras.Model, momentum: float) -> int:
+    """Set the moving-average momentum of every BatchNormalization layer (call before compiling).
+
+    Keras' 0.99 needs several hundred steps before the moving statistics that inference uses match the
+    batch statistics of training; with small data sets (a few hundred tiles, a few epochs) validation
+    predictions collapse until then. 0.9 catches up within an epoch. Returns the number of layers set."""
+    changed = 0
+    layers = list(model.layers) + list(core_of(model).layers)
+    for layer in layers:
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            layer.momentum = float(momentum)
+            changed += 1
+    return changed
 
 
 def core_of(model: tf_keras.Model) -> tf_keras.Model:

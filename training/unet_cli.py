@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--patience", type=int, help="early stopping patience on validation IoU (epochs)")
     group.add_argument("--val-fraction", type=float, help="share of tiles that picks the best epoch (0.15)")
     group.add_argument("--test-fraction", type=float, help="share of tiles held out for the final metrics (0.15)")
+    group.add_argument("--bn-momentum", type=float, help="BatchNorm momentum (0.9 quick/tiny, 0.99 full)")
     group.add_argument("--threshold", type=float, help="probability threshold for the metrics (0.5)")
     group.add_argument("--overlays", dest="n_overlays", type=int, help="tiles in overlays.png")
     group.add_argument("--no-augment", dest="augment", action="store_const", const=False,

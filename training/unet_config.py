@@ -26,6 +26,7 @@ class UnetConfig:
     encoder: str = "inceptionv3"
     encoder_weights: str | None = None
     freeze_encoder_epochs: int = 0  # warm-up epochs with the encoder frozen (useful with pretrained weights)
+    bn_momentum: float = 0.9  # BatchNorm moving-average momentum; Keras' 0.99 suits long runs only
     # training
     loss: LossName = "bce"
     epochs: int = 10
@@ -66,6 +67,8 @@ class UnetConfig:
                                 f"({self.test_fraction}) in [0, 1), and their sum below 1")
         if self.learning_rate <= 0:
             raise AgrilandError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 < self.bn_momentum < 1:
+            raise AgrilandError(f"bn_momentum must be in (0, 1), got {self.bn_momentum}")
         if not 0 < self.threshold < 1:
             raise AgrilandError(f"threshold must be in (0, 1), got {self.threshold}")
         return self
@@ -90,7 +93,7 @@ PROFILES: dict[str, UnetConfig] = {
     "quick": UnetConfig(tile_size=64, max_tiles=400, encoder="inceptionv3", epochs=10, patience=4),
     # The workflow's sizes, for a GPU: 256 px, every tile, up to 200 epochs with patience 20.
     "full": UnetConfig(tile_size=256, max_tiles=None, encoder="inceptionv3", epochs=200, patience=20,
-                       n_overlays=12),
+                       bn_momentum=0.99, n_overlays=12),
 }
 
 

@@ -16,7 +16,13 @@ import tf_keras
 from agriland.errors import AgrilandError
 from training.seg_losses import get_loss
 from training.seg_metrics import keras_metrics
-from training.unet import PREPROCESSING, build_unet, normalize_encoder, set_encoder_trainable
+from training.unet import (
+    PREPROCESSING,
+    build_unet,
+    normalize_encoder,
+    set_batchnorm_momentum,
+    set_encoder_trainable,
+)
 from training.unet_config import UnetConfig
 from training.unet_evaluate import evaluate_masks, write_overlays
 
@@ -150,6 +156,7 @@ def train_unet(
     try:
         tf_keras.utils.set_random_seed(config.seed)  # same seed, same initial weights and batches
         model = build_unet(config.tile_size, encoder, config.arch, config.encoder_weights)
+        set_batchnorm_momentum(model, config.bn_momentum)
         fit_start = time.monotonic()
         history = _train(model, config, ((images[train_idx], masks[train_idx]), (images[val_idx], masks[val_idx])),
                          staging, verbose)

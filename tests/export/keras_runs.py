@@ -42,8 +42,8 @@ def _build(name: str, tile: int):
     tf_keras.utils.set_random_seed(0)
     image = tf_keras.Input((tile, tile, 3), dtype="uint8", name="image")
     x = ImagePreprocessing("caffe" if name == "dec" else "tf")(image)
-    h = tf_keras.layers.Conv2D(8, 3, padding="same", activation="relu")(x)
-    h = tf_keras.layers.BatchNormalization()(h)
+    h = tf_keras.layers.Conv2D(8, 3, padding="same")(x)
+    h = tf_keras.layers.ReLU()(tf_keras.layers.BatchNormalization()(h))
     if name == "unet":
         d = tf_keras.layers.MaxPooling2D()(h)
         d = tf_keras.layers.Conv2D(16, 3, padding="same", activation="relu")(d)
@@ -70,7 +70,8 @@ def make_run(root: Path, name: str, tile: int = TILE, data: Path | None = None) 
     if name == "unet":
         target = (images[..., :1].astype(np.float32).mean(-1, keepdims=True) > 120).astype(np.float32)
         model.compile("adam", "binary_crossentropy")
-        model.fit(images, target, batch_size=8, epochs=1, steps_per_epoch=1, verbose=0)
+        # enough steps that the masks are decisive (probabilities far from the threshold), as trained ones are
+        model.fit(images, target, batch_size=8, epochs=20, verbose=0)
     else:
         model.compile("adam", ["mse", "kld"])
         q = np.full((len(images), N_CLUSTERS), 1.0 / N_CLUSTERS, np.float32)
