@@ -140,6 +140,7 @@ def pretrain(model: Autoencoder, images: np.ndarray, config: DecConfig, checkpoi
     model.autoencoder.compile(optimizer=tf_keras.optimizers.Adam(config.ae_learning_rate), loss="mse")
     if initial_epoch >= config.ae_epochs:
         log.info("autoencoder: pretraining already done (%d epochs)", initial_epoch)
+        recalibrate_batchnorm(model.encoder, images, batch_size=max(config.ae_batch_size, 64))
         return {"ae_epochs": float(initial_epoch)}
     callbacks: list[tf_keras.callbacks.Callback] = [
         tf_keras.callbacks.ModelCheckpoint(str(weights_path), save_weights_only=True),
@@ -152,9 +153,23 @@ def pretrain(model: Autoencoder, images: np.ndarray, config: DecConfig, checkpoi
              config.tile_size, config.ae_epochs)
     history = model.autoencoder.fit(reconstruction_dataset(images, config, config.augment), epochs=config.ae_epochs,
                                     initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
+    recalibrate_batchnorm(model.encoder, images, batch_size=max(config.ae_batch_size, 64))
     losses = history.history.get("loss", [])
     done = initial_epoch + len(losses)
     return {"ae_loss": float(min(losses)) if losses else float("nan"), "ae_epochs": float(done)}
+
+
+def recalibrate_batchnorm(model: tf_keras.Model, images: np.ndarray, batch_size: int = 64,
+                          passes: int = 2) -> None:
+    """Re-estimate BatchNorm moving statistics on the (unaugmented) tiles with forward passes in training mode.
+
+    After a short pretraining the moving averages still lag behind the weights and were gathered on augmented
+    batches; inference-mode embeddings then cluster far worse than training-mode ones. No weights change.
+    """
+    forward = tf.function(lambda x: model(x, training=True))
+    for _ in range(passes):
+        for start in range(0, len(images), batch_size):
+            forward(tf.constant(images[start:start + batch_size]))
 
 
 def embed(encoder: tf_keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:

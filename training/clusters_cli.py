@@ -44,14 +44,10 @@ def _predict_run(run: Path) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray, n
     return summary, data.images, np.asarray(z), np.asarray(q), labels
 
 
-def _update_manifests(models: Path, names: dict[str, str]) -> list[Path]:
-    from serving.manifest import update_cluster_names
-
+def _dec_manifest_folders(models: Path) -> list[Path]:
     folders = sorted(p.parent for p in (models / "dec").glob("*/manifest.json"))
     if not folders:
         raise AgrilandError(f"no exported DEC model under {models / 'dec'}: export first (agriland export dec)")
-    for folder in folders:
-        update_cluster_names(folder, names)
     return folders
 
 
@@ -59,6 +55,7 @@ def cmd_name(args: argparse.Namespace) -> int:
     if args.from_labels == bool(args.pairs):
         raise AgrilandError("give either ID=NAME pairs or --from-labels")
     n_clusters = int(_summary(args.run).get("n_clusters", 0)) or None
+    folders = _dec_manifest_folders(args.models) if args.models is not None else []
     if args.from_labels:
         names, purity = names_from_labels(read_assignments(args.run / ASSIGNMENTS_FILE))
         for cluster, name in sorted(names.items(), key=lambda item: int(item[0])):
@@ -68,9 +65,11 @@ def cmd_name(args: argparse.Namespace) -> int:
     merged = {**read_cluster_names(args.run), **names}
     path = write_cluster_names(args.run, merged)
     print(f"named {len(names)} cluster(s) in {path}")
-    if args.models is not None:
-        for folder in _update_manifests(args.models, merged):
-            print(f"updated {folder / 'manifest.json'}")
+    from serving.manifest import update_cluster_names
+
+    for folder in folders:
+        update_cluster_names(folder, merged)
+        print(f"updated {folder / 'manifest.json'}")
     return 0
 
 

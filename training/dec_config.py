@@ -24,7 +24,7 @@ class DecConfig:
     encoder_weights: str | None = None
     hidden_units: int = 256
     embedding_dim: int = 100
-    ae_epochs: int = 4
+    ae_epochs: int = 3
     ae_batch_size: int = 32
     ae_learning_rate: float = 1e-3
     ae_patience: int = 3
@@ -34,8 +34,8 @@ class DecConfig:
     kmeans_n_init: int = 10
     alpha: float = 1.0
     # self-training
-    max_iter: int = 240
-    update_interval: int = 40
+    max_iter: int = 150
+    update_interval: int = 30
     batch_size: int = 32
     learning_rate: float = 0.01
     momentum: float = 0.9
@@ -94,8 +94,8 @@ PROFILES: dict[str, DecConfig] = {
     "tiny": DecConfig(tile_size=64, max_tiles=None, hidden_units=32, embedding_dim=16, ae_epochs=1, ae_batch_size=16,
                       max_iter=4, update_interval=2, batch_size=16, n_clusters=5, tsne_every=1, gallery_size=8),
     # ~4-5 minutes on 2 CPU cores: 600 tiles of 64 px, a small hidden layer, a few hundred DEC iterations.
-    "quick": DecConfig(tile_size=64, max_tiles=600, hidden_units=256, ae_epochs=4, max_iter=240,
-                       update_interval=40, n_clusters=5),
+    "quick": DecConfig(tile_size=64, max_tiles=600, hidden_units=256, ae_epochs=3, max_iter=150,
+                       update_interval=30, n_clusters=5),
     # The workflow's sizes, for a GPU: 256 px, K=100, 1000 epochs of pretraining, target updated every 100.
     "full": DecConfig(tile_size=256, max_tiles=None, hidden_units=1024, ae_epochs=1000, ae_patience=20,
                       max_iter=20000, update_interval=100, n_clusters=100, tsne_every=20),

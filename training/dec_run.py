@@ -7,6 +7,7 @@ import logging
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from training.autoencoder import build_autoencoder, pretrain
 from training.cluster_metrics import evaluate_clustering
 from training.cluster_naming import NAMES_FILE, read_cluster_names, write_assignments, write_cluster_names
 from training.cluster_tools import TSNE_DIR, tsne_plot, write_galleries
+from training.data import TileData, load_tiles
 from training.dec import DecTrainer
 from training.dec_config import DecConfig
 
@@ -26,10 +28,8 @@ SUMMARY_FILE = "training_summary.json"
 CHECKPOINT_DIR = "checkpoints"
 
 
-def load_dec_tiles(source: Path, config: DecConfig):  # -> training.data.TileData
+def load_dec_tiles(source: Path, config: DecConfig) -> TileData:
     """Tiles for DEC, subsampled to `max_tiles` (seeded), with clear errors for missing or too-small data."""
-    from training.data import load_tiles
-
     if not Path(source).exists():
         raise AgrilandError(f"data folder {source} does not exist (make one with `agriland synth --out {source}`)")
     data = load_tiles(source, config.tile_size)
@@ -44,9 +44,7 @@ def load_dec_tiles(source: Path, config: DecConfig):  # -> training.data.TileDat
     return data
 
 
-def _subset(data, keep: np.ndarray):  # TileData -> TileData
-    from dataclasses import replace
-
+def _subset(data: TileData, keep: np.ndarray) -> TileData:
     return replace(
         data,
         images=data.images[keep],

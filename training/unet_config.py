@@ -89,7 +89,8 @@ class UnetConfig:
 PROFILES: dict[str, UnetConfig] = {
     # Seconds on a CPU: tests and pipeline smoke checks. The plain encoder keeps the model (and its ONNX) small.
     "tiny": UnetConfig(tile_size=MIN_TILE, encoder="none", epochs=2, patience=2, n_overlays=4),
-    # ~4-5 minutes on 2 CPU cores: InceptionV3 U-Net, 400 tiles of 64 px (280 train), 10 epochs.
+    # ~3.5 min on 2 idle CPU cores (8 epochs took 2.6 min), ~5 min when shared: InceptionV3 U-Net, 400 tiles
+    # of 64 px (280 train / 60 val / 60 test), 10 epochs.
     "quick": UnetConfig(tile_size=64, max_tiles=400, encoder="inceptionv3", epochs=10, patience=4),
     # The workflow's sizes, for a GPU: 256 px, every tile, up to 200 epochs with patience 20.
     "full": UnetConfig(tile_size=256, max_tiles=None, encoder="inceptionv3", epochs=200, patience=20,

@@ -13,14 +13,12 @@ one filter brings the 1/2 map back to full resolution as logits.
 
 from __future__ import annotations
 
-import logging
+from pathlib import Path
 
 import tf_keras
 
 from agriland.errors import AgrilandError
 from training.unet import CORE_NAME, build_unet, get_backbone
-
-log = logging.getLogger(__name__)
 
 SKIP_LAYERS: tuple[int, ...] = (228, 86, 16, 9)  # mixed7 (1/16), mixed2 (1/8), stem 1/4, stem 1/2
 DECODER_FILTERS: tuple[int, ...] = (512, 256, 128, 64)
@@ -64,6 +62,6 @@ def build_handbuilt_core(
     return tf_keras.Model(backbone.input, logits, name=CORE_NAME)
 
 
-def build_handbuilt_unet(tile_size: int, encoder_weights: str | None = None) -> tf_keras.Model:
+def build_handbuilt_unet(tile_size: int, encoder_weights: Path | str | None = None) -> tf_keras.Model:
     """The full contract model (uint8 `image` in, sigmoid `mask` out) with the hand-built decoder."""
     return build_unet(tile_size, encoder="inceptionv3", arch="handbuilt", encoder_weights=encoder_weights)

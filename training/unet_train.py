@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 import tf_keras
 
 from agriland.errors import AgrilandError
@@ -104,7 +105,10 @@ def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> Path
     return path
 
 
-def _fit(model, config, train_ds, val_ds, callbacks, first: int, last: int, verbose: int) -> dict[str, list[float]]:
+def _fit(
+    model: tf_keras.Model, config: UnetConfig, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
+    callbacks: list[tf_keras.callbacks.Callback], first: int, last: int, verbose: int,
+) -> dict[str, list[float]]:
     model.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate), loss=get_loss(config.loss),
                   metrics=keras_metrics(config.threshold))
     hist = model.fit(train_ds, validation_data=val_ds, initial_epoch=first, epochs=last, callbacks=callbacks,
@@ -112,7 +116,12 @@ def _fit(model, config, train_ds, val_ds, callbacks, first: int, last: int, verb
     return {k: [float(v) for v in values] for k, values in hist.history.items()}
 
 
-def _train(model, config: UnetConfig, splits, staging: Path, verbose: int) -> dict[str, list[float]]:
+Split = tuple[np.ndarray, np.ndarray]
+
+
+def _train(
+    model: tf_keras.Model, config: UnetConfig, splits: tuple[Split, Split], staging: Path, verbose: int
+) -> dict[str, list[float]]:
     from training.data import make_tf_dataset
 
     (x_tr, m_tr), (x_val, m_val) = splits

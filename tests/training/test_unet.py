@@ -145,3 +145,15 @@ def test_pairs_without_masks_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(AgrilandError, match="no masks"):
         main(["--data", str(folder), "--run", str(tmp_path / "run"), "--profile", "tiny"])
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_frozen_encoder_warm_up_and_other_loss_from_synthetic_tiles(tmp_path: Path) -> None:
+    from training.unet_cli import main
+
+    run = tmp_path / "run"
+    assert main(["--synthetic", "24", "--run", str(run), "--profile", "tiny", "--epochs", "2",
+                 "--freeze-encoder-epochs", "1", "--loss", "bce_dice", "--quiet"]) == 0
+    summary = json.loads((run / "training_summary.json").read_text())
+    assert len(summary["history"]["loss"]) == 2 and summary["config"]["loss"] == "bce_dice"
+    assert summary["data"]["source"].startswith("synthetic:24")
