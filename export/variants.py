@@ -170,7 +170,6 @@ def to_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, batch_size
                 quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
                 activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                 nodes_to_exclude=excluded,
-                extra_options={"CalibMaxIntermediateOutputs": 4},
             )
         except Exception as err:  # the quantizer raises assorted errors on graphs it cannot handle
             raise AgrilandError(f"int8 quantization of {fp32_path} failed: {err}") from err

@@ -6,6 +6,7 @@ import importlib.util
 import os
 import shutil
 import sys
+import types
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 
 
-def _load_keras_runs():
+def _load_keras_runs() -> types.ModuleType:
     """tests/export/keras_runs.py, loaded by path (pytest runs in importlib mode, tests are no package)."""
     if "export_keras_runs" in sys.modules:
         return sys.modules["export_keras_runs"]
@@ -65,5 +66,7 @@ def export_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
         shutil.copytree(source, runs)
         data = source.parent / "data"
     models = work / "models"
-    _export_all(runs, models, None)  # tiles come from each run's training_summary.json data.source
+    # stand-ins: tiles come from each run's training_summary.json data.source; real runs may record a
+    # source relative to where they were trained, so name the data explicitly
+    _export_all(runs, models, None if request.param == "standin" else data)
     return ExportCase(request.param, runs, models, data)

@@ -16,7 +16,7 @@ N_TILES = 24
 
 
 def make_tiles(folder: Path, n: int = N_TILES, tile: int = TILE, seed: int = 0) -> np.ndarray:
-    """Write `n` PNG tiles (smooth random fields with bright/dark halves) into `folder`; return them."""
+    """Write `n` PNG tiles (smooth colour gradients plus noise) into `folder`; return them."""
     from PIL import Image
 
     rng = np.random.default_rng(seed)

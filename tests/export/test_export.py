@@ -23,7 +23,7 @@ OUTPUTS = {"unet": ("mask",), "dec": ("embedding", "q")}
 
 def _tiles(case, name: str, n: int = 8) -> np.ndarray:
     summary = json.loads((case.runs / name / "training_summary.json").read_text())
-    return load_reference_tiles(summary["data"]["source"], summary["tile_size"], "test")[:n]
+    return load_reference_tiles(case.data, summary["tile_size"], "test")[:n]
 
 
 @pytest.mark.parametrize("name", ["unet", "dec"])

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,34 +17,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 BENTOML = Path(sys.executable).parent / "bentoml"
-_TINY_SCRIPT = Path(__file__).with_name("tiny_models.py")
-
-
-@pytest.fixture(scope="session")
-def exported_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """TEMPORARY stand-in for the lead's fixture: tiny tf_keras models -> tf2onnx -> dec|unet/{fp32,int8}.
-
-    Built in a subprocess (TensorFlow never enters a server) and cached by the builder's source hash.
-    """
-    if os.environ.get("AGRILAND_TEST_MODELS"):
-        return Path(os.environ["AGRILAND_TEST_MODELS"])
-    key = hashlib.sha256(_TINY_SCRIPT.read_bytes() + (ROOT / "serving/manifest.py").read_bytes()).hexdigest()[:16]
-    cache = ROOT / ".pytest_cache" / "agriland-serving-models" / key
-    if (cache / "unet" / "fp32" / "manifest.json").is_file() and (cache / "dec" / "fp32" / "manifest.json").is_file():
-        return cache
-    work = tmp_path_factory.mktemp("tiny-serving-models")
-    result = subprocess.run(
-        [sys.executable, str(_TINY_SCRIPT), str(work / "models")],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"building tiny models failed:\n{result.stderr[-4000:]}")
-    if cache.exists():
-        shutil.rmtree(cache)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(work / "models", cache)
-    return cache
 
 
 def free_port() -> int:

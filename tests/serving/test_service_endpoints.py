@@ -12,6 +12,7 @@ import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
 
+from serving.manifest import Manifest, read_manifest
 from serving.masks import rle_decode
 
 pytestmark = pytest.mark.slow
@@ -69,20 +70,21 @@ def test_segment_multipart_every_format(client: httpx.Client, filename: str) -> 
 
 
 @pytest.mark.parametrize("filename", sorted(FORMATS))
-def test_cluster_json_base64_every_format(client: httpx.Client, filename: str) -> None:
+def test_cluster_json_base64_every_format(client: httpx.Client, exported_models, filename: str) -> None:
+    manifest: Manifest = read_manifest(exported_models / "dec" / "fp32")
+    k = manifest.n_clusters
     payload = {"tiles": [{"image_b64": base64.b64encode(FORMATS[filename]).decode(), "name": filename}]}
     response = client.post("/cluster", json=payload)
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["n_clusters"] == 4
+    assert body["n_clusters"] == k
     result = body["results"][0]
-    assert result["name"] == filename and 0 <= result["cluster"] < 4
+    assert result["name"] == filename and 0 <= result["cluster"] < k
     assert result["top_k"][0]["cluster"] == result["cluster"]
     assert result["top_k"][0]["probability"] == pytest.approx(result["confidence"])
     assert result["embedding"] is None
-    names = {"0": "arable", "1": "forest", "2": "water"}
-    assert result["cluster_name"] == names.get(str(result["cluster"]))
-    assert result["is_arable"] == (result["cluster"] == 0)
+    assert result["cluster_name"] == manifest.cluster_names.get(str(result["cluster"]))
+    assert result["is_arable"] == (manifest.cluster_names.get(str(result["cluster"])) == "arable")
 
 
 def test_several_tiles_per_request_keep_their_order(client: httpx.Client) -> None:
