@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import sys
 import types
@@ -11,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 
 
 def _load_keras_runs() -> types.ModuleType:
@@ -49,7 +47,7 @@ def _export_all(runs: Path, models: Path, data: Path | None) -> None:
 
 
 # "real" runs the same tests on the real tiny DEC / U-Net (trained through the training CLIs by the
-# top-level `tiny_runs` fixture); opt in with AGRILAND_EXPORT_REAL=1 until those trainings are routine.
+# top-level `tiny_runs` fixture).
 @pytest.fixture(scope="session", params=["standin", pytest.param("real", marks=pytest.mark.slow)])
 def export_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> ExportCase:
     work = tmp_path_factory.mktemp(f"export-{request.param}")
@@ -59,8 +57,6 @@ def export_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
             keras_runs.make_run(work, name, data=data)
         runs = work / "runs"
     else:
-        if os.environ.get("AGRILAND_EXPORT_REAL") != "1":
-            pytest.skip("set AGRILAND_EXPORT_REAL=1 to also export the real tiny models")
         source = request.getfixturevalue("tiny_runs")
         runs = work / "runs"
         shutil.copytree(source, runs)

@@ -87,19 +87,21 @@ def test_cluster_json_base64_every_format(client: httpx.Client, exported_models,
     assert result["is_arable"] == (manifest.cluster_names.get(str(result["cluster"])) == "arable")
 
 
-def test_several_tiles_per_request_keep_their_order(client: httpx.Client) -> None:
+def test_several_tiles_per_request_keep_their_order(client: httpx.Client, exported_models) -> None:
+    manifest = read_manifest(exported_models / "dec" / "fp32")
+    k, dim = manifest.n_clusters, manifest.outputs[0].shape[-1]
     tiles = [_encode(Image.fromarray(_rgb(seed=s)), "PNG") for s in range(5)]
     files = [("file", (f"t{i}.png", data)) for i, data in enumerate(tiles)]
-    multipart = client.post("/cluster", files=files, data={"top_k": "4", "include_embedding": "true"}).json()
-    payload = {"tiles": [{"image_b64": base64.b64encode(t).decode()} for t in tiles], "top_k": 4,
+    multipart = client.post("/cluster", files=files, data={"top_k": str(k), "include_embedding": "true"}).json()
+    payload = {"tiles": [{"image_b64": base64.b64encode(t).decode()} for t in tiles], "top_k": k,
                "include_embedding": True}
     as_json = client.post("/cluster", json=payload).json()
     assert [r["name"] for r in multipart["results"]] == [f"t{i}.png" for i in range(5)]
     for a, b in zip(multipart["results"], as_json["results"]):
-        assert a["cluster"] == b["cluster"] and len(a["top_k"]) == 4
+        assert a["cluster"] == b["cluster"] and len(a["top_k"]) == k
         assert sum(s["probability"] for s in a["top_k"]) == pytest.approx(1.0, abs=1e-4)
         np.testing.assert_allclose(a["embedding"], b["embedding"], atol=1e-5)
-        assert len(a["embedding"]) == 8
+        assert len(a["embedding"]) == dim
     # one tile alone gives the same answer as inside a batch
     single = client.post("/cluster", files={"file": ("t3.png", tiles[3])}).json()["results"][0]
     assert single["confidence"] == pytest.approx(multipart["results"][3]["confidence"], abs=1e-5)
