@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="train and export again even if models exist")
     parser.add_argument("--no-serve", action="store_true", help="build the models and stop")
     args = parser.parse_args(argv)
+    # absolute paths: training summaries record their data source, which export reads from anywhere
+    args.models, args.work_dir = args.models.resolve(), args.work_dir.resolve()
 
     if args.rebuild or not _models_ready(args.models):
         started = time.monotonic()
