@@ -13,12 +13,13 @@ import onnx
 
 from agriland.errors import AgrilandError
 from serving.manifest import MODEL_FILE, Manifest, Parity, TensorSpec, sha256_file
+from training.cluster_naming import NAMES_FILE
+from training.cluster_naming import read_cluster_names as training_cluster_names
 
 log = logging.getLogger(__name__)
 
 SUMMARY_FILE = "training_summary.json"
 KERAS_FILE = "inference_model.keras"
-NAMES_FILE = "cluster_names.json"
 TASKS = {"dec": "clustering", "unet": "segmentation"}
 _LIBRARIES = ("agriland", "tensorflow", "tf-keras", "tf2onnx", "onnx", "onnxconverter-common", "onnxruntime-gpu",
               "onnxruntime", "numpy")
@@ -50,21 +51,16 @@ def read_summary(run_dir: Path, name: str) -> dict:
 
 def read_cluster_names(run_dir: Path, n_clusters: int | None) -> dict[str, str]:
     """cluster_names.json of a DEC run ({} when absent), checked against K."""
-    path = run_dir / NAMES_FILE
-    if not path.is_file():
+    if not (run_dir / NAMES_FILE).is_file():
         log.warning("no %s in %s: the dec manifest has no cluster names (name them with `agriland clusters "
                     "name`, or edit the manifest later)", NAMES_FILE, run_dir)
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise AgrilandError(f"{path} is not valid JSON: {err}") from err
-    if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
-        raise AgrilandError(f'{path} must map cluster ids to names, like {{"7": "arable"}}')
-    for key in data:
-        if not str(key).isdigit() or (n_clusters is not None and int(key) >= n_clusters):
-            raise AgrilandError(f"{path}: {key!r} is not a cluster id of this model (0..{(n_clusters or 1) - 1})")
-    return {str(k): v for k, v in data.items()}
+    names = training_cluster_names(run_dir)
+    for key in names:
+        if not key.isdigit() or (n_clusters is not None and int(key) >= n_clusters):
+            raise AgrilandError(
+                f"{run_dir / NAMES_FILE}: {key!r} is not a cluster id of this model (0..{(n_clusters or 1) - 1})"
+            )
+    return names
 
 
 def graph_specs(model_path: Path) -> tuple[TensorSpec, list[TensorSpec]]:
