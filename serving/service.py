@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,7 @@ from serving.endpoints import cluster_results, prepare_tiles, segment_results
 from serving.engine import Engine
 from serving.http_input import parse_tiles
 from serving.masks import mask_png
+from serving.scene_endpoints import cluster_scene_handler, segment_scene_handler
 from serving.schemas import ApiError, ClusterOptions, ClusterResponse, SegmentOptions, SegmentResponse, openapi_spec
 
 log = logging.getLogger(__name__)
@@ -131,6 +133,14 @@ async def _cluster(request: Request, service: "Agriland") -> Response:
     return Response(body.model_dump_json(), media_type="application/json")
 
 
+async def _segment_scene(request: Request, service: "Agriland") -> Response:
+    return await segment_scene_handler(request, service, SETTINGS)
+
+
+async def _cluster_scene(request: Request, service: "Agriland") -> Response:
+    return await cluster_scene_handler(request, service, SETTINGS)
+
+
 async def _openapi(_: Request) -> Response:
     return JSONResponse(openapi_spec())
 
@@ -146,6 +156,8 @@ api = Starlette(
     routes=[
         Route("/segment", _endpoint("segment", "unet", _segment), methods=["POST"]),
         Route("/cluster", _endpoint("cluster", "dec", _cluster), methods=["POST"]),
+        Route("/segment_scene", _endpoint("segment_scene", "unet", _segment_scene), methods=["POST"]),
+        Route("/cluster_scene", _endpoint("cluster_scene", "dec", _cluster_scene), methods=["POST"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
     ],
     exception_handlers={HTTPException: _http_error},
@@ -164,6 +176,7 @@ class Agriland:
 
     def __init__(self) -> None:
         self.in_flight = 0
+        self.scene_slots = asyncio.Semaphore(SETTINGS.max_scenes)  # scenes decoded/stitched at once
         self.engine = Engine(SETTINGS, SETTINGS_ERROR)
 
     def __is_ready__(self) -> bool:
