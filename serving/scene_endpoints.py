@@ -1,4 +1,4 @@
-"""POST /segment_scene and /cluster_scene: whole GeoTIFF scenes through the same micro-batcher as tile requests."""
+"""POST /segment_scene and /cluster_scene: one GeoTIFF upload, its tiles through the shared micro-batchers."""
 
 from __future__ import annotations
 
@@ -6,155 +6,342 @@ import asyncio
 import base64
 import json
 import logging
+import re
+import shutil
+import tempfile
+import threading
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 import anyio
+import anyio.to_thread
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import rasterio
+from pydantic import BaseModel, ValidationError
+from rasterio.errors import RasterioError
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from agriland.errors import AgrilandError
+from serving.batching import Overloaded
 from serving.config import ServeSettings
-from serving.geo import Raster, SceneLimits, scene_from_bytes
-from serving.http_input import parse_tiles, validation_message
+from serving.engine import Engine
+from serving.geo import Raster, SceneLimits, read_scene
+from serving.http_input import validation_message
+from serving.polygons import polygons_geojson
 from serving.scene import cluster_scene, segment_scene
 from serving.scene_outputs import geotiff_bytes, scene_polygons, scene_summary
-from serving.polygons import polygons_geojson
-from serving.schemas import ApiError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from serving.service import Agriland
+from serving.schemas import ApiError, SceneOptions, SegmentSceneOptions, SegmentSceneResponse
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[Request, "Agriland"], Awaitable[Response]]
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+RAW_TYPES = ("image/tiff", "image/tif", "image/geotiff", "application/octet-stream")
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+GEOJSON = "application/geo+json"
+_COPY_CHUNK = 1 << 20
 
 
-class SceneOptions(BaseModel):
-    """Options of /segment_scene (multipart form fields, JSON fields, or query parameters)."""
+class SceneService(Protocol):
+    """What a scene handler needs of the service: its engine and the per-worker scene semaphore."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    bands: str | None = Field(default=None, max_length=64,
-                              description="band preset (rgb, sentinel2, sentinel2-10m, landsat8, landsat7, bgrn) or '4,3,2'")
-    overlap: int | None = Field(default=None, ge=0, le=512,
-                                description="pixels shared by neighbouring tiles (default: 1/8 of the model tile)")
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's threshold")
-    wgs84: bool = Field(default=False, description="GeoJSON in EPSG:4326 instead of the scene CRS")
-    min_area_ha: float = Field(default=0.0, ge=0.0, description="drop arable polygons smaller than this")
-    simplify: float = Field(default=1.0, ge=0.0, le=100.0, description="polygon simplification tolerance, pixels")
-    format: Literal["json", "geojson", "geotiff"] = Field(
-        default="json", description="json: summary + polygons; geojson: polygons only; geotiff: the mask raster"
-    )
-    include_mask: bool = Field(default=False, description="with format=json: the mask GeoTIFF as base64 too")
+    engine: Engine
+    scene_slots: asyncio.Semaphore
 
 
-class ClusterSceneOptions(BaseModel):
-    """Options of /cluster_scene."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bands: str | None = Field(default=None, max_length=64, description="band preset or '4,3,2'")
-    wgs84: bool = Field(default=False, description="cells in EPSG:4326 instead of the scene CRS")
+class SceneCancelled(Exception):
+    """The request ended (client gone, timeout) while its scene was still being computed."""
 
 
-def _bands(spec: str | None) -> str | tuple[int, ...] | None:
-    """A preset name, or '4,3,2' as a tuple (geo.parse_bands validates either)."""
-    if spec is None or not spec.strip():
-        return None
-    spec = spec.strip()
-    if all(part.strip().isdigit() for part in spec.split(",")):
-        return tuple(int(part) for part in spec.split(","))
-    return spec
+@dataclass(frozen=True)
+class SceneUpload:
+    """An uploaded scene spooled to a file on disk (never held in memory as a whole)."""
+
+    path: Path
+    size: int
 
 
-async def _read_scene(request: Request, options_model: type[BaseModel], settings: ServeSettings,
-                      tile_size: int) -> tuple[Raster, BaseModel]:
-    uploads, options = await parse_tiles(request, options_model, settings.max_scene_bytes, 1)
-    query_format = request.query_params.get("format")  # parse_tiles leaves `format` to the endpoint
-    if query_format is not None and "format" in options_model.model_fields:
-        try:
-            options = options_model.model_validate({**options.model_dump(exclude_unset=True), "format": query_format})
-        except ValidationError as err:
-            raise ApiError(400, validation_message(err, "query parameters: ")) from err
-    upload = uploads[0]
-    limits = SceneLimits(max_pixels=settings.max_scene_pixels)
+# ----- input: one GeoTIFF from a multipart part or the raw body, options from fields/query -----------------
 
-    def decode() -> Raster:
-        return scene_from_bytes(upload.data, _bands(options.bands), limits, name=upload.name or "the scene")
 
+def _safe_name(filename: str | None) -> str:
+    """A file name for error messages and the temp copy: the upload's base name, harmless characters only."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename or "").name)[:120].lstrip(".")
+    return name or "upload.tif"
+
+
+def _options(model: type[OptionsT], values: dict[str, Any]) -> OptionsT:
     try:
-        raster = await anyio.to_thread.run_sync(decode)
-    except AgrilandError as err:
-        status = 413 if "over the limit" in str(err) else 400
-        raise ApiError(status, str(err)) from err
-    if min(raster.height, raster.width) < 1:
-        raise ApiError(400, f"{raster.name} has no pixels")
-    return raster, options
+        return model.model_validate(values)
+    except ValidationError as err:
+        raise ApiError(400, f"invalid options: {validation_message(err)}") from err
 
 
-def _batched_predict(call: Callable[[np.ndarray], Awaitable[object]], loop: asyncio.AbstractEventLoop):
-    """A synchronous predict for the scene code (running in a worker thread) that awaits the shared batcher."""
+def _limited(request: Request, max_bytes: int) -> Request:
+    """The same request whose body stream answers 413 once more than `max_bytes` arrived."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            size = int(declared)
+        except ValueError as err:
+            raise ApiError(400, f"invalid Content-Length header {declared!r}") from err
+        if size > max_bytes:
+            raise ApiError(413, f"request body is {size} bytes; the scene upload limit is {max_bytes}")
+    seen = 0
+    receive = request.receive
 
-    def predict(tiles: np.ndarray) -> object:
-        return asyncio.run_coroutine_threadsafe(call(tiles), loop).result()
+    async def limited_receive() -> Any:
+        nonlocal seen
+        message = await receive()
+        if message.get("type") == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > max_bytes:
+                raise ApiError(413, f"request body is over the scene upload limit of {max_bytes} bytes")
+        return message
 
-    return predict
+    return Request(request.scope, limited_receive)
 
 
-async def segment_scene_handler(request: Request, service: "Agriland", settings: ServeSettings) -> Response:
-    """Segment a GeoTIFF scene: summary + arable polygons (hectares), or the mask GeoTIFF."""
-    model = service.engine.models["unet"]
-    tile = model.tile_size
-    raster, options = await _read_scene(request, SceneOptions, settings, tile)
+async def _save_raw(request: Request, path: Path) -> int:
+    size = 0
+    async with await anyio.open_file(path, "wb") as handle:
+        async for chunk in request.stream():
+            size += len(chunk)
+            await handle.write(chunk)
+    return size
+
+
+def _copy_file(source: Any, path: Path) -> int:
+    source.seek(0)
+    with open(path, "wb") as handle:
+        shutil.copyfileobj(source, handle, _COPY_CHUNK)
+        return handle.tell()
+
+
+async def _save_multipart(request: Request, folder: Path, n_fields: int) -> tuple[SceneUpload, dict[str, Any]]:
+    try:
+        form = await request.form(max_files=2, max_fields=n_fields + 10)
+    except HTTPException as err:
+        raise ApiError(400, f"malformed multipart body: {err.detail}") from err
+    except ApiError:
+        raise
+    except Exception as err:  # python-multipart raises several types for broken bodies
+        raise ApiError(400, f"malformed multipart body: {err}") from err
+    try:
+        files = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
+        values = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
+        if len(files) != 1:
+            raise ApiError(
+                400, f"send exactly one GeoTIFF as a multipart file part (e.g. -F file=@scene.tif), got {len(files)}"
+            )
+        upload = files[0][1]
+        path = folder / _safe_name(upload.filename)
+        size = await anyio.to_thread.run_sync(_copy_file, upload.file, path)
+    finally:
+        await form.close()
+    return SceneUpload(path, size), values
+
+
+async def receive_scene(
+    request: Request, options_model: type[OptionsT], max_bytes: int, folder: Path
+) -> tuple[SceneUpload, OptionsT]:
+    """Spool the scene into `folder` (limit enforced while streaming) and validate the options."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    values: dict[str, Any] = dict(request.query_params.items())
+    limited = _limited(request, max_bytes)
+    if content_type == "multipart/form-data":
+        upload, fields = await _save_multipart(limited, folder, len(options_model.model_fields))
+        values.update(fields)
+    elif content_type in RAW_TYPES:
+        path = folder / "upload.tif"
+        upload = SceneUpload(path, await _save_raw(limited, path))
+    else:
+        raise ApiError(
+            415,
+            f"unsupported content type {content_type or '(none)'!r}; send the GeoTIFF as multipart/form-data "
+            "(-F file=@scene.tif) or as the body with Content-Type: image/tiff",
+        )
+    if upload.size == 0:
+        raise ApiError(400, f"{'the request body' if content_type in RAW_TYPES else upload.path.name} is empty")
+    return upload, _options(options_model, values)
+
+
+# ----- decoding and the bridge from the worker thread to the async batchers --------------------------------
+
+
+def decode_scene(upload: SceneUpload, bands: str | None, max_pixels: int) -> Raster:
+    """The GeoTIFF as a Raster; 413 past the pixel limit (read from the header), 400 for anything unreadable."""
+    with open(upload.path, "rb") as handle:
+        if handle.read(4) not in TIFF_MAGIC:
+            raise ApiError(400, f"{upload.path.name} is not a GeoTIFF (no TIFF header)")
+    try:
+        with rasterio.open(upload.path) as ds:
+            pixels = ds.width * ds.height
+    except RasterioError:
+        pixels = 0  # read_scene explains what is wrong with it
+    if pixels > max_pixels:
+        raise ApiError(
+            413, f"{upload.path.name} has {pixels:,} pixels, over the scene limit of {max_pixels:,}; cut it into "
+            "smaller scenes",
+        )
+    return read_scene(upload.path, bands=bands, limits=SceneLimits(max_pixels=max_pixels))
+
+
+class BatcherBridge:
+    """A synchronous `predict(batch)` for a worker thread that awaits the engine on the event loop.
+
+    Each call submits one batch (at most the batcher's batch size) and waits for it, so a scene never has
+    more than one batch queued: tile requests that arrive meanwhile are queued ahead of its next batch.
+    A full queue is retried until `patience_s` passes; then the scene fails with 503.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        submit: Callable[[np.ndarray], Awaitable[Any]],
+        cancelled: threading.Event,
+        patience_s: float,
+    ) -> None:
+        self._loop = loop
+        self._submit = submit
+        self._cancelled = cancelled
+        self._patience_s = patience_s
+        self.batches = 0
+
+    async def _submit_patiently(self, batch: np.ndarray) -> Any:
+        deadline = time.monotonic() + self._patience_s
+        while True:
+            try:
+                return await self._submit(batch)
+            except Overloaded as err:
+                if self._cancelled.is_set() or time.monotonic() + err.retry_after_s > deadline:
+                    raise
+                await asyncio.sleep(min(err.retry_after_s, 1.0))
+
+    def __call__(self, batch: np.ndarray) -> Any:
+        if self._cancelled.is_set():
+            raise SceneCancelled("the request ended before the scene was done")
+        self.batches += 1
+        return asyncio.run_coroutine_threadsafe(self._submit_patiently(batch), self._loop).result()
+
+
+async def _run_scene(service: SceneService, work: Callable[[threading.Event], Any]) -> Any:
+    """Run `work(cancelled)` in a thread, one scene slot held; a cancelled request stops its scene's batches."""
+    cancelled = threading.Event()
+    async with service.scene_slots:
+        try:
+            return await anyio.to_thread.run_sync(work, cancelled, abandon_on_cancel=True)
+        finally:
+            cancelled.set()
+
+
+def _overlap(options: SegmentSceneOptions, tile: int) -> int:
     overlap = tile // 8 if options.overlap is None else options.overlap
-    if overlap >= tile // 2:
-        raise ApiError(400, f"overlap={overlap} must be smaller than half the model tile ({tile // 2} px)")
-    threshold = model.manifest.threshold if options.threshold is None else options.threshold
-    predict = _batched_predict(service.predict_masks, asyncio.get_running_loop())
-
-    def run() -> Response:
-        # Tiles go to the batcher in chunks of the max batch size, so tile requests interleave with them.
-        result = segment_scene(raster, predict, tile, overlap, threshold, settings.max_batch_size)
-        if options.format == "geotiff":
-            return Response(geotiff_bytes(result, "mask"), media_type="image/tiff",
-                            headers={"Content-Disposition": 'attachment; filename="mask.tif"'})
-        polygons = scene_polygons(result, options.simplify, options.min_area_ha)
-        geojson = polygons_geojson(polygons, wgs84=options.wgs84)
-        if options.format == "geojson":
-            return Response(json.dumps(geojson), media_type="application/geo+json")
-        summary = scene_summary(result, polygons, options.min_area_ha)
-        body: dict[str, object] = {
-            "model": "unet", "model_version": model.manifest.version, "name": raster.name,
-            "threshold": threshold, "tile_size": tile, "overlap": overlap,
-            "n_tiles": result.n_tiles, "n_tiles_skipped": result.n_tiles_skipped,
-            "summary": summary.model_dump(), "polygons": geojson,
-        }
-        if options.include_mask:
-            body["mask_geotiff_base64"] = base64.b64encode(geotiff_bytes(result, "mask")).decode("ascii")
-        return Response(json.dumps(body), media_type="application/json")
-
-    async with service.scene_slots:
-        return await anyio.to_thread.run_sync(run)
+    if overlap >= tile // 2:  # more overlap multiplies the tiles to compute (near `tile`, without end)
+        raise ApiError(
+            400, f"invalid options: overlap={overlap} must be smaller than half the model tile ({tile // 2} px)"
+        )
+    return overlap
 
 
-async def cluster_scene_handler(request: Request, service: "Agriland", settings: ServeSettings) -> Response:
-    """Cluster a GeoTIFF scene tile by tile: GeoJSON grid cells with cluster id, name and arable verdict."""
-    model = service.engine.models["dec"]
-    raster, options = await _read_scene(request, ClusterSceneOptions, settings, model.tile_size)
+# ----- the handlers -----------------------------------------------------------------------------------------
 
-    async def predict_q(tiles: np.ndarray) -> np.ndarray:
-        q, _ = await service.predict_clusters(tiles)
-        return q
 
-    predict = _batched_predict(predict_q, asyncio.get_running_loop())
+def _segment_answer(
+    raster: Raster, options: SegmentSceneOptions, bridge: BatcherBridge, tile: int, overlap: int, threshold: float,
+    batch_size: int, model_version: str,
+) -> Response:
+    """Segment, vectorise and encode the answer (runs in the worker thread)."""
+    started = time.monotonic()
+    result = segment_scene(raster, bridge, tile, overlap, threshold, batch_size)
+    log.info("%s: %d tiles in %d batches, %.1f s", raster.name, result.n_tiles, bridge.batches, time.monotonic() - started)
+    stem = Path(raster.name).stem
+    if options.format == "geotiff":
+        headers = {"Content-Disposition": f'attachment; filename="{stem}_{options.product}.tif"'}
+        return Response(geotiff_bytes(result, options.product), media_type="image/tiff", headers=headers)
+    polygons = scene_polygons(result, simplify_px=options.simplify, min_area_ha=options.min_area_ha)
+    geojson = polygons_geojson(polygons, wgs84=options.wgs84)
+    if options.format == "geojson":
+        return Response(_dumps(geojson), media_type=GEOJSON)
+    body = SegmentSceneResponse(
+        model="unet",
+        model_version=model_version,
+        name=raster.name,
+        summary=scene_summary(result, polygons, options.min_area_ha),
+        threshold=threshold,
+        tile_size=tile,
+        overlap=overlap,
+        n_tiles=result.n_tiles,
+        n_tiles_skipped=result.n_tiles_skipped,
+        bands=list(raster.bands),
+        source_dtype=raster.source_dtype,
+        polygons=geojson,
+        mask_geotiff_base64=(
+            base64.b64encode(geotiff_bytes(result, options.product)).decode("ascii") if options.include_mask else None
+        ),
+    )
+    return Response(body.model_dump_json(), media_type="application/json")
 
-    def run() -> Response:
-        cells = cluster_scene(raster, predict, model.tile_size, model.manifest, settings.max_batch_size,
-                              wgs84=options.wgs84)
-        return Response(json.dumps(cells), media_type="application/geo+json")
 
-    async with service.scene_slots:
-        return await anyio.to_thread.run_sync(run)
+def _dumps(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+
+
+async def segment_scene_handler(request: Request, service: SceneService, settings: ServeSettings) -> Response:
+    """POST /segment_scene: mask, arable polygons with hectares and a summary of one GeoTIFF."""
+    engine = service.engine
+    model = engine.models["unet"]
+    tile = model.tile_size
+    with tempfile.TemporaryDirectory(prefix="agriland-scene-") as folder:
+        upload, options = await receive_scene(request, SegmentSceneOptions, settings.max_scene_bytes, Path(folder))
+        overlap = _overlap(options, tile)
+        threshold = model.manifest.threshold if options.threshold is None else options.threshold
+        loop = asyncio.get_running_loop()
+
+        def work(cancelled: threading.Event) -> Response:
+            raster = decode_scene(upload, options.bands, settings.max_scene_pixels)
+            bridge = BatcherBridge(loop, engine.predict_masks, cancelled, settings.max_latency_ms / 1000.0)
+            return _segment_answer(
+                raster, options, bridge, tile, overlap, threshold, settings.max_batch_size, model.manifest.version
+            )
+
+        return await _run_scene(service, work)
+
+
+async def cluster_scene_handler(request: Request, service: SceneService, settings: ServeSettings) -> Response:
+    """POST /cluster_scene: the DEC cluster of every tile of a GeoTIFF, as a GeoJSON grid of cells."""
+    engine = service.engine
+    model = engine.models["dec"]
+    tile = model.tile_size
+    with tempfile.TemporaryDirectory(prefix="agriland-scene-") as folder:
+        upload, options = await receive_scene(request, SceneOptions, settings.max_scene_bytes, Path(folder))
+        loop = asyncio.get_running_loop()
+
+        async def predict_q(batch: np.ndarray) -> np.ndarray:
+            return (await engine.predict_clusters(batch))[0]
+
+        def work(cancelled: threading.Event) -> Response:
+            raster = decode_scene(upload, options.bands, settings.max_scene_pixels)
+            bridge = BatcherBridge(loop, predict_q, cancelled, settings.max_latency_ms / 1000.0)
+            grid = cluster_scene(
+                raster, bridge, tile, model.manifest, batch_size=settings.max_batch_size, wgs84=options.wgs84
+            )
+            grid["agriland"] = {
+                "model": "dec",
+                "model_version": model.manifest.version,
+                "name": raster.name,
+                "tile_size": tile,
+                "rows": -(-raster.height // tile),
+                "cols": -(-raster.width // tile),
+                "width": raster.width,
+                "height": raster.height,
+                "crs": raster.crs.to_string(),
+                "bands": list(raster.bands),
+            }
+            return Response(_dumps(grid), media_type=GEOJSON)
+
+        return await _run_scene(service, work)

@@ -156,7 +156,7 @@ class SegmentSceneOptions(SceneOptions):
     """Options of POST /segment_scene."""
 
     overlap: int | None = Field(
-        default=None, ge=0, description="pixels shared by neighbouring tiles; default min(32, tile size / 4)"
+        default=None, ge=0, description="pixels shared by neighbouring tiles (< half the model tile); default 1/8 tile"
     )
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's threshold")
     min_area_ha: float = Field(default=0.0, ge=0.0, description="leave out polygons smaller than this (hectares)")
@@ -184,8 +184,8 @@ class SegmentSceneResponse(BaseModel):
     n_tiles_skipped: int = Field(description="tiles holding only nodata, not computed")
     bands: list[int]
     source_dtype: str
-    geojson: dict[str, Any] = Field(description="FeatureCollection of arable polygons, `area_ha` on each")
-    mask_geotiff_b64: str | None = Field(default=None, description="with include_mask: the raster GeoTIFF, base64")
+    polygons: dict[str, Any] = Field(description="GeoJSON FeatureCollection of arable polygons, `area_ha` on each")
+    mask_geotiff_base64: str | None = Field(default=None, description="with include_mask: the raster GeoTIFF, base64")
 
 
 def _multipart_schema(options: type[BaseModel]) -> dict[str, Any]:

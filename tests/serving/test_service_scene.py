@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import base64
+import re
+import shutil
+import struct
 import threading
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 import rasterio
+from affine import Affine
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
@@ -17,135 +25,290 @@ from serving.manifest import read_manifest
 pytestmark = pytest.mark.slow
 
 UTM = "EPSG:32633"
+UTM_TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
+WGS_TRANSFORM = from_origin(15.0, 45.0, 1e-4, 1e-4)
+LEFT, BOTTOM = 90, 60  # nodata margins of the odd-size scene
 
 
-def _scene_tif(height: int, width: int, crs: str | None = UTM, bands: int = 3, dtype: str = "uint16",
-               margin: int = 0, transform=None) -> bytes:
-    """A field-like scene: a bright-green square on brown soil, nodata (0) margins on the left."""
+def write_scene(path: Path, height: int, width: int, crs: str | None = UTM, transform: Affine = UTM_TRANSFORM,
+                bands: int = 4, dtype: str = "uint16", left: int = 0, bottom: int = 0, **profile: object) -> Path:
+    """A B,G,R,NIR-like stack: soil with one greener field; zero (nodata) margins on the left and bottom."""
     rng = np.random.default_rng(0)
-    scale = 40 if dtype == "uint16" else 1
-    data = np.empty((bands, height, width), dtype=dtype)
-    data[:] = (rng.integers(60, 90, (bands, height, width)) * scale).astype(dtype)
-    data[1, height // 4 : height // 2, width // 4 : width // 2] = 200 * scale
-    if margin:
-        data[:, :, :margin] = 0
-    profile = {"driver": "GTiff", "height": height, "width": width, "count": bands, "dtype": dtype, "nodata": 0,
-               "transform": transform or from_origin(500_000, 5_000_000, 10, 10)}
+    scale = 20 if dtype == "uint16" else 1
+    data = (rng.integers(60, 120, (bands, height, width)) * scale).astype(dtype)
+    if bands >= 3:
+        data[1, height // 4 : height // 2, width // 4 : width // 2] += 100 * scale
+    if left:
+        data[:, :, :left] = 0
+    if bottom:
+        data[:, height - bottom :, :] = 0
+    options: dict[str, object] = {"driver": "GTiff", "height": height, "width": width, "count": bands,
+                                  "dtype": dtype, "transform": transform, **profile}
     if crs is not None:
-        profile["crs"] = crs
-    with MemoryFile() as memfile:
-        with memfile.open(**profile) as dataset:
-            dataset.write(data)
-        return memfile.read()
+        options["crs"] = crs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(path, "w", **options) as dst:
+            dst.write(data)
+    return path
 
 
-def _post_scene(client: httpx.Client, path: str, data: bytes, **fields: str) -> httpx.Response:
+def zero_width(path: Path) -> bytes:
+    """A tiny GeoTIFF whose ImageWidth tag is patched to 0 (GDAL cannot write one itself)."""
+    raw = bytearray(write_scene(path, 5, 5, bands=3, dtype="uint8").read_bytes())
+    offset = struct.unpack_from("<I", raw, 4)[0]
+    for i in range(struct.unpack_from("<H", raw, offset)[0]):
+        entry = offset + 2 + 12 * i
+        tag, kind = struct.unpack_from("<HH", raw, entry)
+        if tag == 256:
+            struct.pack_into("<H" if kind == 3 else "<I", raw, entry + 8, 0)
+    return bytes(raw)
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("scenes")
+    return {
+        "utm": write_scene(folder / "utm.tif", 777, 1000, left=LEFT, bottom=BOTTOM),
+        "wgs84": write_scene(folder / "wgs84.tif", 300, 257, crs="EPSG:4326", transform=WGS_TRANSFORM, bands=3,
+                             left=20, nodata=0),
+        "small": write_scene(folder / "small.tif", 100, 90, bands=3, dtype="uint8"),
+    }
+
+
+def post_scene(client: httpx.Client, path: str, scene: Path | bytes, **fields: str) -> httpx.Response:
+    data = scene.read_bytes() if isinstance(scene, Path) else scene
     return client.post(path, files={"file": ("scene.tif", data, "image/tiff")}, data=fields)
 
 
-def test_segment_scene_json_summary_and_polygons(client: httpx.Client) -> None:
-    response = _post_scene(client, "/segment_scene", _scene_tif(777, 1000, margin=40), include_mask="true")
+def read_tif(data: bytes) -> tuple[np.ndarray, rasterio.crs.CRS, Affine, float | None]:
+    with MemoryFile(data) as memfile, memfile.open() as dataset:
+        return dataset.read(1), dataset.crs, dataset.transform, dataset.nodata
+
+
+# ----- answers ---------------------------------------------------------------------------------------------
+
+
+def test_segment_scene_json_summary_polygons_and_mask(client: httpx.Client, scenes: dict[str, Path]) -> None:
+    response = post_scene(client, "/segment_scene", scenes["utm"], bands="sentinel2-10m", threshold="0",
+                          include_mask="true")
     assert response.status_code == 200, response.text
     body = response.json()
     summary = body["summary"]
-    assert summary["width"] == 1000 and summary["height"] == 777 and "32633" in summary["crs"]
-    # valid area excludes the 40-px nodata margin: 960 x 777 pixels of 100 m^2
-    assert summary["valid_ha"] == pytest.approx(960 * 777 * 100 / 10_000, rel=0.01)
-    assert 0.0 <= summary["arable_fraction"] <= 1.0
-    assert body["polygons"]["type"] == "FeatureCollection"
-    areas = sum(f["properties"]["area_ha"] for f in body["polygons"]["features"])
-    assert areas == pytest.approx(summary["arable_ha"], rel=0.01, abs=0.01)
-    with MemoryFile(base64.b64decode(body["mask_geotiff_base64"])) as memfile, memfile.open() as mask:
-        values = mask.read(1)
-    assert values.shape == (777, 1000)
-    assert not np.any(values[:, :40] == 1), "nodata must never be arable"
+    assert (summary["width"], summary["height"]) == (1000, 777) and "32633" in summary["crs"]
+    assert body["bands"] == [3, 2, 1] and body["source_dtype"] == "uint16" and body["n_tiles"] > 0
+    valid_ha = (1000 - LEFT) * (777 - BOTTOM) * 100 / 10_000  # 10 m pixels
+    assert summary["valid_ha"] == pytest.approx(valid_ha, rel=0.01)
+    # threshold 0: every valid pixel is arable, and only those
+    assert summary["arable_ha"] == pytest.approx(valid_ha, rel=0.01) and summary["n_polygons"] >= 1
+    polygons = body["polygons"]
+    assert polygons["type"] == "FeatureCollection" and "32633" in polygons["crs"]["properties"]["name"]
+    areas = sum(f["properties"]["area_ha"] for f in polygons["features"])
+    assert areas == pytest.approx(summary["arable_ha"], rel=0.01)
+    mask, crs, transform, nodata = read_tif(base64.b64decode(body["mask_geotiff_base64"]))
+    assert mask.shape == (777, 1000) and crs.to_epsg() == 32633 and transform.almost_equals(UTM_TRANSFORM)
+    assert nodata == 255 and set(np.unique(mask)) <= {1, 255}
+    assert np.all(mask[:, :LEFT] == 255) and np.all(mask[777 - BOTTOM :, :] == 255), "nodata is never arable"
+    assert np.all(mask[: 777 - BOTTOM, LEFT:] == 1)
 
 
-def test_segment_scene_geotiff_keeps_crs_and_transform(client: httpx.Client) -> None:
-    transform = from_origin(612_345.0, 5_432_100.0, 3.0, 3.0)
-    response = client.post("/segment_scene?format=geotiff", content=_scene_tif(300, 257, transform=transform),
-                           headers={"Content-Type": "image/tiff"})
+def test_segment_scene_geotiff_round_trips_crs_and_transform(client: httpx.Client, scenes: dict[str, Path]) -> None:
+    response = client.post("/segment_scene", params={"format": "geotiff", "bands": "3,2,1", "overlap": "16"},
+                           content=scenes["utm"].read_bytes(), headers={"Content-Type": "image/tiff"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/tiff"
-    with MemoryFile(response.content) as memfile, memfile.open() as mask:
-        assert mask.crs.to_epsg() == 32633
-        assert mask.transform.almost_equals(transform)
-        assert (mask.height, mask.width) == (300, 257)
+    mask, crs, transform, nodata = read_tif(response.content)
+    assert crs.to_epsg() == 32633 and transform.almost_equals(UTM_TRANSFORM) and mask.shape == (777, 1000)
+    assert np.all(mask[:, :LEFT] == nodata) and not np.any(mask[: 777 - BOTTOM, LEFT:] == nodata)
+    assert set(np.unique(mask)) <= {0, 1, 255}
+    probability = client.post("/segment_scene", params={"format": "geotiff", "product": "probability"},
+                              content=scenes["small"].read_bytes(), headers={"Content-Type": "image/tiff"})
+    assert probability.status_code == 200, probability.text
+    values, _, _, _ = read_tif(probability.content)
+    assert values.dtype == np.float32 and np.all((values >= 0) & (values <= 1))
 
 
-def test_segment_scene_geojson_in_wgs84(client: httpx.Client) -> None:
-    response = _post_scene(client, "/segment_scene", _scene_tif(256, 256, dtype="uint8"), format="geojson",
-                           wgs84="true", threshold="0.0")
+def test_wgs84_option_answers_lon_lat(client: httpx.Client, scenes: dict[str, Path]) -> None:
+    response = post_scene(client, "/segment_scene", scenes["utm"], format="geojson", wgs84="true", threshold="0",
+                          bands="sentinel2-10m")
     assert response.status_code == 200, response.text
-    features = response.json()["features"]
-    assert features, "threshold 0 makes every valid pixel arable"
-    lon, lat = np.array(features[0]["geometry"]["coordinates"][0]).T
-    assert 14.0 < lon.min() and lon.max() < 16.0 and 44.0 < lat.min() and lat.max() < 46.0
+    assert response.headers["content-type"] == "application/geo+json"
+    collection = response.json()
+    assert "crs" not in collection and collection["features"]
+    lon, lat = np.array(collection["features"][0]["geometry"]["coordinates"][0]).T
+    assert 14.9 < lon.min() and lon.max() < 15.2 and 44.9 < lat.min() and lat.max() < 45.2
 
 
-def test_cluster_scene_grid(client: httpx.Client, exported_models) -> None:
+def test_epsg4326_scene_with_nodata_tag(client: httpx.Client, scenes: dict[str, Path]) -> None:
+    response = post_scene(client, "/segment_scene", scenes["wgs84"], threshold="0", include_mask="true")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["summary"]["crs"] == "EPSG:4326"
+    lon, lat = np.array(body["polygons"]["features"][0]["geometry"]["coordinates"][0]).T
+    assert 15.0 <= lon.min() and lon.max() <= 15.0 + 257e-4 and 45.0 - 300e-4 <= lat.min() and lat.max() <= 45.0
+    mask, crs, transform, _ = read_tif(base64.b64decode(body["mask_geotiff_base64"]))
+    assert crs.to_epsg() == 4326 and transform.almost_equals(WGS_TRANSFORM)
+    assert np.all(mask[:, :20] == 255) and np.all(mask[:, 20:] == 1)
+
+
+def test_cluster_scene_grid_matches_the_tile_grid(client: httpx.Client, scenes: dict[str, Path],
+                                                  exported_models: Path) -> None:
     manifest = read_manifest(exported_models / "dec" / "fp32")
-    tile = manifest.tile_size
-    response = _post_scene(client, "/cluster_scene", _scene_tif(3 * tile + 5, 2 * tile))
+    t = manifest.tile_size
+    response = post_scene(client, "/cluster_scene", scenes["utm"], bands="sentinel2-10m")
     assert response.status_code == 200, response.text
-    cells = response.json()["features"]
-    assert len(cells) == 4 * 2
+    grid = response.json()
+    rows, cols = -(-777 // t), -(-1000 // t)
+    assert (grid["agriland"]["rows"], grid["agriland"]["cols"]) == (rows, cols)
+    valid = np.zeros((rows * t, cols * t), dtype=bool)
+    valid[: 777 - BOTTOM, LEFT:1000] = True
+    expected = int((valid.reshape(rows, t, cols, t).sum(axis=(1, 3)) > 0).sum())  # all-nodata cells are left out
+    cells = grid["features"]
+    assert len(cells) == expected
+    assert len({(c["properties"]["row"], c["properties"]["col"]) for c in cells}) == expected
     for cell in cells:
         props = cell["properties"]
-        assert 0 <= props["cluster"] < manifest.n_clusters
-        assert props["name"] == manifest.cluster_names.get(str(props["cluster"]))
-        assert props["is_arable"] == (props["name"] == "arable")
+        assert 0 <= props["cluster"] < (manifest.n_clusters or 1_000) and 0.0 < props["confidence"] <= 1.0
+        assert props["name"] == manifest.cluster_name(props["cluster"])
+        assert props["is_arable"] == manifest.is_arable_cluster(props["cluster"])
 
 
-BAD_SCENES = {
-    "no CRS": (lambda: _scene_tif(64, 64, crs=None), 400, "CRS"),
-    "not a TIFF": (lambda: b"\x89PNG\r\n\x1a\n" + b"0" * 100, 400, "TIFF"),
-    "truncated": (lambda: _scene_tif(128, 128)[:600], 400, ""),
-    "too few bands": (lambda: _scene_tif(64, 64, bands=2), 400, "band"),
-    "too many pixels": (lambda: _scene_tif(3000, 3000, dtype="uint8"), 413, "limit"),
-}
+# ----- bad input -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("case", sorted(BAD_SCENES))
-def test_bad_scenes_are_4xx_and_the_server_still_serves(client: httpx.Client, case: str) -> None:
-    make, status, word = BAD_SCENES[case]
-    response = _post_scene(client, "/segment_scene", make())
+def _bad_scenes(folder: Path) -> dict[str, tuple[bytes, dict[str, str], int, str]]:
+    utm = write_scene(folder / "three.tif", 64, 64, bands=3).read_bytes()
+    return {
+        "no CRS": (write_scene(folder / "nocrs.tif", 64, 64, crs=None).read_bytes(), {}, 400, "no CRS"),
+        "zero size": (zero_width(folder / "z.tif"), {}, 400, "zero size"),
+        "too few bands": (write_scene(folder / "two.tif", 64, 64, bands=2).read_bytes(), {}, 400, "too few bands"),
+        "band not present": (utm, {"bands": "sentinel2"}, 400, "too few bands"),
+        "not a TIFF": (b"\x89PNG\r\n\x1a\n" + b"0" * 100, {}, 400, "not a GeoTIFF"),
+        "truncated": (write_scene(folder / "t.tif", 128, 128).read_bytes()[:600], {}, 400, "truncated"),
+        "empty file": (b"", {}, 400, "empty"),
+        "overlap >= half tile": (utm, {"overlap": "60"}, 400, "overlap"),
+        "unknown band preset": (utm, {"bands": "sentinel3"}, 400, "bands"),
+        "bad threshold": (utm, {"threshold": "2"}, 400, "threshold"),
+        "unknown format": (utm, {"format": "shapefile"}, 400, "format"),
+        "unknown field": (utm, {"colour": "red"}, 400, "colour"),
+    }
+
+
+@pytest.fixture(scope="module")
+def bad_scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, dict[str, str], int, str]]:
+    return _bad_scenes(tmp_path_factory.mktemp("bad"))
+
+
+BAD_CASES = [
+    "no CRS", "zero size", "too few bands", "band not present", "not a TIFF", "truncated", "empty file",
+    "overlap >= half tile", "unknown band preset", "bad threshold", "unknown format", "unknown field",
+]
+SEGMENT_ONLY = {"overlap", "threshold", "format"}  # /cluster_scene refuses them as unknown fields
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+@pytest.mark.parametrize("path", ["/segment_scene", "/cluster_scene"])
+def test_bad_scene_is_4xx_json_and_the_server_still_serves(
+    client: httpx.Client, bad_scenes: dict, scenes: dict[str, Path], case: str, path: str
+) -> None:
+    data, fields, status, word = bad_scenes[case]
+    if path == "/cluster_scene" and set(fields) & SEGMENT_ONLY:
+        word = next(iter(fields))
+    response = post_scene(client, path, data, **fields)
     assert response.status_code == status, response.text
-    assert word.lower() in response.json()["error"].lower()
-    assert _post_scene(client, "/segment_scene", _scene_tif(64, 64), format="geojson").status_code == 200
+    assert response.headers["content-type"].startswith("application/json")
+    assert word.lower() in response.json()["error"].lower(), response.json()
+    good = post_scene(client, path, scenes["small"])
+    assert good.status_code == 200, good.text
 
 
 @pytest.mark.parametrize(
-    ("fields", "word"),
-    [({"overlap": "60"}, "overlap"), ({"bands": "nir-only"}, "band"), ({"colour": "red"}, "colour"),
-     ({"format": "shapefile"}, "format")],
+    ("kwargs", "status", "word"),
+    [
+        ({"content": b"II*\x00abc", "headers": {"Content-Type": "text/plain"}}, 415, "content type"),
+        ({"content": b"", "headers": {"Content-Type": "image/tiff"}}, 400, "empty"),
+        ({"content": b"II*\x00abc"}, 415, "content type"),
+        ({"files": [("file", ("a.tif", b"II*\x00")), ("file", ("b.tif", b"II*\x00"))]}, 400, "exactly one"),
+        ({"data": {"wgs84": "true"}, "files": {"other": ("x", b"")}}, 400, "empty"),
+        ({"content": b"--xx\r\ngarbage", "headers": {"Content-Type": "multipart/form-data; boundary=xx"}}, 400, ""),
+    ],
+    ids=["wrong-content-type", "empty-body", "no-content-type", "two-files", "empty-file-part", "broken-multipart"],
 )
-def test_bad_scene_options_are_400(client: httpx.Client, fields: dict[str, str], word: str) -> None:
-    response = _post_scene(client, "/segment_scene", _scene_tif(64, 64), **fields)
-    assert response.status_code == 400, response.text
+def test_bad_requests_are_4xx(client: httpx.Client, scenes: dict[str, Path], kwargs: dict, status: int,
+                              word: str) -> None:
+    response = client.post("/segment_scene", **kwargs)
+    assert response.status_code == status, response.text
     assert word in response.json()["error"].lower()
+    assert post_scene(client, "/segment_scene", scenes["small"], format="geojson").status_code == 200
 
 
-def test_wrong_content_type_and_empty_body(client: httpx.Client) -> None:
-    assert client.post("/segment_scene", content=b"x", headers={"Content-Type": "text/plain"}).status_code == 415
-    empty = client.post("/segment_scene", content=b"", headers={"Content-Type": "image/tiff"})
-    assert empty.status_code == 400 and "empty" in empty.json()["error"]
+# ----- limits, a missing model, and fairness to tile requests ----------------------------------------------
 
 
-def test_tile_requests_are_answered_while_a_scene_runs(server, exported_models) -> None:
-    scene = _scene_tif(1500, 1500, dtype="uint8")
+@pytest.fixture(scope="module")
+def dec_only_url(exported_models: Path, server_factory, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose models folder lacks the U-Net, with small scene limits."""
+    models = tmp_path_factory.mktemp("dec-only")
+    shutil.copytree(exported_models / "dec", models / "dec")
+    running = server_factory(models, env={"AGRILAND_MAX_SCENE_BYTES": "100000", "AGRILAND_MAX_SCENE_PIXELS": "20000"})
+    deadline = time.monotonic() + 60
+    while httpx.get(running.url + "/readyz", timeout=5).status_code != 503 or "dec" not in running.log():
+        assert time.monotonic() < deadline, running.log()[-3000:]
+        time.sleep(0.5)
+    yield running.url
+
+
+def test_model_not_loaded_is_503(dec_only_url: str, scenes: dict[str, Path]) -> None:
+    response = post_scene(httpx.Client(base_url=dec_only_url, timeout=60), "/segment_scene", scenes["small"])
+    assert response.status_code == 503 and "unet" in response.json()["error"]
+    assert int(response.headers["retry-after"]) >= 1
+
+
+def test_scene_limits_are_413(dec_only_url: str, tmp_path: Path) -> None:
+    with httpx.Client(base_url=dec_only_url, timeout=60) as http:
+        small = write_scene(tmp_path / "ok.tif", 100, 100, bands=3, dtype="uint8")
+        assert post_scene(http, "/cluster_scene", small).status_code == 200
+        wide = write_scene(tmp_path / "wide.tif", 100, 300, bands=3, dtype="uint8")  # 30,000 px > 20,000
+        over = post_scene(http, "/cluster_scene", wide)
+        assert over.status_code == 413 and "pixels" in over.json()["error"]
+        big = write_scene(tmp_path / "big.tif", 140, 140, bands=3)  # ~118 kB > 100,000 bytes
+        for kwargs in (
+            {"files": {"file": ("big.tif", big.read_bytes())}},
+            {"content": big.read_bytes(), "headers": {"Content-Type": "image/tiff"}},
+            {"content": iter([big.read_bytes()[i : i + 8192] for i in range(0, big.stat().st_size, 8192)]),
+             "headers": {"Content-Type": "image/tiff"}},  # chunked, no Content-Length: stopped while streaming
+        ):
+            response = http.post("/cluster_scene", **kwargs)
+            assert response.status_code == 413 and "limit" in response.json()["error"], response.text
+        assert post_scene(http, "/cluster_scene", small).status_code == 200
+
+
+def _unet_batches(url: str) -> float:
+    text = httpx.get(url + "/metrics", timeout=30).text
+    found = re.search(r'^agriland_batch_size_count\{[^}]*model="unet"[^}]*\}\s+([0-9.e+]+)', text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_tile_request_is_answered_while_a_scene_runs(server, tmp_path: Path) -> None:
+    scene = write_scene(tmp_path / "large.tif", 1500, 1500, bands=3, dtype="uint8").read_bytes()
+    tile = write_scene(tmp_path / "tile.tif", 64, 64, bands=3, dtype="uint8").read_bytes()
     outcome: dict[str, int] = {}
+    before = _unet_batches(server.url)
 
-    def post_scene() -> None:
-        with httpx.Client(base_url=server.url, timeout=300) as scene_client:
-            outcome["scene"] = _post_scene(scene_client, "/segment_scene", scene, format="geojson").status_code
+    def run_scene() -> None:
+        with httpx.Client(base_url=server.url, timeout=600) as http:
+            outcome["scene"] = post_scene(http, "/segment_scene", scene, overlap="24", format="geojson").status_code
 
-    worker = threading.Thread(target=post_scene)
+    worker = threading.Thread(target=run_scene)
     worker.start()
-    tile = _scene_tif(64, 64, dtype="uint8")
-    with httpx.Client(base_url=server.url, timeout=300) as tile_client:
-        statuses = [tile_client.post("/segment", content=tile, headers={"Content-Type": "image/tiff"}).status_code
-                    for _ in range(5)]
-    worker.join(timeout=300)
-    assert statuses == [200] * 5
+    deadline = time.monotonic() + 120
+    while _unet_batches(server.url) < before + 3:  # the scene's tiles are flowing through the batcher
+        assert worker.is_alive() and time.monotonic() < deadline, outcome
+        time.sleep(0.05)
+    with httpx.Client(base_url=server.url, timeout=600) as http:
+        answered = http.post("/segment", content=tile, headers={"Content-Type": "image/tiff"})
+    scene_still_running = worker.is_alive()
+    worker.join(timeout=600)
+    assert answered.status_code == 200, answered.text
     assert outcome.get("scene") == 200
+    assert scene_still_running, "the tile request waited for the whole scene"
