@@ -119,7 +119,10 @@ def _check_header(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, l
         raise AgrilandError(f"{name} has {ds.count} bands, over the limit of {limits.max_bands}")
     if bands is None:
         if ds.count == 2:
-            raise AgrilandError(f"{name} has too few bands (2) for RGB; pass --bands with 1 or 3 band numbers")
+            raise AgrilandError(
+                f"{name} has too few bands (2) for RGB; choose 1 or 3 band numbers "
+                "(the `bands` option, or `--bands` on the command line)"
+            )
         bands = (1, 1, 1) if ds.count == 1 else (1, 2, 3)
     for band in bands:
         if band > ds.count:

@@ -1,6 +1,6 @@
 """Reproduce docs/dec_evaluation.md: k-means on pixels vs autoencoder + k-means vs DEC on synthetic tiles.
 
-Run: `python -m training.dec_evaluate --out docs/dec_evaluation.md` (about 5 minutes on 2 CPU cores).
+Run: `python -m training.dec_evaluate --out docs/dec_evaluation.md` (about 4 minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -92,13 +92,16 @@ def render(report: dict[str, object], config: DecConfig, n_tiles: int, seed: int
         "",
         _order_sentence(rows),
         "",
-        "Reproduce (CPU, random-init encoder, no downloads; about 5 minutes on 2 cores):",
+        "Reproduce (CPU, random-init encoder, no downloads; about 4 minutes on 2 cores):",
         "",
         "```",
         command,
         "```",
         "",
-        f"Setup: {config.backbone} encoder (random init), hidden Dense {config.hidden_units}, embedding "
+        f"Setup: {config.backbone} encoder (random init, "
+        f"{'trained end to end' if config.train_backbone else 'BatchNorm-calibrated then frozen'}, "
+        f"{'flattened' if config.pooling == 'flatten' else 'global-average-pooled'} features), "
+        f"hidden Dense {config.hidden_units}, embedding "
         f"{config.embedding_dim}; autoencoder {config.ae_epochs} epochs (Adam {config.ae_learning_rate}, batch "
         f"{config.ae_batch_size}, augmentations {'on' if config.augment else 'off'}); k-means n_init "
         f"{config.kmeans_n_init}; DEC SGD lr {config.learning_rate} momentum {config.momentum}, batch "

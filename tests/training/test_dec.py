@@ -89,6 +89,8 @@ def test_bad_values_name_the_field() -> None:
         DecConfig(kmeans_n_init=3).validate()
     with pytest.raises(AgrilandError, match="momentum"):
         DecConfig(momentum=1.5).validate()
+    with pytest.raises(AgrilandError, match="pooling"):
+        DecConfig(pooling="max").validate()  # type: ignore[arg-type]
     with pytest.raises(AgrilandError, match="unknown DEC profile"):
         get_profile("huge")
 
@@ -98,3 +100,21 @@ def test_missing_encoder_weights_file(tmp_path: Path) -> None:
 
     with pytest.raises(AgrilandError, match="no weights file"):
         build_encoder(TINY.with_overrides(encoder_weights=str(tmp_path / "missing.h5")))
+
+
+@pytest.mark.slow
+def test_frozen_backbone_keeps_its_weights_and_calibrates_batchnorm(tmp_path: Path) -> None:
+    from training.autoencoder import build_autoencoder, pretrain
+
+    config = TINY.with_overrides(train_backbone=False, pooling="avg", ae_epochs=1, augment=False)
+    ae = build_autoencoder(config)
+    backbone = ae.encoder.get_layer("resnet50")
+    conv, bn = backbone.get_layer("conv1_conv"), backbone.get_layer("conv1_bn")
+    conv_before, hidden_before = conv.get_weights()[0].copy(), ae.encoder.get_layer("hidden").get_weights()[0].copy()
+    images = np.random.default_rng(0).integers(0, 256, (16, 64, 64, 3), dtype=np.uint8)
+    pretrain(ae, images, config, tmp_path, verbose=0)
+
+    assert not backbone.trainable
+    np.testing.assert_array_equal(conv.get_weights()[0], conv_before)
+    assert not np.allclose(bn.moving_mean.numpy(), 0.0)  # statistics estimated on the tiles before freezing
+    assert not np.allclose(ae.encoder.get_layer("hidden").get_weights()[0], hidden_before)
