@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from training.dec_config import BACKBONES, PROFILES, get_profile
+from training.dec_config import BACKBONES, POOLINGS, PROFILES, get_profile
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--max-tiles", type=int, help="use at most this many tiles (seeded sample)")
     group.add_argument("--clusters", "-k", dest="n_clusters", type=int, help="number of clusters K")
     group.add_argument("--backbone", choices=BACKBONES)
+    group.add_argument("--pooling", choices=POOLINGS, help="backbone features -> hidden Dense: flatten or avg")
+    group.add_argument("--train-backbone", action=argparse.BooleanOptionalAction, default=None,
+                       help="train the backbone during pretraining (--no-train-backbone: calibrate BatchNorm, freeze)")
     group.add_argument("--encoder-weights", help="local weights file for the backbone (default: random init)")
     group.add_argument("--hidden-units", type=int, help="width of the dense layer after the backbone")
     group.add_argument("--embedding-dim", type=int, help="embedding size D")
