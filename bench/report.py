@@ -57,10 +57,17 @@ def machine_block(machine: dict) -> list[str]:
             f"- GPU: {machine['gpu']}."]
 
 
+def _when(data: dict) -> str:
+    m = data["machine"]
+    after = data.get("load_average_after")
+    return (f"; measured {m['date']}, load average {m['load_average'][0]} at the start"
+            + (f", {after[0]:.2f} at the end" if after else "") + " (2.0 = this benchmark's own 2 busy cores)")
+
+
 def model_section(data: dict, targets: Targets) -> list[str]:
     mm = data["matmul"]
     out = ["## 1. Model level", "", f"Command: `{CMD.format('model_speed')}`"
-           + (" (--quick)" if data["quick"] else ""), "",
+           + (" (--quick)" if data["quick"] else "") + _when(data), "",
            f"Every timed call runs the same {data['work_tiles']} synthetic 256 px tiles in batches of b "
            "(Keras: `model.predict(tiles, batch_size=b)`; ONNX Runtime: `session.run` per batch, CPU provider, "
            "intra-op threads = cores). Median of >= 2 calls and >= 6 s per point. GFLOP/s = FLOPs per tile "
@@ -118,7 +125,7 @@ def model_section(data: dict, targets: Targets) -> list[str]:
 
 def service_section(data: dict, targets: Targets) -> list[str]:
     out = ["## 2. Service level", "", f"Command: `{CMD.format('service_load')}`"
-           + (" (--quick)" if data["quick"] else "") + f" ({data['duration_s']} s per point)", "",
+           + (" (--quick)" if data["quick"] else "") + f" ({data['duration_s']} s per point)" + _when(data), "",
            "locust headless (`bench/locustfile.py`, FastHttpUser, no think time, `Content-Type: image/png` body "
            "of one 256 px synthetic tile per request) against `bentoml serve` on 127.0.0.1; the load generator "
            "runs on the same 2 cores as the server (its CPU seconds are in the table). Servers, one after another: "
@@ -140,9 +147,23 @@ def service_section(data: dict, targets: Targets) -> list[str]:
         for b, m in sizes.items():
             out.append(f"| {name} | {b} | {f(m['ms_per_call'])} | {f(m['tiles_per_s'], 2)} |")
     out.append("")
+    again = data.get("model_only_remeasured")
+    if again:
+        out += [f"The model-only figures above were re-timed on {again['date']} (load average {f(again['load_before'], 2)}"
+                f" before, {f(again['load_after'], 2)} after) with `{CMD.format('service_load')} "
+                "--remeasure-model-only`, because the in-run timing overlapped another job's test suite (load "
+                f"average {f(data['load_average_in_run'][0], 2)}); the in-run figures were:", ""]
+        for name, sizes in data["model_only_in_run"].items():
+            out.append(f"- {name}: " + ", ".join(f"batch {b} {f(m['ms_per_call'])} ms per call, "
+                                                  f"{f(m['tiles_per_s'], 2)} tiles/s" for b, m in sizes.items()))
+        out.append("")
     for label, s in data["servers"].items():
         out.append(f"- `{label}` ({s['env']}): ready after {f(s['cold_start_s'])} s, RSS after warm-up "
                    f"{f(s['rss_after_warmup_mb'], 0)} MB, peak RSS under load {s['peak_rss_mb']} MB.")
+    for rerun in data.get("rerun", []):
+        out.append(f"- Re-run on {rerun['date']} with `{CMD.format('service_load')} --merge --servers "
+                   f"{','.join(rerun['servers'])}` (its first run overlapped another job's test suite; the load "
+                   "column shows each point's 1-minute load average).")
     out.append("")
     by = {(p["server"], p["endpoint"], p["users"]): p for p in data["points"]}
     for endpoint, name in (("/segment", "unet"), ("/cluster", "dec")):
@@ -180,7 +201,7 @@ def service_section(data: dict, targets: Targets) -> list[str]:
 def scene_section(data: dict, targets: Targets) -> list[str]:
     http, local = data["http"], data["in_process"]
     only = data["model_only_tiles_per_s"]
-    out = ["## 3. Scene level", "", f"Command: `{CMD.format('scene_speed')}`" + (" (--quick)" if data["quick"] else ""),
+    out = ["## 3. Scene level", "", f"Command: `{CMD.format('scene_speed')}`" + (" (--quick)" if data["quick"] else "") + _when(data),
            "", f"A seeded synthetic {data['side']}x{data['side']} RGB GeoTIFF (UTM, 10 m) cut into "
            f"{data['grid_tiles']} tiles of {data['tile']} px with {data['overlap']} px overlap: "
            f"{f(data['tile_equivalents'])} tiles' worth of pixels, so overlap costs "
@@ -211,7 +232,7 @@ def _largest(rss: dict[str, float]) -> float:
 
 
 def memory_section(data: dict, targets: Targets) -> list[str]:
-    out = ["## 4. Serving memory and cold start", "", f"Command: `{CMD.format('memory_coldstart')}`", "",
+    out = ["## 4. Serving memory and cold start", "", f"Command: `{CMD.format('memory_coldstart')}`" + _when(data), "",
            "Spawn of `bentoml serve serving.service:Agriland` to the first `/readyz` 200 (both models loaded, "
            "sha256-verified, ONNX Runtime sessions created); RSS summed over the server's process tree "
            "(psutil).", "", "| variant | cold start s | RSS ready MB | after 1 tile/endpoint MB | after a 16-tile "
@@ -220,6 +241,8 @@ def memory_section(data: dict, targets: Targets) -> list[str]:
         out.append(f"| {r['variant']} | {f(r['cold_start_s'])} | {f(r['rss_ready_mb']['total'], 0)} | "
                    f"{f(r['rss_after_one_tile_mb']['total'], 0)} | {f(r['rss_after_batch16_mb']['total'], 0)} | "
                    f"{f(_largest(r['rss_after_batch16_mb']), 0)} | {r['n_processes']} |")
+    if data.get("int8_skipped"):
+        out += ["", f"The int8 variants were not started: {data['int8_skipped']}."]
     out += ["", "Model files: " + ", ".join(f"{k} {f(v, 0)} MB" for k, v in data["model_files_mb"].items()) + ".", ""]
     fp32 = [r for r in data["runs"] if r["variant"] == "fp32"]
     worst_rss = max(r["rss_after_batch16_mb"]["total"] for r in fp32)

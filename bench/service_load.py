@@ -24,7 +24,8 @@ import numpy as np
 if __package__ in (None, ""):  # run as `python bench/service_load.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, WORK, load_average, machine_info, save_result, scene_tiles, setup_logging, time_runs
+from bench.common import (ROOT, WORK, load_average, load_result, machine_info, save_result, scene_tiles, setup_logging,
+                          time_runs)
 from bench.models import MODELS_DIR, TILES_DIR, prepare
 from bench.server import Server, log_tail
 
@@ -127,14 +128,36 @@ def model_only(batches: dict[str, list[int]], seconds: float) -> dict[str, dict]
     return out
 
 
+def remeasure(seconds: float) -> int:
+    """Re-time model-only at the batch sizes of the saved run; kept beside the original figures."""
+    result = load_result("service_load")
+    if result is None:
+        raise SystemExit("no out/bench/results/service_load.json to complete; run the benchmark first")
+    sizes = {name: [int(b) for b in by_size] for name, by_size in result["model_only"].items()}
+    result["model_only_in_run"] = result.get("model_only_in_run", result["model_only"])
+    result["load_average_in_run"] = result.get("load_average_in_run", result["load_average_after"])
+    load_before = load_average()[0]
+    result["model_only"] = model_only(sizes, seconds)
+    result["model_only_remeasured"] = {"date": machine_info()["date"], "load_before": load_before,
+                                       "load_after": load_average()[0]}
+    log.info("wrote %s", save_result("service_load", result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 s per point instead of 20 s")
     parser.add_argument("--duration", type=int, default=None, help="seconds per locust point")
     parser.add_argument("--servers", default="onnx_batched,onnx_unbatched,keras_batched")
     parser.add_argument("--users", default=",".join(map(str, USERS)))
+    parser.add_argument("--merge", action="store_true",
+                        help="replace only these servers' points in the saved results (keeps the model-only reference)")
+    parser.add_argument("--remeasure-model-only", action="store_true",
+                        help="only re-time the model-only reference of the last run (when it ran under foreign load)")
     args = parser.parse_args(argv)
     setup_logging()
+    if args.remeasure_model_only:
+        return remeasure(2.0 if args.quick else 6.0)
     duration = args.duration or (5 if args.quick else 20)
     users = tuple(int(u) for u in args.users.split(","))
     models = prepare()
@@ -159,6 +182,14 @@ def main(argv: list[str] | None = None) -> int:
             raise
         finally:
             server.stop()
+    if args.merge and (saved := load_result("service_load")) is not None:
+        ran = set(result["servers"])
+        saved["points"] = [p for p in saved["points"] if p["server"] not in ran] + result["points"]
+        saved["servers"].update(result["servers"])
+        saved.setdefault("rerun", []).append({"servers": sorted(ran), "date": result["machine"]["date"],
+                                              "load_average_after": load_average()[0]})
+        log.info("wrote %s", save_result("service_load", saved))
+        return 0
     at_32 = [p for p in result["points"] if p["server"] == "onnx_batched" and p["users"] == max(u for u in users if u <= 32)]
     sizes: dict[str, list[int]] = {"unet": [1, 16], "dec": [1, 16]}
     for point in at_32:
