@@ -94,6 +94,12 @@ ServerFactory = Callable[..., Server]
 
 
 @pytest.fixture(scope="session")
+def poll_ready() -> Callable[..., int]:
+    """`wait_ready` for test modules (pytest's importlib mode cannot import conftest by name)."""
+    return wait_ready
+
+
+@pytest.fixture(scope="session")
 def server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerFactory]:
     """`start(models_dir, env=None, pythonpath="")` -> a started (not necessarily ready) Server; all stopped at the end."""
     started: list[Server] = []

@@ -45,18 +45,7 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def _poll_ready(url: str, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    status = 0
-    while time.monotonic() < deadline:
-        status = httpx.get(url + "/readyz", timeout=5).status_code
-        if status == 200:
-            break
-        time.sleep(0.5)
-    return status
-
-
-def test_server_without_training_stack_becomes_ready(exported_models: Path, server_factory, tmp_path: Path) -> None:
+def test_server_without_training_stack_becomes_ready(exported_models: Path, server_factory, poll_ready, tmp_path: Path) -> None:
     shim = tmp_path / "shim"
     shim.mkdir()
     attempts = tmp_path / "blocked-imports.txt"
@@ -68,21 +57,21 @@ def test_server_without_training_stack_becomes_ready(exported_models: Path, serv
     assert probe.returncode != 0 and "blocked" in probe.stderr  # the shim is active in child processes
     attempts.unlink()
     running = server_factory(exported_models, pythonpath=str(shim))
-    assert _poll_ready(running.url) == 200, running.log()[-3000:]
+    assert poll_ready(running.url) == 200, running.log()[-3000:]
     for path in ("/segment", "/cluster"):
         assert httpx.post(running.url + path, files={"file": ("a.png", _png())}, timeout=30).status_code == 200
     blocked = attempts.read_text().split() if attempts.exists() else []
     assert not [name for name in blocked if name.split(".")[0] in BLOCKED], blocked
 
 
-def test_broken_model_leaves_server_up_and_not_ready(exported_models: Path, server_factory, tmp_path: Path) -> None:
+def test_broken_model_leaves_server_up_and_not_ready(exported_models: Path, server_factory, poll_ready, tmp_path: Path) -> None:
     models = tmp_path / "models"
     shutil.copytree(exported_models, models)
     with open(models / "unet" / "fp32" / "model.onnx", "ab") as handle:
         handle.write(b"corrupted")
     running = server_factory(models)
     time.sleep(2)
-    assert _poll_ready(running.url, timeout=5) == 503
+    assert poll_ready(running.url, timeout=5) == 503
     assert httpx.get(running.url + "/livez").status_code == 200
     response = httpx.post(running.url + "/segment", files={"file": ("a.png", _png())}, timeout=30)
     assert response.status_code == 503 and "sha256" in response.json()["error"]
@@ -93,10 +82,10 @@ def test_broken_model_leaves_server_up_and_not_ready(exported_models: Path, serv
     assert running.process.poll() is None
 
 
-def test_missing_models_folder_is_not_ready(server_factory, tmp_path: Path) -> None:
+def test_missing_models_folder_is_not_ready(server_factory, poll_ready, tmp_path: Path) -> None:
     running = server_factory(tmp_path / "nowhere", env={"AGRILAND_UNET_VARIANT": "int8"})
     time.sleep(2)
-    assert _poll_ready(running.url, timeout=5) == 503
+    assert poll_ready(running.url, timeout=5) == 503
     response = httpx.post(running.url + "/cluster", files={"file": ("a.png", _png())}, timeout=30)
     assert response.status_code == 503 and "manifest" in response.json()["error"]
     assert "NOT loaded" in running.log()
