@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -91,6 +92,25 @@ def wait_ready(url: str, timeout: float = 60) -> int:
 
 
 ServerFactory = Callable[..., Server]
+
+
+def zero_tiff_width(raw: bytes) -> bytes:
+    """A little-endian TIFF with its ImageWidth tag patched to 0 (GDAL cannot write one itself)."""
+    patched = bytearray(raw)
+    assert patched[:4] == b"II*\x00"
+    offset = struct.unpack_from("<I", patched, 4)[0]
+    for i in range(struct.unpack_from("<H", patched, offset)[0]):
+        entry = offset + 2 + 12 * i
+        tag, kind = struct.unpack_from("<HH", patched, entry)
+        if tag == 256:
+            struct.pack_into("<H" if kind == 3 else "<I", patched, entry + 8, 0)
+    return bytes(patched)
+
+
+@pytest.fixture(scope="session")
+def zero_width_tiff() -> Callable[[bytes], bytes]:
+    """`zero_tiff_width` for test modules (pytest's importlib mode cannot import conftest by name)."""
+    return zero_tiff_width
 
 
 @pytest.fixture(scope="session")

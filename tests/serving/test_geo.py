@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 import warnings
 from pathlib import Path
 
@@ -103,19 +102,6 @@ def test_bytes_and_path_read_the_same(tmp_path: Path) -> None:
 # ----- bad inputs -----------------------------------------------------------------------------------
 
 
-def _zero_width_tiff(tmp_path: Path) -> bytes:
-    """A valid tiny GeoTIFF whose ImageWidth tag is patched to 0 (GDAL cannot write one itself)."""
-    raw = bytearray(write_tif(tmp_path / "z.tif", np.ones((3, 5, 5), dtype=np.uint8)).read_bytes())
-    assert raw[:4] == b"II*\x00"
-    offset = struct.unpack_from("<I", raw, 4)[0]
-    for i in range(struct.unpack_from("<H", raw, offset)[0]):
-        entry = offset + 2 + 12 * i
-        tag, kind = struct.unpack_from("<HH", raw, entry)
-        if tag == 256:
-            struct.pack_into("<H" if kind == 3 else "<I", raw, entry + 8, 0)
-    return bytes(raw)
-
-
 def test_no_crs_is_refused(tmp_path: Path) -> None:
     path = write_tif(tmp_path / "nocrs.tif", np.ones((3, 8, 8), dtype=np.uint8), crs=None)
     with pytest.raises(AgrilandError, match="nocrs.tif has no CRS"):
@@ -124,9 +110,10 @@ def test_no_crs_is_refused(tmp_path: Path) -> None:
         scene_from_bytes(path.read_bytes())
 
 
-def test_zero_size_is_refused(tmp_path: Path) -> None:
+def test_zero_size_is_refused(tmp_path: Path, zero_width_tiff) -> None:
+    raw = write_tif(tmp_path / "z.tif", np.ones((3, 5, 5), dtype=np.uint8)).read_bytes()
     with pytest.raises(AgrilandError, match="zero size"):
-        scene_from_bytes(_zero_width_tiff(tmp_path), name="zero.tif")
+        scene_from_bytes(zero_width_tiff(raw), name="zero.tif")
 
 
 def test_too_few_bands_are_refused(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import re
 import shutil
-import struct
 import threading
 import time
 import warnings
@@ -51,18 +50,6 @@ def write_scene(path: Path, height: int, width: int, crs: str | None = UTM, tran
         with rasterio.open(path, "w", **options) as dst:
             dst.write(data)
     return path
-
-
-def zero_width(path: Path) -> bytes:
-    """A tiny GeoTIFF whose ImageWidth tag is patched to 0 (GDAL cannot write one itself)."""
-    raw = bytearray(write_scene(path, 5, 5, bands=3, dtype="uint8").read_bytes())
-    offset = struct.unpack_from("<I", raw, 4)[0]
-    for i in range(struct.unpack_from("<H", raw, offset)[0]):
-        entry = offset + 2 + 12 * i
-        tag, kind = struct.unpack_from("<HH", raw, entry)
-        if tag == 256:
-            struct.pack_into("<H" if kind == 3 else "<I", raw, entry + 8, 0)
-    return bytes(raw)
 
 
 @pytest.fixture(scope="module")
@@ -176,11 +163,12 @@ def test_cluster_scene_grid_matches_the_tile_grid(client: httpx.Client, scenes: 
 # ----- bad input -------------------------------------------------------------------------------------------
 
 
-def _bad_scenes(folder: Path) -> dict[str, tuple[bytes, dict[str, str], int, str]]:
+def _bad_scenes(folder: Path, zero_width_tiff) -> dict[str, tuple[bytes, dict[str, str], int, str]]:
     utm = write_scene(folder / "three.tif", 64, 64, bands=3).read_bytes()
     return {
         "no CRS": (write_scene(folder / "nocrs.tif", 64, 64, crs=None).read_bytes(), {}, 400, "no CRS"),
-        "zero size": (zero_width(folder / "z.tif"), {}, 400, "zero size"),
+        "zero size": (zero_width_tiff(write_scene(folder / "z.tif", 5, 5, bands=3, dtype="uint8").read_bytes()), {},
+                      400, "zero size"),
         "too few bands": (write_scene(folder / "two.tif", 64, 64, bands=2).read_bytes(), {}, 400, "too few bands"),
         "band not present": (utm, {"bands": "sentinel2"}, 400, "too few bands"),
         "not a TIFF": (b"\x89PNG\r\n\x1a\n" + b"0" * 100, {}, 400, "not a GeoTIFF"),
@@ -195,8 +183,8 @@ def _bad_scenes(folder: Path) -> dict[str, tuple[bytes, dict[str, str], int, str
 
 
 @pytest.fixture(scope="module")
-def bad_scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, dict[str, str], int, str]]:
-    return _bad_scenes(tmp_path_factory.mktemp("bad"))
+def bad_scenes(tmp_path_factory: pytest.TempPathFactory, zero_width_tiff) -> dict[str, tuple[bytes, dict[str, str], int, str]]:
+    return _bad_scenes(tmp_path_factory.mktemp("bad"), zero_width_tiff)
 
 
 BAD_CASES = [
