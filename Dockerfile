@@ -23,7 +23,8 @@ COPY requirements-serve.txt .
 RUN pip install -r requirements-serve.txt
 
 RUN useradd --create-home --uid 10001 agriland
-COPY --chown=agriland:agriland agriland/__init__.py agriland/errors.py agriland/cli.py agriland/
+COPY --chown=agriland:agriland agriland/__init__.py agriland/cli.py agriland/
+COPY --chown=agriland:agriland contract/ contract/
 COPY --chown=agriland:agriland serving/ serving/
 # models/ is mounted at run time (-v) or copied in by a derived image; the service stays up but not
 # ready (/readyz 503, reason in the log) until valid artifacts are there.

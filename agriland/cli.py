@@ -6,7 +6,7 @@ import importlib
 import logging
 import sys
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 # name -> ("module:function", help). Modules are imported only when their command runs, so serving
 # commands never pull in TensorFlow.

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from agriland.profiles import PROFILES, QuickstartProfile
 
 log = logging.getLogger(__name__)
@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 def _models_ready(models_dir: Path) -> bool:
     """True when both fp32 artifacts exist and match their manifests."""
-    from serving.manifest import verify_artifact
+    from contract.manifest import verify_artifact
 
     try:
         for name in ("dec", "unet"):

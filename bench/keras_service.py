@@ -26,7 +26,7 @@ from serving.batching import MicroBatcher
 from serving.decoding import DecodeLimits
 from serving.endpoints import prepare_tiles, segment_results
 from serving.http_input import parse_tiles
-from serving.manifest import read_manifest
+from contract.manifest import read_manifest
 from serving.schemas import ApiError, SegmentOptions, SegmentResponse
 
 log = logging.getLogger(__name__)

@@ -137,7 +137,7 @@ def _tf2onnx_optimizers(enabled: bool) -> Iterator[None]:
 
 def _export(model: BenchModel, variant: str) -> None:
     """export.pipeline for fp32/int8; an int8 that fails its parity gate is still written (bench-only) and logged."""
-    from agriland.errors import AgrilandError
+    from contract.errors import AgrilandError
     from export.pipeline import export_model
 
     if model.onnx(variant).is_file():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from serving.manifest import VARIANTS, read_manifest
+from contract.manifest import VARIANTS, read_manifest
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import onnx
 
-from agriland.errors import AgrilandError
-from serving.manifest import MODEL_FILE, Manifest, Parity, TensorSpec, sha256_file
+from contract.errors import AgrilandError
+from contract.manifest import MODEL_FILE, Manifest, Parity, TensorSpec, sha256_file
 from training.cluster_naming import NAMES_FILE
 from training.cluster_naming import read_cluster_names as training_cluster_names
 

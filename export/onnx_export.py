@@ -9,7 +9,7 @@ from typing import Literal
 
 import onnx
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 log = logging.getLogger(__name__)
 

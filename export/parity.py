@@ -9,8 +9,8 @@ from typing import Literal
 
 import numpy as np
 
-from agriland.errors import AgrilandError
-from serving.manifest import Parity
+from contract.errors import AgrilandError
+from contract.manifest import Parity
 
 log = logging.getLogger(__name__)
 

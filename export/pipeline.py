@@ -12,12 +12,12 @@ from typing import Literal
 
 import numpy as np
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from export.manifest_builder import KERAS_FILE, build_manifest, read_summary
 from export.onnx_export import OUTPUT_NAMES, convert_keras
 from export.parity import check_parity, keras_outputs
 from export.variants import to_fp16, to_int8
-from serving.manifest import MODEL_FILE, VARIANTS, read_manifest, verify_artifact, write_manifest
+from contract.manifest import MODEL_FILE, VARIANTS, read_manifest, verify_artifact, write_manifest
 from serving.runtime import artifact_folder
 
 log = logging.getLogger(__name__)

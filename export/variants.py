@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from export.onnx_export import INPUT_NAME, inspect_graph
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal, cast
 
-from agriland.errors import AgrilandError
-from serving.manifest import VARIANTS
+from contract.errors import AgrilandError
+from contract.manifest import VARIANTS
 
 ProviderSetting = Literal["auto", "cpu", "cuda", "tensorrt"]
 PROVIDERS: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from agriland.errors import AgrilandError
-from serving.imagery import select_bands, to_uint8, valid_mask
+from contract.errors import AgrilandError
+from contract.radiometry import select_bands, to_uint8, valid_mask
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from serving.decoding import DecodeLimits, ImageDecodeError, decode_image
 from serving.http_input import TileUpload
-from serving.manifest import Manifest
+from contract.manifest import Manifest
 from serving.masks import FitInfo, FitMode, fit_tile, mask_png_base64, restore_probability, rle_encode
 from serving.schemas import (
     ApiError,

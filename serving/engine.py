@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from serving.batching import MicroBatcher
 from serving.config import ServeSettings
 from serving.runtime import OnnxModel, artifact_folder, default_cpu_threads

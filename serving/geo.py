@@ -17,8 +17,8 @@ from rasterio.enums import MaskFlags
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.io import DatasetReader, MemoryFile
 
-from agriland.errors import AgrilandError
-from serving.imagery import DEFAULT_STRETCH, select_bands, to_uint8, valid_mask
+from contract.errors import AgrilandError
+from contract.radiometry import DEFAULT_STRETCH, select_bands, to_uint8, valid_mask
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 FitMode = Literal["auto", "pad", "resize"]
 

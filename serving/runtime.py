@@ -12,8 +12,8 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
-from agriland.errors import AgrilandError
-from serving.manifest import MODEL_FILE, VARIANTS, Manifest, verify_artifact
+from contract.errors import AgrilandError
+from contract.manifest import MODEL_FILE, VARIANTS, Manifest, verify_artifact
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from affine import Affine
 from rasterio.crs import CRS
 from tqdm import tqdm
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from serving.geo import Raster
-from serving.manifest import Manifest
+from contract.manifest import Manifest
 from serving.polygons import feature_collection
 from serving.tiling import Stitcher, TileGrid
 

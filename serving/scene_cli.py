@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from serving.geo import BAND_PRESETS, DEFAULT_MAX_PIXELS, SceneLimits, read_scene
 from serving.polygons import polygons_geojson
 from serving.runtime import OnnxModel, artifact_folder

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import models_json_schema
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from serving.geo import BAND_PRESETS, parse_bands
 from serving.polygons import SceneSummary
 

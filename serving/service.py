@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from serving.batching import Overloaded
 from serving.config import ServeSettings
 from serving.decoding import DecodeLimits

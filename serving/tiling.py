@@ -8,7 +8,7 @@ from functools import cached_property
 
 import numpy as np
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 WEIGHT_FLOOR = 1e-3  # blend weights never reach zero, so every covered pixel has a defined average
 

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.dec_config import DecConfig
 from training.preprocessing import ImagePreprocessing
 

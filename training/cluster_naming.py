@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.cluster_metrics import majority_labels
 
 ASSIGNMENTS_FILE = "assignments.csv"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.cluster_naming import (
     ASSIGNMENTS_FILE,
     names_from_labels,
@@ -65,7 +65,7 @@ def cmd_name(args: argparse.Namespace) -> int:
     merged = {**read_cluster_names(args.run), **names}
     path = write_cluster_names(args.run, merged)
     print(f"named {len(names)} cluster(s) in {path}")
-    from serving.manifest import update_cluster_names
+    from contract.manifest import update_cluster_names
 
     for folder in folders:
         update_cluster_names(folder, merged)

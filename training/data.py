@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.tile_io import (
     IMAGE_SUFFIXES,
     TIFF_SUFFIXES,

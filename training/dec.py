@@ -13,7 +13,7 @@ import tf_keras
 from sklearn.cluster import KMeans
 from tqdm import tqdm
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.autoencoder import Autoencoder
 from training.cluster_metrics import evaluate_clustering
 from training.clustering_layer import ClusteringLayer, target_distribution

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Literal
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 Backbone = Literal["resnet50", "vgg16"]
 BACKBONES: tuple[str, ...] = ("resnet50", "vgg16")

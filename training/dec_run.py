@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.autoencoder import build_autoencoder, pretrain
 from training.cluster_metrics import evaluate_clustering
 from training.cluster_naming import NAMES_FILE, read_cluster_names, write_assignments, write_cluster_names

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import tf_keras
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 # Modules whose import registers custom layers with tf_keras (register_keras_serializable).
 _CUSTOM_LAYER_MODULES = ("training.preprocessing", "training.clustering_layer")

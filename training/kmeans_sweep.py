@@ -10,7 +10,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from tqdm import tqdm
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.cluster_metrics import evaluate_clustering
 
 log = logging.getLogger(__name__)

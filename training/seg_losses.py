@@ -8,7 +8,7 @@ from typing import Literal
 import tensorflow as tf
 import tf_keras
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 LossName = Literal["bce", "bce_dice", "focal"]
 LOSSES: tuple[LossName, ...] = ("bce", "bce_dice", "focal")

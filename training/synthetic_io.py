@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from training.atomic import atomic_dir
+from contract.atomic import atomic_dir
 from training.synthetic import LANDCOVER_CLASSES, TileSet, make_scene, make_tiles
 
 logger = logging.getLogger(__name__)

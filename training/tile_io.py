@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"})
 TIFF_SUFFIXES = frozenset({".tif", ".tiff"})
@@ -89,7 +89,7 @@ def read_geotiff(path: Path | str, bands: tuple[int, ...] | None = None) -> tupl
     import rasterio
     from rasterio.errors import RasterioIOError
 
-    from serving.imagery import select_bands, valid_mask
+    from contract.radiometry import select_bands, valid_mask
 
     path = Path(path)
     try:

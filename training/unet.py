@@ -18,7 +18,7 @@ from typing import Literal
 import tf_keras
 
 import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS / SM_FRAMEWORK before TF loads)
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.preprocessing import ImagePreprocessing, PreprocessMode
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields, replace
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.seg_losses import LOSSES, LossName
 from training.unet import ARCHS, MIN_TILE, Arch, check_tile_size, normalize_encoder
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import tf_keras
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.unet import CORE_NAME, build_unet, get_backbone
 
 SKIP_LAYERS: tuple[int, ...] = (228, 86, 16, 9)  # mixed7 (1/16), mixed2 (1/8), stem 1/4, stem 1/2

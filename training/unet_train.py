@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.seg_losses import get_loss
 from training.seg_metrics import keras_metrics
 from training.unet import (

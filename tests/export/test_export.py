@@ -10,11 +10,11 @@ import numpy as np
 import onnx
 import pytest
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from export.onnx_export import inspect_graph
 from export.parity import check_parity, keras_outputs
 from export.pipeline import export_model, export_variant, load_reference_tiles, prepare
-from serving.manifest import read_manifest, sha256_file
+from contract.manifest import read_manifest, sha256_file
 from serving.runtime import OnnxModel
 
 pytestmark = pytest.mark.slow

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from export.manifest_builder import build_manifest, read_summary
-from serving.manifest import Parity, read_manifest, sha256_file, verify_artifact, write_manifest
+from contract.manifest import Parity, read_manifest, sha256_file, verify_artifact, write_manifest
 from serving.runtime import OnnxModel, artifact_folder
 
 pytestmark = pytest.mark.slow

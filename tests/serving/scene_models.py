@@ -21,7 +21,7 @@ def build_unet_artifact(models_dir: Path, variant: str = "fp32", tile: int = TIL
     import tf2onnx
     import tf_keras
 
-    from serving.manifest import Manifest, TensorSpec, sha256_file, write_manifest
+    from contract.manifest import Manifest, TensorSpec, sha256_file, write_manifest
     from training.preprocessing import ImagePreprocessing
 
     tf_keras.utils.set_random_seed(0)

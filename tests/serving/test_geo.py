@@ -11,7 +11,7 @@ import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from serving.geo import BAND_PRESETS, SceneLimits, parse_bands, read_scene, scene_from_bytes
 
 UTM = "EPSG:32633"

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from agriland.errors import AgrilandError
-from serving.imagery import select_bands, to_uint8, valid_mask
+from contract.errors import AgrilandError
+from contract.radiometry import select_bands, to_uint8, valid_mask
 
 
 def test_uint8_passes_through_unchanged() -> None:

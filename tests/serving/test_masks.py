@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from serving.masks import fit_tile, mask_png_base64, restore_probability, rle_decode, rle_encode
 
 

@@ -7,8 +7,8 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from agriland.errors import AgrilandError
-from serving.manifest import Manifest, TensorSpec, sha256_file, write_manifest
+from contract.errors import AgrilandError
+from contract.manifest import Manifest, TensorSpec, sha256_file, write_manifest
 from serving.runtime import OnnxModel, artifact_folder, choose_providers, cuda_loadable
 
 

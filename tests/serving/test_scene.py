@@ -12,9 +12,9 @@ import rasterio
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from serving.geo import Raster, read_scene
-from serving.manifest import Manifest, TensorSpec
+from contract.manifest import Manifest, TensorSpec
 from serving.scene import cluster_scene, segment_scene
 from serving.scene_outputs import geotiff_bytes, quicklook, scene_geojson, write_geotiff
 

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from agriland.demo import main as demo_main
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 pytestmark = pytest.mark.slow
 

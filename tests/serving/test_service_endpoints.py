@@ -12,7 +12,7 @@ import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
 
-from serving.manifest import Manifest, read_manifest
+from contract.manifest import Manifest, read_manifest
 from serving.masks import rle_decode
 
 pytestmark = pytest.mark.slow

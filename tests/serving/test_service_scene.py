@@ -19,7 +19,7 @@ from affine import Affine
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
-from serving.manifest import read_manifest
+from contract.manifest import read_manifest
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from serving.tiling import WEIGHT_FLOOR, Stitcher, TileGrid, tile_starts
 
 T = 64

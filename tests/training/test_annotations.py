@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from agriland.cli import main as agriland_main
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.annotations import read_via, region_mask, via_to_masks
 from training.annotations_cli import main as via_main
 from training.data import load_pairs_csv

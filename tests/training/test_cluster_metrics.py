@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.cluster_metrics import cluster_accuracy, evaluate_clustering, majority_labels
 
 Y = np.array([0, 0, 0, 1, 1, 2, 2, 2, 3, 4])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from agriland.cli import main as agriland
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.cluster_naming import parse_name_pairs, write_assignments
 from training.clusters_cli import main as clusters
 
@@ -44,7 +44,7 @@ def test_name_from_labels_uses_majority(run: Path, capsys: pytest.CaptureFixture
 
 
 def test_names_flow_into_exported_manifests(run: Path, tmp_path: Path) -> None:
-    from serving.manifest import Manifest, TensorSpec, read_manifest, write_manifest
+    from contract.manifest import Manifest, TensorSpec, read_manifest, write_manifest
 
     models = tmp_path / "models"
     for variant in ("fp32", "int8"):

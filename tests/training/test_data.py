@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.data import (
     detect_kind,
     load_eurosat,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.dec_config import DecConfig, get_profile
 from training.dec_run import MODEL_FILE, SUMMARY_FILE, run_dec
 from training.synthetic import write_dataset

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.seg_losses import LOSSES, get_loss, soft_dice_loss
 from training.seg_metrics import (
     METRIC_NAMES,

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.synthetic import CLEAR_SKY, LANDCOVER_CLASSES, SceneConfig, make_scene, make_tiles, write_dataset
 from training.synthetic_cli import main as synth_main
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tf_keras
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 from training.unet import build_unet, encoder_view, load_encoder_weights, set_encoder_trainable
 from training.unet_config import UnetConfig, get_profile
 from training.unet_handbuilt import build_handbuilt_unet

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 DEFAULT_STRETCH: tuple[float, float] = (2.0, 98.0)
 # Percentiles are estimated from at most this many valid pixels (an even stride, so deterministic).

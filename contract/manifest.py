@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"

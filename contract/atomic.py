@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from agriland.errors import AgrilandError
+from contract.errors import AgrilandError
 
 
 @contextmanager
