@@ -19,6 +19,10 @@ RunFn = Callable[[np.ndarray], dict[str, np.ndarray]]
 ObserveFn = Callable[[int, float], None]  # (batch size in tiles, seconds the oldest tile waited)
 
 
+class RunTimeout(Exception):
+    """A model run passed its deadline; the session is treated as stuck until that run returns."""
+
+
 class Overloaded(Exception):
     """The queue is full or a tile waited past the latency bound; answer 503 with Retry-After."""
 
@@ -52,6 +56,7 @@ class MicroBatcher:
         max_queue_tiles: int = 256,
         observe: ObserveFn | None = None,
         executor: ThreadPoolExecutor | None = None,
+        run_timeout_s: float = 60.0,
     ) -> None:
         if max_batch_size <= 0 or max_queue_tiles <= 0 or max_latency_s <= 0:
             raise ValueError("batch size, queue size and latency bound must be positive")
@@ -69,6 +74,9 @@ class MicroBatcher:
         # one thread per model by default; pass a shared executor to serialise several models on one device
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ort-{name}")
         self._seconds_per_tile = 0.1  # running estimate, used for Retry-After
+        self.run_timeout_s = run_timeout_s
+        self.stuck_since: float | None = None  # monotonic time a run passed its deadline and has not returned
+        self.worker_errors = 0  # exceptions caught in the worker's own code (each one logged)
 
     @property
     def queued_tiles(self) -> int:
@@ -77,6 +85,15 @@ class MicroBatcher:
     def retry_after_s(self) -> int:
         """Seconds until the current queue has probably drained (at least 1)."""
         return max(1, math.ceil(self._queued_tiles * self._seconds_per_tile))
+
+    def stuck_reason(self) -> str | None:
+        """Why the model cannot take work now (a run past its deadline still holds the session), or None."""
+        if self.stuck_since is None:
+            return None
+        return (
+            f"the {self.name} model run has not returned for {time.monotonic() - self.stuck_since + self.run_timeout_s:.0f} s "
+            f"(deadline {self.run_timeout_s:.0f} s)"
+        )
 
     def _ensure_worker(self) -> None:
         if self._worker is None or self._worker.done():
@@ -88,6 +105,9 @@ class MicroBatcher:
         n = int(tiles.shape[0])
         if n == 0:
             raise ValueError("no tiles to run")
+        stuck = self.stuck_reason()
+        if stuck is not None:
+            raise Overloaded(f"{stuck}; retry later", max(1.0, self.run_timeout_s))
         if self._queued_tiles + n > self.max_queue_tiles:
             raise Overloaded(
                 f"the {self.name} model queue is full ({self._queued_tiles} tiles waiting, limit "
@@ -139,37 +159,71 @@ class MicroBatcher:
         return batch
 
     async def _work(self) -> None:
+        """Forever: take a batch, run it, answer it. Nothing raised in here may end the loop."""
         assert self._wakeup is not None
-        loop = asyncio.get_running_loop()
         while True:
             if not self._queue:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = self._take_batch()
-            if not batch:
-                continue
-            tiles = batch[0].tiles if len(batch) == 1 else np.concatenate([job.tiles for job in batch])
-            oldest_wait = time.monotonic() - min(job.enqueued for job in batch)
-            started = time.monotonic()
+            batch: list[_Job] = []
             try:
-                outputs = await loop.run_in_executor(self._executor, self._run, tiles)
-            except Exception as err:  # a model failure fails this batch, not the worker
-                log.exception("%s model run failed on a batch of %d tiles", self.name, len(tiles))
+                batch = self._take_batch()
+                if batch:
+                    await self._run_batch(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception as err:  # noqa: BLE001 - a bug in the bookkeeping fails its batch, not the worker
+                self.worker_errors += 1
+                log.exception("%s batch worker error (the worker goes on)", self.name)
                 for job in batch:
                     if not job.future.done():
-                        job.future.set_exception(err)
-                continue
-            elapsed = time.monotonic() - started
-            self._seconds_per_tile = 0.8 * self._seconds_per_tile + 0.2 * elapsed / len(tiles)
-            if self._observe is not None:
-                self._observe(len(tiles), oldest_wait)
-            start = 0
+                        job.future.set_exception(RuntimeError(f"internal error in the {self.name} batcher: {err!r}"))
+
+    async def _run_batch(self, batch: list[_Job]) -> None:
+        loop = asyncio.get_running_loop()
+        tiles = batch[0].tiles if len(batch) == 1 else np.concatenate([job.tiles for job in batch])
+        oldest_wait = time.monotonic() - min(job.enqueued for job in batch)
+        started = time.monotonic()
+        run = loop.run_in_executor(self._executor, self._run, tiles)
+        try:
+            outputs = await asyncio.wait_for(asyncio.shield(run), self.run_timeout_s)
+        except TimeoutError:
+            self._stuck(batch, run, len(tiles))
+            await asyncio.wait([run])  # one device thread: nothing else can run until this returns
+            self.stuck_since = None
+            log.warning("%s model run returned after %.0f s; accepting work again", self.name, time.monotonic() - started)
+            return
+        except Exception as err:  # a model failure fails this batch, not the worker
+            log.exception("%s model run failed on a batch of %d tiles", self.name, len(tiles))
             for job in batch:
-                stop = start + len(job.tiles)
                 if not job.future.done():
-                    job.future.set_result({key: value[start:stop] for key, value in outputs.items()})
-                start = stop
+                    job.future.set_exception(err)
+            return
+        elapsed = time.monotonic() - started
+        self._seconds_per_tile = 0.8 * self._seconds_per_tile + 0.2 * elapsed / len(tiles)
+        start = 0
+        for job in batch:
+            stop = start + len(job.tiles)
+            if not job.future.done():
+                job.future.set_result({key: value[start:stop] for key, value in outputs.items()})
+            start = stop
+        if self._observe is not None:  # metrics last: a failure here must not cost anyone their answer
+            self._observe(len(tiles), oldest_wait)
+
+    def _stuck(self, batch: list[_Job], run: asyncio.Future[dict[str, np.ndarray]], n_tiles: int) -> None:
+        """Fail the late batch and everything queued behind it; new work is refused until the run returns."""
+        self.stuck_since = time.monotonic()
+        log.error("%s model run of %d tiles passed its %.0f s deadline; not ready until it returns",
+                  self.name, n_tiles, self.run_timeout_s)
+        run.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieve a late error: no warning
+        error = RunTimeout(f"the {self.name} model run took longer than its {self.run_timeout_s:.0f} s deadline")
+        waiting = [*batch, *self._queue]
+        self._queue.clear()
+        self._queued_tiles = 0
+        for job in waiting:
+            if not job.future.done():
+                job.future.set_exception(error)
 
     def close(self) -> None:
         """Stop the worker and its thread (pending requests are cancelled)."""

@@ -26,6 +26,7 @@ class ServeSettings:
     workers: int = 1
     max_batch_size: int = 16  # tiles per ONNX Runtime run
     max_latency_ms: int = 30_000  # a tile that waited this long in the queue is answered 503
+    run_timeout_ms: int = 60_000  # a model run longer than this is answered 503 and marks the worker not ready
     max_queue_tiles: int = 256  # tiles waiting per model before new requests get 503
     max_concurrency: int = 64  # requests in flight per worker before new ones get 429
     max_upload_bytes: int = 32 * 1024 * 1024

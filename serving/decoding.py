@@ -1,4 +1,4 @@
-"""Image bytes -> uint8 RGB array: PNG, JPEG, TIFF/GeoTIFF (8/16-bit), RGBA, grayscale, palette; limits first."""
+"""Image bytes -> uint8 RGB array: PNG, JPEG, TIFF/GeoTIFF, WebP, RGBA, grayscale, palette; limits first."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from contract.errors import AgrilandError
+from contract.formats import IMAGE_FORMATS, is_tiff
 from contract.radiometry import select_bands, to_uint8, valid_mask
 
 log = logging.getLogger(__name__)
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated upload is an error, never a half-grey tile
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-_FORMATS = ("PNG", "JPEG", "TIFF")
+_ROWS_PER_CHUNK = 256  # alpha compositing works on row blocks: no whole-image float or wide-int copies
 
 
 class ImageDecodeError(AgrilandError):
@@ -35,6 +35,23 @@ class DecodeLimits:
     max_bytes: int = 32 * 1024 * 1024
     max_pixels: int = 4096 * 4096
     max_side: int = 16384
+    max_bands: int = 16  # TIFF bands read at once (a 13-band Sentinel-2 tile fits)
+    hint: str = ""  # appended to the 413 message, e.g. where larger images go
+
+
+def set_pillow_limits(max_pixels: int) -> None:
+    """Pillow's own decompression-bomb bound (it errors at twice MAX_IMAGE_PIXELS) from the service's limit."""
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+def _premultiply(image: Image.Image) -> np.ndarray:
+    """RGB times alpha (transparent -> black, i.e. nodata) in integer arithmetic, a block of rows at a time."""
+    rgba = np.asarray(image.convert("RGBA"), dtype=np.uint8)
+    out = np.empty(rgba.shape[:2] + (3,), dtype=np.uint8)
+    for start in range(0, rgba.shape[0], _ROWS_PER_CHUNK):
+        block = rgba[start : start + _ROWS_PER_CHUNK].astype(np.uint16)
+        out[start : start + _ROWS_PER_CHUNK] = (block[..., :3] * block[..., 3:] + 127) // 255
+    return out
 
 
 def _check_size(width: int, height: int, limits: DecodeLimits, label: str) -> None:
@@ -43,7 +60,7 @@ def _check_size(width: int, height: int, limits: DecodeLimits, label: str) -> No
     if width > limits.max_side or height > limits.max_side or width * height > limits.max_pixels:
         raise ImageDecodeError(
             f"{label}: image is {width}x{height} pixels; the limit is {limits.max_pixels} pixels "
-            f"and {limits.max_side} per side",
+            f"and {limits.max_side} per side{limits.hint}",
             status=413,
         )
 
@@ -54,9 +71,7 @@ def _pillow_to_array(image: Image.Image) -> np.ndarray:
     if mode in {"RGB"}:
         return np.asarray(image, dtype=np.uint8)
     if mode in {"RGBA", "RGBa", "LA", "La", "PA"}:
-        alpha = np.asarray(image.getchannel("A"), dtype=np.float32)[..., None] / 255.0
-        rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-        return np.clip(np.rint(rgb * alpha), 0, 255).astype(np.uint8)  # transparent -> black (nodata)
+        return _premultiply(image)
     if mode in {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}:
         array = np.asarray(image)
         if mode.startswith("I;16"):
@@ -69,9 +84,9 @@ def _decode_with_pillow(data: bytes, limits: DecodeLimits, label: str) -> np.nda
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
-            image = Image.open(io.BytesIO(data), formats=_FORMATS)
+            image = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
         except UnidentifiedImageError as err:
-            raise ImageDecodeError(f"{label}: not a PNG, JPEG or TIFF image") from err
+            raise ImageDecodeError(f"{label}: not a PNG, JPEG, TIFF or WebP image") from err
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as err:
             raise ImageDecodeError(f"{label}: image dimensions are too large ({err})", status=413) from err
         with image:
@@ -97,6 +112,10 @@ def _decode_with_rasterio(data: bytes, limits: DecodeLimits, label: str) -> np.n
     try:
         with MemoryFile(data) as memfile, memfile.open() as dataset:
             _check_size(dataset.width, dataset.height, limits, label)
+            if dataset.count > limits.max_bands:
+                raise ImageDecodeError(
+                    f"{label}: the TIFF has {dataset.count} bands; the limit is {limits.max_bands}", status=413
+                )
             array = np.moveaxis(dataset.read(), 0, -1)
             nodata = dataset.nodata
     except ImageDecodeError:
@@ -118,15 +137,15 @@ def decode_image(data: bytes, limits: DecodeLimits | None = None, label: str = "
         raise ImageDecodeError(f"{label}: empty file")
     if len(data) > limits.max_bytes:
         raise ImageDecodeError(f"{label}: {len(data)} bytes; the limit is {limits.max_bytes}", status=413)
-    is_tiff = data[:4] in _TIFF_MAGIC
+    tiff = is_tiff(data)
     try:
         array = _decode_with_pillow(data, limits, label)
     except ImageDecodeError as err:
-        if not is_tiff or err.status == 413 or "truncated" in str(err):
+        if not tiff or err.status == 413 or "truncated" in str(err):
             raise
         array = _decode_with_rasterio(data, limits, label)
     except (OSError, ValueError, SyntaxError, TypeError, KeyError, IndexError) as err:
-        if not is_tiff:
+        if not tiff:
             raise ImageDecodeError(f"{label}: image could not be decoded ({err})") from err
         log.debug("Pillow cannot read %s (%s); trying rasterio", label, err)
         array = _decode_with_rasterio(data, limits, label)

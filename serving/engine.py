@@ -11,7 +11,8 @@ import numpy as np
 from contract.errors import AgrilandError
 from serving.batching import MicroBatcher
 from serving.config import ServeSettings
-from serving.runtime import OnnxModel, artifact_folder, default_cpu_threads
+from serving.resources import intra_op_threads
+from serving.runtime import OnnxModel, artifact_folder
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ class Engine:
             self.errors["settings"] = settings_error
             log.error("service is NOT ready: %s", settings_error)
             return
-        threads = default_cpu_threads(settings.workers)
+        threads = intra_op_threads(settings.workers)  # from the cgroup quota, not the host's cores
         variants = {"dec": settings.dec_variant, "unet": settings.unet_variant}
         for name in MODEL_NAMES:
             try:
@@ -104,6 +105,7 @@ class Engine:
             max_latency_s=self.settings.max_latency_ms / 1000.0,
             max_queue_tiles=self.settings.max_queue_tiles,
             observe=observe,
+            run_timeout_s=self.settings.run_timeout_ms / 1000.0,
             executor=self._executor,  # one device thread per worker: the two models never fight for cores
         )
 
@@ -117,9 +119,10 @@ class Engine:
             return self.errors["settings"]
         if name is not None:
             return None if name in self.models else self.errors.get(name, f"model {name} is not loaded")
-        if self.ready:
+        stuck = [reason for batcher in self.batchers.values() if (reason := batcher.stuck_reason())]
+        if self.ready and not stuck:
             return None
-        return "; ".join(f"{key}: {value}" for key, value in self.errors.items())
+        return "; ".join([*(f"{key}: {value}" for key, value in self.errors.items()), *stuck])
 
     def tile_size(self, name: str) -> int:
         return self.models[name].tile_size

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TypeVar
 
+import anyio.to_thread
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -16,7 +17,9 @@ from starlette.requests import Request
 from serving.schemas import ApiError, TileIn
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
-RAW_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/tiff", "image/tif", "application/octet-stream")
+RAW_TYPES = (
+    "image/png", "image/jpeg", "image/jpg", "image/tiff", "image/tif", "image/webp", "application/octet-stream"
+)
 QUERY_FLAGS = frozenset({"format"})
 
 
@@ -27,6 +30,19 @@ class TileUpload:
     name: str | None
     data: bytes
     label: str  # how error messages refer to it, e.g. "tiles[2]" or "file 'a.png'"
+
+
+def form_value(raw: str) -> str | None:
+    """A form field as sent by curl (`fit=auto`) or JSON-encoded by BentoML's clients (`fit="auto"`, `null`)."""
+    if raw == "null":
+        return None
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        try:
+            decoded = json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+        return decoded if isinstance(decoded, str) else raw
+    return raw
 
 
 def validation_message(err: ValidationError, prefix: str = "") -> str:
@@ -97,7 +113,8 @@ def _query_values(request: Request, model: type[BaseModel]) -> dict[str, object]
     return values
 
 
-async def _from_json(body: bytes, options_model: type[OptionsT], query: dict[str, object]) -> tuple[list[TileUpload], OptionsT]:
+def _from_json(body: bytes, options_model: type[OptionsT], query: dict[str, object]) -> tuple[list[TileUpload], OptionsT]:
+    """JSON parsing and base64 decoding: CPU work, run in a worker thread (never on the event loop)."""
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -138,7 +155,7 @@ async def _from_multipart(
                 label = f"file {value.filename or key!r}"
                 uploads.append(TileUpload(value.filename, await value.read(), label))
             else:
-                values[key] = value
+                values[key] = form_value(value)
     finally:
         await form.close()
     if not uploads:
@@ -156,7 +173,7 @@ async def parse_tiles(
     if not body:
         raise ApiError(400, "empty request body; send JSON with base64 tiles, a multipart upload, or an image")
     if content_type == "application/json" or content_type.endswith("+json"):
-        uploads, options = await _from_json(body, options_model, query)
+        uploads, options = await anyio.to_thread.run_sync(_from_json, body, options_model, query)
     elif content_type == "multipart/form-data":
         uploads, options = await _from_multipart(request, options_model, query, max_tiles)
     elif content_type in RAW_TYPES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -11,7 +12,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -27,11 +28,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from contract.formats import is_tiff
 from serving.batching import Overloaded
 from serving.config import ServeSettings
 from serving.engine import Engine
 from serving.geo import Raster, SceneLimits, read_scene
-from serving.http_input import validation_message
+from serving.http_input import form_value, validation_message
 from serving.polygons import polygons_geojson
 from serving.scene import cluster_scene, segment_scene
 from serving.scene_outputs import geotiff_bytes, scene_polygons, scene_summary
@@ -41,7 +43,6 @@ log = logging.getLogger(__name__)
 
 OptionsT = TypeVar("OptionsT", bound=BaseModel)
 RAW_TYPES = ("image/tiff", "image/tif", "image/geotiff", "application/octet-stream")
-TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 GEOJSON = "application/geo+json"
 _COPY_CHUNK = 1 << 20
 
@@ -51,6 +52,7 @@ class SceneService(Protocol):
 
     engine: Engine
     scene_slots: asyncio.Semaphore
+    scenes_admitted: int
 
 
 class SceneCancelled(Exception):
@@ -133,7 +135,7 @@ async def _save_multipart(request: Request, folder: Path, n_fields: int) -> tupl
         raise ApiError(400, f"malformed multipart body: {err}") from err
     try:
         files = [(k, v) for k, v in form.multi_items() if isinstance(v, UploadFile)]
-        values = {k: v for k, v in form.multi_items() if not isinstance(v, UploadFile)}
+        values = {k: form_value(v) for k, v in form.multi_items() if not isinstance(v, UploadFile)}
         if len(files) != 1:
             raise ApiError(
                 400, f"send exactly one GeoTIFF as a multipart file part (e.g. -F file=@scene.tif), got {len(files)}"
@@ -176,7 +178,7 @@ async def receive_scene(
 def decode_scene(upload: SceneUpload, bands: str | None, max_pixels: int) -> Raster:
     """The GeoTIFF as a Raster; 413 past the pixel limit (read from the header), 400 for anything unreadable."""
     with open(upload.path, "rb") as handle:
-        if handle.read(4) not in TIFF_MAGIC:
+        if not is_tiff(handle.read(4)):
             raise ApiError(400, f"{upload.path.name} is not a GeoTIFF (no TIFF header)")
     try:
         with rasterio.open(upload.path) as ds:
@@ -230,13 +232,40 @@ class BatcherBridge:
 
 
 async def _run_scene(service: SceneService, work: Callable[[threading.Event], Any]) -> Any:
-    """Run `work(cancelled)` in a thread, one scene slot held; a cancelled request stops its scene's batches."""
+    """Run `work(cancelled)` in a thread, one scene slot held.
+
+    A cancelled request sets `cancelled` (the scene stops before its next batch) and then waits for the
+    thread to return: the slot, the temp folder and the memory are released only once the work stopped.
+    """
     cancelled = threading.Event()
     async with service.scene_slots:
+        running = asyncio.get_running_loop().run_in_executor(None, work, cancelled)
         try:
-            return await anyio.to_thread.run_sync(work, cancelled, abandon_on_cancel=True)
+            return await asyncio.shield(running)
+        except asyncio.CancelledError:
+            cancelled.set()
+            log.info("scene request cancelled; waiting for its work to stop before releasing it")
+            await asyncio.wait([running])
+            raise
         finally:
             cancelled.set()
+
+
+@contextlib.asynccontextmanager
+async def scene_folder(service: SceneService, settings: ServeSettings) -> AsyncIterator[Path]:
+    """A temp folder for one admitted scene; 503 before any byte is spooled when too many are in progress."""
+    limit = settings.max_scenes * 2  # the running ones, and as many uploading or waiting for a slot
+    if service.scenes_admitted >= limit:
+        raise ApiError(
+            503, f"{service.scenes_admitted} scenes are being uploaded or processed (limit {limit} per worker); "
+            "retry later", retry_after_s=30,
+        )
+    service.scenes_admitted += 1
+    try:
+        with tempfile.TemporaryDirectory(prefix="agriland-scene-") as folder:
+            yield Path(folder)
+    finally:
+        service.scenes_admitted -= 1
 
 
 def _overlap(options: SegmentSceneOptions, tile: int) -> int:
@@ -296,8 +325,8 @@ async def segment_scene_handler(request: Request, service: SceneService, setting
     engine = service.engine
     model = engine.models["unet"]
     tile = model.tile_size
-    with tempfile.TemporaryDirectory(prefix="agriland-scene-") as folder:
-        upload, options = await receive_scene(request, SegmentSceneOptions, settings.max_scene_bytes, Path(folder))
+    async with scene_folder(service, settings) as folder:
+        upload, options = await receive_scene(request, SegmentSceneOptions, settings.max_scene_bytes, folder)
         overlap = _overlap(options, tile)
         threshold = model.manifest.threshold if options.threshold is None else options.threshold
         loop = asyncio.get_running_loop()
@@ -317,8 +346,8 @@ async def cluster_scene_handler(request: Request, service: SceneService, setting
     engine = service.engine
     model = engine.models["dec"]
     tile = model.tile_size
-    with tempfile.TemporaryDirectory(prefix="agriland-scene-") as folder:
-        upload, options = await receive_scene(request, SceneOptions, settings.max_scene_bytes, Path(folder))
+    async with scene_folder(service, settings) as folder:
+        upload, options = await receive_scene(request, SceneOptions, settings.max_scene_bytes, folder)
         loop = asyncio.get_running_loop()
 
         async def predict_q(batch: np.ndarray) -> np.ndarray:

@@ -1,11 +1,10 @@
-"""Pydantic request/response models of /cluster, /segment and the scene endpoints, errors, and the OpenAPI spec."""
+"""Pydantic request/response models of /cluster, /segment and the scene endpoints, and the API error."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.json_schema import models_json_schema
 
 from contract.errors import AgrilandError
 from serving.geo import BAND_PRESETS, parse_bands
@@ -186,102 +185,3 @@ class SegmentSceneResponse(BaseModel):
     source_dtype: str
     polygons: dict[str, Any] = Field(description="GeoJSON FeatureCollection of arable polygons, `area_ha` on each")
     mask_geotiff_base64: str | None = Field(default=None, description="with include_mask: the raster GeoTIFF, base64")
-
-
-def _multipart_schema(options: type[BaseModel]) -> dict[str, Any]:
-    properties: dict[str, Any] = {
-        "file": {"type": "array", "items": {"type": "string", "format": "binary"}, "description": "tile images"}
-    }
-    for key, value in options.model_json_schema()["properties"].items():
-        properties[key] = value
-    return {"type": "object", "properties": properties, "required": ["file"]}
-
-
-def _operation(summary: str, request: type[BaseModel], options: type[BaseModel], response: str) -> dict[str, Any]:
-    errors = {
-        str(code): {"description": text, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
-        for code, text in (
-            (400, "malformed request or image"),
-            (413, "upload or image dimensions over the limits"),
-            (415, "unsupported content type"),
-            (429, "too many requests in flight (Retry-After)"),
-            (503, "model not loaded or queue overloaded (Retry-After)"),
-        )
-    }
-    return {
-        "summary": summary,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": {"$ref": f"#/components/schemas/{request.__name__}"}},
-                "multipart/form-data": {"schema": _multipart_schema(options)},
-                "image/*": {"schema": {"type": "string", "format": "binary"}, "description": "one raw image file"},
-            },
-        },
-        "responses": {
-            "200": {
-                "description": "one result per tile, in request order",
-                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{response}"}}},
-            },
-            **errors,
-        },
-    }
-
-
-def _scene_operation(summary: str, options: type[BaseModel], answers: dict[str, Any]) -> dict[str, Any]:
-    """A scene endpoint: one GeoTIFF as a multipart `file` part or as the raw image/tiff body."""
-    operation = _operation(summary, options, options, "ErrorResponse")
-    multipart = _multipart_schema(options)
-    multipart["properties"]["file"] = {"type": "string", "format": "binary", "description": "one GeoTIFF scene"}
-    operation["requestBody"]["content"] = {
-        "multipart/form-data": {"schema": multipart},
-        "image/tiff": {"schema": {"type": "string", "format": "binary"}, "description": "the GeoTIFF as the body"},
-    }
-    operation["parameters"] = [
-        {"name": key, "in": "query", "required": False, "schema": value}
-        for key, value in options.model_json_schema()["properties"].items()
-    ]
-    operation["responses"]["200"] = {"description": "the scene's result", "content": answers}
-    operation["responses"]["413"]["description"] = "upload bytes or scene pixels over the limits"
-    return operation
-
-
-def openapi_spec() -> dict[str, Any]:
-    """OpenAPI 3.1 document of the agriland endpoints, with the pydantic models as components."""
-    models = [ClusterRequest, SegmentRequest, ClusterResponse, SegmentResponse, SegmentSceneResponse, ErrorResponse]
-    _, defs = models_json_schema([(m, "validation") for m in models], ref_template="#/components/schemas/{model}")
-    segment = _operation("Arable-land mask of one or more tiles", SegmentRequest, SegmentOptions, "SegmentResponse")
-    segment["parameters"] = [
-        {
-            "name": "format",
-            "in": "query",
-            "required": False,
-            "schema": {"type": "string", "enum": ["json", "png"]},
-            "description": "png: answer a single tile's mask as image/png (as does Accept: image/png)",
-        }
-    ]
-    segment["responses"]["200"]["content"]["image/png"] = {"schema": {"type": "string", "format": "binary"}}
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "agriland", "version": "1", "description": "Find arable farmland in satellite tiles."},
-        "paths": {
-            "/cluster": {"post": _operation("DEC cluster of one or more tiles", ClusterRequest, ClusterOptions, "ClusterResponse")},
-            "/segment": {"post": segment},
-            "/segment_scene": {"post": _scene_operation(
-                "Arable mask, polygons with hectares and a summary of one GeoTIFF scene",
-                SegmentSceneOptions,
-                {
-                    "application/json": {"schema": {"$ref": "#/components/schemas/SegmentSceneResponse"}},
-                    "application/geo+json": {"schema": {"type": "object"}, "description": "format=geojson"},
-                    "image/tiff": {"schema": {"type": "string", "format": "binary"}, "description": "format=geotiff"},
-                },
-            )},
-            "/cluster_scene": {"post": _scene_operation(
-                "DEC cluster of every tile of a GeoTIFF scene, as GeoJSON grid cells",
-                SceneOptions,
-                {"application/geo+json": {"schema": {"type": "object"}, "description": "FeatureCollection of cells "
-                 "with row, col, cluster, name, is_arable, confidence, valid_fraction"}},
-            )},
-        },
-        "components": {"schemas": defs.get("$defs", {})},
-    }

@@ -1,4 +1,4 @@
-"""The BentoML service `serving.service:Agriland`: POST /cluster and /segment on ONNX Runtime, micro-batched."""
+"""The BentoML service `serving.service:Agriland`: typed /segment, /cluster and scene APIs on ONNX Runtime."""
 
 from __future__ import annotations
 
@@ -9,22 +9,24 @@ from collections.abc import Awaitable, Callable
 import anyio
 import bentoml
 import numpy as np
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from contract.errors import AgrilandError
-from serving.batching import Overloaded
+from serving.api_specs import ClusterInput, ClusterSceneInput, FeatureCollection, SegmentInput, SegmentSceneInput
+from serving.batching import Overloaded, RunTimeout
 from serving.config import ServeSettings
-from serving.decoding import DecodeLimits
+from serving.decoding import DecodeLimits, set_pillow_limits
 from serving.endpoints import cluster_results, prepare_tiles, segment_results
 from serving.engine import Engine
+from serving.http_errors import JsonRouterErrors
 from serving.http_input import parse_tiles
 from serving.masks import mask_png
+from serving.resources import service_resources
 from serving.scene_endpoints import cluster_scene_handler, segment_scene_handler
-from serving.schemas import ApiError, ClusterOptions, ClusterResponse, SegmentOptions, SegmentResponse, openapi_spec
+from serving.schemas import (
+    ApiError, ClusterOptions, ClusterResponse, SegmentOptions, SegmentResponse, SegmentSceneResponse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,9 @@ try:
     SETTINGS, SETTINGS_ERROR = ServeSettings.from_env(), None
 except AgrilandError as _err:  # a bad variable must not kill the process: it stays up, not ready
     SETTINGS, SETTINGS_ERROR = ServeSettings(), str(_err)
+set_pillow_limits(SETTINGS.max_pixels)
 
+CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection before the answer"
 Handler = Callable[[Request, "Agriland"], Awaitable[Response]]
 
 
@@ -44,40 +48,33 @@ def _error(status: int, message: str, retry_after_s: int | None = None, detail: 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-def _service() -> "Agriland":
-    service = bentoml.get_current_service()
-    if service is None:  # pragma: no cover - only outside `bentoml serve`
-        raise ApiError(503, "the service is starting", retry_after_s=5)
-    return service
-
-
-def _endpoint(name: str, model: str, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Admission control, readiness and the error policy shared by every POST endpoint."""
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            service = _service()
-        except ApiError as err:
-            return _error(err.status, err.message, err.retry_after_s)
-        engine = service.engine
-        if service.in_flight >= SETTINGS.max_concurrency:
-            engine.metrics["rejected"].labels(endpoint=name, status="429").inc()
-            return _error(
-                429,
-                f"too many requests in flight ({service.in_flight}, limit {SETTINGS.max_concurrency} per worker); "
-                "retry after the Retry-After seconds",
-                retry_after_s=engine.retry_after_s(),
-            )
+async def answer(service: "Agriland", ctx: bentoml.Context, name: str, model: str, handler: Handler) -> Response:
+    """Admission control, readiness and the error policy shared by every endpoint; never raises."""
+    request = ctx.request
+    engine = service.engine
+    if service.in_flight >= SETTINGS.max_concurrency:
+        response: Response = _error(
+            429,
+            f"too many requests in flight ({service.in_flight}, limit {SETTINGS.max_concurrency} per worker); "
+            "retry after the Retry-After seconds",
+            retry_after_s=engine.retry_after_s(),
+        )
+    else:
         service.in_flight += 1
         try:
             reason = engine.not_ready_reason(model)
             if reason is not None:
                 raise ApiError(503, f"the {model} model is not loaded: {reason}", retry_after_s=30)
-            return await handler(request, service)
+            response = await handler(request, service)
         except ApiError as err:
             response = _error(err.status, err.message, err.retry_after_s, err.detail)
         except Overloaded as err:
             response = _error(503, str(err), retry_after_s=max(1, round(err.retry_after_s)))
+        except RunTimeout as err:
+            response = _error(503, str(err), retry_after_s=max(1, round(SETTINGS.run_timeout_ms / 1000)))
+        except ClientDisconnect:
+            log.info("%d %s: the client disconnected before its request was complete", CLIENT_CLOSED, name)
+            response = _error(CLIENT_CLOSED, "client closed the request")
         except AgrilandError as err:
             response = _error(400, str(err))
         except Exception:  # noqa: BLE001 - a bug must still answer JSON and leave the server serving
@@ -85,10 +82,10 @@ def _endpoint(name: str, model: str, handler: Handler) -> Callable[[Request], Aw
             response = _error(500, "internal error; the server log has the traceback")
         finally:
             service.in_flight -= 1
+    if response.status_code >= 400:
         engine.metrics["rejected"].labels(endpoint=name, status=str(response.status_code)).inc()
-        return response
-
-    return endpoint
+    ctx.response.status_code = response.status_code  # BentoML copies the context's status onto the answer
+    return response
 
 
 def _wants_png(request: Request) -> bool:
@@ -99,9 +96,16 @@ def _wants_png(request: Request) -> bool:
     return flag == "png" or accept.split(",")[0].split(";")[0].strip().lower() == "image/png"
 
 
-def _limits(tile_size: int) -> tuple[DecodeLimits, int]:
-    max_side = tile_size * SETTINGS.max_side_factor
-    return DecodeLimits(max_bytes=SETTINGS.max_upload_bytes, max_pixels=SETTINGS.max_pixels, max_side=16384), max_side
+def tile_limits(settings: ServeSettings, tile_size: int) -> DecodeLimits:
+    """Header-checked bounds of /segment and /cluster uploads: at most `max_side_factor` model tiles a side."""
+    max_side = min(tile_size * settings.max_side_factor, 16384)
+    return DecodeLimits(
+        max_bytes=settings.max_upload_bytes,
+        max_pixels=min(settings.max_pixels, max_side * max_side),
+        max_side=max_side,
+        hint=f"; that is larger than this endpoint accepts ({max_side // tile_size} model tiles of {tile_size}), "
+        "send larger images to /segment_scene",
+    )
 
 
 async def _segment(request: Request, service: "Agriland") -> Response:
@@ -110,8 +114,10 @@ async def _segment(request: Request, service: "Agriland") -> Response:
     if want_png and len(uploads) != 1:
         raise ApiError(400, f"a mask image (format=png / Accept: image/png) needs exactly one tile, got {len(uploads)}")
     model = service.engine.models["unet"]
-    limits, max_side = _limits(model.tile_size)
-    prepared = await anyio.to_thread.run_sync(prepare_tiles, uploads, model.tile_size, options.fit, limits, max_side)
+    limits = tile_limits(SETTINGS, model.tile_size)
+    prepared = await anyio.to_thread.run_sync(
+        prepare_tiles, uploads, model.tile_size, options.fit, limits, limits.max_side
+    )
     probabilities = await service.predict_masks(prepared.batch)
     results, masks = await anyio.to_thread.run_sync(segment_results, probabilities, prepared, options, model.manifest)
     if want_png:
@@ -124,13 +130,17 @@ async def _segment(request: Request, service: "Agriland") -> Response:
 async def _cluster(request: Request, service: "Agriland") -> Response:
     uploads, options = await parse_tiles(request, ClusterOptions, SETTINGS.max_upload_bytes, SETTINGS.max_tiles)
     model = service.engine.models["dec"]
-    limits, max_side = _limits(model.tile_size)
-    prepared = await anyio.to_thread.run_sync(prepare_tiles, uploads, model.tile_size, options.fit, limits, max_side)
+    limits = tile_limits(SETTINGS, model.tile_size)
+    prepared = await anyio.to_thread.run_sync(
+        prepare_tiles, uploads, model.tile_size, options.fit, limits, limits.max_side
+    )
     q, embedding = await service.predict_clusters(prepared.batch)
     results = cluster_results(q, embedding, prepared, options, model.manifest)
     n_clusters = model.manifest.n_clusters or int(q.shape[1])
     body = ClusterResponse(model="dec", model_version=model.manifest.version, n_clusters=n_clusters, results=results)
-    return Response(body.model_dump_json(), media_type="application/json")
+    # `embedding` only when asked: a null list is what BentoML's clients cannot decode
+    exclude = None if options.include_embedding else {"results": {"__all__": {"embedding"}}}
+    return Response(body.model_dump_json(exclude=exclude), media_type="application/json")
 
 
 async def _segment_scene(request: Request, service: "Agriland") -> Response:
@@ -141,41 +151,19 @@ async def _cluster_scene(request: Request, service: "Agriland") -> Response:
     return await cluster_scene_handler(request, service, SETTINGS)
 
 
-async def _openapi(_: Request) -> Response:
-    return JSONResponse(openapi_spec())
-
-
-async def _http_error(_: Request, exc: Exception) -> Response:
-    """Starlette's own 404/405 answers as JSON like every other error."""
-    status = exc.status_code if isinstance(exc, HTTPException) else 500
-    detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
-    return _error(status, str(detail))
-
-
-api = Starlette(
-    routes=[
-        Route("/segment", _endpoint("segment", "unet", _segment), methods=["POST"]),
-        Route("/cluster", _endpoint("cluster", "dec", _cluster), methods=["POST"]),
-        Route("/segment_scene", _endpoint("segment_scene", "unet", _segment_scene), methods=["POST"]),
-        Route("/cluster_scene", _endpoint("cluster_scene", "dec", _cluster_scene), methods=["POST"]),
-        Route("/openapi.json", _openapi, methods=["GET"]),
-    ],
-    exception_handlers={HTTPException: _http_error},
-)
-
-
 @bentoml.service(
     name="agriland",
     workers=SETTINGS.workers,
+    resources=service_resources(SETTINGS),
     traffic={"timeout": SETTINGS.timeout_s},
     logging={"access": {"enabled": True}},
 )
-@bentoml.asgi_app(api, path="/")
 class Agriland:
-    """Loads both models once per worker; /readyz stays 503 while either failed to load."""
+    """Loads both models once per worker; /readyz stays 503 while either failed to load or a run is stuck."""
 
     def __init__(self) -> None:
         self.in_flight = 0
+        self.scenes_admitted = 0  # scene requests uploading, waiting for a slot or running
         self.scene_slots = asyncio.Semaphore(SETTINGS.max_scenes)  # scenes decoded/stitched at once
         self.engine = Engine(SETTINGS, SETTINGS_ERROR)
 
@@ -184,6 +172,26 @@ class Agriland:
         if reason is not None:
             log.warning("not ready: %s", reason)
         return reason is None
+
+    @bentoml.api(route="/segment", input_spec=SegmentInput, output_spec=SegmentResponse)
+    async def segment(self, ctx: bentoml.Context, **_: object) -> Response:
+        """Arable-land mask of one or more tiles (JSON, or a PNG mask with Accept: image/png)."""
+        return await answer(self, ctx, "segment", "unet", _segment)
+
+    @bentoml.api(route="/cluster", input_spec=ClusterInput, output_spec=ClusterResponse)
+    async def cluster(self, ctx: bentoml.Context, **_: object) -> Response:
+        """DEC cluster, confidence and the manifest's name of one or more tiles."""
+        return await answer(self, ctx, "cluster", "dec", _cluster)
+
+    @bentoml.api(route="/segment_scene", input_spec=SegmentSceneInput, output_spec=SegmentSceneResponse)
+    async def segment_scene(self, ctx: bentoml.Context, **_: object) -> Response:
+        """Arable mask, polygons with hectares and a summary of one GeoTIFF scene (JSON, GeoJSON or GeoTIFF)."""
+        return await answer(self, ctx, "segment_scene", "unet", _segment_scene)
+
+    @bentoml.api(route="/cluster_scene", input_spec=ClusterSceneInput, output_spec=FeatureCollection)
+    async def cluster_scene(self, ctx: bentoml.Context, **_: object) -> Response:
+        """DEC cluster of every tile of a GeoTIFF scene, as GeoJSON grid cells."""
+        return await answer(self, ctx, "cluster_scene", "dec", _cluster_scene)
 
     async def predict_masks(self, tiles: np.ndarray) -> np.ndarray:
         """uint8 [N, T, T, 3] -> float32 [N, T, T] probabilities via the shared micro-batcher (for scene endpoints)."""
@@ -196,3 +204,6 @@ class Agriland:
     @bentoml.on_shutdown
     def _close(self) -> None:
         self.engine.close()
+
+
+Agriland.add_asgi_middleware(JsonRouterErrors)

@@ -1,0 +1,91 @@
+"""BentoML input specs of the APIs: typed for /docs.json and clients, the body left to our bounded readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import bentoml
+from bentoml.validators import ContentType
+from pydantic import Field
+
+from serving.schemas import SceneOptions, SegmentSceneOptions
+
+ImageFile = Annotated[Path, ContentType("image/*")]
+TiffFile = Annotated[Path, ContentType("image/tiff")]
+_FILES = (
+    "tile images, one file part each (PNG, JPEG, TIFF, WebP). The same endpoint also takes JSON "
+    '{"tiles": [{"image_b64": ...}]} or one raw image as the body (see docs/api.md)'
+)
+
+
+class DeferredInput(bentoml.IODescriptor):
+    """Declares the API's fields, but leaves the body unread: the endpoint parses it within its limits.
+
+    BentoML would otherwise read the whole body into memory (no size limit) and answer a malformed
+    upload with 500 before the endpoint could refuse it with a clear 4xx.
+    """
+
+    @classmethod
+    async def from_http_request(cls, request: Any, serde: Any) -> "DeferredInput":
+        unset = {name: None for name, info in cls.model_fields.items() if info.is_required()}
+        return cls.model_construct(**unset)
+
+
+class SegmentInput(DeferredInput):
+    """POST /segment."""
+
+    file: list[ImageFile] = Field(default_factory=list, description=_FILES)
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's threshold")
+    fit: Literal["auto", "pad", "resize"] = Field(
+        default="auto", description="auto pads tiles up to the model size and resizes larger ones"
+    )
+    include_probability: bool = Field(default=False, description="add the mean arable probability")
+
+
+class ClusterInput(DeferredInput):
+    """POST /cluster."""
+
+    file: list[ImageFile] = Field(default_factory=list, description=_FILES)
+    top_k: int = Field(default=3, ge=1, le=100, description="how many clusters to list with probabilities")
+    include_embedding: bool = Field(default=False, description="return the DEC embedding of each tile")
+    fit: Literal["auto", "pad", "resize"] = Field(
+        default="resize", description="how tiles of another size reach the model size"
+    )
+
+
+class SegmentSceneInput(DeferredInput):
+    """POST /segment_scene: one GeoTIFF (multipart `file`, or the raw image/tiff body)."""
+
+    file: TiffFile = Field(description="one GeoTIFF scene (or send it as the raw image/tiff body)")
+    bands: str | None = SegmentSceneOptions.model_fields["bands"]
+    wgs84: bool = SegmentSceneOptions.model_fields["wgs84"]
+    overlap: int | None = SegmentSceneOptions.model_fields["overlap"]
+    threshold: float | None = SegmentSceneOptions.model_fields["threshold"]
+    min_area_ha: float = SegmentSceneOptions.model_fields["min_area_ha"]
+    simplify: float = SegmentSceneOptions.model_fields["simplify"]
+    format: Literal["json", "geojson", "geotiff"] = SegmentSceneOptions.model_fields["format"]
+    include_mask: bool = SegmentSceneOptions.model_fields["include_mask"]
+    product: Literal["mask", "probability"] = SegmentSceneOptions.model_fields["product"]
+
+
+class ClusterSceneInput(DeferredInput):
+    """POST /cluster_scene: one GeoTIFF (multipart `file`, or the raw image/tiff body)."""
+
+    file: TiffFile = Field(description="one GeoTIFF scene (or send it as the raw image/tiff body)")
+    bands: str | None = SceneOptions.model_fields["bands"]
+    wgs84: bool = SceneOptions.model_fields["wgs84"]
+
+
+class SceneJobRef(bentoml.IODescriptor):
+    """A scene job's id, as answered by the submit route."""
+
+    task_id: str = Field(min_length=1, max_length=128, description="the id answered by .../submit")
+
+
+class FeatureCollection(bentoml.IODescriptor):
+    """A GeoJSON FeatureCollection (application/geo+json)."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[dict[str, Any]] = Field(default_factory=list)
+    agriland: dict[str, Any] | None = Field(default=None, description="model, version, grid and scene facts")

@@ -1,0 +1,55 @@
+"""What this worker may use: CPUs from the cgroup quota (not the host's core count) and BentoML resources."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from serving.config import ServeSettings
+
+log = logging.getLogger(__name__)
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+
+
+def cgroup_cpu_quota(root: Path = CGROUP_ROOT) -> float | None:
+    """CPUs allowed by the cgroup (v2 `cpu.max`, else v1 `cpu.cfs_quota_us`), or None when unlimited."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        pass
+    try:
+        quota_us = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        period_us = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return None if quota_us <= 0 or period_us <= 0 else quota_us / period_us
+
+
+def available_cpus(root: Path = CGROUP_ROOT) -> int:
+    """Cores this process may really use: CPU affinity, capped by the cgroup quota (rounded up, at least 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(root)
+    if quota is not None:
+        cores = min(cores, max(1, math.ceil(quota)))
+    return max(1, cores)
+
+
+def intra_op_threads(workers: int) -> int:
+    """ONNX Runtime threads per session: the usable cores divided among the workers."""
+    return max(1, available_cpus() // max(1, workers))
+
+
+def service_resources(settings: ServeSettings) -> dict[str, Any]:
+    """BentoML `resources=`: the CPUs of this machine or quota, and one GPU when CUDA/TensorRT is asked for."""
+    resources: dict[str, Any] = {"cpu": str(available_cpus())}
+    if settings.providers in ("cuda", "tensorrt"):
+        resources["gpu"] = 1
+    return resources
