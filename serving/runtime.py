@@ -1,10 +1,11 @@
-"""ONNX Runtime sessions: execution-provider choice, thread settings, and a loaded-model wrapper."""
+"""ONNX Runtime sessions: execution-provider choice, thread settings, warm-up, and a loaded-model wrapper."""
 
 from __future__ import annotations
 
 import ctypes
 import logging
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,13 +19,56 @@ from contract.manifest import MODEL_FILE, VARIANTS, Manifest, verify_artifact
 log = logging.getLogger(__name__)
 
 ProviderChoice = Literal["auto", "cpu", "cuda", "tensorrt"]
+ConvAlgoSearch = Literal["EXHAUSTIVE", "HEURISTIC", "DEFAULT"]
 _CUDA_LIBS = ("libcudart.so.13", "libcublasLt.so.13", "libcudnn.so.9")
+# cuDNN convolution algorithm search of the CUDA provider, set with AGRILAND_CUDNN_CONV_ALGO_SEARCH:
+#   EXHAUSTIVE - benchmark every algorithm per new input shape (fastest runs; the first run of each batch
+#                size is slow, which `warm_up` pays before the service reports ready);
+#   HEURISTIC  - cuDNN's heuristics, no benchmarking (fast first runs, possibly slower steady state);
+#   DEFAULT    - the implicit-GEMM default algorithm (no search at all).
+# `bench/gpu.py` measures all three on the GPU at hand; EXHAUSTIVE stays the default until it says otherwise.
+CONV_ALGO_SEARCH_ENV = "AGRILAND_CUDNN_CONV_ALGO_SEARCH"
+CONV_ALGO_SEARCHES: tuple[str, ...] = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
+DEFAULT_CONV_ALGO_SEARCH: ConvAlgoSearch = "EXHAUSTIVE"
+_DLLS_PRELOADED: list[bool] = []
+
+
+def nvidia_device_present() -> bool:
+    """True when the host exposes an NVIDIA device node (no driver calls)."""
+    return any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/nvidiactl"))
+
+
+def preload_cuda_dlls() -> bool:
+    """Load the CUDA / cuDNN libraries installed as Python packages (`onnxruntime.preload_dlls()`), once.
+
+    Only on hosts with an NVIDIA device and an onnxruntime that has the function (1.21+); returns whether it ran.
+    """
+    if _DLLS_PRELOADED:
+        return _DLLS_PRELOADED[0]
+    ran = False
+    if nvidia_device_present() and hasattr(ort, "preload_dlls"):
+        try:
+            ort.preload_dlls()
+            ran = True
+        except Exception as err:  # noqa: BLE001 - a failed preload leaves the system search path to try
+            log.warning("onnxruntime.preload_dlls() failed (%s); relying on the system library path", err)
+    _DLLS_PRELOADED.append(ran)
+    return ran
+
+
+def conv_algo_search(value: str | None = None) -> ConvAlgoSearch:
+    """The cuDNN conv algorithm search: `value`, else $AGRILAND_CUDNN_CONV_ALGO_SEARCH, else EXHAUSTIVE."""
+    chosen = (value or os.environ.get(CONV_ALGO_SEARCH_ENV) or DEFAULT_CONV_ALGO_SEARCH).strip().upper()
+    if chosen not in CONV_ALGO_SEARCHES:
+        raise AgrilandError(f"{CONV_ALGO_SEARCH_ENV}={chosen!r} is not one of {', '.join(CONV_ALGO_SEARCHES)}")
+    return chosen  # type: ignore[return-value]
 
 
 def cuda_loadable() -> bool:
     """True when the CUDA 13 / cuDNN 9 libraries the onnxruntime-gpu wheel needs can be loaded."""
-    if not any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/nvidiactl")):
+    if not nvidia_device_present():
         return False
+    preload_cuda_dlls()  # libraries from the nvidia-* Python packages become loadable by name
     for lib in _CUDA_LIBS:
         try:
             ctypes.CDLL(lib)
@@ -33,18 +77,40 @@ def cuda_loadable() -> bool:
     return True
 
 
-def choose_providers(choice: ProviderChoice = "auto") -> list[str | tuple[str, dict]]:
+def tensorrt_options(tile_size: int, max_batch_size: int, cache_dir: Path | str, fp16: bool = False,
+                     input_name: str = "image") -> dict[str, str]:
+    """TensorRT provider options: an engine + timing cache in `cache_dir` and one shape profile covering every
+    batch the micro-batcher can form (1..max_batch_size, optimised for the largest)."""
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+
+    def shape(n: int) -> str:
+        return f"{input_name}:{n}x{tile_size}x{tile_size}x3"
+
+    return {
+        "trt_engine_cache_enable": "True",
+        "trt_engine_cache_path": str(cache_dir),
+        "trt_timing_cache_enable": "True",
+        "trt_timing_cache_path": str(cache_dir),
+        "trt_fp16_enable": "True" if fp16 else "False",
+        "trt_profile_min_shapes": shape(1),
+        "trt_profile_opt_shapes": shape(max_batch_size),
+        "trt_profile_max_shapes": shape(max_batch_size),
+    }
+
+
+def choose_providers(choice: ProviderChoice = "auto", algo_search: str | None = None,
+                     trt_options: dict[str, str] | None = None) -> list[str | tuple[str, dict]]:
     """Execution providers in preference order; CUDA/TensorRT are only asked for where they can load."""
     available = set(ort.get_available_providers())
     cuda_options = {
-        "cudnn_conv_algo_search": "EXHAUSTIVE",
+        "cudnn_conv_algo_search": conv_algo_search(algo_search),
         "cudnn_conv_use_max_workspace": "1",
         "do_copy_in_default_stream": "1",
     }
     gpu_ok = "CUDAExecutionProvider" in available and cuda_loadable()
     providers: list[str | tuple[str, dict]] = []
     if choice == "tensorrt" and gpu_ok and "TensorrtExecutionProvider" in available:
-        providers.append("TensorrtExecutionProvider")
+        providers.append(("TensorrtExecutionProvider", trt_options or {}))
     if choice in {"auto", "cuda", "tensorrt"} and gpu_ok:
         providers.append(("CUDAExecutionProvider", cuda_options))
     elif choice in {"cuda", "tensorrt"}:
@@ -66,19 +132,50 @@ def create_session(
     model_path: Path | str,
     providers: ProviderChoice = "auto",
     intra_op_threads: int | None = None,
+    algo_search: str | None = None,
+    trt_options: dict[str, str] | None = None,
 ) -> ort.InferenceSession:
-    """An InferenceSession with full graph optimisation and explicit thread counts."""
+    """An InferenceSession with full graph optimisation and explicit thread counts.
+
+    `algo_search` is the CUDA provider's cudnn_conv_algo_search (default: $AGRILAND_CUDNN_CONV_ALGO_SEARCH or
+    EXHAUSTIVE); `trt_options` go to the TensorRT provider (see `tensorrt_options`).
+    """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = intra_op_threads or default_cpu_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(model_path), sess_options=options, providers=choose_providers(providers))
+        session = ort.InferenceSession(str(model_path), sess_options=options,
+                                       providers=choose_providers(providers, algo_search, trt_options))
     except Exception as err:  # onnxruntime raises its own exception types for corrupt files
         raise AgrilandError(f"ONNX Runtime cannot load {model_path}: {err}") from err
     log.info("loaded %s with providers %s", model_path, session.get_providers())
     return session
+
+
+def warm_up(model: OnnxModel, max_batch_size: int, every_size: bool | None = None) -> dict[int, float]:
+    """Run the batch sizes the micro-batcher can form once each, before the service reports ready.
+
+    On CUDA / TensorRT each new input shape triggers work on its first run (cuDNN algorithm search, TensorRT
+    profile selection, memory growth), so every size 1..max_batch_size is run (`every_size` None or True).
+    CPU kernels do not specialise per batch size: there, by default, only batch 1 runs (it touches every
+    weight and the arena); pass every_size=True to run them all anyway. Returns seconds per batch size.
+    """
+    if max_batch_size < 1:
+        raise AgrilandError(f"max_batch_size must be >= 1, got {max_batch_size}")
+    if every_size is None:
+        every_size = model.provider != "CPUExecutionProvider"
+    sizes = range(1, max_batch_size + 1) if every_size else range(1, 2)
+    tile = model.tile_size
+    seconds: dict[int, float] = {}
+    for size in sizes:
+        started = time.perf_counter()
+        model.run(np.zeros((size, tile, tile, 3), dtype=np.uint8))
+        seconds[size] = time.perf_counter() - started
+    log.info("warm-up of %s on %s: batch sizes %d..%d in %.2f s (first %.3f s)", model.folder, model.provider,
+             min(seconds), max(seconds), sum(seconds.values()), seconds[1])
+    return seconds
 
 
 def artifact_folder(models_dir: Path | str, name: str, variant: str = "fp32") -> Path:

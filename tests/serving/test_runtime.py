@@ -1,5 +1,7 @@
-"""ONNX Runtime session factory: provider choice with CPU fallback, artifact verification."""
+"""ONNX Runtime session factory: provider choice with CPU fallback, warm-up, artifact checks, GPU bench CPU mode."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +11,19 @@ from onnx import TensorProto, helper
 
 from contract.errors import AgrilandError
 from contract.manifest import Manifest, TensorSpec, sha256_file, write_manifest
-from serving.runtime import OnnxModel, artifact_folder, choose_providers, cuda_loadable
+from serving.runtime import (
+    CONV_ALGO_SEARCH_ENV,
+    OnnxModel,
+    artifact_folder,
+    choose_providers,
+    conv_algo_search,
+    cuda_loadable,
+    nvidia_device_present,
+    tensorrt_options,
+    warm_up,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write_identity_artifact(folder: Path) -> None:
@@ -79,3 +93,49 @@ def test_tampered_model_is_refused(tmp_path: Path) -> None:
 def test_unknown_variant_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AgrilandError, match="unknown variant 'bf8'"):
         artifact_folder(tmp_path, "unet", "bf8")
+
+
+def test_conv_algo_search_is_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CONV_ALGO_SEARCH_ENV, raising=False)
+    assert conv_algo_search() == "EXHAUSTIVE"
+    monkeypatch.setenv(CONV_ALGO_SEARCH_ENV, "heuristic")
+    assert conv_algo_search() == "HEURISTIC"
+    assert conv_algo_search("DEFAULT") == "DEFAULT"  # an explicit value beats the environment
+    monkeypatch.setenv(CONV_ALGO_SEARCH_ENV, "fastest")
+    with pytest.raises(AgrilandError, match=CONV_ALGO_SEARCH_ENV):
+        choose_providers("cpu")
+
+
+def test_tensorrt_profile_covers_every_batch(tmp_path: Path) -> None:
+    options = tensorrt_options(256, 16, tmp_path / "cache", fp16=True)
+    assert options["trt_profile_min_shapes"] == "image:1x256x256x3"
+    assert options["trt_profile_max_shapes"] == options["trt_profile_opt_shapes"] == "image:16x256x256x3"
+    assert options["trt_engine_cache_enable"] == "True" and options["trt_fp16_enable"] == "True"
+    assert (tmp_path / "cache").is_dir()
+
+
+def test_warm_up_runs_the_batch_sizes(tmp_path: Path) -> None:
+    _write_identity_artifact(tmp_path / "unet" / "fp32")
+    model = OnnxModel.load(tmp_path / "unet" / "fp32", providers="cpu")
+    assert sorted(warm_up(model, 4, every_size=True)) == [1, 2, 3, 4]
+    assert sorted(warm_up(model, 4)) == [1]  # CPU kernels do not specialise per batch size
+    with pytest.raises(AgrilandError, match="max_batch_size"):
+        warm_up(model, 0)
+
+
+@pytest.mark.skipif(nvidia_device_present() and cuda_loadable(), reason="a usable GPU: the real run is bench's job")
+def test_gpu_bench_quick_reports_no_gpu(tmp_path: Path) -> None:
+    doc, out = tmp_path / "benchmarks.md", tmp_path / "gpu.json"
+    doc.write_text("# Benchmarks\n\n## 1. Model level\n\nkept\n", encoding="utf-8")
+    argv = [sys.executable, str(ROOT / "bench" / "gpu.py"), "--quick", "--doc", str(doc), "--out", str(out),
+            "--models", str(tmp_path / "models")]
+    for _ in range(2):  # a second run replaces the section instead of appending another
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+        assert result.returncode == 0, result.stderr
+        assert "no GPU: not run" in result.stdout
+    text = doc.read_text(encoding="utf-8")
+    assert text.startswith("# Benchmarks") and "kept" in text
+    assert text.count("## GPU") == 1 and "**no GPU: not run**" in text
+    import json
+
+    assert json.loads(out.read_text())["status"] == "no GPU: not run"
