@@ -18,7 +18,8 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.io import DatasetReader, MemoryFile
 
 from contract.errors import AgrilandError
-from contract.radiometry import DEFAULT_STRETCH, select_bands, to_uint8, valid_mask
+from contract.radiometry import DEFAULT_STRETCH
+from serving.pixels import decode_whole, scene_valid
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def parse_bands(spec: str | tuple[int, ...] | list[int] | None) -> tuple[int, ..
     return bands
 
 
-def _check_header(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: SceneLimits) -> tuple[int, ...]:
+def check_header(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: SceneLimits) -> tuple[int, ...]:
     """Refuse what cannot be a scene before reading pixels; return the bands to read."""
     if ds.driver != "GTiff":
         raise AgrilandError(f"{name} is a {ds.driver} file, not a GeoTIFF")
@@ -146,7 +147,7 @@ class _IOProblems(logging.Handler):
 
 
 @contextmanager
-def _gdal_io_problems() -> Iterator[_IOProblems]:
+def gdal_io_problems() -> Iterator[_IOProblems]:
     handler = _IOProblems()
     logger = logging.getLogger("rasterio._env")
     logger.addHandler(handler)
@@ -158,31 +159,34 @@ def _gdal_io_problems() -> Iterator[_IOProblems]:
         logger.removeHandler(handler)
 
 
+def band_positions(unique: tuple[int, ...], chosen: tuple[int, ...]) -> tuple[int, ...]:
+    """1-based positions of the chosen bands in an array that holds each of `unique` once."""
+    return tuple(unique.index(b) + 1 for b in chosen)
+
+
+def has_dataset_mask(ds: DatasetReader) -> bool:
+    """Whether the file carries a per-dataset or alpha mask that marks nodata beyond the band values."""
+    return any(MaskFlags.per_dataset in flags or MaskFlags.alpha in flags for flags in ds.mask_flag_enums)
+
+
 def _read(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: SceneLimits,
           stretch: tuple[float, float] | None, problems: _IOProblems) -> Raster:
     """Read the selected bands, build the valid mask, stretch to uint8."""
     if problems.messages:
         raise AgrilandError(f"{name} is truncated or corrupt: {problems.messages[0]}")
-    chosen = _check_header(ds, name, bands, limits)
+    chosen = check_header(ds, name, bands, limits)
     unique = tuple(dict.fromkeys(chosen))
     try:
         data = ds.read(indexes=list(unique))  # [B, H, W], each band read once
-        per_dataset = any(
-            MaskFlags.per_dataset in flags or MaskFlags.alpha in flags for flags in ds.mask_flag_enums
-        )
-        extra_mask = ds.dataset_mask() if per_dataset else None
+        extra_mask = ds.dataset_mask() if has_dataset_mask(ds) else None
     except RasterioError as err:
         raise AgrilandError(f"{name} is truncated or corrupt: {err}") from err
     if problems.messages:
         raise AgrilandError(f"{name} is truncated or corrupt: {problems.messages[0]}")
     hwc = np.moveaxis(data, 0, -1)
-    rgb_source = select_bands(hwc, tuple(unique.index(b) + 1 for b in chosen))
     nodata = ds.nodata
-    valid = valid_mask(hwc, nodata) & valid_mask(hwc, 0)
-    if extra_mask is not None:
-        valid &= extra_mask > 0
-    rgb = np.ascontiguousarray(to_uint8(rgb_source, stretch, valid))
-    rgb[~valid] = 0
+    valid = scene_valid(hwc, nodata, extra_mask)
+    rgb = decode_whole(hwc, band_positions(unique, chosen), valid, stretch)
     log.info(
         "%s: %dx%d %s, %d band(s), bands %s, %.1f%% valid, CRS %s",
         name, ds.width, ds.height, ds.dtypes[0], ds.count, chosen, 100.0 * valid.mean(), ds.crs.to_string(),
@@ -201,7 +205,7 @@ def _read(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: S
     )
 
 
-def _open_error(name: str, err: Exception) -> AgrilandError:
+def open_error(name: str, err: Exception) -> AgrilandError:
     text = str(err)
     if "zero" in text.lower() and ("size" in text.lower() or "width" in text.lower()):
         return AgrilandError(f"{name} has zero size: {text}")
@@ -221,10 +225,10 @@ def read_scene(
     if not path.is_file():
         raise AgrilandError(f"no such scene file: {path}")
     try:
-        with _gdal_io_problems() as problems, rasterio.open(path) as ds:
+        with gdal_io_problems() as problems, rasterio.open(path) as ds:
             return _read(ds, path.name, parse_bands(bands), limits or SceneLimits(), stretch, problems)
     except RasterioError as err:
-        raise _open_error(path.name, err) from err
+        raise open_error(path.name, err) from err
 
 
 def scene_from_bytes(
@@ -240,7 +244,7 @@ def scene_from_bytes(
     if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         raise AgrilandError(f"{name} is not a GeoTIFF (no TIFF header)")
     try:
-        with _gdal_io_problems() as problems, MemoryFile(data) as memfile, memfile.open() as ds:
+        with gdal_io_problems() as problems, MemoryFile(data) as memfile, memfile.open() as ds:
             return _read(ds, name, parse_bands(bands), limits or SceneLimits(), stretch, problems)
     except RasterioError as err:
-        raise _open_error(name, err) from err
+        raise open_error(name, err) from err

@@ -97,7 +97,13 @@ def extract_polygons(
     Areas are measured on the exact pixel outlines before simplification, so they add up to the mask's
     pixel area; the returned geometries are the simplified ones.
     """
-    geoms = _vectorise(mask, transform)
+    return finish_polygons(_vectorise(mask, transform), transform, crs, simplify_px, min_area_ha)
+
+
+def finish_polygons(
+    geoms: list[BaseGeometry], transform: Affine, crs: CRS, simplify_px: float = 1.0, min_area_ha: float = 0.0
+) -> ArablePolygons:
+    """Exact pixel-outline polygons in CRS coordinates -> geodesic hectares, simplified, small ones dropped."""
     areas = geodesic_areas_ha(geoms, crs, transform)  # of the exact pixel outlines: the mask's own area
     if simplify_px > 0 and geoms:
         tolerance = simplify_px * _pixel_size(transform)

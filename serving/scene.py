@@ -1,9 +1,8 @@
-"""Whole-scene inference: batched tiles through a model, blended probabilities, and per-tile cluster cells."""
+"""In-memory scene inference: the windowed engine on a decoded Raster, and per-tile cluster cells."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,12 +15,9 @@ from contract.errors import AgrilandError
 from serving.geo import Raster
 from contract.manifest import Manifest
 from serving.polygons import feature_collection
-from serving.tiling import Stitcher, TileGrid
+from serving.windowed import DEFAULT_BLOCK, ArraySink, ArraySource, Predict, WindowedSegmenter, WindowParams
 
 log = logging.getLogger(__name__)
-
-Predict = Callable[[np.ndarray], np.ndarray]
-
 
 @dataclass
 class SceneResult:
@@ -43,16 +39,6 @@ class SceneResult:
         return int(self.mask.shape[0]), int(self.mask.shape[1])
 
 
-def _as_probabilities(output: np.ndarray, n: int, tile: int) -> np.ndarray:
-    """Check a model batch output and return float32 [n, T, T]."""
-    out = np.asarray(output)
-    if out.ndim == 4 and out.shape[-1] == 1:
-        out = out[..., 0]
-    if out.shape != (n, tile, tile):
-        raise AgrilandError(f"the model returned shape {tuple(np.shape(output))}; expected [{n}, {tile}, {tile}(, 1)]")
-    return out.astype(np.float32, copy=False)
-
-
 def _batches(indices: np.ndarray, batch_size: int) -> list[np.ndarray]:
     if batch_size <= 0:
         raise AgrilandError(f"batch size must be positive, got {batch_size}")
@@ -67,39 +53,29 @@ def segment_scene(
     threshold: float = 0.5,
     batch_size: int = 8,
     progress: bool = False,
+    block_size: int = DEFAULT_BLOCK,
 ) -> SceneResult:
-    """Tile, predict in batches, blend, and threshold one scene. Nodata is never arable.
+    """Tile, predict in batches, blend, and threshold one in-memory scene. Nodata is never arable.
 
     `predict` maps a uint8 [N, T, T, 3] batch to float32 [N, T, T] or [N, T, T, 1] probabilities.
-    Tiles that hold only nodata are not computed.
+    Tiles that hold only nodata are not computed. This is the windowed engine (serving.windowed) run on
+    an in-memory source; `serving.scene_files.segment_file` runs the same engine on a file of any size.
     """
-    if not 0.0 <= threshold <= 1.0:
-        raise AgrilandError(f"threshold must be in [0, 1], got {threshold}")
-    grid = TileGrid(raster.height, raster.width, tile_size, overlap)
-    todo = np.flatnonzero(grid.tile_valid(raster.valid))
-    stitcher = Stitcher(grid)
-    batches = _batches(todo, batch_size)
-    log.info(
-        "%s: %d tiles of %d px (overlap %d), %d all-nodata skipped, %d batches",
-        raster.name, len(todo), tile_size, overlap, len(grid) - len(todo), len(batches),
-    )
-    for batch in tqdm(batches, desc="tiles", unit="batch", disable=not progress):
-        tiles = grid.extract(raster.rgb, batch)
-        stitcher.add(batch, _as_probabilities(predict(tiles), len(batch), tile_size))
-    probability = np.clip(stitcher.result(), 0.0, 1.0)
-    probability[~raster.valid] = 0.0
-    mask = ((probability >= threshold) & raster.valid).astype(np.uint8)
+    params = WindowParams(tile_size, overlap, threshold, batch_size, block_size)
+    source = ArraySource(raster.rgb, raster.valid, raster.crs, raster.transform, raster.name)
+    sink = ArraySink(raster.height, raster.width)
+    stats = WindowedSegmenter(source, predict, params).run([sink], progress=progress)
     return SceneResult(
-        probability=probability,
-        mask=mask,
+        probability=sink.probability,
+        mask=sink.mask,
         valid=raster.valid,
         crs=raster.crs,
         transform=raster.transform,
         threshold=threshold,
         tile_size=tile_size,
         overlap=overlap,
-        n_tiles=len(todo),
-        n_tiles_skipped=len(grid) - len(todo),
+        n_tiles=stats.n_tiles,
+        n_tiles_skipped=stats.n_tiles_skipped,
     )
 
 

@@ -1,4 +1,4 @@
-"""`agriland segment`: a GeoTIFF scene through the exported U-Net to a mask GeoTIFF, GeoJSON and quick-look."""
+"""`agriland segment`: a GeoTIFF/COG scene of any size, window by window, to mask COGs, GeoJSON and a quick-look."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from contract.errors import AgrilandError
-from serving.geo import BAND_PRESETS, DEFAULT_MAX_PIXELS, SceneLimits, read_scene
+from serving.geo import BAND_PRESETS
 from serving.polygons import polygons_geojson
 from serving.runtime import OnnxModel, artifact_folder
-from serving.scene import Predict, segment_scene
-from serving.scene_outputs import scene_polygons, scene_summary, write_geotiff, write_json, write_quicklook
+from serving.scene_files import segment_file
+from serving.scene_outputs import preview_image, write_json, write_png
+from serving.windowed import DEFAULT_BLOCK, Predict, WindowParams
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         + ", ".join(OUTPUT_FILES.values())
         + " into --out.",
     )
-    parser.add_argument("scene", type=Path, help="GeoTIFF scene (any size, uint8/uint16/float, with a CRS)")
+    parser.add_argument("scene", type=str, help="GeoTIFF or COG scene (any size, uint8/uint16/float, with a CRS; a path or a GDAL URL)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--models", type=Path, default=Path("models"), help="models folder (default: models)")
     parser.add_argument("--variant", default="fp32", help="model variant: fp32, fp16 or int8 (default: fp32)")
@@ -50,13 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-area-ha", type=float, default=0.0, help="drop polygons smaller than this (hectares)")
     parser.add_argument("--simplify", type=float, default=1.0, help="polygon simplification tolerance in pixels")
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per model call (default: 8)")
-    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger scenes")
+    parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK,
+                        help=f"output block side in pixels; memory follows it, not the scene (default: {DEFAULT_BLOCK})")
     parser.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"])
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
-def _predictor(model: OnnxModel) -> Predict:
+def predictor(model: OnnxModel) -> Predict:
     """The model's batched call, returning the `mask` output."""
     names = [spec.name for spec in model.manifest.outputs]
     output = "mask" if "mask" in names else names[0]
@@ -76,36 +78,36 @@ def main(argv: list[str] | None = None) -> int:
     if model.manifest.task != "segmentation":
         raise AgrilandError(f"{model.folder} holds a {model.manifest.task} model, not a segmentation U-Net")
     threshold = model.manifest.threshold if args.threshold is None else args.threshold
-    raster = read_scene(args.scene, bands=args.bands, limits=SceneLimits(max_pixels=args.max_pixels))
-    result = segment_scene(
-        raster,
-        _predictor(model),
-        tile_size=model.tile_size,
-        overlap=args.overlap,
-        threshold=threshold,
-        batch_size=args.batch_size,
+    out: Path = args.out  # created only once the scene has opened (a bad scene leaves nothing behind)
+    params = WindowParams(model.tile_size, args.overlap, threshold, args.batch_size, args.block_size)
+    result = segment_file(
+        args.scene,
+        predictor(model),
+        params,
+        outputs={"mask": out / OUTPUT_FILES["mask"], "probability": out / OUTPUT_FILES["probability"]},
+        bands=args.bands,
+        simplify_px=args.simplify,
+        min_area_ha=args.min_area_ha,
         progress=not args.no_progress,
+        preview_side=1024,
     )
-    polygons = scene_polygons(result, simplify_px=args.simplify, min_area_ha=args.min_area_ha)
-    summary = scene_summary(result, polygons, args.min_area_ha)
-    out: Path = args.out
-    out.mkdir(parents=True, exist_ok=True)
-    write_geotiff(out / OUTPUT_FILES["mask"], result, "mask")
-    write_geotiff(out / OUTPUT_FILES["probability"], result, "probability")
-    write_json(out / OUTPUT_FILES["geojson"], polygons_geojson(polygons, wgs84=args.wgs84))
-    write_quicklook(out / OUTPUT_FILES["quicklook"], raster, result)
+    summary = result.summary
+    write_json(out / OUTPUT_FILES["geojson"], polygons_geojson(result.polygons, wgs84=args.wgs84))
+    if result.preview is not None:
+        write_png(out / OUTPUT_FILES["quicklook"], preview_image(*result.preview))
     record = {
         "scene": str(args.scene),
         "model": str(model.folder),
         "model_version": model.manifest.version,
         "threshold": threshold,
-        "tiles": result.n_tiles,
-        "tiles_skipped_nodata": result.n_tiles_skipped,
+        "tiles": result.stats.n_tiles,
+        "tiles_skipped_nodata": result.stats.n_tiles_skipped,
+        "seconds": round(result.seconds, 3),
         **summary.model_dump(),
     }
     write_json(out / OUTPUT_FILES["summary"], record)
     print(
-        f"{args.scene.name}: {summary.arable_ha:.2f} ha arable in {summary.n_polygons} polygons, "
+        f"{result.name}: {summary.arable_ha:.2f} ha arable in {summary.n_polygons} polygons, "
         f"{100 * summary.arable_fraction:.1f}% of {summary.valid_ha:.2f} ha valid; wrote {out}/"
     )
     return 0

@@ -133,12 +133,17 @@ def write_json(path: Path | str, payload: dict) -> Path:
 
 def quicklook(raster: Raster, result: SceneResult, max_side: int = QUICKLOOK_MAX_SIDE) -> Image.Image:
     """An RGB preview: arable pixels tinted gold, nodata dark grey, longest side at most `max_side`."""
-    height, width = result.shape
+    return preview_image(raster.rgb, result.mask, result.valid, max_side)
+
+
+def preview_image(rgb: np.ndarray, mask: np.ndarray, valid: np.ndarray, max_side: int = QUICKLOOK_MAX_SIDE) -> Image.Image:
+    """Quick-look of uint8 RGB, a 0/1 mask and a valid mask (any size; resized to `max_side` at most)."""
+    height, width = mask.shape
     scale = min(1.0, max_side / max(height, width))
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    rgb = np.asarray(Image.fromarray(raster.rgb).resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
-    mask = np.asarray(Image.fromarray(result.mask * 255).resize(size, Image.Resampling.NEAREST)) > 0
-    valid = np.asarray(Image.fromarray(result.valid.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 0
+    rgb = np.asarray(Image.fromarray(rgb).resize(size, Image.Resampling.BILINEAR), dtype=np.float32)
+    mask = np.asarray(Image.fromarray(mask.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 0
+    valid = np.asarray(Image.fromarray(valid.astype(np.uint8) * 255).resize(size, Image.Resampling.NEAREST)) > 0
     rgb[mask] = 0.5 * rgb[mask] + 0.5 * _ARABLE_RGB
     out = rgb.round().clip(0, 255).astype(np.uint8)
     out[~valid] = _NODATA_RGB
@@ -147,6 +152,11 @@ def quicklook(raster: Raster, result: SceneResult, max_side: int = QUICKLOOK_MAX
 
 def write_quicklook(path: Path | str, raster: Raster, result: SceneResult, max_side: int = QUICKLOOK_MAX_SIDE) -> Path:
     """Write the quick-look PNG atomically."""
+    return write_png(path, quicklook(raster, result, max_side))
+
+
+def write_png(path: Path | str, image: Image.Image) -> Path:
+    """Write a PNG atomically."""
     buffer = io.BytesIO()
-    quicklook(raster, result, max_side).save(buffer, format="PNG")
+    image.save(buffer, format="PNG")
     return _atomic_bytes(Path(path), buffer.getvalue())

@@ -1,0 +1,131 @@
+"""One scene file of any size to COG outputs and polygons with bounded memory (CLI, service and batch share it)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+
+from contract.errors import AgrilandError
+from contract.radiometry import DEFAULT_STRETCH
+from serving.polygons import AREA_METHOD, ArablePolygons, SceneSummary
+from serving.scene_sinks import CogSink, Kind, PolygonSink
+from serving.scene_source import GeoTiffSource
+from serving.windowed import Predict, WindowedSegmenter, WindowedStats, WindowParams
+
+log = logging.getLogger(__name__)
+
+GDAL_CACHE_MB = 128  # GDAL's block cache; its default (5% of RAM) would dominate peak memory
+
+
+@dataclass
+class FileResult:
+    """What one scene produced: georeferencing, polygons with hectares, summary, output files and timings."""
+
+    name: str
+    width: int
+    height: int
+    crs: CRS
+    transform: Affine
+    polygons: ArablePolygons
+    summary: SceneSummary
+    stats: WindowedStats
+    outputs: dict[str, Path] = field(default_factory=dict)
+    source_dtype: str = "uint8"
+    bands: tuple[int, ...] = (1, 2, 3)
+    seconds: float = 0.0
+    preview: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # rgb, mask, valid (decimated)
+
+
+def _summary(sink: PolygonSink, polygons: ArablePolygons, width: int, height: int, min_area_ha: float) -> SceneSummary:
+    arable_ha = float(polygons.areas_ha.sum())
+    valid_ha = sink.valid_ha
+    return SceneSummary(
+        arable_ha=round(arable_ha, 6),
+        valid_ha=round(valid_ha, 6),
+        arable_fraction=round(arable_ha / valid_ha, 6) if valid_ha > 0 else 0.0,
+        n_polygons=len(polygons.geometries),
+        min_area_ha=min_area_ha,
+        width=width,
+        height=height,
+        crs=sink.crs.to_string(),
+        area_method=AREA_METHOD,
+    )
+
+
+def _preview_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
+    """The mask COG decimated to `shape` (read from its overviews)."""
+    with rasterio.open(path) as ds:
+        return ds.read(1, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
+
+
+def segment_file(
+    path: str | Path,
+    predict: Predict,
+    params: WindowParams,
+    outputs: dict[Kind, Path] | None = None,
+    bands: str | Sequence[int] | None = None,
+    stretch: tuple[float, float] | None = DEFAULT_STRETCH,
+    simplify_px: float = 1.0,
+    min_area_ha: float = 0.0,
+    progress: bool = False,
+    preview_side: int = 0,
+) -> FileResult:
+    """Segment a GeoTIFF/COG block by block: COGs for the requested `outputs` kinds, polygons, a summary.
+
+    Memory is bounded by the block size, not the scene size. On any error no output file is left behind.
+    `preview_side` > 0 also returns decimated RGB, mask and valid arrays for a quick-look.
+    """
+    if min_area_ha < 0:
+        raise AgrilandError(f"minimum area must be >= 0 ha, got {min_area_ha}")
+    started = time.monotonic()
+    outputs = dict(outputs or {})
+    band_arg = tuple(bands) if isinstance(bands, (list, tuple)) else bands
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), GeoTiffSource(path, band_arg, stretch) as source:
+        tags = {"AGRILAND_THRESHOLD": str(params.threshold), "AGRILAND_TILE_SIZE": str(params.tile_size),
+                "AGRILAND_OVERLAP": str(params.overlap)}
+        rasters = [CogSink(p, kind, source.height, source.width, source.crs, source.transform, tags)
+                   for kind, p in outputs.items()]
+        polygons_sink = PolygonSink(source.height, source.width, source.transform, source.crs)
+        written: dict[Kind, Path] = {}
+        try:
+            stats = WindowedSegmenter(source, predict, params).run([*rasters, polygons_sink], progress=progress)
+            for sink in rasters:
+                written[sink.kind] = sink.close()
+        except BaseException:
+            for sink in rasters:
+                sink.abort()
+            for done in written.values():  # a later output failed: remove the earlier ones of this run
+                done.unlink(missing_ok=True)
+            raise
+        polygons = polygons_sink.polygons(simplify_px, min_area_ha)
+        preview = None
+        if preview_side > 0:
+            rgb, valid = source.preview(preview_side)
+            mask = _preview_mask(written["mask"], valid.shape) if "mask" in written else np.zeros(valid.shape, np.uint8)
+            preview = (rgb, (mask == 1).astype(np.uint8), valid)
+        result = FileResult(
+            name=source.name,
+            width=source.width,
+            height=source.height,
+            crs=source.crs,
+            transform=source.transform,
+            polygons=polygons,
+            summary=_summary(polygons_sink, polygons, source.width, source.height, min_area_ha),
+            stats=stats,
+            outputs=written,
+            source_dtype=source.source_dtype,
+            bands=source.chosen,
+            preview=preview,
+        )
+    result.seconds = time.monotonic() - started
+    log.info("%s: %.2f ha arable in %d polygons, %d tiles, %.1f s", result.name, result.summary.arable_ha,
+             result.summary.n_polygons, stats.n_tiles, result.seconds)
+    return result

@@ -1,0 +1,131 @@
+"""Block sinks for windowed inference: mask/probability as tiled COGs with overviews, polygons merged across blocks."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.features import shapes
+from rasterio.windows import Window
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from serving.polygons import ArablePolygons, finish_polygons, valid_area_ha
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["mask", "probability"]
+MASK_NODATA = 255
+COG_BLOCK = 512
+
+
+class CogSink:
+    """Writes blocks into a tiled temporary GeoTIFF, then converts it to a COG (DEFLATE, overviews) atomically."""
+
+    def __init__(self, path: Path | str, kind: Kind, height: int, width: int, crs: CRS, transform: Affine,
+                 tags: dict[str, str] | None = None) -> None:
+        self.path, self.kind = Path(path), kind
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part.tif", dir=self.path.parent)
+        os.close(fd)
+        self._tmp = Path(tmp)
+        dtype, nodata = ("uint8", MASK_NODATA) if kind == "mask" else ("float32", float("nan"))
+        profile = {
+            "driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": dtype, "nodata": nodata,
+            "crs": crs, "transform": transform, "compress": "deflate", "zlevel": 1,
+            "tiled": True, "blockxsize": 256, "blockysize": 256, "BIGTIFF": "IF_SAFER",
+        }
+        self._dst = rasterio.open(self._tmp, "w", **profile)
+        self._dst.update_tags(AGRILAND_PRODUCT=f"arable {kind}", **(tags or {}))
+
+    def write(self, window: Window, probability: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> None:
+        if self.kind == "mask":
+            data = mask.copy()
+            data[~valid] = MASK_NODATA
+        else:
+            data = probability.astype(np.float32, copy=True)
+            data[~valid] = np.nan
+        self._dst.write(data, 1, window=window)
+
+    def close(self) -> Path:
+        """Finish: the COG replaces `path` only when complete."""
+        self._dst.close()
+        fd, cog = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".cog.tif", dir=self.path.parent)
+        os.close(fd)
+        try:
+            rasterio.shutil.copy(
+                self._tmp, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=COG_BLOCK, OVERVIEWS="AUTO",
+                RESAMPLING="NEAREST" if self.kind == "mask" else "AVERAGE", BIGTIFF="IF_SAFER",
+            )
+            os.replace(cog, self.path)
+        except BaseException:
+            Path(cog).unlink(missing_ok=True)
+            raise
+        finally:
+            self._tmp.unlink(missing_ok=True)
+        log.info("wrote %s (COG, %s)", self.path, self.kind)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop everything written so far (nothing half-written stays behind)."""
+        if not self._dst.closed:
+            self._dst.close()
+        self._tmp.unlink(missing_ok=True)
+
+
+class PolygonSink:
+    """Vectorises each block's mask in pixel coordinates; polygons that reach an inner block edge are merged.
+
+    Pixel coordinates are integers, so outlines of neighbouring blocks meet exactly and a union joins
+    them; the scene transform is applied once at the end. Also sums the geodesic valid area per block.
+    """
+
+    def __init__(self, height: int, width: int, transform: Affine, crs: CRS) -> None:
+        self.height, self.width, self.transform, self.crs = height, width, transform, crs
+        self._inner: list[BaseGeometry] = []
+        self._edge: list[BaseGeometry] = []
+        self.valid_ha = 0.0
+        self.arable_pixels = 0
+
+    def write(self, window: Window, probability: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> None:
+        x0, y0 = int(window.col_off), int(window.row_off)
+        x1, y1 = x0 + int(window.width), y0 + int(window.height)
+        offset = Affine.translation(x0, y0)
+        binary = mask.astype(np.uint8)
+        for geom, _ in shapes(binary, mask=binary > 0, transform=offset, connectivity=4):
+            polygon = shape(geom)
+            minx, miny, maxx, maxy = polygon.bounds
+            at_edge = (x0 > 0 and minx <= x0) or (y0 > 0 and miny <= y0) or (x1 < self.width and maxx >= x1) or (
+                y1 < self.height and maxy >= y1
+            )
+            (self._edge if at_edge else self._inner).append(polygon)
+        self.arable_pixels += int(binary.sum())
+        if valid.any():
+            self.valid_ha += valid_area_ha(valid, self.transform @ offset, self.crs)
+
+    def pixel_polygons(self) -> list[BaseGeometry]:
+        """All polygons in pixel coordinates, edge pieces merged, in scan order (top-left first)."""
+        merged: list[BaseGeometry] = []
+        if self._edge:
+            merged = [g for g in shapely.get_parts(shapely.union_all(self._edge)) if g.geom_type == "Polygon"]
+        geoms = self._inner + merged
+        geoms.sort(key=lambda g: (g.bounds[1], g.bounds[0]))
+        return geoms
+
+    def polygons(self, simplify_px: float = 1.0, min_area_ha: float = 0.0) -> ArablePolygons:
+        """Field polygons in the scene CRS with geodesic hectares (see serving.polygons.finish_polygons)."""
+        t = self.transform
+        matrix = np.array([[t.a, t.d], [t.b, t.e]])
+        pixel = self.pixel_polygons()
+        crs_geoms = list(shapely.transform(np.asarray(pixel, dtype=object), lambda xy: xy @ matrix + [t.c, t.f]))
+        log.info("%d polygons (%d crossed block edges before merging)", len(pixel), len(self._edge))
+        return finish_polygons(crs_geoms, t, self.crs, simplify_px, min_area_ha)

@@ -1,0 +1,130 @@
+"""A GeoTIFF or COG (local path or GDAL URL) as a windowed scene source: header checks, scene-wide scaling."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import ExitStack
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.errors import RasterioError
+from rasterio.windows import Window
+
+from contract.errors import AgrilandError
+from contract.radiometry import DEFAULT_STRETCH
+from serving.geo import (
+    SceneLimits,
+    band_positions,
+    check_header,
+    gdal_io_problems,
+    has_dataset_mask,
+    open_error,
+    parse_bands,
+)
+from serving.pixels import MAX_STRETCH_SAMPLES, Radiometry, SampleCollector, needs_statistics, scene_valid
+
+log = logging.getLogger(__name__)
+
+NO_PIXEL_LIMIT = SceneLimits(max_pixels=1 << 62)
+STRIP_PIXELS = 4_000_000  # pixels per strip while gathering statistics
+
+
+def is_url(path: str | Path) -> bool:
+    """A GDAL-readable remote path: http(s)/s3/gs URLs or /vsi... virtual file systems."""
+    text = str(path)
+    return text.startswith(("/vsi", "http://", "https://", "s3://", "gs://"))
+
+
+class GeoTiffSource:
+    """Opens a scene, checks its header, fixes its scaling, then serves windows as uint8 RGB + valid mask.
+
+    Use as a context manager. Memory never holds more than one window (or one statistics strip).
+    """
+
+    def __init__(self, path: str | Path, bands: str | tuple[int, ...] | None = None,
+                 stretch: tuple[float, float] | None = DEFAULT_STRETCH, limits: SceneLimits | None = None) -> None:
+        self.path = str(path)
+        self.name = Path(self.path).name
+        self._bands = parse_bands(bands)
+        self._stretch = stretch
+        self._limits = limits or NO_PIXEL_LIMIT
+        self._stack = ExitStack()
+
+    def __enter__(self) -> "GeoTiffSource":
+        if not is_url(self.path) and not Path(self.path).is_file():
+            raise AgrilandError(f"no such scene file: {self.path}")
+        try:
+            self._problems = self._stack.enter_context(gdal_io_problems())
+            self.ds = self._stack.enter_context(rasterio.open(self.path))
+            self.chosen = check_header(self.ds, self.name, self._bands, self._limits)
+        except RasterioError as err:
+            self._stack.close()
+            raise open_error(self.name, err) from err
+        except BaseException:
+            self._stack.close()
+            raise
+        self.unique = tuple(dict.fromkeys(self.chosen))
+        self.height, self.width = self.ds.height, self.ds.width
+        self.crs, self.transform = self.ds.crs, self.ds.transform
+        self.nodata = None if self.ds.nodata is None else float(self.ds.nodata)
+        self.source_dtype = str(self.ds.dtypes[0])
+        self.band_count = self.ds.count
+        self._masked = has_dataset_mask(self.ds)
+        self.radiometry = self._fit()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _raw(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """[h, w, B] of the unique bands and the valid mask of a window."""
+        try:
+            data = self.ds.read(indexes=list(self.unique), window=window)
+            extra = self.ds.dataset_mask(window=window) if self._masked else None
+        except RasterioError as err:
+            raise AgrilandError(f"{self.name} is truncated or corrupt: {err}") from err
+        if self._problems.messages:
+            raise AgrilandError(f"{self.name} is truncated or corrupt: {self._problems.messages[0]}")
+        hwc = np.moveaxis(data, 0, -1)
+        return hwc, scene_valid(hwc, self.nodata, extra)
+
+    def _strips(self) -> list[Window]:
+        rows = max(1, STRIP_PIXELS // self.width)
+        return [Window(0, y, self.width, min(rows, self.height - y)) for y in range(0, self.height, rows)]
+
+    def _fit(self) -> Radiometry:
+        """Scene-wide scaling limits from at most MAX_STRETCH_SAMPLES valid pixels (one or two streamed passes)."""
+        index = band_positions(self.unique, self.chosen)
+        if not needs_statistics(np.dtype(self.source_dtype), self._stretch):
+            return Radiometry(index, self._stretch)
+        n_valid = None
+        if self.width * self.height > MAX_STRETCH_SAMPLES:
+            n_valid = sum(int(self._raw(w)[1].sum()) for w in self._strips())
+        collector = SampleCollector(index, n_valid or 0)
+        for window in self._strips():
+            hwc, valid = self._raw(window)
+            collector.add(hwc, valid)
+        samples = collector.samples()
+        radiometry = Radiometry.from_samples(index, self._stretch, samples)
+        log.info("%s: scaling from %d of %d valid pixels: low %s high %s", self.name, len(samples),
+                 collector.seen, radiometry.low, radiometry.high)
+        return radiometry
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 [h, w, 3] (0 on nodata) and bool [h, w] valid of one window."""
+        hwc, valid = self._raw(window)
+        return self.radiometry.apply(hwc, valid), valid
+
+    def preview(self, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+        """A decimated uint8 RGB + valid of the whole scene (longest side at most `max_side`)."""
+        scale = min(1.0, max_side / max(self.height, self.width))
+        shape = (max(1, round(self.height * scale)), max(1, round(self.width * scale)))
+        try:
+            data = self.ds.read(indexes=list(self.unique), out_shape=(len(self.unique), *shape))
+            extra = self.ds.dataset_mask(out_shape=shape) if self._masked else None
+        except RasterioError as err:
+            raise AgrilandError(f"{self.name} is truncated or corrupt: {err}") from err
+        hwc = np.moveaxis(data, 0, -1)
+        valid = scene_valid(hwc, self.nodata, extra)
+        return self.radiometry.apply(hwc, valid), valid

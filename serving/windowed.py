@@ -1,0 +1,243 @@
+"""Windowed scene inference: blocks of a scene of any size through a model, blended exactly as one pass would."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+from tqdm import tqdm
+
+from contract.errors import AgrilandError
+from serving.tiling import TileGrid
+
+log = logging.getLogger(__name__)
+
+Predict = Callable[[np.ndarray], np.ndarray]
+DEFAULT_BLOCK = 1024  # output block side; memory is ~ (block + 2 tiles)^2 pixels plus one row of edge tiles
+
+
+@dataclass(frozen=True)
+class WindowParams:
+    """How a scene is cut: model tile, overlap between tiles, output block side, and the arable cut."""
+
+    tile_size: int
+    overlap: int = 32
+    threshold: float = 0.5
+    batch_size: int = 8
+    block_size: int = DEFAULT_BLOCK
+
+    def check(self) -> None:
+        if not 0.0 <= self.threshold <= 1.0:
+            raise AgrilandError(f"threshold must be in [0, 1], got {self.threshold}")
+        if self.batch_size <= 0:
+            raise AgrilandError(f"batch size must be positive, got {self.batch_size}")
+        if self.block_size <= 0:
+            raise AgrilandError(f"block size must be positive, got {self.block_size}")
+
+
+class SceneSource(Protocol):
+    """Anything that hands out windows of a scene as uint8 RGB plus a valid-pixel mask."""
+
+    name: str
+    height: int
+    width: int
+    crs: CRS
+    transform: Affine
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 [h, w, 3] RGB (0 on nodata) and bool [h, w] valid pixels of `window`."""
+        ...
+
+
+class BlockSink(Protocol):
+    """Receives finished output blocks (row-major order, each exactly once)."""
+
+    def write(self, window: Window, probability: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> None: ...
+
+
+@dataclass
+class WindowedStats:
+    """What a windowed run computed."""
+
+    n_tiles: int = 0  # tiles run through the model
+    n_tiles_skipped: int = 0  # tiles that held only nodata
+    n_blocks: int = 0
+
+
+def _as_probabilities(output: np.ndarray, n: int, tile: int) -> np.ndarray:
+    """Check a model batch output and return float32 [n, T, T]."""
+    out = np.asarray(output)
+    if out.ndim == 4 and out.shape[-1] == 1:
+        out = out[..., 0]
+    if out.shape != (n, tile, tile):
+        raise AgrilandError(f"the model returned shape {tuple(np.shape(output))}; expected [{n}, {tile}, {tile}(, 1)]")
+    return out.astype(np.float32, copy=False)
+
+
+def _touching(starts: np.ndarray, tile: int, lo: int, hi: int) -> np.ndarray:
+    """Indices of tiles along one axis whose extent [s, s + tile) meets [lo, hi)."""
+    return np.flatnonzero((starts < hi) & (starts + tile > lo))
+
+
+class _Blocks:
+    """The block partition of a scene and, per tile, the last block (row-major) that needs its prediction."""
+
+    def __init__(self, grid: TileGrid, block: int) -> None:
+        self.grid = grid
+        self.block = block
+        self.rows = list(range(0, grid.height, block))
+        self.cols = list(range(0, grid.width, block))
+        t = grid.tile
+        self.last_row = (np.minimum(grid.ys + t, grid.height) - 1) // block
+        self.last_col = (np.minimum(grid.xs + t, grid.width) - 1) // block
+
+    def __len__(self) -> int:
+        return len(self.rows) * len(self.cols)
+
+    def __iter__(self):
+        for r, y0 in enumerate(self.rows):
+            for c, x0 in enumerate(self.cols):
+                yield r, c, y0, min(y0 + self.block, self.grid.height), x0, min(x0 + self.block, self.grid.width)
+
+
+class WindowedSegmenter:
+    """Runs one scene block by block; tile predictions shared by neighbouring blocks are computed once."""
+
+    def __init__(self, source: SceneSource, predict: Predict, params: WindowParams) -> None:
+        params.check()
+        self.source = source
+        self.predict = predict
+        self.params = params
+        self.grid = TileGrid(source.height, source.width, params.tile_size, params.overlap)
+        self.stats = WindowedStats()
+        self._cache: dict[tuple[int, int], np.ndarray | None] = {}  # None: an all-nodata tile
+
+    def _read_extent(self, rows: np.ndarray, cols: np.ndarray) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """Read the pixels under the given tile rows/cols; mirror-pad axes shorter than a tile (as TileGrid)."""
+        g, t = self.grid, self.grid.tile
+        y0, x0 = int(g.ys[rows[0]]), int(g.xs[cols[0]])
+        y1, x1 = min(int(g.ys[rows[-1]]) + t, g.height), min(int(g.xs[cols[-1]]) + t, g.width)
+        rgb, valid = self.source.read(Window(x0, y0, x1 - x0, y1 - y0))
+        if rgb.shape[:2] != (y1 - y0, x1 - x0) or valid.shape != rgb.shape[:2]:
+            raise AgrilandError(f"{self.source.name}: a window read returned {rgb.shape}, expected {(y1 - y0, x1 - x0)}")
+        pad_y, pad_x = max(0, t - g.height), max(0, t - g.width)
+        if pad_y or pad_x:
+            rgb = np.pad(rgb, ((0, pad_y), (0, pad_x), (0, 0)), mode="symmetric")
+        return y0, x0, rgb, valid
+
+    def _predict_missing(self, rows: np.ndarray, cols: np.ndarray, y0: int, x0: int, rgb: np.ndarray,
+                         valid: np.ndarray) -> None:
+        """Run the model on the touched tiles not yet in the cache (all-nodata tiles are only marked)."""
+        g, t = self.grid, self.grid.tile
+        todo: list[tuple[int, int]] = []
+        for i in rows:
+            for j in cols:
+                key = (int(i), int(j))
+                if key in self._cache:
+                    continue
+                ty, tx = int(g.ys[i]) - y0, int(g.xs[j]) - x0
+                if valid[ty : ty + t, tx : tx + t].any():
+                    todo.append(key)
+                else:
+                    self._cache[key] = None
+                    self.stats.n_tiles_skipped += 1
+        size = self.params.batch_size
+        for start in range(0, len(todo), size):
+            keys = todo[start : start + size]
+            batch = np.empty((len(keys), t, t, rgb.shape[-1]), dtype=np.uint8)
+            for k, (i, j) in enumerate(keys):
+                ty, tx = int(g.ys[i]) - y0, int(g.xs[j]) - x0
+                batch[k] = rgb[ty : ty + t, tx : tx + t]
+            predictions = _as_probabilities(self.predict(batch), len(keys), t)
+            for key, pred in zip(keys, predictions):
+                self._cache[key] = pred
+        self.stats.n_tiles += len(todo)
+
+    def _blend(self, rows: np.ndarray, cols: np.ndarray, by0: int, by1: int, bx0: int, bx1: int) -> np.ndarray:
+        """Weighted average of the cached predictions over one block, tiles added in row-major order."""
+        g, t, window = self.grid, self.grid.tile, self.grid.window
+        total = np.zeros((by1 - by0, bx1 - bx0), dtype=np.float32)
+        weight = np.zeros_like(total)
+        for i in rows:
+            for j in cols:
+                pred = self._cache[(int(i), int(j))]
+                if pred is None:
+                    continue
+                ty, tx = int(g.ys[i]), int(g.xs[j])
+                ya, yb = max(ty, by0), min(ty + t, by1)
+                xa, xb = max(tx, bx0), min(tx + t, bx1)
+                win = window[ya - ty : yb - ty, xa - tx : xb - tx]
+                total[ya - by0 : yb - by0, xa - bx0 : xb - bx0] += win * pred[ya - ty : yb - ty, xa - tx : xb - tx]
+                weight[ya - by0 : yb - by0, xa - bx0 : xb - bx0] += win
+        out = np.zeros_like(total)
+        np.divide(total, weight, out=out, where=weight > 0)
+        return out
+
+    def _evict(self, rows: np.ndarray, cols: np.ndarray, r: int, c: int, blocks: _Blocks) -> None:
+        for i in rows:
+            if blocks.last_row[i] != r:
+                continue
+            for j in cols:
+                if blocks.last_col[j] == c:
+                    self._cache.pop((int(i), int(j)), None)
+
+    def run(self, sinks: Sequence[BlockSink], progress: bool = False) -> WindowedStats:
+        """Compute every block and hand it to each sink; returns the tile counts."""
+        g, p = self.grid, self.params
+        blocks = _Blocks(g, p.block_size)
+        log.info(
+            "%s: %dx%d px, %d tiles of %d px (overlap %d), %d blocks of %d px",
+            self.source.name, g.width, g.height, len(g), g.tile, p.overlap, len(blocks), p.block_size,
+        )
+        for r, c, by0, by1, bx0, bx1 in tqdm(blocks, total=len(blocks), desc=self.source.name, unit="block",
+                                             disable=not progress):
+            rows, cols = _touching(g.ys, g.tile, by0, by1), _touching(g.xs, g.tile, bx0, bx1)
+            y0, x0, rgb, valid = self._read_extent(rows, cols)
+            self._predict_missing(rows, cols, y0, x0, rgb, valid)
+            probability = np.clip(self._blend(rows, cols, by0, by1, bx0, bx1), 0.0, 1.0)
+            block_valid = valid[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0]
+            probability[~block_valid] = 0.0
+            mask = ((probability >= p.threshold) & block_valid).astype(np.uint8)
+            window = Window(bx0, by0, bx1 - bx0, by1 - by0)
+            for sink in sinks:
+                sink.write(window, probability, mask, block_valid)
+            self._evict(rows, cols, r, c, blocks)
+            self.stats.n_blocks += 1
+        if self._cache:
+            raise AgrilandError(f"internal: {len(self._cache)} tile predictions were never released")
+        log.info("%s: %d tiles computed, %d all-nodata skipped", self.source.name, self.stats.n_tiles,
+                 self.stats.n_tiles_skipped)
+        return self.stats
+
+
+class ArraySource:
+    """An in-memory scene (uint8 RGB + valid mask) as a window source."""
+
+    def __init__(self, rgb: np.ndarray, valid: np.ndarray, crs: CRS, transform: Affine, name: str = "scene") -> None:
+        self.rgb, self.valid, self.crs, self.transform, self.name = rgb, valid, crs, transform, name
+        self.height, self.width = int(rgb.shape[0]), int(rgb.shape[1])
+
+    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        rows, cols = window.toslices()
+        return self.rgb[rows, cols], self.valid[rows, cols]
+
+
+class ArraySink:
+    """Collects the blocks into whole-scene probability, mask and valid arrays (the in-memory path)."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.probability = np.zeros((height, width), dtype=np.float32)
+        self.mask = np.zeros((height, width), dtype=np.uint8)
+        self.valid = np.zeros((height, width), dtype=bool)
+
+    def write(self, window: Window, probability: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> None:
+        rows, cols = window.toslices()
+        self.probability[rows, cols] = probability
+        self.mask[rows, cols] = mask
+        self.valid[rows, cols] = valid

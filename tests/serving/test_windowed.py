@@ -1,0 +1,155 @@
+"""Windowed scene inference: window-edge parity with the in-memory path, COG outputs, polygons merged across blocks."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+
+from contract.errors import AgrilandError
+from serving.geo import read_scene
+from serving.runtime import OnnxModel, artifact_folder
+from serving.scene import segment_scene
+from serving.scene_cli import predictor
+from serving.scene_files import segment_file
+from serving.scene_outputs import scene_polygons, scene_summary
+from serving.tiling import Stitcher, TileGrid
+from serving.windowed import WindowParams
+
+UTM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
+FIELD = (slice(100, 420), slice(150, 620))  # crosses several 128 px blocks in both directions
+
+
+def write_scene(path: Path, height: int = 500, width: int = 700, dtype: str = "uint16", cog: bool = False,
+                crs: str | None = "EPSG:32633") -> Path:
+    """uint16 (or uint8) B2,B3,B4,B8 stack: soil, one green field, zero (nodata) margins."""
+    rng = np.random.default_rng(7)
+    data = np.empty((4, height, width), dtype=np.uint16)
+    for band, (lo, hi) in enumerate([(900, 1100), (1400, 1600), (1900, 2100), (2500, 3000)]):
+        data[band] = rng.integers(lo, hi, (height, width))
+    data[1][FIELD] += 1500
+    data[2][FIELD] -= 800
+    data[:, :, :40] = 0
+    data[:, height - 25 :, :] = 0
+    if dtype == "uint8":
+        data = (data // 16).astype(np.uint8)
+    profile = {"width": width, "height": height, "count": 4, "dtype": dtype, "transform": UTM}
+    if crs:
+        profile["crs"] = crs
+    profile.update(driver="COG", compress="deflate") if cog else profile.update(driver="GTiff")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if cog:  # the COG driver only copies: write a plain file, then copy it
+            plain = path.with_suffix(".plain.tif")
+            with rasterio.open(plain, "w", **{**profile, "driver": "GTiff"}) as dst:
+                dst.write(data)
+            rasterio.shutil.copy(plain, path, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=256)
+            plain.unlink()
+        else:
+            with rasterio.open(path, "w", **profile) as dst:
+                dst.write(data)
+    return path
+
+
+def greenness(batch: np.ndarray) -> np.ndarray:
+    f = batch.astype(np.float32) / 255.0
+    return 1.0 / (1.0 + np.exp(-20.0 * (f[..., 1] - 0.5 * (f[..., 0] + f[..., 2]))))
+
+
+def stitched_in_memory(path: Path, predict, tile: int, overlap: int, bands: str) -> np.ndarray:
+    """The in-memory reference: the whole scene decoded, every tile through serving.tiling.Stitcher."""
+    raster = read_scene(path, bands=bands)
+    grid = TileGrid(raster.height, raster.width, tile, overlap)
+    stitcher = Stitcher(grid)
+    todo = np.flatnonzero(grid.tile_valid(raster.valid))
+    for start in range(0, len(todo), 8):
+        batch = todo[start : start + 8]
+        out = np.asarray(predict(grid.extract(raster.rgb, batch)))
+        stitcher.add(batch, out[..., 0] if out.ndim == 4 else out)
+    probability = np.clip(stitcher.result(), 0.0, 1.0)
+    probability[~raster.valid] = 0.0
+    return probability
+
+
+def read_probability(path: Path) -> np.ndarray:
+    with rasterio.open(path) as ds:
+        return np.nan_to_num(ds.read(1), nan=0.0)
+
+
+@pytest.mark.parametrize("cog", [False, True])
+def test_window_edges_match_the_in_memory_path(tmp_path: Path, cog: bool) -> None:
+    scene = write_scene(tmp_path / "scene.tif", cog=cog)
+    reference = stitched_in_memory(scene, greenness, 64, 16, "sentinel2-10m")
+    params = WindowParams(64, 16, 0.5, 8, block_size=128)  # many block edges, none on a tile edge
+    out = {"probability": tmp_path / "p.tif", "mask": tmp_path / "m.tif"}
+    result = segment_file(scene, greenness, params, out, bands="sentinel2-10m")
+    assert np.abs(read_probability(out["probability"]) - reference).max() <= 1e-5
+    with rasterio.open(out["mask"]) as ds:
+        mask = ds.read(1)
+    assert ((mask == 1) == ((reference >= 0.5) & (mask != 255))).all()
+    assert result.stats.n_blocks == 4 * 6 and result.stats.n_tiles > 0
+
+
+def test_statistics_sampled_like_the_in_memory_reader(tmp_path: Path) -> None:
+    """Over a million pixels the stretch is estimated from a stride of valid pixels: the same stride."""
+    scene = write_scene(tmp_path / "big.tif", height=1100, width=1000)
+    reference = stitched_in_memory(scene, greenness, 64, 8, "3,2,1")
+    out = {"probability": tmp_path / "p.tif"}
+    segment_file(scene, greenness, WindowParams(64, 8, block_size=300), out, bands="3,2,1")
+    assert np.abs(read_probability(out["probability"]) - reference).max() <= 1e-5
+
+
+def test_outputs_are_cogs_with_the_scene_georeferencing(tmp_path: Path) -> None:
+    scene = write_scene(tmp_path / "scene.tif", height=1100, width=900, dtype="uint8")
+    out = {"mask": tmp_path / "m.tif"}
+    segment_file(scene, greenness, WindowParams(64, 16, block_size=256), out, bands="3,2,1")
+    with rasterio.open(scene) as src, rasterio.open(out["mask"]) as ds:
+        assert ds.crs == src.crs and ds.transform == src.transform and ds.shape == src.shape
+        assert ds.profile["tiled"] and ds.block_shapes[0] == (512, 512) and ds.nodata == 255
+        assert ds.overviews(1)  # overviews inside the file
+        assert ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_polygons_crossing_blocks_are_merged(tmp_path: Path) -> None:
+    scene = write_scene(tmp_path / "scene.tif")
+    raster = read_scene(scene, bands="sentinel2-10m")
+    whole = segment_scene(raster, greenness, 64, 16)
+    expected = scene_polygons(whole)
+    result = segment_file(scene, greenness, WindowParams(64, 16, block_size=128), {}, bands="sentinel2-10m")
+    assert len(result.polygons.geometries) == len(expected.geometries) == 1
+    assert result.polygons.areas_ha.sum() == pytest.approx(expected.areas_ha.sum(), rel=1e-9)
+    assert result.polygons.geometries[0].equals(expected.geometries[0])
+    summary = scene_summary(whole, expected)
+    assert result.summary.valid_ha == pytest.approx(summary.valid_ha, rel=1e-6)
+    assert result.summary.arable_ha == pytest.approx(summary.arable_ha, rel=1e-9)
+
+
+def test_bad_scenes_are_clear_errors_and_leave_nothing(tmp_path: Path) -> None:
+    no_crs = write_scene(tmp_path / "nocrs.tif", height=100, width=100, crs=None)
+    out = {"mask": tmp_path / "out" / "m.tif"}
+    with pytest.raises(AgrilandError, match="no CRS"):
+        segment_file(no_crs, greenness, WindowParams(64), out)
+    corrupt = tmp_path / "corrupt.tif"
+    corrupt.write_bytes(write_scene(tmp_path / "ok.tif", height=300, width=300).read_bytes()[:5000])
+    with pytest.raises(AgrilandError, match="corrupt|truncated|cannot be read"):
+        segment_file(corrupt, greenness, WindowParams(64), out)
+    with pytest.raises(AgrilandError, match="no such scene"):
+        segment_file(tmp_path / "missing.tif", greenness, WindowParams(64), out)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.slow
+def test_real_onnx_model_window_parity(exported_models: Path, tmp_path: Path) -> None:
+    """The suite's trained + exported tiny U-Net on ONNX Runtime: windowed == in-memory within 1e-5."""
+    model = OnnxModel.load(artifact_folder(exported_models, "unet", "fp32"), providers="cpu")
+    predict = predictor(model)
+    scene = write_scene(tmp_path / "scene.tif", height=300, width=420)
+    reference = stitched_in_memory(scene, predict, model.tile_size, 16, "sentinel2-10m")
+    out = {"probability": tmp_path / "p.tif"}
+    segment_file(scene, predict, WindowParams(model.tile_size, 16, block_size=100), out, bands="sentinel2-10m")
+    assert np.abs(read_probability(out["probability"]) - reference).max() <= 1e-5
