@@ -173,7 +173,8 @@ def render(result: dict) -> str:
     if result["status"] != "measured":
         lines += [f"**{NO_GPU}** — {result['reason']}. The script is ready: on a machine with an NVIDIA GPU "
                   "and onnxruntime-gpu's CUDA 13 / cuDNN 9 libraries it measures the CUDA provider (fp32, fp16; "
-                  "cudnn_conv_algo_search EXHAUSTIVE / HEURISTIC / DEFAULT), IO binding, a batch-size sweep, the "
+                  "cudnn_conv_algo_search EXHAUSTIVE / HEURISTIC / DEFAULT, the service's "
+                  "AGRILAND_CUDNN_CONV_ALGO_SEARCH), IO binding, a batch-size sweep, the "
                   "TensorRT provider with an engine cache and a 1..max-batch shape profile, and the CPU decode "
                   "rate per core that feeds it.", END, ""]
         return "\n".join(lines)
@@ -188,6 +189,15 @@ def render(result: dict) -> str:
             lines.append(f"| {run['model']} | {run['provider']} | {run['algo_search']} | {run['io_binding']} | "
                          f"{run['session_s']:.1f} | {row['batch']} | {row['first_run_s']:.2f} | "
                          f"{row['ms_per_batch']:.2f} | {row['tiles_per_s']:.1f} |")
+    best: dict[str, tuple[float, str]] = {}  # model -> (tiles/s at the largest batch, conv algo search)
+    for run in result["runs"]:
+        if "error" not in run and run["provider"] == "CUDAExecutionProvider" and not run["io_binding"]:
+            rate = run["rows"][-1]["tiles_per_s"]
+            if rate > best.get(run["model"], (0.0, ""))[0]:
+                best[run["model"]] = (rate, run["algo_search"])
+    lines += [""] + [f"- {model}: fastest cudnn_conv_algo_search at batch {max(result['batches'])}: **{algo}** "
+                     f"({rate:.1f} tiles/s); set AGRILAND_CUDNN_CONV_ALGO_SEARCH accordingly."
+                     for model, (rate, algo) in sorted(best.items())]
     decode = result["decode"]
     lines += ["", f"CPU decode (serving.decoding.decode_image, one core, 256 px): "
               f"PNG {decode['png_tiles_per_s_per_core']:.0f} tiles/s, JPEG {decode['jpeg_tiles_per_s_per_core']:.0f} "
