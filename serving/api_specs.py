@@ -28,6 +28,7 @@ class DeferredInput(bentoml.IODescriptor):
 
     @classmethod
     async def from_http_request(cls, request: Any, serde: Any) -> "DeferredInput":
+        request.state.agriland_request = request  # the very object (a task's has its body cached on it)
         unset = {name: None for name, info in cls.model_fields.items() if info.is_required()}
         return cls.model_construct(**unset)
 
@@ -89,3 +90,13 @@ class FeatureCollection(bentoml.IODescriptor):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[dict[str, Any]] = Field(default_factory=list)
     agriland: dict[str, Any] | None = Field(default=None, description="model, version, grid and scene facts")
+
+
+class SceneJobCancelled(bentoml.IODescriptor):
+    """Answer of POST /scene_jobs/cancel."""
+
+    task_id: str
+    status: Literal["cancelled", "not running"] = Field(
+        description="cancelled: its work has stopped and its temp files and slot are released; "
+        "not running: finished already, or not a job of this worker"
+    )

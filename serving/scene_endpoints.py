@@ -93,6 +93,11 @@ def _limited(request: Request, max_bytes: int) -> Request:
             raise ApiError(400, f"invalid Content-Length header {declared!r}") from err
         if size > max_bytes:
             raise ApiError(413, f"request body is {size} bytes; the scene upload limit is {max_bytes}")
+    cached = getattr(request, "_body", None)  # a task's body, already stored by BentoML's task queue
+    if cached is not None:
+        if len(cached) > max_bytes:
+            raise ApiError(413, f"request body is {len(cached)} bytes; the scene upload limit is {max_bytes}")
+        return request
     seen = 0
     receive = request.receive
 

@@ -13,7 +13,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from contract.errors import AgrilandError
-from serving.api_specs import ClusterInput, ClusterSceneInput, FeatureCollection, SegmentInput, SegmentSceneInput
+from serving.api_specs import (
+    ClusterInput, ClusterSceneInput, FeatureCollection, SceneJobCancelled, SceneJobRef, SegmentInput, SegmentSceneInput,
+)
 from serving.batching import Overloaded, RunTimeout
 from serving.config import ServeSettings
 from serving.decoding import DecodeLimits, set_pillow_limits
@@ -24,6 +26,7 @@ from serving.http_input import parse_tiles
 from serving.masks import mask_png
 from serving.resources import service_resources
 from serving.scene_endpoints import cluster_scene_handler, segment_scene_handler
+from serving.scene_jobs import SceneJobs
 from serving.schemas import (
     ApiError, ClusterOptions, ClusterResponse, SegmentOptions, SegmentResponse, SegmentSceneResponse,
 )
@@ -50,7 +53,7 @@ def _error(status: int, message: str, retry_after_s: int | None = None, detail: 
 
 async def answer(service: "Agriland", ctx: bentoml.Context, name: str, model: str, handler: Handler) -> Response:
     """Admission control, readiness and the error policy shared by every endpoint; never raises."""
-    request = ctx.request
+    request = getattr(ctx.request.state, "agriland_request", ctx.request)
     engine = service.engine
     if service.in_flight >= SETTINGS.max_concurrency:
         response: Response = _error(
@@ -166,6 +169,7 @@ class Agriland:
         self.scenes_admitted = 0  # scene requests uploading, waiting for a slot or running
         self.scene_slots = asyncio.Semaphore(SETTINGS.max_scenes)  # scenes decoded/stitched at once
         self.engine = Engine(SETTINGS, SETTINGS_ERROR)
+        self.jobs = SceneJobs()
 
     def __is_ready__(self) -> bool:
         reason = self.engine.not_ready_reason()
@@ -192,6 +196,34 @@ class Agriland:
     async def cluster_scene(self, ctx: bentoml.Context, **_: object) -> Response:
         """DEC cluster of every tile of a GeoTIFF scene, as GeoJSON grid cells."""
         return await answer(self, ctx, "cluster_scene", "dec", _cluster_scene)
+
+    @bentoml.task(route="/segment_scene_job", input_spec=SegmentSceneInput, output_spec=SegmentSceneResponse)
+    async def segment_scene_job(self, ctx: bentoml.Context, **_: object) -> Response:
+        """/segment_scene as a job: POST .../submit, GET .../status and .../get?task_id=; cancel at /scene_jobs/cancel."""
+        return await self._job(ctx, "segment_scene_job", "unet", _segment_scene)
+
+    @bentoml.task(route="/cluster_scene_job", input_spec=ClusterSceneInput, output_spec=FeatureCollection)
+    async def cluster_scene_job(self, ctx: bentoml.Context, **_: object) -> Response:
+        """/cluster_scene as a job: POST .../submit, GET .../status and .../get?task_id=; cancel at /scene_jobs/cancel."""
+        return await self._job(ctx, "cluster_scene_job", "dec", _cluster_scene)
+
+    @bentoml.api(route="/scene_jobs/cancel", input_spec=SceneJobRef, output_spec=SceneJobCancelled)
+    async def cancel_scene_job(self, task_id: str) -> SceneJobCancelled:
+        """Stop a running scene job; answers once its work stopped and its temp files and slot are released."""
+        return SceneJobCancelled(task_id=task_id, status=await self.jobs.cancel(task_id))
+
+    async def _job(self, ctx: bentoml.Context, name: str, model: str, handler: Handler) -> Response:
+        task_id = getattr(ctx.request.state, "task_id", None)
+        self.jobs.started(task_id)
+        try:
+            return await answer(self, ctx, name, model, handler)
+        except asyncio.CancelledError:
+            if task_id not in self.jobs.cancelled:
+                raise
+            ctx.response.status_code = CLIENT_CLOSED
+            return _error(CLIENT_CLOSED, f"scene job {task_id} was cancelled")
+        finally:
+            self.jobs.finished(task_id)
 
     async def predict_masks(self, tiles: np.ndarray) -> np.ndarray:
         """uint8 [N, T, T, 3] -> float32 [N, T, T] probabilities via the shared micro-batcher (for scene endpoints)."""

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from serving.batching import MicroBatcher, Overloaded
+from serving.batching import MicroBatcher, Overloaded, RunTimeout
 
 
 class SlowModel:
@@ -108,3 +108,54 @@ def test_model_error_fails_only_that_batch() -> None:
         return float(out["mean"][0])
 
     assert asyncio.run(scenario()) == 7.0
+
+
+def test_an_error_in_the_bookkeeping_does_not_strand_queued_requests() -> None:
+    """The metrics callback raises on every batch: every queued request is still answered, in order."""
+    model = SlowModel()
+    calls: list[int] = []
+
+    def broken_observe(size: int, _: float) -> None:
+        calls.append(size)
+        raise RuntimeError("injected bookkeeping failure")
+
+    async def scenario() -> list[float]:
+        batcher = MicroBatcher("m", model, max_batch_size=4, observe=broken_observe)
+        model.gate.clear()
+        first = asyncio.create_task(batcher.submit(_tiles([1])))
+        await asyncio.sleep(0.05)
+        queued = [asyncio.create_task(batcher.submit(_tiles([10 + i]))) for i in range(9)]
+        await asyncio.sleep(0.05)
+        model.gate.set()
+        results = [await first, *await asyncio.gather(*queued)]
+        later = await batcher.submit(_tiles([99]))
+        errors = batcher.worker_errors
+        batcher.close()
+        return [float(r["mean"][0]) for r in results] + [float(later["mean"][0]), errors]
+
+    *means, errors = asyncio.run(scenario())
+    assert means == [1, *range(10, 19), 99]
+    assert errors == len(calls) >= 3
+
+
+def test_a_run_past_its_deadline_fails_its_batch_and_refuses_work_until_it_returns() -> None:
+    model = SlowModel()
+
+    async def scenario() -> tuple[str, str | None, str, str | None, float]:
+        batcher = MicroBatcher("m", model, max_batch_size=4, run_timeout_s=0.2)
+        model.gate.clear()  # the run blocks until the gate opens (a stuck session)
+        with pytest.raises(RunTimeout) as late:
+            await batcher.submit(_tiles([1]))
+        stuck = batcher.stuck_reason()
+        with pytest.raises(Overloaded) as refused:
+            await batcher.submit(_tiles([2]))
+        model.gate.set()
+        while batcher.stuck_reason() is not None:
+            await asyncio.sleep(0.01)
+        after = await batcher.submit(_tiles([3]))
+        batcher.close()
+        return str(late.value), stuck, str(refused.value), batcher.stuck_reason(), float(after["mean"][0])
+
+    late, stuck, refused, cleared, after = asyncio.run(scenario())
+    assert "deadline" in late and stuck is not None and "has not returned" in refused
+    assert cleared is None and after == 3
