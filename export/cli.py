@@ -7,6 +7,8 @@ from pathlib import Path
 
 from contract.manifest import VARIANTS, read_manifest
 
+GRAPH_OPTIMIZERS = ("auto", "tf2onnx", "onnxruntime")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agriland export",
@@ -17,25 +19,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--variant", choices=(*VARIANTS, "all"), default="fp32",
                         help="fp32, fp16 (GPUs), int8 (CPUs, static QDQ) or all (default fp32)")
     parser.add_argument("--calibration-data", type=Path, default=None,
-                        help="tiles for parity and int8 calibration (default: the run's training data source)")
+                        help="real tiles (a folder, EuroSAT-style class folders, GeoTIFF tiles or a pairs CSV) for "
+                             "int8 calibration (default: the training data recorded in the run's "
+                             "training_summary.json, drawn disjoint from the parity tiles)")
+    parser.add_argument("--parity-data", type=Path, default=None,
+                        help="tiles compared Keras vs ONNX (default: the run's training data; --calibration-data "
+                             "when that cannot be read)")
+    parser.add_argument("--calibration-tiles", type=int, default=64,
+                        help="tiles int8 calibration reads (default 64)")
     parser.add_argument("--parity-tiles", type=int, default=16, help="tiles compared Keras vs ONNX (default 16)")
+    parser.add_argument("--strict", action="store_true",
+                        help="fail when an fp16/int8 variant misses its parity gate (default: drop it with a "
+                             "warning, recorded in models/<name>/export_summary.json; fp32 always must pass)")
+    parser.add_argument("--graph-optimizer", choices=GRAPH_OPTIMIZERS, default="auto",
+                        help="who optimises the converted graph: tf2onnx's optimisers, or ONNX Runtime's offline "
+                             "optimisation (bounded memory for graphs with huge weights, e.g. the full DEC); "
+                             "auto picks onnxruntime for graphs with a weight over 16 M elements")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import export  # noqa: F401  (TF env vars before TensorFlow loads)
-    from export.pipeline import export_models
+    from export.pipeline import run_export
 
     run = args.run or Path("runs") / args.name
     variants = list(VARIANTS) if args.variant == "all" else [args.variant]
-    folders = export_models(run, args.models, args.name, variants, args.calibration_data, args.parity_tiles)
-    for folder in folders:
-        manifest = read_manifest(folder)
+    outcomes = run_export(run, args.models, args.name, variants, args.calibration_data, args.parity_tiles,
+                          strict=args.strict, n_calibration_tiles=args.calibration_tiles,
+                          graph_optimizer=args.graph_optimizer, parity_source=args.parity_data)
+    for outcome in outcomes:
+        if outcome.folder is None:
+            print(f"{args.name}/{outcome.variant}: DROPPED, not exported ({outcome.reason})")
+            continue
+        manifest = read_manifest(outcome.folder)
         p = manifest.parity
         figures = [f"max|diff| {p.max_abs_diff:.2e}" if p.max_abs_diff is not None else None,
                    f"mask IoU {p.mask_iou:.4f}" if p.mask_iou is not None else None,
                    f"cluster agreement {p.cluster_agreement:.4f}" if p.cluster_agreement is not None else None]
-        print(f"{manifest.name}/{manifest.variant}: {folder / 'model.onnx'} "
+        print(f"{manifest.name}/{manifest.variant}: {outcome.folder / 'model.onnx'} "
               f"({', '.join(f for f in figures if f)} vs Keras on {p.n_tiles} tiles)")
     return 0

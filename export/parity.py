@@ -17,6 +17,14 @@ log = logging.getLogger(__name__)
 VariantName = Literal["fp32", "fp16", "int8"]
 
 
+class ParityError(AgrilandError):
+    """A variant missed its parity gate; `parity` holds the figures that were measured (passed=False)."""
+
+    def __init__(self, message: str, parity: Parity) -> None:
+        super().__init__(message)
+        self.parity = parity
+
+
 @dataclass(frozen=True)
 class Tolerance:
     """Limits one variant must meet; None skips a check (the figure is still measured and recorded)."""
@@ -90,7 +98,7 @@ def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], 
 
 
 def judge(figures: dict[str, float], variant: VariantName, n_tiles: int) -> Parity:
-    """Build the manifest's Parity record; raise AgrilandError when the variant misses its tolerance."""
+    """Build the manifest's Parity record; raise ParityError when the variant misses its tolerance."""
     tol = TOLERANCES[variant]
     problems: list[str] = []
     prob_diffs = [figures[f"max_abs_diff_{n}"] for n in ("mask", "q") if f"max_abs_diff_{n}" in figures]
@@ -114,8 +122,8 @@ def judge(figures: dict[str, float], variant: VariantName, n_tiles: int) -> Pari
     log.info("%s parity on %d tiles: %s", variant, n_tiles,
              ", ".join(f"{k} {v:.4g}" for k, v in figures.items() if not k.startswith("scale_")))
     if problems:
-        raise AgrilandError(f"{variant} ONNX export fails parity with Keras on {n_tiles} tiles: "
-                            + "; ".join(problems))
+        raise ParityError(f"{variant} ONNX export fails parity with Keras on {n_tiles} tiles: "
+                          + "; ".join(problems), parity)
     return parity
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
@@ -14,9 +16,9 @@ import numpy as np
 
 from contract.errors import AgrilandError
 from export.manifest_builder import KERAS_FILE, build_manifest, read_summary
-from export.onnx_export import OUTPUT_NAMES, convert_keras
+from export.onnx_export import OUTPUT_NAMES, GraphOptimizer, convert_keras
 from export.parity import check_parity, keras_outputs
-from export.variants import to_fp16, to_int8
+from export.variants import VariantOutcome, gated, to_fp16, to_int8
 from contract.manifest import MODEL_FILE, VARIANTS, read_manifest, verify_artifact, write_manifest
 from serving.runtime import artifact_folder
 
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 Name = Literal["dec", "unet"]
 Variant = Literal["fp32", "fp16", "int8"]
 MAX_CALIBRATION_TILES = 64
+SUMMARY_NAME = "export_summary.json"  # models/<name>/export_summary.json: what each variant's export did
 _SYNTHETIC = re.compile(r"^synthetic:(\d+) tiles \(seed (\d+)\)$")
 
 
@@ -40,6 +43,8 @@ class ExportInputs:
     keras_reference: dict[str, np.ndarray]
     tile_source: str
     model: object
+    calibration_source: str = ""
+    graph_optimizer: GraphOptimizer = "auto"
 
 
 def load_reference_tiles(source: str | Path, tile_size: int, origin: str) -> np.ndarray:
@@ -63,32 +68,72 @@ def load_reference_tiles(source: str | Path, tile_size: int, origin: str) -> np.
     return np.asarray(images, dtype=np.uint8)
 
 
-def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity_tiles: int) -> ExportInputs:
-    """Read the run, load the Keras model and the tiles, and compute the Keras reference outputs once."""
+def _tile_sources(run_dir: Path, summary: dict, tile: int, calibration_source: Path | None,
+                  parity_source: Path | None) -> tuple[np.ndarray, str, np.ndarray, str]:
+    """(parity images, their source, calibration images, their source); both may be the same array."""
+    recorded = (summary.get("data") or {}).get("source")
+    run_origin = f"{run_dir}/training_summary.json data.source"
+    parity_images: np.ndarray | None = None
+    parity_from = ""
+    if parity_source is not None:
+        parity_images, parity_from = load_reference_tiles(parity_source, tile, "--parity-data"), str(parity_source)
+    elif recorded:
+        try:
+            parity_images, parity_from = load_reference_tiles(recorded, tile, run_origin), str(recorded)
+        except AgrilandError as err:
+            if calibration_source is None:
+                raise
+            log.warning("%s; the parity tiles come from --calibration-data %s instead", err, calibration_source)
+    elif calibration_source is None:
+        raise AgrilandError(f"{run_origin} is missing: pass --calibration-data PATH (real training tiles)")
+    if calibration_source is None:
+        return parity_images, parity_from, parity_images, parity_from  # type: ignore[return-value]
+    calibration = load_reference_tiles(calibration_source, tile, "--calibration-data")
+    if parity_images is None:
+        return calibration, str(calibration_source), calibration, str(calibration_source)
+    return parity_images, parity_from, calibration, str(calibration_source)
+
+
+def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity_tiles: int,
+            n_calibration_tiles: int = MAX_CALIBRATION_TILES, parity_source: Path | None = None) -> ExportInputs:
+    """Read the run, load the Keras model and the tiles, and compute the Keras reference outputs once.
+
+    int8 calibration tiles come from `calibration_source` (a folder, class folders, GeoTIFF tiles or a pairs CSV
+    of real tiles, read with training.data's loader), else from the training data recorded in the run's
+    training_summary.json. Parity tiles come from `parity_source`, else the run's training data (else, when
+    that cannot be read, `calibration_source`). Drawn from one source, parity and calibration tiles are
+    disjoint (they overlap only when it holds too few tiles).
+    """
     from training.keras_objects import load_inference_model
 
     if n_parity_tiles < 1:
         raise AgrilandError(f"--parity-tiles must be >= 1, got {n_parity_tiles}")
+    if n_calibration_tiles < 1:
+        raise AgrilandError(f"--calibration-tiles must be >= 1, got {n_calibration_tiles}")
     summary = read_summary(run_dir, name)
     tile = int(summary["tile_size"])
     model = load_inference_model(run_dir / KERAS_FILE)
     shape = tuple(model.inputs[0].shape)
     if shape[1:] != (tile, tile, 3):
         raise AgrilandError(f"{run_dir / KERAS_FILE} takes {shape[1:]} tiles but its summary says tile_size {tile}")
-    if calibration_source is not None:
-        source, origin = str(calibration_source), "--calibration-data"
-    else:
-        source, origin = (summary.get("data") or {}).get("source"), f"{run_dir}/training_summary.json data.source"
-        if not source:
-            raise AgrilandError(f"{origin} is missing: pass --calibration-data PATH (real training tiles)")
-    images = load_reference_tiles(source, tile, origin)
-    order = np.random.default_rng(0).permutation(len(images))
+    images, source, cal_images, cal_source = _tile_sources(run_dir, summary, tile, calibration_source, parity_source)
+    rng = np.random.default_rng(0)
+    order = rng.permutation(len(images))
     parity = images[order[:n_parity_tiles]]
-    rest = order[n_parity_tiles:] if len(order) > n_parity_tiles else order
-    calibration = images[np.sort(rest[:MAX_CALIBRATION_TILES])]
-    log.info("%s: %d parity tiles and %d calibration tiles from %s", name, len(parity), len(calibration), source)
+    if cal_images is not images:
+        rest = rng.permutation(len(cal_images))
+    elif len(order) > n_parity_tiles:
+        rest = order[n_parity_tiles:]
+    else:
+        log.warning("%s: %s holds only %d tiles, so int8 calibration reuses the parity tiles", name, source,
+                    len(order))
+        rest = order
+    calibration = cal_images[np.sort(rest[:n_calibration_tiles])]
+    log.info("%s: %d parity tiles from %s, %d int8 calibration tiles from %s", name, len(parity), source,
+             len(calibration), cal_source)
     reference = keras_outputs(model, parity, OUTPUT_NAMES[name])
-    return ExportInputs(run_dir, name, summary, parity, calibration, reference, str(source), model)
+    return ExportInputs(run_dir, name, summary, parity, calibration, reference, str(source), model,
+                        calibration_source=cal_source)
 
 
 def _publish(staging: Path, final: Path) -> None:
@@ -129,14 +174,15 @@ def export_variant(inputs: ExportInputs, models_dir: Path, variant: Variant) -> 
         extra: dict[str, object] = {"parity_source": inputs.tile_source}
         tile = int(inputs.summary["tile_size"])
         if variant == "fp32":
-            report = convert_keras(inputs.model, inputs.name, tile, model_path)
+            report = convert_keras(inputs.model, inputs.name, tile, model_path, inputs.graph_optimizer)
             extra["graph"] = {"nodes": report.n_nodes, "transposes": report.n_transposes,
-                              "input_path": list(report.input_prefix)}
+                              "input_path": list(report.input_prefix), "optimizer": report.optimizer}
         elif variant == "fp16":
             to_fp16(fp32_folder / MODEL_FILE, model_path)
         else:
             to_int8(fp32_folder / MODEL_FILE, model_path, inputs.calibration_tiles)
             extra["calibration_tiles"] = int(len(inputs.calibration_tiles))
+            extra["calibration_source"] = inputs.calibration_source or inputs.tile_source
         threshold = float(inputs.summary.get("threshold", 0.5))
         parity = check_parity(inputs.keras_reference, model_path, inputs.parity_tiles, variant, threshold)
         manifest = build_manifest(inputs.run_dir, staging, inputs.name, variant, parity, inputs.summary, extra)
@@ -149,20 +195,85 @@ def export_variant(inputs: ExportInputs, models_dir: Path, variant: Variant) -> 
     return final
 
 
-def export_models(run_dir: Path | str, models_dir: Path | str, name: Name, variants: list[str],
-                  calibration_source: Path | None = None, n_parity_tiles: int = 16) -> list[Path]:
-    """Export several variants of one model, sharing the Keras model, tiles and reference outputs."""
+def _drop_stale(models_dir: Path, name: str, outcome: VariantOutcome) -> None:
+    """Remove a previous export of a variant that was just dropped: it belongs to another model version."""
+    folder = artifact_folder(models_dir, name, outcome.variant)
+    if folder.exists():
+        log.warning("%s/%s: removing the previous export in %s (this export dropped that variant)",
+                    name, outcome.variant, folder)
+        shutil.rmtree(folder)
+
+
+def write_export_summary(models_dir: Path, inputs: ExportInputs, outcomes: list[VariantOutcome]) -> Path:
+    """Record each variant's fate in `models_dir/<name>/export_summary.json` (merged with earlier entries of
+    the same model version) and return its path."""
+    from export.manifest_builder import model_version
+
+    path = Path(models_dir) / inputs.name / SUMMARY_NAME
+    version = model_version(inputs.run_dir)
+    previous: dict = {}
+    if path.is_file():
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            log.warning("%s is not valid JSON; writing it afresh", path)
+    variants = previous.get("variants", {}) if previous.get("version") == version else {}
+    for outcome in outcomes:
+        variants[outcome.variant] = outcome.to_json()
+    summary = {"name": inputs.name, "version": version, "run": str(inputs.run_dir),
+               "parity_source": inputs.tile_source, "parity_tiles": int(len(inputs.parity_tiles)),
+               "calibration_source": inputs.calibration_source or inputs.tile_source,
+               "calibration_tiles": int(len(inputs.calibration_tiles)),
+               "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "variants": variants}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def run_export(run_dir: Path | str, models_dir: Path | str, name: Name, variants: list[str],
+               calibration_source: Path | None = None, n_parity_tiles: int = 16, strict: bool = False,
+               n_calibration_tiles: int = MAX_CALIBRATION_TILES, graph_optimizer: GraphOptimizer = "auto",
+               parity_source: Path | None = None) -> list[VariantOutcome]:
+    """Export several variants of one model, sharing the Keras model, tiles and reference outputs.
+
+    fp32 must pass its parity gate (else AgrilandError and nothing is published). fp16/int8 that miss theirs
+    are dropped with a warning, recorded in export_summary.json, unless `strict`.
+    """
     if name not in OUTPUT_NAMES:
         raise AgrilandError(f"unknown model {name!r}; choose dec or unet")
     for variant in variants:
         if variant not in VARIANTS:
             raise AgrilandError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    inputs = prepare(Path(run_dir), name, calibration_source, n_parity_tiles)
-    ordered = sorted(set(variants), key=VARIANTS.index)
-    return [export_variant(inputs, Path(models_dir), variant) for variant in ordered]  # type: ignore[arg-type]
+    inputs = prepare(Path(run_dir), name, calibration_source, n_parity_tiles, n_calibration_tiles, parity_source)
+    inputs.graph_optimizer = graph_optimizer
+    models_dir = Path(models_dir)
+    outcomes: list[VariantOutcome] = []
+    for variant in sorted(set(variants), key=VARIANTS.index):
+        outcome = gated(variant, lambda v=variant: export_variant(inputs, models_dir, v), strict)  # type: ignore[misc]
+        if outcome.status == "dropped":
+            _drop_stale(models_dir, name, outcome)
+        else:
+            manifest = read_manifest(outcome.folder)
+            outcome = VariantOutcome(variant, "exported", outcome.folder,
+                                     parity=manifest.parity.model_dump(mode="json"))
+        outcomes.append(outcome)
+    log.info("%s export summary: %s", name, write_export_summary(models_dir, inputs, outcomes))
+    return outcomes
+
+
+def export_models(run_dir: Path | str, models_dir: Path | str, name: Name, variants: list[str],
+                  calibration_source: Path | None = None, n_parity_tiles: int = 16) -> list[Path]:
+    """The folders of the variants that were exported (dropped fp16/int8 are left out; see run_export)."""
+    outcomes = run_export(run_dir, models_dir, name, variants, calibration_source, n_parity_tiles)
+    return [o.folder for o in outcomes if o.folder is not None]
 
 
 def export_model(run_dir: Path | str, models_dir: Path | str, name: Name, variant: Variant,
                  calibration_source: Path | None = None, n_parity_tiles: int = 16) -> Path:
-    """Export `run_dir`'s model as `models_dir/name/variant/{model.onnx,manifest.json}` and return that folder."""
-    return export_models(run_dir, models_dir, name, [variant], calibration_source, n_parity_tiles)[0]
+    """Export `run_dir`'s model as `models_dir/name/variant/{model.onnx,manifest.json}` and return that folder.
+
+    One variant asked for by name must exist afterwards: a missed gate raises (strict)."""
+    outcomes = run_export(run_dir, models_dir, name, [variant], calibration_source, n_parity_tiles, strict=True)
+    return outcomes[0].folder  # type: ignore[return-value]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnx
 
 from contract.errors import AgrilandError
 from export.onnx_export import INPUT_NAME, inspect_graph
+from export.parity import ParityError
 
 log = logging.getLogger(__name__)
 
@@ -176,3 +179,47 @@ def to_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, batch_size
     report = inspect_graph(onnx.load(str(out_path)))
     log.info("int8: %d nodes, %d Transpose(s)", report.n_nodes, report.n_transposes)
     return out_path
+
+
+# Variants that are an optimisation, not the model: one that misses its gate is dropped, never fatal.
+OPTIONAL_VARIANTS: tuple[str, ...] = ("fp16", "int8")
+
+
+@dataclass(frozen=True)
+class VariantOutcome:
+    """What happened to one requested variant: exported to `folder`, or dropped with the reason why."""
+
+    variant: str
+    status: Literal["exported", "dropped"]
+    folder: Path | None = None
+    reason: str | None = None
+    parity: dict[str, object] | None = None  # the measured figures, also for a dropped variant when known
+
+    def to_json(self) -> dict[str, object]:
+        """The entry of this variant in export_summary.json."""
+        entry: dict[str, object] = {"status": self.status}
+        if self.folder is not None:
+            entry["folder"] = str(self.folder)
+        if self.reason is not None:
+            entry["reason"] = self.reason
+        if self.parity is not None:
+            entry["parity"] = self.parity
+        return entry
+
+
+def gated(variant: str, build: Callable[[], Path], strict: bool = False) -> VariantOutcome:
+    """Run `build` (convert, parity-check and publish one variant) behind its gate.
+
+    fp32 is the model: any failure propagates. For fp16/int8 a missed parity gate or a failed conversion drops
+    that variant with a warning and the reason in the outcome, unless `strict` (then it raises as before).
+    """
+    try:
+        folder = build()
+    except AgrilandError as err:
+        if variant not in OPTIONAL_VARIANTS or strict:
+            raise
+        parity = err.parity.model_dump(mode="json") if isinstance(err, ParityError) else None
+        log.warning("%s variant DROPPED (the fp32 model is unaffected and still exports and serves): %s",
+                    variant, err)
+        return VariantOutcome(variant, "dropped", reason=str(err), parity=parity)
+    return VariantOutcome(variant, "exported", folder=folder)

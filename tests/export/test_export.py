@@ -120,7 +120,7 @@ def test_failed_parity_leaves_previous_export(export_case, tmp_path: Path) -> No
     with pytest.raises(AgrilandError, match="fails parity"):
         export_variant(inputs, models, "fp32")
     assert sha256_file(models / "unet" / "fp32" / "model.onnx") == before
-    assert sorted(p.name for p in (models / "unet").iterdir()) == ["fp16", "fp32", "int8"]
+    assert sorted(p.name for p in (models / "unet").iterdir()) == ["export_summary.json", "fp16", "fp32", "int8"]
 
 
 def test_parity_check_refuses_wrong_model(export_case) -> None:
