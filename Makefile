@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[train,serve,geo,dev]"
+	$(BIN)/pip install -q -e ".[train,serve,geo,batch,dev]"
 	touch $@
 
 install: $(BIN)/.installed

@@ -66,6 +66,7 @@ class CogSink:
                 self._tmp, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=COG_BLOCK, OVERVIEWS="AUTO",
                 RESAMPLING="NEAREST" if self.kind == "mask" else "AVERAGE", BIGTIFF="IF_SAFER",
             )
+            os.chmod(cog, 0o644)  # mkstemp makes 0600; outputs are for analysts to share
             os.replace(cog, self.path)
         except BaseException:
             Path(cog).unlink(missing_ok=True)

@@ -1,0 +1,1 @@
+"""Region-scale batch segmentation of many scenes on Ray Data (`agriland batch`)."""

@@ -1,0 +1,179 @@
+"""`agriland batch` on Ray Data: scenes to an ONNX Runtime actor pool, run manifest, resume, failure isolation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from batch.config import BatchConfig
+from batch.inputs import SceneInput
+from batch.scene_task import SCENES_DIR, STR_FIELDS, finished_record, polygons_file, run_scene
+from batch.vectors import merge_polygons, write_summary
+from contract.errors import AgrilandError
+from contract.manifest import verify_artifact
+from serving.runtime import artifact_folder
+from serving.scene_outputs import write_json
+
+log = logging.getLogger(__name__)
+
+RUN_MANIFEST = "run.json"
+MERGED = "polygons.parquet"
+SUMMARY = "summary.csv"
+LOCAL_OBJECT_STORE = 256 * 1024 * 1024
+
+
+class SceneWorker:
+    """A Ray Data actor: one ONNX Runtime session, scenes in, result rows out."""
+
+    def __init__(self, config: BatchConfig) -> None:
+        from serving.runtime import OnnxModel
+        from serving.scene_cli import predictor
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self.config = config
+        self.model = OnnxModel.load(artifact_folder(config.models, "unet", config.variant),
+                                    providers=config.provider, intra_op_threads=config.threads_per_actor)
+        self.predict = predictor(self.model)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
+        manifest = self.model.manifest
+        rows = [
+            run_scene(SceneInput(str(sid), str(href)), self.predict, manifest.tile_size, manifest.version,
+                      manifest.onnx_sha256, manifest.threshold, self.config)
+            for sid, href in zip(batch["scene_id"], batch["href"])
+        ]
+        return {key: [row[key] for row in rows] for key in rows[0]}
+
+
+@dataclass
+class RunReport:
+    """What a run did; `exit_code` is 0 when every scene is done, 1 when some failed."""
+
+    manifest_path: Path
+    ok: int
+    skipped: int
+    failed: int
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def _clean_leftovers(out: Path) -> None:
+    """Remove temporary scene folders a killed run left behind (finished scenes are never temporary)."""
+    folder = out / SCENES_DIR
+    if folder.is_dir():
+        for entry in folder.iterdir():
+            if entry.name.startswith(".") and (".tmp-" in entry.name or ".old-" in entry.name):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _init_ray(config: BatchConfig) -> None:
+    import ray
+
+    address = config.address or os.environ.get("RAY_ADDRESS") or None
+    if ray.is_initialized():
+        pass
+    elif address:
+        log.info("connecting to the Ray cluster at %s", address)
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=config.num_cpus, include_dashboard=False, log_to_driver=False,
+                 object_store_memory=LOCAL_OBJECT_STORE, configure_logging=False)
+    import ray.data
+
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False  # one tqdm bar over scenes instead
+    context.print_on_execution_start = False
+
+
+def _actors(config: BatchConfig, n_scenes: int) -> int:
+    import ray
+
+    if config.actors is not None:
+        return min(config.actors, n_scenes)
+    cpus = int(ray.cluster_resources().get("CPU", 1))
+    return max(1, min(n_scenes, cpus // config.threads_per_actor))
+
+
+def _process(config: BatchConfig, todo: list[SceneInput]):
+    """Yield result rows as actors finish scenes."""
+    import ray.data
+
+    _init_ray(config)
+    actors = _actors(config, len(todo))
+    log.info("%d scene(s) on %d ONNX Runtime actor(s) x %d thread(s)", len(todo), actors, config.threads_per_actor)
+    dataset = ray.data.from_items([{"scene_id": s.scene_id, "href": s.href} for s in todo],
+                                  override_num_blocks=len(todo))
+    results = dataset.map_batches(
+        SceneWorker, fn_constructor_kwargs={"config": config}, batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=config.threads_per_actor, num_gpus=config.gpus_per_actor or None,
+    )
+    yield from results.iter_rows()
+
+
+def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = True) -> RunReport:
+    """Segment every scene not already finished; keep `run.json` current after each scene."""
+    config.check()
+    model_folder = artifact_folder(config.models, "unet", config.variant)
+    manifest = verify_artifact(model_folder)
+    if manifest.task != "segmentation":
+        raise AgrilandError(f"{model_folder} holds a {manifest.task} model, not a segmentation U-Net")
+    config.out.mkdir(parents=True, exist_ok=True)
+    _clean_leftovers(config.out)
+    started = time.monotonic()
+    records: dict[str, dict] = {}
+    todo: list[SceneInput] = []
+    for scene in scenes:
+        done = finished_record(config.out, scene, manifest.onnx_sha256)
+        if done is None:
+            todo.append(scene)
+        else:
+            records[scene.scene_id] = {**{k: done[k] for k in done if k not in ("model_version", "model_sha256")},
+                                       "status": "skipped"}
+    log.info("%d scene(s): %d already finished (resume), %d to run", len(scenes), len(records), len(todo))
+    run = {
+        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": {"folder": str(model_folder), "name": manifest.name, "version": manifest.version,
+                  "variant": manifest.variant, "sha256": manifest.onnx_sha256, "tile_size": manifest.tile_size},
+        "config": config.public(),
+        "inputs": [{"scene_id": s.scene_id, "href": s.href} for s in scenes],
+        "scenes": records,
+    }
+    manifest_path = write_json(config.out / RUN_MANIFEST, run)
+    if todo:
+        bar = tqdm(total=len(todo), desc="scenes", unit="scene", disable=not progress)
+        for row in _process(config, todo):
+            row = {k: (str(v) if k in STR_FIELDS else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            records[row["scene_id"]] = row
+            bar.update(1)
+            bar.set_postfix(failed=sum(r["status"] == "failed" for r in records.values()))
+            write_json(manifest_path, run)
+        bar.close()
+    order = [s.scene_id for s in scenes]
+    run["scenes"] = {sid: records[sid] for sid in order if sid in records}
+    finished = [sid for sid in order if records.get(sid, {}).get("status") in ("ok", "skipped")]
+    merge_polygons([polygons_file(config.out, sid) for sid in finished], config.out / MERGED)
+    write_summary([records[sid] for sid in order if sid in records], config.out / SUMMARY)
+    counts = {s: sum(r["status"] == s for r in records.values()) for s in ("ok", "skipped", "failed")}
+    wall = time.monotonic() - started
+    tiles = sum(int(records[sid].get("n_tiles", 0)) for sid in order if records.get(sid, {}).get("status") == "ok")
+    run.update(
+        finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        timings={"wall_s": round(wall, 3), "tiles": tiles, "tiles_per_s": round(tiles / wall, 3) if wall else 0.0},
+        counts=counts,
+        failures={sid: r["error"] for sid, r in records.items() if r["status"] == "failed"},
+        outputs={"merged_polygons": MERGED, "summary": SUMMARY, "scenes": SCENES_DIR},
+    )
+    write_json(manifest_path, run)
+    log.info("batch done: %(ok)d ok, %(skipped)d skipped (resume), %(failed)d failed", counts)
+    return RunReport(manifest_path, counts["ok"], counts["skipped"], counts["failed"])

@@ -1,0 +1,92 @@
+"""One scene of a batch run: windowed segmentation into an atomic scene folder, or a failure record."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from batch.config import BatchConfig
+from batch.inputs import SceneInput
+from batch.vectors import FILE_NAMES, polygons_frame, write_vectors
+from contract.atomic import atomic_dir
+from contract.errors import AgrilandError
+from serving.scene_files import segment_file
+from serving.scene_outputs import write_json
+from serving.windowed import Predict, WindowParams
+
+log = logging.getLogger(__name__)
+
+SCENES_DIR = "scenes"
+RECORD_FILE = "scene.json"
+FLOAT_FIELDS = ("arable_ha", "valid_ha", "arable_fraction", "seconds")
+INT_FIELDS = ("n_polygons", "n_tiles", "n_tiles_skipped", "width", "height")
+STR_FIELDS = ("scene_id", "href", "status", "error", "crs", "outputs")
+
+
+def scene_dir(out: Path, scene_id: str) -> Path:
+    return out / SCENES_DIR / scene_id
+
+
+def finished_record(out: Path, scene: SceneInput, model_sha256: str) -> dict | None:
+    """The record of a scene finished earlier by the same model on the same input, or None (resume)."""
+    path = scene_dir(out, scene.scene_id) / RECORD_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("status") != "ok" or record.get("model_sha256") != model_sha256 or record.get("href") != scene.href:
+        return None
+    return record
+
+
+def _row(scene: SceneInput, status: str, **values: object) -> dict:
+    """A fixed-schema row (Arrow needs the same column types from every actor)."""
+    row: dict = {k: 0.0 for k in FLOAT_FIELDS} | {k: 0 for k in INT_FIELDS} | {k: "" for k in STR_FIELDS}
+    row.update(scene_id=scene.scene_id, href=scene.href, status=status, **values)
+    return row
+
+
+def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version: str, model_sha256: str,
+              default_threshold: float, config: BatchConfig) -> dict:
+    """Segment one scene into `out/scenes/<id>/`; every failure becomes a `failed` row, never an exception."""
+    started = time.monotonic()
+    threshold = default_threshold if config.threshold is None else config.threshold
+    params = WindowParams(tile_size, config.overlap, threshold, config.batch_size, config.block_size)
+    dest = scene_dir(config.out, scene.scene_id)
+    try:
+        with atomic_dir(dest, overwrite=True) as tmp:
+            targets = {"mask": tmp / "mask.tif"}
+            if config.probability:
+                targets["probability"] = tmp / "probability.tif"
+            result = segment_file(scene.href, predict, params, targets, bands=config.bands,
+                                  simplify_px=config.simplify, min_area_ha=config.min_area_ha)
+            frame = polygons_frame(result.polygons, scene.scene_id, model_version, model_sha256)
+            vectors = write_vectors(frame, tmp, config.formats)
+            files = [p.name for p in result.outputs.values()] + [p.name for p in vectors.values()]
+            summary = result.summary
+            row = _row(
+                scene, "ok",
+                arable_ha=summary.arable_ha, valid_ha=summary.valid_ha, arable_fraction=summary.arable_fraction,
+                n_polygons=summary.n_polygons, n_tiles=result.stats.n_tiles,
+                n_tiles_skipped=result.stats.n_tiles_skipped, width=result.width, height=result.height,
+                crs=summary.crs, seconds=round(time.monotonic() - started, 3),
+                outputs=json.dumps({name: f"{SCENES_DIR}/{scene.scene_id}/{name}" for name in files}),
+            )
+            write_json(tmp / RECORD_FILE, {**row, "model_version": model_version, "model_sha256": model_sha256,
+                                           "threshold": threshold, "tile_size": tile_size, "overlap": config.overlap})
+        dest.chmod(0o755)  # the temporary folder was private (0700)
+        log.info("%s: ok, %.2f ha arable, %.1f s", scene.scene_id, row["arable_ha"], row["seconds"])
+        return row
+    except AgrilandError as err:
+        error = str(err)
+    except Exception as err:  # one broken scene must not stop the others; the run manifest says why
+        log.exception("%s failed", scene.scene_id)
+        error = f"{type(err).__name__}: {err}"
+    log.warning("%s: failed: %s", scene.scene_id, error)
+    return _row(scene, "failed", error=error, seconds=round(time.monotonic() - started, 3))
+
+
+def polygons_file(out: Path, scene_id: str) -> Path:
+    return scene_dir(out, scene_id) / FILE_NAMES["parquet"]

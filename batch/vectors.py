@@ -1,0 +1,96 @@
+"""Batch vector outputs: per-scene polygons as GeoParquet (+ FlatGeobuf/GeoPackage/GeoJSON), merged, summarised."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import geopandas as gpd
+import pandas as pd
+
+from serving.polygons import WGS84, ArablePolygons
+
+log = logging.getLogger(__name__)
+
+VectorFormat = Literal["parquet", "fgb", "gpkg", "geojson"]
+VECTOR_FORMATS: tuple[VectorFormat, ...] = ("parquet", "fgb", "gpkg", "geojson")
+FILE_NAMES: dict[VectorFormat, str] = {
+    "parquet": "polygons.parquet",
+    "fgb": "polygons.fgb",
+    "gpkg": "polygons.gpkg",
+    "geojson": "polygons.geojson",
+}
+_DRIVERS = {"fgb": "FlatGeobuf", "gpkg": "GPKG", "geojson": "GeoJSON"}
+
+
+def polygons_frame(polygons: ArablePolygons, scene_id: str, model_version: str, model_sha256: str) -> gpd.GeoDataFrame:
+    """One row per field polygon, in the scene CRS: area_ha, scene_id, model version and checksum."""
+    n = len(polygons.geometries)
+    return gpd.GeoDataFrame(
+        {
+            "scene_id": [scene_id] * n,
+            "polygon_id": list(range(n)),
+            "area_ha": polygons.areas_ha.round(6),
+            "class": ["arable"] * n,
+            "model_version": [model_version] * n,
+            "model_sha256": [model_sha256] * n,
+        },
+        geometry=gpd.GeoSeries(polygons.geometries, crs=polygons.crs.to_wkt()),
+    )
+
+
+def _atomic(path: Path, write) -> Path:
+    """Write through a temporary sibling, then rename into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    os.unlink(tmp)  # some drivers refuse to overwrite; let them create it
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_vectors(frame: gpd.GeoDataFrame, folder: Path, formats: tuple[VectorFormat, ...]) -> dict[str, Path]:
+    """Write each requested format into `folder`; GeoJSON is RFC 7946 (EPSG:4326), the others keep the scene CRS."""
+    written: dict[str, Path] = {}
+    for fmt in formats:
+        path = folder / FILE_NAMES[fmt]
+        if fmt == "parquet":
+            _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, schema_version="1.1.0"))
+        elif fmt == "geojson":
+            _atomic(path, lambda tmp: frame.to_crs(WGS84).to_file(tmp, driver="GeoJSON", engine="pyogrio", layer="arable"))
+        else:
+            _atomic(path, lambda tmp, f=fmt: frame.to_file(tmp, driver=_DRIVERS[f], engine="pyogrio", layer="arable"))
+        written[fmt] = path
+    return written
+
+
+def merge_polygons(parquets: list[Path], out: Path) -> Path:
+    """All scenes' polygons in one GeoParquet, reprojected to EPSG:4326 (scenes may differ in CRS)."""
+    frames = [gpd.read_parquet(p).to_crs(WGS84) for p in parquets]
+    if frames:
+        merged = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=WGS84)
+    else:
+        columns = {c: [] for c in ("scene_id", "polygon_id", "area_ha", "class", "model_version", "model_sha256")}
+        merged = gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=WGS84))
+    return _atomic(out, lambda tmp: merged.to_parquet(tmp, index=False, schema_version="1.1.0"))
+
+
+def write_summary(rows: list[dict], out_csv: Path) -> Path:
+    """Arable hectares per scene and in total (a CSV an analyst opens in a spreadsheet)."""
+    columns = ["scene_id", "status", "arable_ha", "valid_ha", "arable_fraction", "n_polygons", "seconds", "error"]
+    table = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
+    done = table[table["status"].isin(["ok", "skipped"])]
+    total = {"scene_id": "TOTAL", "status": f"{len(done)} ok / {len(table)}",
+             "arable_ha": round(float(done["arable_ha"].fillna(0).sum()), 6),
+             "valid_ha": round(float(done["valid_ha"].fillna(0).sum()), 6),
+             "n_polygons": int(done["n_polygons"].fillna(0).sum())}
+    total["arable_fraction"] = round(total["arable_ha"] / total["valid_ha"], 6) if total["valid_ha"] else 0.0
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    return _atomic(out_csv, lambda tmp: table.to_csv(tmp, index=False))
