@@ -30,6 +30,7 @@ class AugmentConfig:
     max_rotation: float = 10.0  # small random rotation in [-max, max]
     min_crop_scale: float = 0.8  # random crop of scale in [min, 1], rescaled back to the tile size
     fill_mode: str = "REFLECT"  # how pixels rotated in from outside are filled
+    photometric: bool = False  # brightness, contrast, saturation, per-band gain and gamma (other sensors)
 
 
 def random_transforms(batch: int, size: int, seed: tf.Tensor, config: AugmentConfig) -> tf.Tensor:
@@ -86,3 +87,25 @@ def augment_batch(
         return out, None
     warped = apply_transforms(tf.cast(masks, tf.float32), transforms, "NEAREST", config.fill_mode)
     return out, warped
+
+
+def photometric_batch(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Per-tile random brightness, contrast, saturation, per-band gain and gamma on uint8 [B,H,W,3].
+
+    Other sensors, seasons, haze and processing levels change colour and contrast far more than geometry; a
+    model trained on one sensor's 8-bit rendering must not rely on its exact tones.
+    """
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=5)
+    batch = tf.shape(images)[0]
+    x = tf.cast(images, tf.float32) / 255.0
+    gain = tf.random.stateless_uniform([batch, 1, 1, 3], seeds[0], 0.85, 1.15)
+    brightness = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[1], -0.12, 0.12)
+    contrast = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[2], 0.6, 1.5)
+    saturation = tf.random.stateless_uniform([batch, 1, 1, 1], seeds[3], 0.6, 1.4)
+    gamma = tf.exp(tf.random.stateless_uniform([batch, 1, 1, 1], seeds[4], -0.35, 0.35))
+    mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+    x = (x * gain - mean) * contrast + mean + brightness
+    grey = tf.reduce_mean(x, axis=3, keepdims=True)
+    x = grey + (x - grey) * saturation
+    x = tf.pow(tf.clip_by_value(x, 0.0, 1.0), gamma)
+    return tf.cast(tf.round(x * 255.0), tf.uint8)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -32,9 +33,12 @@ from training.tile_io import (
 if TYPE_CHECKING:
     import tensorflow as tf
 
+    from training.augment import AugmentConfig
+
 logger = logging.getLogger(__name__)
 
 PAIRS_CSV_NAMES = ("pairs.csv", "meta_data.csv")
+SCENE_PATTERN = re.compile(r"^(\d+)_sat_")
 
 
 @dataclass
@@ -46,6 +50,7 @@ class TileData:
     labels: np.ndarray | None  # (N,) int64
     class_names: list[str] | None
     paths: list[str]
+    groups: list[str] | None = None  # per tile: "train"/"val"/"test", or a source-scene id to split by
 
     def __len__(self) -> int:
         return len(self.images)
@@ -149,7 +154,17 @@ def load_pairs_csv(
     labels, class_names = _encode_labels(names, csv_path) if names else (None, None)
     logger.info("read %d pairs from %s", len(images), csv_path)
     return TileData(_stack(images, tile_size, 3), _stack(masks, tile_size, None) if mask_col else None,
-                    labels, class_names, paths)
+                    labels, class_names, paths, _groups(rows, columns, paths))
+
+
+def _groups(rows: list[dict[str, str]], columns: list[str], paths: list[str]) -> list[str] | None:
+    """Split groups: a `split` column (train/val/test), a `group` column, or the source scene of Forest Aerial
+    file names (`<scene>_sat_<n>.jpg`); None when the CSV says nothing about where tiles come from."""
+    for column in ("split", "group"):
+        if column in columns:
+            return [(row[column] or "").strip() for row in rows]
+    scenes = [SCENE_PATTERN.match(Path(p).name) for p in paths]
+    return [m.group(1) for m in scenes] if all(scenes) else None
 
 
 def _encode_labels(names: list[str], source: Path) -> tuple[np.ndarray, list[str]]:
@@ -252,6 +267,7 @@ def make_tf_dataset(
     augment: bool = True,
     seed: int = 0,
     repeat: bool = False,
+    augment_config: AugmentConfig | None = None,
 ) -> tf.data.Dataset:
     """Batches of uint8 images [B,T,T,3], or (uint8 image, float32 mask [B,T,T,1]) pairs, prefetched.
 
@@ -260,7 +276,7 @@ def make_tf_dataset(
     """
     import tensorflow as tf
 
-    from training.augment import AugmentConfig, augment_batch
+    from training.augment import AugmentConfig, augment_batch, photometric_batch
 
     images = np.asarray(images)
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] != images.shape[2]:
@@ -282,7 +298,7 @@ def make_tf_dataset(
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size)
-    config = AugmentConfig()
+    config = augment_config or AugmentConfig()
 
     def _map(index: tf.Tensor, batch: tuple) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
         step_seed = tf.stack([tf.constant(seed, tf.int64), index])
@@ -290,6 +306,8 @@ def make_tf_dataset(
         mask = batch[1] if masks is not None else None
         if augment:
             image, mask = augment_batch(image, mask, step_seed, config)
+            if config.photometric:
+                image = photometric_batch(image, step_seed + 1)
         return image if mask is None else (image, mask)
 
     ds = ds.enumerate().map(_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

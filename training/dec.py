@@ -70,7 +70,8 @@ class DecTrainer:
             weights.append(config.gamma)
         self.train_model = tf_keras.Model(self.model.input, outputs, name="dec_train")
         self.train_model.compile(
-            optimizer=tf_keras.optimizers.SGD(config.learning_rate, momentum=config.momentum),
+            optimizer=(tf_keras.optimizers.Adam(config.learning_rate) if config.optimizer == "adam"
+                       else tf_keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)),
             loss=losses, loss_weights=weights,
         )
 
@@ -157,7 +158,10 @@ class DecTrainer:
                     break
             batch = order[np.arange(iteration * cfg.batch_size, (iteration + 1) * cfg.batch_size) % n]
             x = images[batch]
-            targets = [p[batch]] if cfg.gamma <= 0 else [p[batch], x.astype(np.float32) / 255.0]
+            if cfg.gamma <= 0:
+                targets = [p[batch]]
+            else:  # IDEC reconstruction target: pixels in [0, 1], or the feature vectors themselves
+                targets = [p[batch], x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x]
             loss = self.train_model.train_on_batch(x, targets)
             iteration += 1
             bar.update(1)

@@ -7,8 +7,10 @@ from typing import Literal
 
 from contract.errors import AgrilandError
 
-Backbone = Literal["resnet50", "vgg16"]
-BACKBONES: tuple[str, ...] = ("resnet50", "vgg16")
+Backbone = Literal["efficientnet-lite0", "resnet50", "vgg16"]
+BACKBONES: tuple[str, ...] = ("efficientnet-lite0", "resnet50", "vgg16")
+# Backbones used as frozen, pretrained feature extractors: DEC trains a dense head on their pooled features.
+FEATURE_BACKBONES: tuple[str, ...] = ("efficientnet-lite0",)
 Pooling = Literal["flatten", "avg"]
 POOLINGS: tuple[str, ...] = ("flatten", "avg")
 MIN_TILE, MAX_TILE = 64, 256
@@ -22,8 +24,9 @@ class DecConfig:
     tile_size: int = 64
     max_tiles: int | None = None
     # autoencoder
-    backbone: Backbone = "resnet50"
-    encoder_weights: str | None = None
+    backbone: Backbone = "efficientnet-lite0"
+    encoder_weights: str | None = "imagenet"  # "imagenet" (efficientnet-lite0 only), a local file, or None
+    views: int = 4  # efficientnet-lite0: features averaged over the tile and its flips (1, 2 or 4)
     pooling: Pooling = "flatten"  # last conv features -> hidden Dense: flattened (the workflow) or global average
     train_backbone: bool = True  # False: calibrate BatchNorm once, then train only the dense layers and decoder
     hidden_units: int = 256
@@ -42,6 +45,7 @@ class DecConfig:
     update_interval: int = 30
     batch_size: int = 32
     learning_rate: float = 0.01
+    optimizer: Literal["sgd", "adam"] = "sgd"  # DEC self-training optimiser
     momentum: float = 0.9
     tol: float = 0.001
     gamma: float = 0.0
@@ -59,6 +63,11 @@ class DecConfig:
             )
         if self.backbone not in BACKBONES:
             raise AgrilandError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
+        if self.views not in (1, 2, 4):
+            raise AgrilandError(f"views must be 1, 2 or 4, got {self.views}")
+        if self.encoder_weights == "imagenet" and self.backbone not in FEATURE_BACKBONES:
+            raise AgrilandError(f"no ImageNet weights can be downloaded for {self.backbone}: pass a local weights "
+                                f"file, or use --backbone efficientnet-lite0 (weights from an installed package)")
         if self.pooling not in POOLINGS:
             raise AgrilandError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
         positive = ("hidden_units", "embedding_dim", "ae_batch_size", "n_clusters", "kmeans_n_init",
@@ -78,6 +87,8 @@ class DecConfig:
                 raise AgrilandError(f"{name} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.momentum < 1:
             raise AgrilandError(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise AgrilandError(f"optimizer must be sgd or adam, got {self.optimizer!r}")
         if self.tol < 0 or self.gamma < 0:
             raise AgrilandError(f"tol and gamma must be >= 0, got tol={self.tol}, gamma={self.gamma}")
         return self
@@ -97,16 +108,19 @@ class DecConfig:
 
 PROFILES: dict[str, DecConfig] = {
     # Seconds on a CPU: for tests and smoke checks of the whole pipeline, not for real clusters.
-    "tiny": DecConfig(tile_size=64, max_tiles=None, hidden_units=32, embedding_dim=16, ae_epochs=1, ae_batch_size=16,
-                      max_iter=4, update_interval=2, batch_size=16, n_clusters=5, tsne_every=1, gallery_size=8),
-    # ~4 minutes on 2 CPU cores: 600 tiles of 64 px, a small hidden layer, 150 DEC iterations. The backbone
-    # is BatchNorm-calibrated and frozen (3 CPU epochs of end-to-end pretraining collapse a random-init
-    # ResNet-50's embedding) with global-average pooling; DEC SGD lr 0.001 (0.01 collapsed to one cluster).
-    "quick": DecConfig(tile_size=64, max_tiles=600, hidden_units=256, pooling="avg", train_backbone=False,
-                       ae_epochs=3, learning_rate=0.001, max_iter=150, update_interval=30, n_clusters=5),
-    # The workflow's sizes, for a GPU: 256 px, K=100, 1000 epochs of pretraining, target updated every 100.
-    "full": DecConfig(tile_size=256, max_tiles=None, hidden_units=1024, ae_epochs=1000, ae_patience=20,
-                      max_iter=20000, update_interval=100, n_clusters=100, tsne_every=20),
+    "tiny": DecConfig(tile_size=64, max_tiles=None, views=1, hidden_units=32, embedding_dim=16, ae_epochs=1,
+                      ae_batch_size=16, max_iter=4, update_interval=2, batch_size=16, n_clusters=5, tsne_every=1,
+                      gallery_size=8),
+    # A few minutes on 2 CPU cores: frozen ImageNet EfficientNet-Lite0 features of each 64 px tile and its
+    # flips, a dense head pretrained as a denoising autoencoder on them, then DEC with Adam. K=30 (several
+    # clusters per land-cover class) names cropland far better than K=10 (docs/dec_evaluation.md).
+    "quick": DecConfig(tile_size=64, max_tiles=None, views=4, hidden_units=512, embedding_dim=32, ae_epochs=40,
+                       ae_batch_size=128, ae_patience=5, augment=False, optimizer="adam", learning_rate=1e-3,
+                       batch_size=256, max_iter=4000, update_interval=140, n_clusters=30, tsne_every=10),
+    # The workflow's sizes, for a GPU: 256 px, K=100, long pretraining, target updated every 100 iterations.
+    "full": DecConfig(tile_size=256, max_tiles=None, views=4, hidden_units=1024, embedding_dim=64, ae_epochs=1000,
+                      ae_batch_size=256, ae_patience=20, augment=False, optimizer="adam", learning_rate=1e-3,
+                      batch_size=256, max_iter=20000, update_interval=100, n_clusters=100, tsne_every=20),
 }
 
 

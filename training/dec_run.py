@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 
 from contract.errors import AgrilandError
-from training.autoencoder import build_autoencoder, pretrain
+from training.autoencoder import build_autoencoder, build_head_autoencoder, compose_image_model, pretrain, pretrain_head
 from training.cluster_metrics import evaluate_clustering
 from training.cluster_naming import NAMES_FILE, read_cluster_names, write_assignments, write_cluster_names
 from training.cluster_tools import TSNE_DIR, tsne_plot, write_galleries
 from training.data import TileData, load_tiles
 from training.dec import DecTrainer
-from training.dec_config import DecConfig
+from training.dec_config import FEATURE_BACKBONES, DecConfig
+from training.pretrained_features import build_feature_extractor, extract
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,18 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
     log.info("DEC run: %d tiles of %d px from %s -> %s (K=%d)", len(images), config.tile_size, source, run_dir,
              config.n_clusters)
 
-    ae = build_autoencoder(config)
-    ae_stats = pretrain(ae, images, config, checkpoints, resume=resume, verbose=verbose)
+    extractor = None
+    if config.backbone in FEATURE_BACKBONES:  # frozen pretrained features; the dense head trains on them
+        extractor = build_feature_extractor(config.tile_size, weights=config.encoder_weights, n_views=config.views)
+        log.info("DEC: extracting frozen %s features (%d view(s)) of %d tiles", config.backbone, config.views,
+                 len(images))
+        inputs = extract(extractor, images)
+        ae = build_head_autoencoder(config, inputs.shape[1])
+        ae_stats = pretrain_head(ae, inputs, config, checkpoints, resume=resume, verbose=verbose)
+    else:
+        inputs = images
+        ae = build_autoencoder(config)
+        ae_stats = pretrain(ae, images, config, checkpoints, resume=resume, verbose=verbose)
     ae_done = time.monotonic()
 
     tsne_written: list[str] = []
@@ -89,14 +100,15 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
             tsne_written.append(path.name)
 
     trainer = DecTrainer(ae, config, checkpoints)
-    result = trainer.run(images, labels=labels, resume=resume, on_update=on_update)
+    result = trainer.run(inputs, labels=labels, resume=resume, on_update=on_update)
+    model = trainer.model if extractor is None else compose_image_model(extractor, trainer.model)
     final_tsne = run_dir / TSNE_DIR / "tsne_final.png"
     tsne_plot(result.embeddings, result.assignments, final_tsne, title=f"DEC embedding, final (iteration "
               f"{result.iteration})", max_points=config.tsne_max_points, seed=config.seed)
 
     staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=".model."))
     try:
-        trainer.model.save(staging / MODEL_FILE)
+        model.save(staging / MODEL_FILE)
         (run_dir / MODEL_FILE).unlink(missing_ok=True)
         (staging / MODEL_FILE).replace(run_dir / MODEL_FILE)
     finally:

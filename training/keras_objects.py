@@ -10,7 +10,7 @@ import tf_keras
 from contract.errors import AgrilandError
 
 # Modules whose import registers custom layers with tf_keras (register_keras_serializable).
-_CUSTOM_LAYER_MODULES = ("training.preprocessing", "training.clustering_layer")
+_CUSTOM_LAYER_MODULES = ("training.preprocessing", "training.clustering_layer", "training.pretrained_features")
 
 
 def register_custom_objects() -> None:

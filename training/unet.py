@@ -24,14 +24,18 @@ from training.preprocessing import ImagePreprocessing, PreprocessMode
 log = logging.getLogger(__name__)
 
 Arch = Literal["unet", "handbuilt"]
-Encoder = Literal["inceptionv3", "resnet50", "none"]
+Encoder = Literal["efficientnet-lite0", "inceptionv3", "resnet50", "vgg16", "none"]
 ARCHS: tuple[Arch, ...] = ("unet", "handbuilt")
-ENCODERS: tuple[Encoder, ...] = ("inceptionv3", "resnet50", "none")
-ENCODER_ALIASES: dict[str, Encoder] = {"untrained": "none"}
-PREPROCESSING: dict[str, PreprocessMode] = {"inceptionv3": "tf", "resnet50": "caffe", "none": "unit"}
+ENCODERS: tuple[Encoder, ...] = ("efficientnet-lite0", "inceptionv3", "resnet50", "vgg16", "none")
+ENCODER_ALIASES: dict[str, Encoder] = {"untrained": "none", "lite0": "efficientnet-lite0"}
+PREPROCESSING: dict[str, PreprocessMode] = {"efficientnet-lite0": "tf", "inceptionv3": "tf", "resnet50": "caffe",
+                                            "vgg16": "caffe", "none": "unit"}
+# Encoders whose ImageNet weights ship in an installed package (the others start from random weights offline).
+PRETRAINED_ENCODERS: tuple[str, ...] = ("efficientnet-lite0",)
+LITE0_DECODER_FILTERS: tuple[int, ...] = (128, 64, 32, 16, 16)
 CORE_NAME = "segmentation_core"
 # Name of the deepest encoder layer of each core (segmentation-models InceptionV3, ResNet50, plain U-Net).
-ENCODER_OUTPUTS = ("mixed10", "relu1", "encoder_bottom_relu")
+ENCODER_OUTPUTS = ("mixed10", "relu1", "block5_pool", "top_activation", "encoder_bottom_relu")
 MIN_TILE = 64
 
 
@@ -82,6 +86,27 @@ def _sm_unet_core(encoder: Encoder) -> tf_keras.Model:
     return tf_keras.Model(net.input, net.output, name=CORE_NAME)
 
 
+def lite0_unet_core(weights: str | Path | None = "imagenet",
+                    filters: tuple[int, ...] = LITE0_DECODER_FILTERS) -> tf_keras.Model:
+    """EfficientNet-Lite0 encoder (ImageNet weights from the installed package) + segmentation-models' U-Net
+    decoder blocks (upsample x2, concatenate the skip, two 3x3 conv-BN-ReLU) on the 1/16 .. 1/2 skips."""
+    from segmentation_models.models import unet as sm_unet
+
+    from training.efficientnet_lite import SKIP_LAYERS, build_efficientnet_lite0
+
+    # segmentation-models binds its blocks to a Keras flavour at model build time; bind them to tf_keras here.
+    sm_unet.backend, sm_unet.layers = tf_keras.backend, tf_keras.layers
+    sm_unet.models, sm_unet.keras_utils = tf_keras.models, tf_keras.utils
+    encoder = build_efficientnet_lite0((None, None, 3), weights=weights)
+    skips = [encoder.get_layer(name).output for name in reversed(SKIP_LAYERS[:-1])]
+    x = encoder.get_layer(SKIP_LAYERS[-1]).output
+    for stage, width in enumerate(filters):
+        skip = skips[stage] if stage < len(skips) else None
+        x = sm_unet.DecoderUpsamplingX2Block(width, stage, use_batchnorm=True)(x, skip)
+    logits = tf_keras.layers.Conv2D(1, 3, padding="same", name="final_conv")(x)
+    return tf_keras.Model(encoder.input, logits, name=CORE_NAME)
+
+
 def _conv_bn_relu(x, filters: int, name: str):
     x = tf_keras.layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
     x = tf_keras.layers.BatchNormalization(name=f"{name}_bn")(x)
@@ -123,6 +148,10 @@ def build_unet(
         if enc != "inceptionv3":
             raise AgrilandError(f"the hand-built U-Net has an InceptionV3 encoder; got encoder {encoder!r}")
         core = build_handbuilt_core()
+    elif arch == "unet" and enc == "efficientnet-lite0":
+        weights = encoder_weights or "imagenet"
+        core = lite0_unet_core(weights)
+        encoder_weights = None  # loaded by the builder
     elif arch == "unet":
         core = plain_unet_core() if enc == "none" else _sm_unet_core(enc)
     else:
@@ -130,7 +159,7 @@ def build_unet(
     model = wrap_core(core, tile_size, enc, name=f"{arch}_{enc}")
     if encoder_weights:
         load_encoder_weights(model, enc, encoder_weights)
-    else:
+    elif enc not in PRETRAINED_ENCODERS:
         log.info("encoder %s: random initialisation (no --encoder-weights given; ImageNet weights are not "
                  "downloaded offline)", enc)
     return model

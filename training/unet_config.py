@@ -21,9 +21,11 @@ class UnetConfig:
     val_fraction: float = 0.15  # picks the best epoch (early stopping, checkpoint)
     test_fraction: float = 0.15  # held out: never trained on nor used to pick the checkpoint
     augment: bool = True
+    photometric: bool = False  # colour/contrast/gamma jitter on top of the geometric augmentation
+    min_crop_scale: float = 0.8  # random zoom: crops of this share of the tile edge, rescaled (scale augmentation)
     # model
     arch: Arch = "unet"
-    encoder: str = "inceptionv3"
+    encoder: str = "efficientnet-lite0"
     encoder_weights: str | None = None
     freeze_encoder_epochs: int = 0  # warm-up epochs with the encoder frozen (useful with pretrained weights)
     bn_momentum: float = 0.9  # BatchNorm moving-average momentum; Keras' 0.99 suits long runs only
@@ -65,6 +67,8 @@ class UnetConfig:
         if not fractions_ok or self.val_fraction + self.test_fraction >= 1:
             raise AgrilandError(f"val_fraction ({self.val_fraction}) must be in (0, 1), test_fraction "
                                 f"({self.test_fraction}) in [0, 1), and their sum below 1")
+        if not 0.2 <= self.min_crop_scale <= 1:
+            raise AgrilandError(f"min_crop_scale must be in [0.2, 1], got {self.min_crop_scale}")
         if self.learning_rate <= 0:
             raise AgrilandError(f"learning_rate must be > 0, got {self.learning_rate}")
         if not 0 < self.bn_momentum < 1:
@@ -89,12 +93,15 @@ class UnetConfig:
 PROFILES: dict[str, UnetConfig] = {
     # Seconds on a CPU: tests and pipeline smoke checks. The plain encoder keeps the model (and its ONNX) small.
     "tiny": UnetConfig(tile_size=MIN_TILE, encoder="none", epochs=2, patience=2, n_overlays=4),
-    # ~3.5 min on 2 idle CPU cores (8 epochs took 2.6 min), ~5 min when shared: InceptionV3 U-Net, 400 tiles
-    # of 64 px (280 train / 60 val / 60 test), 10 epochs.
-    "quick": UnetConfig(tile_size=64, max_tiles=400, encoder="inceptionv3", epochs=10, patience=4),
+    # Minutes on 2 CPU cores: the ImageNet EfficientNet-Lite0 encoder (frozen for the first epoch) under
+    # segmentation-models' decoder blocks, 64 px mosaics of real tiles, photometric and scale augmentation.
+    "quick": UnetConfig(tile_size=64, max_tiles=None, encoder="efficientnet-lite0", epochs=8, patience=3,
+                        freeze_encoder_epochs=1, batch_size=32, learning_rate=1e-3, photometric=True,
+                        min_crop_scale=0.5, loss="bce_dice"),
     # The workflow's sizes, for a GPU: 256 px, every tile, up to 200 epochs with patience 20.
-    "full": UnetConfig(tile_size=256, max_tiles=None, encoder="inceptionv3", epochs=200, patience=20,
-                       bn_momentum=0.99, n_overlays=12),
+    "full": UnetConfig(tile_size=256, max_tiles=None, encoder="efficientnet-lite0", epochs=200, patience=20,
+                       freeze_encoder_epochs=2, bn_momentum=0.99, n_overlays=12, photometric=True,
+                       min_crop_scale=0.5),
 }
 
 

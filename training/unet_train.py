@@ -50,6 +50,7 @@ def load_segmentation_data(
             raise AgrilandError(f"--synthetic needs at least 4 tiles, got {synthetic}")
         tiles = make_tiles(synthetic, config.tile_size, seed=config.seed)
         images, masks, source = tiles.images, tiles.masks, f"synthetic:{synthetic} tiles (seed {config.seed})"
+        groups = None
     else:
         from training.data import load_tiles
 
@@ -57,17 +58,18 @@ def load_segmentation_data(
         if loaded.masks is None:
             raise AgrilandError(f"{data} has tiles but no masks: the U-Net needs image/mask pairs (a pairs CSV "
                                 f"from `agriland via-to-masks` or `agriland synth`)")
-        images, masks, source = loaded.images, loaded.masks, str(data)
+        images, masks, source, groups = loaded.images, loaded.masks, str(data), loaded.groups
     n_total = len(images)
     if config.max_tiles is not None and n_total > config.max_tiles:
         keep = np.sort(np.random.default_rng(config.seed).choice(n_total, size=config.max_tiles, replace=False))
         images, masks = images[keep], masks[keep]
+        groups = None if groups is None else [groups[i] for i in keep]
         log.info("data: using %d of %d tiles (max_tiles)", len(keep), n_total)
     if len(images) < 4:
         raise AgrilandError(f"{source} has only {len(images)} image/mask pairs; the U-Net needs at least 4")
     masks = (np.asarray(masks) > 0).astype(np.uint8)
     info = {"source": source, "n_tiles": int(len(images)), "n_available": int(n_total),
-            "arable_fraction": float(masks.mean())}
+            "arable_fraction": float(masks.mean()), "groups": groups}
     return np.asarray(images, np.uint8), masks, info
 
 
@@ -79,6 +81,28 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) 
     if n - n_val - n_test < 1:
         raise AgrilandError(f"{n} tiles are too few for val_fraction={val_fraction}, test_fraction={test_fraction}")
     return order[n_val + n_test:], order[:n_val], order[n_val:n_val + n_test]
+
+
+def split_by_group(groups: list[str], val_fraction: float, test_fraction: float, seed: int
+                   ) -> tuple[np.ndarray, ...]:
+    """Train / val / test indices that never share a group: explicit `train`/`val`/`test` labels are used as
+    given; other group ids (source scenes) are shuffled and dealt to the splits by tile count."""
+    labels = np.asarray(groups)
+    if set(labels) <= {"train", "val", "test"} and {"train", "val"} <= set(labels):
+        return tuple(np.flatnonzero(labels == s) for s in ("train", "val", "test"))
+    ids = np.random.default_rng(seed).permutation(sorted(set(labels)))
+    if len(ids) < 3:
+        raise AgrilandError(f"only {len(ids)} source group(s): too few for a grouped train/val/test split")
+    counts = np.array([np.sum(labels == g) for g in ids])
+    cumulative = np.cumsum(counts) / counts.sum()
+    test_ids = ids[: max(1, int(np.searchsorted(cumulative, test_fraction)))] if test_fraction > 0 else ids[:0]
+    rest = ids[len(test_ids):]
+    rest_cum = np.cumsum(counts[len(test_ids):]) / counts.sum()
+    val_ids = rest[: max(1, int(np.searchsorted(rest_cum, val_fraction)))]
+    train_ids = rest[len(val_ids):]
+    if not len(train_ids):
+        raise AgrilandError("no source group left for training after the grouped val/test split")
+    return tuple(np.flatnonzero(np.isin(labels, part)) for part in (train_ids, val_ids, test_ids))
 
 
 def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> Path:
@@ -122,10 +146,13 @@ Split = tuple[np.ndarray, np.ndarray]
 def _train(
     model: tf_keras.Model, config: UnetConfig, splits: tuple[Split, Split], staging: Path, verbose: int
 ) -> dict[str, list[float]]:
+    from training.augment import AugmentConfig
     from training.data import make_tf_dataset
 
     (x_tr, m_tr), (x_val, m_val) = splits
-    train_ds = make_tf_dataset(x_tr, m_tr, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed)
+    augment = AugmentConfig(min_crop_scale=config.min_crop_scale, photometric=config.photometric)
+    train_ds = make_tf_dataset(x_tr, m_tr, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed,
+                               augment_config=augment)
     val_ds = make_tf_dataset(x_val, m_val, config.batch_size, shuffle=False, augment=False)
     checkpoint = staging / CHECKPOINT_FILE
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +182,16 @@ def train_unet(
     config.validate()
     started = time.monotonic()
     encoder = normalize_encoder(config.encoder)
-    train_idx, val_idx, test_idx = split_indices(len(images), config.val_fraction, config.test_fraction, config.seed)
+    groups = data_info.get("groups")
+    data_info = {k: v for k, v in data_info.items() if k != "groups"}
+    if groups is not None:
+        train_idx, val_idx, test_idx = split_by_group(list(groups), config.val_fraction, config.test_fraction,
+                                                      config.seed)
+        data_info["split"] = "grouped (by source tile/scene: no test tile or scene is seen in training)"
+    else:
+        train_idx, val_idx, test_idx = split_indices(len(images), config.val_fraction, config.test_fraction,
+                                                     config.seed)
+        data_info["split"] = "random by tile (the data names no source groups)"
     eval_idx, eval_split = (test_idx, "test") if len(test_idx) else (val_idx, "val")
     log.info("U-Net run: %s/%s, %d px, %d train / %d val / %d test tiles -> %s", config.arch, encoder,
              config.tile_size, len(train_idx), len(val_idx), len(test_idx), run_dir)
