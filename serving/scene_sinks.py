@@ -83,6 +83,21 @@ class CogSink:
         self._tmp.unlink(missing_ok=True)
 
 
+def _merge(pieces: list[BaseGeometry]) -> BaseGeometry:
+    """Union of edge-sharing, non-overlapping pixel polygons.
+
+    A coverage union (linear time) once every outline has a vertex at each integer pixel corner, so
+    pieces from neighbouring blocks are noded alike; collinear vertices are dropped after. A plain union
+    (much slower on large fields with many holes) is the fallback.
+    """
+    try:
+        noded = shapely.segmentize(np.asarray(pieces, dtype=object), 1.0)
+        return shapely.simplify(shapely.coverage_union_all(noded), 0.0)
+    except shapely.errors.GEOSException as err:
+        log.warning("coverage union failed (%s); using a plain union", err)
+        return shapely.union_all(pieces)
+
+
 class PolygonSink:
     """Vectorises each block's mask in pixel coordinates; polygons that reach an inner block edge are merged.
 
@@ -117,7 +132,7 @@ class PolygonSink:
         """All polygons in pixel coordinates, edge pieces merged, in scan order (top-left first)."""
         merged: list[BaseGeometry] = []
         if self._edge:
-            merged = [g for g in shapely.get_parts(shapely.union_all(self._edge)) if g.geom_type == "Polygon"]
+            merged = [g for g in shapely.get_parts(_merge(self._edge)) if g.geom_type == "Polygon"]
         geoms = self._inner + merged
         geoms.sort(key=lambda g: (g.bounds[1], g.bounds[0]))
         return geoms
