@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "via-to-masks": ("training.annotations_cli:main", "convert VGG Image Annotator JSON to PNG masks + pairs CSV"),
     "train-dec": ("training.dec_cli:main", "pretrain the autoencoder and run DEC clustering"),
     "clusters": ("training.clusters_cli:main", "inspect and name clusters (galleries, t-SNE, names)"),
+    "mosaics": ("training.mosaics_cli:main", "arable-mask mosaics of real labeled tiles (split by source tile)"),
     "train-unet": ("training.unet_cli:main", "train the arable-land U-Net"),
     "export": ("export.cli:main", "export a trained model to ONNX with a manifest"),
     "segment": ("serving.scene_cli:main", "segment a GeoTIFF scene: mask GeoTIFF, GeoJSON, quick-look"),

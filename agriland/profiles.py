@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+
+# The real tiles the project ships for the quickstart (EuroSAT RGB sample, MIT; see its README).
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "samples" / "eurosat-rgb"
 
 
 @dataclass(frozen=True)
 class QuickstartProfile:
-    """How much synthetic data to make and which export variants to build."""
+    """How many mosaics of which size the U-Net learns from, and which export variants to build."""
 
     name: str
-    tiles: int
-    data_tile_size: int
+    mosaics: int
+    mosaic_size: int
     export_variants: str
 
 
 PROFILES: dict[str, QuickstartProfile] = {
-    "quick": QuickstartProfile(name="quick", tiles=800, data_tile_size=64, export_variants="all"),
-    "full": QuickstartProfile(name="full", tiles=20000, data_tile_size=256, export_variants="all"),
+    "quick": QuickstartProfile(name="quick", mosaics=3000, mosaic_size=64, export_variants="all"),
+    "full": QuickstartProfile(name="full", mosaics=20000, mosaic_size=256, export_variants="all"),
 }

@@ -1,4 +1,4 @@
-"""`agriland quickstart`: build the quickstart models once (synthetic data -> DEC + U-Net -> ONNX) and serve them."""
+"""`agriland quickstart`: build the quickstart models once (real EuroSAT sample -> DEC + U-Net -> ONNX) and serve them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from contract.errors import AgrilandError
-from agriland.profiles import PROFILES, QuickstartProfile
+from agriland.profiles import PROFILES, SAMPLE_DIR, QuickstartProfile
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +39,25 @@ def _step(title: str, args: list[str]) -> None:
     log.info("quickstart: %s done in %.0f s", title, time.monotonic() - started)
 
 
-def build_models(profile: QuickstartProfile, work_dir: Path, models_dir: Path) -> None:
-    """Synthetic data -> DEC -> cluster names from the synthetic labels -> U-Net -> ONNX exports."""
-    data_dir = work_dir / "data" / f"synth-{profile.name}"
+def build_models(profile: QuickstartProfile, work_dir: Path, models_dir: Path, sample: Path = SAMPLE_DIR) -> None:
+    """Real EuroSAT sample -> DEC + names from its labels; mosaics -> U-Net; both -> ONNX exports."""
+    if not sample.is_dir():
+        raise AgrilandError(f"the quickstart sample of real tiles is missing: {sample} (it ships with the repository)")
+    mosaics = work_dir / "data" / f"mosaics-{profile.name}"
     dec_run = work_dir / "runs" / f"dec-{profile.name}"
     unet_run = work_dir / "runs" / f"unet-{profile.name}"
-    if not (data_dir / "pairs.csv").is_file():
-        _step(
-            "generate synthetic scenes",
-            ["synth", "--out", str(data_dir), "--tiles", str(profile.tiles), "--tile-size", str(profile.data_tile_size),
-             "--seed", "0"],
-        )
-    _step("train DEC", ["train-dec", "--data", str(data_dir), "--run", str(dec_run), "--profile", profile.name])
-    _step("name clusters from the synthetic land-cover labels", ["clusters", "name", "--from-labels", "--run", str(dec_run)])
-    log.info("quickstart: clusters were named automatically from the synthetic labels; rename them with "
-             "`agriland clusters name 7=arable --run %s --models %s`", dec_run, models_dir)
-    _step("train U-Net", ["train-unet", "--data", str(data_dir / "pairs.csv"), "--run", str(unet_run),
+    _step("train DEC on the real EuroSAT sample", ["train-dec", "--data", str(sample), "--run", str(dec_run),
+                                                  "--profile", profile.name])
+    _step("name clusters from the sample's labels", ["clusters", "name", "--from-labels", "--run", str(dec_run)])
+    log.info("quickstart: clusters were named automatically by the majority EuroSAT label of their sample tiles "
+             "(AnnualCrop and PermanentCrop count as arable); look at %s and rename them with "
+             "`agriland clusters name 7=arable --run %s --models %s`", dec_run / "galleries" / "index.md", dec_run,
+             models_dir)
+    if not (mosaics / "pairs.csv").is_file():
+        _step("build arable-mask mosaics of the real sample", [
+            "mosaics", "--eurosat", str(sample), "--out", str(mosaics), "--size", str(profile.mosaic_size),
+            "--n", str(profile.mosaics), "--overwrite"])
+    _step("train U-Net", ["train-unet", "--data", str(mosaics / "pairs.csv"), "--run", str(unet_run),
                           "--profile", profile.name])
     for name, run in (("dec", dec_run), ("unet", unet_run)):
         _step(f"export {name}", ["export", name, "--run", str(run), "--models", str(models_dir),

@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from contract.errors import AgrilandError
+from contract.radiometry import Radiometry
 
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
@@ -58,8 +59,10 @@ class Manifest(BaseModel):
     input: TensorSpec
     outputs: list[TensorSpec]
     cluster_names: dict[str, str] = Field(default_factory=dict)
-    arable_classes: list[str] = Field(default_factory=lambda: ["arable"])
+    # Cluster names that mean cropland (EuroSAT's AnnualCrop and PermanentCrop; Pasture is not cropland).
+    arable_classes: list[str] = Field(default_factory=lambda: ["arable", "cropland", "AnnualCrop", "PermanentCrop"])
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    radiometry: Radiometry  # bands, 8/16-bit/float scaling and ground resolution: every pixel reader applies it
     metrics: dict[str, float] = Field(default_factory=dict)
     parity: Parity = Field(default_factory=Parity)
     training_data: dict[str, object] = Field(default_factory=dict)
@@ -108,11 +111,16 @@ def read_manifest(folder: Path | str) -> Manifest:
     if not path.is_file():
         raise AgrilandError(f"no {MANIFEST_FILE} in {folder}")
     try:
-        return Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+        manifest = Manifest.model_validate_json(path.read_text(encoding="utf-8"))
     except ValidationError as err:
+        if any(e.get("loc") == ("radiometry",) and e.get("type") == "missing" for e in err.errors()):
+            raise AgrilandError(
+                f"{path} has no radiometry contract (bands, 8/16-bit scaling, ground resolution): it was written "
+                "by an older agriland export; export the model again") from err
         raise AgrilandError(f"{path} is not a valid manifest: {err}") from err
     except ValueError as err:  # invalid JSON
         raise AgrilandError(f"{path} is not valid JSON: {err}") from err
+    return manifest
 
 
 def write_manifest(folder: Path | str, manifest: Manifest) -> Path:

@@ -1,8 +1,11 @@
-"""Band selection and radiometric scaling of raw imagery (uint16, float, nodata) to uint8 RGB; TF-free."""
+"""The radiometry contract: band selection, nodata, and how 8/16-bit and float pixels become the model's uint8 input."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from contract.errors import AgrilandError
 
@@ -90,3 +93,82 @@ def to_uint8(
     out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
     out[~valid] = 0
     return out if array.ndim == 3 else out[..., 0]
+
+
+Scaling = Literal["reflectance", "percentile"]
+
+
+class Radiometry(BaseModel):
+    """How pixels of any type become the model's uint8 RGB input: recorded in every manifest, applied everywhere.
+
+    uint8 images are taken as they are (they are assumed to be 8-bit renderings like the training tiles).
+    Integer images (uint16 Sentinel-2 / Landsat / Planet products) and float images use `integer_scaling` /
+    `float_scaling`: `reflectance` maps (DN + offset) / scale linearly so that `reflectance_white` becomes 255
+    (the training tiles' own rendering); `percentile` stretches each band between the given percentiles of the
+    valid pixels (for uncalibrated data). The model was trained at `gsd_m` metres per pixel.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bands: tuple[str, str, str] = ("red", "green", "blue")
+    rendering: str = "Sentinel-2 L1C B4-B3-B2, reflectance 0..0.275 linear to 0..255 (EuroSAT RGB)"
+    integer_scaling: Scaling = "reflectance"
+    float_scaling: Scaling = "reflectance"
+    reflectance_scale: float = Field(default=10000.0, gt=0)
+    reflectance_offset: float = 0.0
+    reflectance_white: float = Field(default=0.275, gt=0)
+    percentiles: tuple[float, float] = DEFAULT_STRETCH
+    gsd_m: float = Field(default=10.0, gt=0)
+
+    def scaling_for(self, dtype: np.dtype, override: Scaling | None = None) -> Scaling | None:
+        """The scaling applied to an array of `dtype` (None: uint8/bool, taken as they are)."""
+        if dtype == np.uint8 or dtype == np.bool_:
+            return None
+        if override is not None:
+            return override
+        return self.float_scaling if np.issubdtype(dtype, np.floating) else self.integer_scaling
+
+
+DEFAULT_RADIOMETRY = Radiometry()
+
+
+def reflectance_to_uint8(array: np.ndarray, radiometry: Radiometry, valid: np.ndarray | None = None,
+                         is_reflectance: bool = False) -> np.ndarray:
+    """Linear reflectance rendering: (DN + offset) / scale (or reflectance as is) -> 0..255 at `reflectance_white`."""
+    if is_reflectance:
+        gain, bias = 255.0 / radiometry.reflectance_white, 0.0
+    else:
+        gain = 255.0 / (radiometry.reflectance_scale * radiometry.reflectance_white)
+        bias = radiometry.reflectance_offset * gain
+    out = np.empty(array.shape, np.uint8)
+    rows = max(1, (1 << 22) // max(1, int(np.prod(array.shape[1:]))))  # ~4M values at a time: no full float copy
+    for start in range(0, array.shape[0], rows):
+        block = np.nan_to_num(array[start:start + rows].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        out[start:start + rows] = np.clip(np.rint(block * gain + bias), 0, 255)
+    if valid is not None:
+        out[~valid] = 0
+    return out
+
+
+def to_model_input(array: np.ndarray, radiometry: Radiometry = DEFAULT_RADIOMETRY, valid: np.ndarray | None = None,
+                   scaling: Scaling | None = None) -> np.ndarray:
+    """HxWxC (C = the 3 selected bands) of any dtype -> the model's uint8 input, by the radiometry contract."""
+    chosen = radiometry.scaling_for(array.dtype, scaling)
+    if chosen is None:
+        return to_uint8(array)
+    if valid is None:
+        valid = valid_mask(array)
+    if chosen == "percentile":
+        return to_uint8(array, tuple(radiometry.percentiles), valid)
+    return reflectance_to_uint8(array, radiometry, valid, is_reflectance=_looks_like_reflectance(array, valid))
+
+
+def _looks_like_reflectance(array: np.ndarray, valid: np.ndarray) -> bool:
+    """Float bands holding reflectance (0..~1.5) rather than scaled digital numbers (0..10000 as float)."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return False
+    samples = array[valid]
+    if len(samples) > MAX_STRETCH_SAMPLES:
+        samples = samples[:: -(-len(samples) // MAX_STRETCH_SAMPLES)]
+    finite = samples[np.isfinite(samples)]
+    return not len(finite) or float(np.percentile(finite, 99)) <= 2.0

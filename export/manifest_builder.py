@@ -12,6 +12,7 @@ from pathlib import Path
 import onnx
 
 from contract.errors import AgrilandError
+from contract.radiometry import DEFAULT_RADIOMETRY, Radiometry
 from contract.manifest import MODEL_FILE, Manifest, Parity, TensorSpec, sha256_file
 from training.cluster_naming import NAMES_FILE
 from training.cluster_naming import read_cluster_names as training_cluster_names
@@ -123,6 +124,7 @@ def build_manifest(run_dir: Path, folder: Path, name: str, variant: str, parity:
             outputs=outputs,
             cluster_names=read_cluster_names(run_dir, n_clusters) if name == "dec" else {},
             threshold=float(summary.get("threshold", 0.5)),
+            radiometry=Radiometry.model_validate(summary.get("radiometry") or DEFAULT_RADIOMETRY.model_dump()),
             metrics=metrics,
             parity=parity,
             training_data=json.loads(json.dumps(training_data, default=str)),

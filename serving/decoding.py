@@ -12,7 +12,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from contract.errors import AgrilandError
 from contract.formats import IMAGE_FORMATS, is_tiff
-from contract.radiometry import select_bands, to_uint8, valid_mask
+from contract.radiometry import DEFAULT_RADIOMETRY, Radiometry, Scaling, select_bands, to_model_input, valid_mask
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +65,26 @@ def _check_size(width: int, height: int, limits: DecodeLimits, label: str) -> No
         )
 
 
-def _pillow_to_array(image: Image.Image) -> np.ndarray:
-    """Pixels of a loaded Pillow image as uint8 RGB (16-bit and float modes are stretched)."""
+@dataclass(frozen=True)
+class PixelSpec:
+    """Which bands make RGB and how 16-bit/float values are scaled: the manifest's radiometry, per-request overrides."""
+
+    radiometry: Radiometry = DEFAULT_RADIOMETRY
+    bands: tuple[int, ...] | None = None
+    scaling: Scaling | None = None
+
+    def bands_for(self, n_bands: int) -> tuple[int, ...] | None:
+        """Requested bands, else B4,B3,B2 for a 12/13-band Sentinel-2 stack, else the default (1,2,3)."""
+        if self.bands is not None:
+            return self.bands
+        return SENTINEL2_RGB if n_bands in (12, 13) else None
+
+
+SENTINEL2_RGB = (4, 3, 2)
+
+
+def _pillow_to_array(image: Image.Image, pixels: PixelSpec) -> np.ndarray:
+    """Pixels of a loaded Pillow image as uint8 RGB (16-bit and float modes by the radiometry contract)."""
     mode = image.mode
     if mode in {"RGB"}:
         return np.asarray(image, dtype=np.uint8)
@@ -76,11 +94,12 @@ def _pillow_to_array(image: Image.Image) -> np.ndarray:
         array = np.asarray(image)
         if mode.startswith("I;16"):
             array = array.astype(np.uint16, copy=False)
-        return select_bands(to_uint8(array[..., None], valid=valid_mask(array[..., None])))
+        grey = array[..., None]
+        return select_bands(to_model_input(grey, pixels.radiometry, valid_mask(grey), pixels.scaling))
     return np.asarray(image.convert("RGB"), dtype=np.uint8)  # L, 1, P, CMYK, YCbCr, LAB, HSV
 
 
-def _decode_with_pillow(data: bytes, limits: DecodeLimits, label: str) -> np.ndarray:
+def _decode_with_pillow(data: bytes, limits: DecodeLimits, label: str, pixels: PixelSpec) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -99,10 +118,10 @@ def _decode_with_pillow(data: bytes, limits: DecodeLimits, label: str) -> np.nda
                 if "truncated" in str(err).lower() or isinstance(err, EOFError):
                     raise ImageDecodeError(f"{label}: image data is truncated or corrupt ({err})") from err
                 raise
-            return _pillow_to_array(image)
+            return _pillow_to_array(image, pixels)
 
 
-def _decode_with_rasterio(data: bytes, limits: DecodeLimits, label: str) -> np.ndarray:
+def _decode_with_rasterio(data: bytes, limits: DecodeLimits, label: str, pixels: PixelSpec) -> np.ndarray:
     """TIFFs Pillow cannot read (multi-band 16-bit, float, GeoTIFF with nodata)."""
     try:
         from rasterio.errors import RasterioError
@@ -124,31 +143,36 @@ def _decode_with_rasterio(data: bytes, limits: DecodeLimits, label: str) -> np.n
         raise ImageDecodeError(f"{label}: TIFF could not be read ({err})") from err
     valid = valid_mask(array, nodata)
     try:
-        rgb = select_bands(array) if array.shape[-1] != 2 else select_bands(array, (1,))
-        return to_uint8(rgb, valid=valid)
+        bands = pixels.bands_for(array.shape[-1]) or ((1,) if array.shape[-1] == 2 else None)
+        return to_model_input(select_bands(array, bands), pixels.radiometry, valid, pixels.scaling)
     except AgrilandError as err:
         raise ImageDecodeError(f"{label}: {err}") from err
 
 
-def decode_image(data: bytes, limits: DecodeLimits | None = None, label: str = "image") -> np.ndarray:
-    """Decode one image to uint8 [H, W, 3]; raises ImageDecodeError with a clear message (and HTTP status)."""
-    limits = limits or DecodeLimits()
+def decode_image(data: bytes, limits: DecodeLimits | None = None, label: str = "image",
+                 pixels: PixelSpec | None = None) -> np.ndarray:
+    """Decode one image to the model's uint8 [H, W, 3]; raises ImageDecodeError with a clear message (and status).
+
+    TIFFs go to rasterio first (bands, nodata, 16-bit and float by the radiometry contract), Pillow otherwise.
+    """
+    limits, pixels = limits or DecodeLimits(), pixels or PixelSpec()
     if not data:
         raise ImageDecodeError(f"{label}: empty file")
     if len(data) > limits.max_bytes:
         raise ImageDecodeError(f"{label}: {len(data)} bytes; the limit is {limits.max_bytes}", status=413)
-    tiff = is_tiff(data)
-    try:
-        array = _decode_with_pillow(data, limits, label)
-    except ImageDecodeError as err:
-        if not tiff or err.status == 413 or "truncated" in str(err):
-            raise
-        array = _decode_with_rasterio(data, limits, label)
-    except (OSError, ValueError, SyntaxError, TypeError, KeyError, IndexError) as err:
-        if not tiff:
+    array = None
+    if is_tiff(data):
+        try:
+            array = _decode_with_rasterio(data, limits, label, pixels)
+        except ImageDecodeError as err:
+            if err.status == 413 or pixels.bands is not None:
+                raise
+            log.debug("rasterio cannot read %s (%s); trying Pillow", label, err)
+    if array is None:
+        try:
+            array = _decode_with_pillow(data, limits, label, pixels)
+        except (OSError, ValueError, SyntaxError, TypeError, KeyError, IndexError) as err:
             raise ImageDecodeError(f"{label}: image could not be decoded ({err})") from err
-        log.debug("Pillow cannot read %s (%s); trying rasterio", label, err)
-        array = _decode_with_rasterio(data, limits, label)
     if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
         raise ImageDecodeError(f"{label}: decoded to an unexpected array {array.dtype} {array.shape}")
     return np.ascontiguousarray(array)

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from serving.decoding import DecodeLimits, ImageDecodeError, decode_image
+from PIL import Image
+
+from serving.decoding import DecodeLimits, ImageDecodeError, PixelSpec, decode_image
+from serving.geo import parse_bands
 from serving.http_input import TileUpload
 from contract.manifest import Manifest
 from serving.masks import FitInfo, FitMode, fit_tile, mask_png_base64, restore_probability, rle_encode
@@ -18,6 +21,7 @@ from serving.schemas import (
     RleMask,
     SegmentOptions,
     SegmentResult,
+    PixelOptions,
 )
 
 
@@ -30,16 +34,39 @@ class PreparedTiles:
     names: list[str | None]
 
 
+def pixel_spec(options: PixelOptions, manifest: Manifest) -> PixelSpec:
+    """The manifest's radiometry contract with the request's band and scaling choices."""
+    return PixelSpec(manifest.radiometry, parse_bands(options.bands), options.scaling)
+
+
+def to_model_gsd(image: np.ndarray, gsd: float | None, model_gsd: float, label: str) -> np.ndarray:
+    """Resample a tile taken at `gsd` metres per pixel to the model's ground resolution (no-op without a gsd)."""
+    if gsd is None or abs(gsd - model_gsd) / model_gsd < 0.02:
+        return image
+    factor = gsd / model_gsd
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    if size[0] * size[1] > 64 * 1024 * 1024:
+        raise ApiError(413, f"{label}: {width}x{height} at {gsd} m/px is {size[0]}x{size[1]} at the model's "
+                            f"{model_gsd} m/px: too large for a tile; use the scene segmentation")
+    resample = Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(image).resize(size, resample), dtype=np.uint8)
+
+
 def prepare_tiles(
-    uploads: list[TileUpload], tile_size: int, fit: FitMode, limits: DecodeLimits, max_side: int
+    uploads: list[TileUpload], tile_size: int, fit: FitMode, limits: DecodeLimits, max_side: int,
+    pixels: PixelSpec | None = None, gsd: float | None = None,
 ) -> PreparedTiles:
-    """Decode every upload (limits checked from headers first) and fit it to the model size."""
+    """Decode every upload (limits checked from headers first), bring it to the model's ground resolution when
+    the request gives the tile's `gsd`, and fit it to the model size."""
+    pixels = pixels or PixelSpec()
     tiles, fits = [], []
     for upload in uploads:
         try:
-            image = decode_image(upload.data, limits, upload.label)
+            image = decode_image(upload.data, limits, upload.label, pixels)
         except ImageDecodeError as err:
             raise ApiError(err.status, str(err)) from err
+        image = to_model_gsd(image, gsd, pixels.radiometry.gsd_m, upload.label)
         height, width = image.shape[:2]
         if height > max_side or width > max_side:
             raise ApiError(

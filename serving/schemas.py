@@ -39,10 +39,33 @@ class TileIn(BaseModel):
     name: str | None = Field(default=None, max_length=256, description="echoed back in the result")
 
 
-class ClusterOptions(BaseModel):
-    """Options of /cluster (JSON body fields, or multipart form fields)."""
+_BANDS_HELP = "R,G,B band numbers (1-based) like 4,3,2, or a preset: " + ", ".join(BAND_PRESETS) + " (default 1,2,3; 4,3,2 for 12/13-band Sentinel-2 stacks)"
+
+
+class PixelOptions(BaseModel):
+    """How a tile's pixels become the model's input (defaults: the model manifest's radiometry contract)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    bands: str | None = Field(default=None, description=_BANDS_HELP)
+    scaling: Literal["reflectance", "percentile"] | None = Field(
+        default=None, description="16-bit/float tiles: reflectance (DN/10000, the manifest's rendering) or a "
+                                  "2-98 % percentile stretch; default: the manifest's choice")
+    gsd: float | None = Field(default=None, gt=0, le=10000, description="metres per pixel of the tile; it is "
+                              "resampled to the model's ground resolution (manifest radiometry.gsd_m) first")
+
+    @field_validator("bands")
+    @classmethod
+    def _known_bands(cls, value: str | None) -> str | None:
+        try:
+            parse_bands(value)
+        except AgrilandError as err:
+            raise ValueError(str(err)) from err
+        return value
+
+
+class ClusterOptions(PixelOptions):
+    """Options of /cluster (JSON body fields, or multipart form fields)."""
 
     top_k: int = Field(default=3, ge=1, le=100, description="how many clusters to list with probabilities")
     include_embedding: bool = Field(default=False, description="return the DEC embedding of each tile")
@@ -51,10 +74,8 @@ class ClusterOptions(BaseModel):
     )
 
 
-class SegmentOptions(BaseModel):
+class SegmentOptions(PixelOptions):
     """Options of /segment (JSON body fields, or multipart form fields)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's threshold")
     fit: Literal["auto", "pad", "resize"] = Field(
@@ -130,7 +151,6 @@ class SegmentResponse(BaseModel):
     results: list[SegmentResult]
 
 
-_BANDS_HELP = "R,G,B band numbers (1-based) like 4,3,2, or a preset: " + ", ".join(BAND_PRESETS) + " (default 1,2,3)"
 
 
 class SceneOptions(BaseModel):

@@ -19,7 +19,7 @@ from serving.api_specs import (
 from serving.batching import Overloaded, RunTimeout
 from serving.config import ServeSettings
 from serving.decoding import DecodeLimits, set_pillow_limits
-from serving.endpoints import cluster_results, prepare_tiles, segment_results
+from serving.endpoints import cluster_results, pixel_spec, prepare_tiles, segment_results
 from serving.engine import Engine
 from serving.http_errors import JsonRouterErrors
 from serving.http_input import parse_tiles
@@ -119,7 +119,8 @@ async def _segment(request: Request, service: "Agriland") -> Response:
     model = service.engine.models["unet"]
     limits = tile_limits(SETTINGS, model.tile_size)
     prepared = await anyio.to_thread.run_sync(
-        prepare_tiles, uploads, model.tile_size, options.fit, limits, limits.max_side
+        prepare_tiles, uploads, model.tile_size, options.fit, limits, limits.max_side,
+        pixel_spec(options, model.manifest), options.gsd,
     )
     probabilities = await service.predict_masks(prepared.batch)
     results, masks = await anyio.to_thread.run_sync(segment_results, probabilities, prepared, options, model.manifest)
@@ -135,7 +136,8 @@ async def _cluster(request: Request, service: "Agriland") -> Response:
     model = service.engine.models["dec"]
     limits = tile_limits(SETTINGS, model.tile_size)
     prepared = await anyio.to_thread.run_sync(
-        prepare_tiles, uploads, model.tile_size, options.fit, limits, limits.max_side
+        prepare_tiles, uploads, model.tile_size, options.fit, limits, limits.max_side,
+        pixel_spec(options, model.manifest), options.gsd,
     )
     q, embedding = await service.predict_clusters(prepared.batch)
     results = cluster_results(q, embedding, prepared, options, model.manifest)

@@ -106,3 +106,25 @@ def names_from_labels(rows: list[dict[str, str]]) -> tuple[dict[str, str], dict[
         names[str(cluster)] = vocabulary[label_id]
         purity[str(cluster)] = share
     return names, purity
+
+
+ARABLE_NAMES: tuple[str, ...] = ("arable", "cropland", "AnnualCrop", "PermanentCrop")
+
+
+def names_from_labeled_tiles(labels: np.ndarray, class_names: list[str], clusters: np.ndarray,
+                             embeddings: np.ndarray, centroids: np.ndarray) -> tuple[dict[str, str], dict[str, str]]:
+    """Name every cluster from a small labeled sample: the majority class of its labeled tiles, or, for a cluster
+    that received none, the class of the labeled tile nearest to its centroid. Returns (names, how each was named).
+    """
+    names, how = {}, {}
+    majority = majority_labels(labels, clusters)
+    for cluster in range(len(centroids)):
+        if cluster in majority:
+            label, share = majority[cluster]
+            names[str(cluster)] = class_names[label]
+            how[str(cluster)] = f"majority of {int(np.sum(clusters == cluster))} labeled tile(s), {share:.0%}"
+        else:
+            nearest = int(np.argmin(((embeddings - centroids[cluster]) ** 2).sum(axis=1)))
+            names[str(cluster)] = class_names[labels[nearest]]
+            how[str(cluster)] = "no labeled tile: class of the labeled tile nearest its centre"
+    return names, how

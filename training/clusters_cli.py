@@ -56,10 +56,14 @@ def cmd_name(args: argparse.Namespace) -> int:
         raise AgrilandError("give either ID=NAME pairs or --from-labels")
     n_clusters = int(_summary(args.run).get("n_clusters", 0)) or None
     folders = _dec_manifest_folders(args.models) if args.models is not None else []
-    if args.from_labels:
+    if args.from_labels is True:
         names, purity = names_from_labels(read_assignments(args.run / ASSIGNMENTS_FILE))
         for cluster, name in sorted(names.items(), key=lambda item: int(item[0])):
             print(f"cluster {cluster}: {name} ({purity[cluster]:.0%} of its tiles)")
+    elif args.from_labels:
+        names, how = _names_from_folder(args.run, Path(args.from_labels))
+        for cluster, name in sorted(names.items(), key=lambda item: int(item[0])):
+            print(f"cluster {cluster}: {name} ({how[cluster]})")
     else:
         names = parse_name_pairs(args.pairs, n_clusters)
     merged = {**read_cluster_names(args.run), **names}
@@ -71,6 +75,40 @@ def cmd_name(args: argparse.Namespace) -> int:
         update_cluster_names(folder, merged)
         print(f"updated {folder / 'manifest.json'}")
     return 0
+
+
+def _names_from_folder(run: Path, folder: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Name the run's clusters from a small labeled EuroSAT-style folder (class subfolders of tiles)."""
+    from training.cluster_naming import names_from_labeled_tiles
+    from training.data import load_eurosat
+    from training.dec_run import MODEL_FILE
+    from training.keras_objects import load_inference_model
+
+    if not folder.is_dir():
+        raise AgrilandError(f"--from-labels: no folder at {folder} (expected class subfolders of labeled tiles)")
+    summary = _summary(run)
+    labeled = load_eurosat(folder, int(summary["tile_size"]))
+    if len(labeled) == 0 or not labeled.class_names:
+        raise AgrilandError(f"--from-labels: {folder} holds no labeled tiles (expected e.g. AnnualCrop/*.jpg)")
+    known = (summary.get("data") or {}).get("class_names")
+    if known:
+        unknown = sorted(set(labeled.class_names) - set(known))
+        missing = sorted(set(known) - set(labeled.class_names))
+        if missing:
+            raise AgrilandError(f"--from-labels: {folder} has no folder for class(es) {', '.join(missing)} of this "
+                                f"run's data; add a few labeled tiles of each class, or name clusters by hand")
+        if unknown:
+            raise AgrilandError(f"--from-labels: class(es) {', '.join(unknown)} in {folder} are not among the classes "
+                                f"of this run's data ({', '.join(known)}); rename the folders or name by hand")
+    counts = np.bincount(labeled.labels, minlength=len(labeled.class_names))
+    if (counts == 0).any():
+        empty = [labeled.class_names[i] for i in np.flatnonzero(counts == 0)]
+        raise AgrilandError(f"--from-labels: class folder(s) {', '.join(empty)} in {folder} hold no tiles")
+    model = load_inference_model(run / MODEL_FILE)
+    z, q = model.predict(labeled.images, batch_size=64, verbose=0)
+    centroids = model.get_layer("q").get_weights()[0]
+    return names_from_labeled_tiles(np.asarray(labeled.labels), list(labeled.class_names), np.asarray(q).argmax(1),
+                                    np.asarray(z), centroids)
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
@@ -111,8 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     name = sub.add_parser("name", help="name clusters: 7=arable 3=forest, or --from-labels")
     name.add_argument("pairs", nargs="*", help="ID=NAME pairs")
-    name.add_argument("--from-labels", action="store_true",
-                      help="name each cluster by the majority known label of its tiles (synthetic/EuroSAT data)")
+    name.add_argument("--from-labels", nargs="?", const=True, default=None, metavar="FOLDER",
+                      help="name each cluster by the majority label of its tiles: alone, from the run's own labels; "
+                           "with FOLDER, from a small labeled sample there (class subfolders, e.g. 10 tiles each)")
     name.add_argument("--models", type=Path, help="also update every exported manifest under MODELS/dec/*/")
     name.set_defaults(func=cmd_name)
     gallery = sub.add_parser("gallery", help="redraw the per-cluster galleries and index.md")

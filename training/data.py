@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from contract.errors import AgrilandError
+from contract.radiometry import DEFAULT_RADIOMETRY, to_model_input
 from training.tile_io import (
     IMAGE_SUFFIXES,
     TIFF_SUFFIXES,
@@ -182,13 +183,20 @@ def load_geotiff_tiles(
     folder: Path | str,
     tile_size: int,
     bands: tuple[int, ...] | None = None,
-    stretch: tuple[float, float] = (2, 98),
+    stretch: tuple[float, float] | None = None,
 ) -> TileData:
-    """GeoTIFF tiles in `folder`: `bands` (1-based; default 1,2,3) scaled to uint8 by a data-set-wide stretch."""
+    """GeoTIFF tiles in `folder`: `bands` (1-based; default 1,2,3) scaled to uint8 by the radiometry contract
+    (reflectance rendering, as serving does), or by one data-set-wide percentile `stretch` when given."""
     folder = _require_dir(folder)
     files = image_files(folder, TIFF_SUFFIXES)
     if not files:
         raise AgrilandError(f"no GeoTIFF files (.tif, .tiff) in {folder}")
+    if stretch is None:
+        images = [to_tile(to_model_input(data, DEFAULT_RADIOMETRY, valid), tile_size)
+                  for data, valid in (read_geotiff(p, bands) for p in files)]
+        logger.info("read %d GeoTIFF tiles from %s (bands %s, radiometry contract)", len(files), folder,
+                    bands or (1, 2, 3))
+        return TileData(_stack(images, tile_size, 3), None, None, None, [str(p) for p in files])
     lo, hi = stretch
     if not 0 <= lo < hi <= 100:
         raise AgrilandError(f"stretch percentiles must satisfy 0 <= low < high <= 100, got {stretch}")

@@ -112,11 +112,11 @@ PROFILES: dict[str, DecConfig] = {
                       ae_batch_size=16, max_iter=4, update_interval=2, batch_size=16, n_clusters=5, tsne_every=1,
                       gallery_size=8),
     # A few minutes on 2 CPU cores: frozen ImageNet EfficientNet-Lite0 features of each 64 px tile and its
-    # flips, a dense head pretrained as a denoising autoencoder on them, then DEC with Adam. K=30 (several
+    # flips, a dense head pretrained as a denoising autoencoder on them, then DEC with Adam. K=50 (several
     # clusters per land-cover class) names cropland far better than K=10 (docs/dec_evaluation.md).
     "quick": DecConfig(tile_size=64, max_tiles=None, views=4, hidden_units=512, embedding_dim=32, ae_epochs=40,
                        ae_batch_size=128, ae_patience=5, augment=False, optimizer="adam", learning_rate=1e-3,
-                       batch_size=256, max_iter=4000, update_interval=140, n_clusters=30, tsne_every=10),
+                       batch_size=256, max_iter=4000, update_interval=140, n_clusters=50, tsne_every=10),
     # The workflow's sizes, for a GPU: 256 px, K=100, long pretraining, target updated every 100 iterations.
     "full": DecConfig(tile_size=256, max_tiles=None, views=4, hidden_units=1024, embedding_dim=64, ae_epochs=1000,
                       ae_batch_size=256, ae_patience=20, augment=False, optimizer="adam", learning_rate=1e-3,

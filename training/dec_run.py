@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from contract.errors import AgrilandError
+from contract.radiometry import DEFAULT_RADIOMETRY
 from training.autoencoder import build_autoencoder, build_head_autoencoder, compose_image_model, pretrain, pretrain_head
 from training.cluster_metrics import evaluate_clustering
 from training.cluster_naming import NAMES_FILE, read_cluster_names, write_assignments, write_cluster_names
@@ -143,6 +144,7 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
         "outputs": {"model": MODEL_FILE, "assignments": "assignments.csv", "cluster_names": NAMES_FILE,
                     "tsne": [*tsne_written, final_tsne.name], "galleries": "galleries/index.md"},
         "timing_s": {"autoencoder": round(ae_done - started, 1), "total": round(time.monotonic() - started, 1)},
+        "radiometry": DEFAULT_RADIOMETRY.model_dump(mode="json"),
         "config": config.to_dict(),
     }
     _write_json(run_dir / SUMMARY_FILE, summary)

@@ -134,6 +134,10 @@ def make_mosaic(tiles: dict[str, list[Path]], config: MosaicConfig, rng: np.rand
 def build_mosaics(source: Path | str, out_dir: Path | str, config: MosaicConfig = MosaicConfig(),
                   overwrite: bool = False) -> Path:
     """Write `out_dir/{images,masks}/*.png` and `pairs.csv` (image, mask, split, layout); returns the CSV."""
+    if not 0 < config.test_fraction < 1 or not 0 < config.val_fraction < 1 or \
+            config.test_fraction + config.val_fraction >= 1:
+        raise AgrilandError(f"val ({config.val_fraction}) and test ({config.test_fraction}) fractions must be in "
+                            f"(0, 1) with a sum below 1")
     classes = _class_tiles(Path(source))
     splits = split_tiles(classes, config)
     shares = {"train": 1.0 - config.val_fraction - config.test_fraction, "val": config.val_fraction,

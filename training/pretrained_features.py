@@ -30,9 +30,13 @@ class FlipViews(tf_keras.layers.Layer):
         self.n_views = int(n_views)
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:
-        views = [inputs, tf.reverse(inputs, axis=[2]), tf.reverse(inputs, axis=[1]),
-                 tf.reverse(inputs, axis=[1, 2])][: self.n_views]
-        return tf.concat(views, axis=0)
+        # Flips as Gathers with reversed indices: they convert to ONNX Gather (tf.reverse becomes
+        # ReverseSequence wrapped in Transposes).
+        rows = tf.range(tf.shape(inputs)[1] - 1, -1, -1)
+        cols = tf.range(tf.shape(inputs)[2] - 1, -1, -1)
+        flip_lr = tf.gather(inputs, cols, axis=2)
+        views = [inputs, flip_lr, tf.gather(inputs, rows, axis=1), tf.gather(flip_lr, rows, axis=1)]
+        return tf.concat(views[: self.n_views], axis=0)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "n_views": self.n_views}

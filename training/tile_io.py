@@ -35,8 +35,18 @@ def read_rgb(path: Path | str, tile_size: int) -> np.ndarray:
         try:
             return _read_rgb_pil(path, tile_size)
         except AgrilandError:
-            return to_tile(read_geotiff(path)[0], tile_size)  # e.g. 13-band EuroSAT MS, uint16
+            from contract.radiometry import DEFAULT_RADIOMETRY, to_model_input
+
+            data, valid = read_geotiff(path, (4, 3, 2) if _band_count(path) in (12, 13) else None)
+            return to_tile(to_model_input(data, DEFAULT_RADIOMETRY, valid), tile_size)  # uint16/float: no wrap
     return _read_rgb_pil(path, tile_size)
+
+
+def _band_count(path: Path) -> int:
+    import rasterio
+
+    with rasterio.open(path) as src:
+        return int(src.count)
 
 
 def _read_rgb_pil(path: Path, tile_size: int) -> np.ndarray:

@@ -15,6 +15,7 @@ import tensorflow as tf
 import tf_keras
 
 from contract.errors import AgrilandError
+from contract.radiometry import DEFAULT_RADIOMETRY
 from training.seg_losses import get_loss
 from training.seg_metrics import keras_metrics
 from training.unet import (
@@ -232,6 +233,7 @@ def train_unet(
                          "best_val_iou": float(max(val_iou)), "fit_seconds": round(fit_seconds, 1),
                          "total_seconds": round(time.monotonic() - started, 1)},
             "history": history,
+            "radiometry": DEFAULT_RADIOMETRY.model_dump(mode="json"),
             "config": config.to_dict(),
         }
         (staging / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")

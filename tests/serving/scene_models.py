@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from contract.radiometry import Radiometry
 import numpy as np
 
 TILE = 64
@@ -44,6 +45,7 @@ def build_unet_artifact(models_dir: Path, variant: str = "fp32", tile: int = TIL
     with open(folder / "model.onnx", "wb") as handle:
         handle.write(onnx_model.SerializeToString())
     manifest = Manifest(
+        radiometry=Radiometry(),
         name="unet",
         task="segmentation",
         version="scene-test",

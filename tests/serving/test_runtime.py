@@ -10,6 +10,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from contract.errors import AgrilandError
+from contract.radiometry import Radiometry
 from contract.manifest import Manifest, TensorSpec, sha256_file, write_manifest
 from serving.runtime import (
     CONV_ALGO_SEARCH_ENV,
@@ -41,6 +42,7 @@ def _write_identity_artifact(folder: Path) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     onnx.save(model, folder / "model.onnx")
     manifest = Manifest(
+        radiometry=Radiometry(),
         name="unet",
         task="segmentation",
         version="test",

@@ -14,6 +14,7 @@ from rasterio.transform import from_origin
 
 from contract.errors import AgrilandError
 from serving.geo import Raster, read_scene
+from contract.radiometry import Radiometry
 from contract.manifest import Manifest, TensorSpec
 from serving.scene import cluster_scene, segment_scene
 from serving.scene_outputs import geotiff_bytes, quicklook, scene_geojson, write_geotiff
@@ -139,6 +140,7 @@ def test_geojson_and_quicklook(utm_raster: Raster) -> None:
 
 def test_cluster_scene_grid_cells(utm_raster: Raster) -> None:
     manifest = Manifest(
+        radiometry=Radiometry(),
         name="dec", task="clustering", version="t", tile_size=T,
         input=TensorSpec(name="image", dtype="uint8", shape=[None, T, T, 3]),
         outputs=[TensorSpec(name="q", dtype="float32", shape=[None, 2])],

@@ -11,6 +11,7 @@ import pytest
 from agriland.cli import main as agriland
 from contract.errors import AgrilandError
 from training.cluster_naming import parse_name_pairs, write_assignments
+from contract.radiometry import Radiometry
 from training.clusters_cli import main as clusters
 
 
@@ -51,6 +52,7 @@ def test_names_flow_into_exported_manifests(run: Path, tmp_path: Path) -> None:
         folder = models / "dec" / variant
         folder.mkdir(parents=True)
         write_manifest(folder, Manifest(
+            radiometry=Radiometry(),
             name="dec", task="clustering", version="1", variant=variant, tile_size=64,
             input=TensorSpec(name="image", dtype="uint8", shape=[None, 64, 64, 3]),
             outputs=[TensorSpec(name="q", dtype="float32", shape=[None, 3])], onnx_sha256="0" * 64))
