@@ -132,7 +132,8 @@ class PolygonSink:
         """All polygons in pixel coordinates, edge pieces merged, in scan order (top-left first)."""
         merged: list[BaseGeometry] = []
         if self._edge:
-            merged = [g for g in shapely.get_parts(_merge(self._edge)) if g.geom_type == "Polygon"]
+            parts = shapely.get_parts(_merge(self._edge))  # pixel units: a real piece covers >= 1 px
+            merged = [g for g in parts if g.geom_type == "Polygon" and g.area >= 0.5]
         geoms = self._inner + merged
         geoms.sort(key=lambda g: (g.bounds[1], g.bounds[0]))
         return geoms

@@ -153,3 +153,26 @@ def test_real_onnx_model_window_parity(exported_models: Path, tmp_path: Path) ->
     out = {"probability": tmp_path / "p.tif"}
     segment_file(scene, predict, WindowParams(model.tile_size, 16, block_size=100), out, bands="sentinel2-10m")
     assert np.abs(read_probability(out["probability"]) - reference).max() <= 1e-5
+
+
+def test_complex_masks_merge_to_the_same_polygons_as_one_pass() -> None:
+    """Speckled fields with holes and pinch points, cut into 64 px blocks: same count and area as one pass."""
+    from rasterio.windows import Window
+
+    from serving.polygons import extract_polygons
+    from serving.scene_sinks import PolygonSink
+
+    rng = np.random.default_rng(1)
+    mask = (rng.random((300, 340)) < 0.45).astype(np.uint8)
+    mask[50:200, 60:300] = (rng.random((150, 240)) < 0.97).astype(np.uint8)
+    crs = rasterio.crs.CRS.from_epsg(32633)
+    whole = extract_polygons(mask, UTM, crs, simplify_px=0.0)
+    sink = PolygonSink(300, 340, UTM, crs)
+    for y in range(0, 300, 64):
+        for x in range(0, 340, 64):
+            block = mask[y : y + 64, x : x + 64]
+            sink.write(Window(x, y, block.shape[1], block.shape[0]), block, block, np.ones_like(block, bool))
+    windowed = sink.polygons(simplify_px=0.0)
+    assert windowed.areas_ha.sum() == pytest.approx(whole.areas_ha.sum(), rel=1e-9)
+    assert (windowed.areas_ha > 0).all()
+    assert len(windowed.geometries) == len(whole.geometries)
