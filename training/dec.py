@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 import tf_keras
 from sklearn.cluster import KMeans
 from tqdm import tqdm
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DEC_WEIGHTS = "dec_weights.h5"  # legacy HDF5, matched by layer order
 DEC_STATE = "dec_state.json"
+DEC_OPTIMIZER = "dec_optimizer"  # tf.train.Checkpoint prefix of the optimizer state
 # Called at every target update: (iteration, embeddings [N, D], assignments [N]).
 UpdateHook = Callable[[int, np.ndarray, np.ndarray], None]
 
@@ -86,11 +88,16 @@ class DecTrainer:
         tmp_weights = self.checkpoint_dir / "dec_weights.partial.h5"
         self.train_model.save_weights(str(tmp_weights))
         tmp_weights.replace(self.checkpoint_dir / DEC_WEIGHTS)
+        # The optimizer's moments/momentum too, so a resumed run continues the same trajectory.
+        self._optimizer_checkpoint().write(str(self.checkpoint_dir / DEC_OPTIMIZER))
         state = {"iteration": iteration, "n_clusters": self.config.n_clusters, "gamma": self.config.gamma,
                  "assignments": assignments.tolist(), "history": history}
         tmp_state = self.checkpoint_dir / (DEC_STATE + ".tmp")
         tmp_state.write_text(json.dumps(state), encoding="utf-8")
         tmp_state.replace(self.checkpoint_dir / DEC_STATE)
+
+    def _optimizer_checkpoint(self) -> tf.train.Checkpoint:
+        return tf.train.Checkpoint(optimizer=self.train_model.optimizer)
 
     def _load(self, n_tiles: int) -> tuple[int, np.ndarray, list[dict[str, float]]] | None:
         state_path = self.checkpoint_dir / DEC_STATE
@@ -106,6 +113,12 @@ class DecTrainer:
                 self.config.gamma > 0 and float(state.get("gamma", 0.0)) <= 0):
             raise AgrilandError(f"{state_path}: DEC and IDEC (--gamma) checkpoints are not interchangeable")
         self.train_model.load_weights(str(self.checkpoint_dir / DEC_WEIGHTS))
+        if (self.checkpoint_dir / f"{DEC_OPTIMIZER}.index").is_file():
+            # Build the slots now so the restore is immediate (a deferred one would read the file after the
+            # next _save has overwritten it).
+            self.train_model.optimizer.build(self.train_model.trainable_variables)
+            self._optimizer_checkpoint().read(str(self.checkpoint_dir / DEC_OPTIMIZER)).expect_partial()
+            log.info("DEC: optimizer state restored from %s", self.checkpoint_dir / DEC_OPTIMIZER)
         return int(state["iteration"]), np.asarray(state["assignments"], np.int64), list(state.get("history", []))
 
     def _initialise(self, images: np.ndarray) -> np.ndarray:

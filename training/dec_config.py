@@ -25,7 +25,7 @@ class DecConfig:
     max_tiles: int | None = None
     # autoencoder
     backbone: Backbone = "efficientnet-lite0"
-    encoder_weights: str | None = "imagenet"  # "imagenet" (efficientnet-lite0 only), a local file, or None
+    encoder_weights: str | None = None  # None: ImageNet for efficientnet-lite0, random for the others; or a file
     views: int = 4  # efficientnet-lite0: features averaged over the tile and its flips (1, 2 or 4)
     pooling: Pooling = "flatten"  # last conv features -> hidden Dense: flattened (the workflow) or global average
     train_backbone: bool = True  # False: calibrate BatchNorm once, then train only the dense layers and decoder

