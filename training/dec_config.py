@@ -108,7 +108,7 @@ class DecConfig:
 
 PROFILES: dict[str, DecConfig] = {
     # Seconds on a CPU: for tests and smoke checks of the whole pipeline, not for real clusters.
-    "tiny": DecConfig(tile_size=64, max_tiles=None, views=1, hidden_units=32, embedding_dim=16, ae_epochs=1,
+    "tiny": DecConfig(tile_size=64, max_tiles=None, views=2, hidden_units=32, embedding_dim=16, ae_epochs=1,
                       ae_batch_size=16, max_iter=4, update_interval=2, batch_size=16, n_clusters=5, tsne_every=1,
                       gallery_size=8),
     # A few minutes on 2 CPU cores: frozen ImageNet EfficientNet-Lite0 features of each 64 px tile and its
