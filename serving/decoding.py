@@ -173,6 +173,11 @@ def decode_image(data: bytes, limits: DecodeLimits | None = None, label: str = "
             array = _decode_with_pillow(data, limits, label, pixels)
         except (OSError, ValueError, SyntaxError, TypeError, KeyError, IndexError) as err:
             raise ImageDecodeError(f"{label}: image could not be decoded ({err})") from err
+        if pixels.bands is not None:  # e.g. 3,2,1 for a BGR rendering
+            try:
+                array = select_bands(array, pixels.bands)
+            except AgrilandError as err:
+                raise ImageDecodeError(f"{label}: {err}") from err
     if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
         raise ImageDecodeError(f"{label}: decoded to an unexpected array {array.dtype} {array.shape}")
     return np.ascontiguousarray(array)

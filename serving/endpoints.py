@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -66,6 +66,7 @@ def prepare_tiles(
             image = decode_image(upload.data, limits, upload.label, pixels)
         except ImageDecodeError as err:
             raise ApiError(err.status, str(err)) from err
+        source = image.shape[:2]
         image = to_model_gsd(image, gsd, pixels.radiometry.gsd_m, upload.label)
         height, width = image.shape[:2]
         if height > max_side or width > max_side:
@@ -79,6 +80,8 @@ def prepare_tiles(
                 400, f"{upload.label}: {width}x{height} cannot be padded to the model size {tile_size}; use fit=resize"
             )
         tile, info = fit_tile(image, tile_size, fit)
+        if image.shape[:2] != source:
+            info = replace(info, source=(int(source[0]), int(source[1])))
         tiles.append(tile)
         fits.append(info)
     return PreparedTiles(np.stack(tiles), fits, [u.name for u in uploads])
@@ -94,17 +97,18 @@ def segment_results(
         restored = restore_probability(probability, info)
         mask = (restored >= threshold).astype(np.uint8)
         masks.append(mask)
+        height, width = info.output_size
         results.append(
             SegmentResult(
                 name=name,
-                width=info.width,
-                height=info.height,
+                width=width,
+                height=height,
                 threshold=threshold,
                 arable_fraction=float(mask.mean()),
                 mean_probability=float(restored.mean()) if options.include_probability else None,
                 fit=info.mode,
                 mask_png_base64=mask_png_base64(mask),
-                mask_rle=RleMask(size=(info.height, info.width), counts=rle_encode(mask)),
+                mask_rle=RleMask(size=(height, width), counts=rle_encode(mask)),
             )
         )
     return results, masks
@@ -122,8 +126,8 @@ def cluster_results(
         results.append(
             ClusterResult(
                 name=name,
-                width=info.width,
-                height=info.height,
+                width=info.output_size[1],
+                height=info.output_size[0],
                 cluster=best,
                 confidence=float(row[best]),
                 cluster_name=manifest.cluster_name(best),

@@ -22,6 +22,12 @@ class FitInfo:
     height: int
     width: int
     mode: Literal["exact", "pad", "resize"]
+    source: tuple[int, int] | None = None  # (height, width) before a ground-resolution resampling, if any
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(height, width) of the answer: the tile as the client sent it."""
+        return self.source or (self.height, self.width)
 
 
 def fit_tile(image: np.ndarray, tile_size: int, mode: FitMode = "auto") -> tuple[np.ndarray, FitInfo]:
@@ -45,12 +51,18 @@ def fit_tile(image: np.ndarray, tile_size: int, mode: FitMode = "auto") -> tuple
 
 def restore_probability(probability: np.ndarray, info: FitInfo) -> np.ndarray:
     """float32 [T, T] model output -> float32 [H, W] on the input tile's pixels."""
-    if info.mode == "exact":
-        return probability
     if info.mode == "pad":
-        return probability[: info.height, : info.width]
+        probability = probability[: info.height, : info.width]
+    elif info.mode == "resize":
+        probability = _resize(probability, info.height, info.width)
+    if info.source is not None and info.source != probability.shape:
+        probability = _resize(probability, *info.source)
+    return probability
+
+
+def _resize(probability: np.ndarray, height: int, width: int) -> np.ndarray:
     image = Image.fromarray(probability.astype(np.float32), mode="F")
-    return np.asarray(image.resize((info.width, info.height), Image.Resampling.BILINEAR), dtype=np.float32)
+    return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def mask_png(mask: np.ndarray) -> bytes:

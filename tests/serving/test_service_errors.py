@@ -72,6 +72,11 @@ BAD_REQUESTS: list[tuple[str, str, dict, int, str]] = [
                                         "params": {"format": "png"}}, 400, "exactly one"),
     ("pad-too-large", "/segment", {"files": {"file": ("a.png", _png(80, 80))}, "data": {"fit": "pad"}}, 400, "padded"),
     ("wrong-method", "/segment", {"method": "GET"}, 405, "Method"),
+    ("bad-scaling", "/segment", {"files": {"file": ("a.png", GOOD)}, "data": {"scaling": "log"}}, 400, "scaling"),
+    ("bad-gsd", "/cluster", {"json": {"tiles": [{"image_b64": B64}], "gsd": 0}}, 400, "gsd"),
+    ("bad-bands-spec", "/segment", {"files": {"file": ("a.png", GOOD)}, "data": {"bands": "red"}}, 400, "bands"),
+    ("missing-band", "/segment", {"files": {"file": ("a.png", GOOD)}, "data": {"bands": "7,1,2"}}, 400, "band 7"),
+    ("gsd-too-fine", "/segment", {"files": {"file": ("a.png", GOOD)}, "data": {"gsd": "9000"}}, 413, "too large"),
 ]
 
 
