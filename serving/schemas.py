@@ -42,6 +42,15 @@ class TileIn(BaseModel):
 _BANDS_HELP = "R,G,B band numbers (1-based) like 4,3,2, or a preset: " + ", ".join(BAND_PRESETS) + " (default 1,2,3; 4,3,2 for 12/13-band Sentinel-2 stacks)"
 
 
+def _check_bands(value: str | None) -> str | None:
+    """A band spec that `parse_bands` accepts (pydantic turns the ValueError into a 400 naming the field)."""
+    try:
+        parse_bands(value)
+    except AgrilandError as err:
+        raise ValueError(str(err)) from err
+    return value
+
+
 class PixelOptions(BaseModel):
     """How a tile's pixels become the model's input (defaults: the model manifest's radiometry contract)."""
 
@@ -57,11 +66,7 @@ class PixelOptions(BaseModel):
     @field_validator("bands")
     @classmethod
     def _known_bands(cls, value: str | None) -> str | None:
-        try:
-            parse_bands(value)
-        except AgrilandError as err:
-            raise ValueError(str(err)) from err
-        return value
+        return _check_bands(value)
 
 
 class ClusterOptions(PixelOptions):
@@ -164,11 +169,7 @@ class SceneOptions(BaseModel):
     @field_validator("bands")
     @classmethod
     def _known_bands(cls, value: str | None) -> str | None:
-        try:
-            parse_bands(value)
-        except AgrilandError as err:
-            raise ValueError(str(err)) from err
-        return value
+        return _check_bands(value)
 
 
 class SegmentSceneOptions(SceneOptions):

@@ -134,16 +134,23 @@ class _EpochState(tf_keras.callbacks.Callback):
         tmp.replace(self.path)
 
 
+def _resume_epochs(model: Autoencoder, checkpoint_dir: Path, resume: bool) -> int:
+    """Epochs already done (weights reloaded) when resuming from `checkpoint_dir`; 0 for a fresh start."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    weights_path, state_path = checkpoint_dir / AE_WEIGHTS, checkpoint_dir / AE_STATE
+    if not (resume and weights_path.is_file() and state_path.is_file()):
+        return 0
+    model.autoencoder.load_weights(weights_path)
+    done = int(json.loads(state_path.read_text(encoding="utf-8"))["epochs_done"])
+    log.info("autoencoder: resumed from %s after %d epoch(s)", weights_path, done)
+    return done
+
+
 def pretrain(model: Autoencoder, images: np.ndarray, config: DecConfig, checkpoint_dir: Path,
              resume: bool = False, verbose: int = 1) -> dict[str, float]:
     """Adam + MSE against image/255 with checkpoints and early stopping; returns {'ae_loss', 'ae_epochs'}."""
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
     weights_path, state_path = checkpoint_dir / AE_WEIGHTS, checkpoint_dir / AE_STATE
-    initial_epoch = 0
-    if resume and weights_path.is_file() and state_path.is_file():
-        model.autoencoder.load_weights(weights_path)
-        initial_epoch = int(json.loads(state_path.read_text(encoding="utf-8"))["epochs_done"])
-        log.info("autoencoder: resumed from %s after %d epoch(s)", weights_path, initial_epoch)
+    initial_epoch = _resume_epochs(model, checkpoint_dir, resume)
     if not config.train_backbone:
         freeze_backbone(model.encoder, images, batch_size=max(config.ae_batch_size, 64))
     model.autoencoder.compile(optimizer=tf_keras.optimizers.Adam(config.ae_learning_rate), loss="mse")
@@ -224,13 +231,8 @@ def build_head_autoencoder(config: DecConfig, feature_dim: int) -> Autoencoder:
 def pretrain_head(model: Autoencoder, features: np.ndarray, config: DecConfig, checkpoint_dir: Path,
                   resume: bool = False, verbose: int = 1) -> dict[str, float]:
     """Adam + MSE reconstruction of the pooled features (input dropout denoises); checkpointed, resumable."""
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
     weights_path, state_path = checkpoint_dir / AE_WEIGHTS, checkpoint_dir / AE_STATE
-    initial_epoch = 0
-    if resume and weights_path.is_file() and state_path.is_file():
-        model.autoencoder.load_weights(weights_path)
-        initial_epoch = int(json.loads(state_path.read_text(encoding="utf-8"))["epochs_done"])
-        log.info("autoencoder: resumed from %s after %d epoch(s)", weights_path, initial_epoch)
+    initial_epoch = _resume_epochs(model, checkpoint_dir, resume)
     if initial_epoch >= config.ae_epochs:
         return {"ae_epochs": float(initial_epoch)}
     model.autoencoder.compile(optimizer=tf_keras.optimizers.Adam(config.ae_learning_rate), loss="mse")
