@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="polygon format per scene, repeatable (default: parquet; geojson is EPSG:4326)")
     parser.add_argument("--probability", action="store_true", help="also write the probability COG per scene")
     parser.add_argument("--bands", default=None, help="R,G,B band numbers like 4,3,2, or: " + ", ".join(BAND_PRESETS))
+    parser.add_argument("--scaling", choices=("reflectance", "percentile"), default=None,
+                        help="16-bit/float bands: reflectance (DN/10000) or a 2-98 %% stretch (default: the manifest's)")
     parser.add_argument("--asset", default=None, help="STAC asset key to read (default: the first GeoTIFF asset)")
     parser.add_argument("--overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default: 32)")
     parser.add_argument("--threshold", type=float, default=None, help="arable probability cut (default: manifest's)")
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = BatchConfig(
         out=args.out, models=args.models, variant=args.variant, provider=args.provider, overlap=args.overlap,
-        threshold=args.threshold, batch_size=args.batch_size, block_size=args.block_size, bands=args.bands,
+        threshold=args.threshold, batch_size=args.batch_size, block_size=args.block_size, bands=args.bands, scaling=args.scaling,
         formats=tuple(args.formats or ("parquet",)), probability=args.probability, min_area_ha=args.min_area_ha,
         simplify=args.simplify, actors=args.actors, threads_per_actor=args.threads_per_actor,
         gpus_per_actor=args.gpus_per_actor, address=args.address, num_cpus=args.num_cpus, asset=args.asset,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from contract.errors import AgrilandError
 from batch.vectors import VECTOR_FORMATS, VectorFormat
@@ -23,6 +24,7 @@ class BatchConfig:
     batch_size: int = 8
     block_size: int = DEFAULT_BLOCK
     bands: str | None = None
+    scaling: Literal["reflectance", "percentile"] | None = None  # None: the model manifest's radiometry
     formats: tuple[VectorFormat, ...] = ("parquet",)
     probability: bool = False
     min_area_ha: float = 0.0

@@ -19,6 +19,7 @@ from batch.scene_task import SCENES_DIR, STR_FIELDS, finished_record, polygons_f
 from batch.vectors import merge_polygons, write_summary
 from contract.errors import AgrilandError
 from contract.manifest import verify_artifact
+from serving.pixels import PixelSpec
 from serving.runtime import artifact_folder
 from serving.scene_outputs import write_json
 
@@ -47,7 +48,8 @@ class SceneWorker:
         manifest = self.model.manifest
         rows = [
             run_scene(SceneInput(str(sid), str(href)), self.predict, manifest.tile_size, manifest.version,
-                      manifest.onnx_sha256, manifest.threshold, self.config)
+                      manifest.onnx_sha256, manifest.threshold, self.config,
+                      PixelSpec(manifest.radiometry, scaling=self.config.scaling))
             for sid, href in zip(batch["scene_id"], batch["href"])
         ]
         return {key: [row[key] for row in rows] for key in rows[0]}

@@ -12,6 +12,7 @@ from batch.inputs import SceneInput
 from batch.vectors import FILE_NAMES, polygons_frame, write_vectors
 from contract.atomic import atomic_dir
 from contract.errors import AgrilandError
+from serving.pixels import SCENE_STRETCH, PixelSpec
 from serving.scene_files import segment_file
 from serving.scene_outputs import write_json
 from serving.windowed import Predict, WindowParams
@@ -49,7 +50,7 @@ def _row(scene: SceneInput, status: str, **values: object) -> dict:
 
 
 def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version: str, model_sha256: str,
-              default_threshold: float, config: BatchConfig) -> dict:
+              default_threshold: float, config: BatchConfig, pixels: PixelSpec = SCENE_STRETCH) -> dict:
     """Segment one scene into `out/scenes/<id>/`; every failure becomes a `failed` row, never an exception."""
     started = time.monotonic()
     threshold = default_threshold if config.threshold is None else config.threshold
@@ -60,7 +61,7 @@ def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version
             targets = {"mask": tmp / "mask.tif"}
             if config.probability:
                 targets["probability"] = tmp / "probability.tif"
-            result = segment_file(scene.href, predict, params, targets, bands=config.bands,
+            result = segment_file(scene.href, predict, params, targets, bands=config.bands, pixels=pixels,
                                   simplify_px=config.simplify, min_area_ha=config.min_area_ha)
             frame = polygons_frame(result.polygons, scene.scene_id, model_version, model_sha256)
             vectors = write_vectors(frame, tmp, config.formats)

@@ -160,10 +160,10 @@ def to_model_input(array: np.ndarray, radiometry: Radiometry = DEFAULT_RADIOMETR
         valid = valid_mask(array)
     if chosen == "percentile":
         return to_uint8(array, tuple(radiometry.percentiles), valid)
-    return reflectance_to_uint8(array, radiometry, valid, is_reflectance=_looks_like_reflectance(array, valid))
+    return reflectance_to_uint8(array, radiometry, valid, is_reflectance=looks_like_reflectance(array, valid))
 
 
-def _looks_like_reflectance(array: np.ndarray, valid: np.ndarray) -> bool:
+def looks_like_reflectance(array: np.ndarray, valid: np.ndarray) -> bool:
     """Float bands holding reflectance (0..~1.5) rather than scaled digital numbers (0..10000 as float)."""
     if not np.issubdtype(array.dtype, np.floating):
         return False

@@ -12,7 +12,8 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from contract.errors import AgrilandError
 from contract.formats import IMAGE_FORMATS, is_tiff
-from contract.radiometry import DEFAULT_RADIOMETRY, Radiometry, Scaling, select_bands, to_model_input, valid_mask
+from contract.radiometry import select_bands, to_model_input, valid_mask
+from serving.pixels import PixelSpec
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +66,6 @@ def _check_size(width: int, height: int, limits: DecodeLimits, label: str) -> No
         )
 
 
-@dataclass(frozen=True)
-class PixelSpec:
-    """Which bands make RGB and how 16-bit/float values are scaled: the manifest's radiometry, per-request overrides."""
-
-    radiometry: Radiometry = DEFAULT_RADIOMETRY
-    bands: tuple[int, ...] | None = None
-    scaling: Scaling | None = None
-
-    def bands_for(self, n_bands: int) -> tuple[int, ...] | None:
-        """Requested bands, else B4,B3,B2 for a 12/13-band Sentinel-2 stack, else the default (1,2,3)."""
-        if self.bands is not None:
-            return self.bands
-        return SENTINEL2_RGB if n_bands in (12, 13) else None
-
-
-SENTINEL2_RGB = (4, 3, 2)
 
 
 def _pillow_to_array(image: Image.Image, pixels: PixelSpec) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""GeoTIFF scenes in: header checks, band selection, nodata and stretch to a uint8 RGB raster (rasterio)."""
+"""GeoTIFF scenes in: header checks, band selection, nodata and the radiometry contract to a uint8 RGB raster."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.io import DatasetReader, MemoryFile
 
 from contract.errors import AgrilandError
-from contract.radiometry import DEFAULT_STRETCH
-from serving.pixels import decode_whole, scene_valid
+from serving.pixels import SCENE_STRETCH, PixelSpec, decode_whole, scene_valid
 
 log = logging.getLogger(__name__)
 
@@ -170,8 +169,8 @@ def has_dataset_mask(ds: DatasetReader) -> bool:
 
 
 def _read(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: SceneLimits,
-          stretch: tuple[float, float] | None, problems: _IOProblems) -> Raster:
-    """Read the selected bands, build the valid mask, stretch to uint8."""
+          pixels: PixelSpec, problems: _IOProblems) -> Raster:
+    """Read the selected bands, build the valid mask, scale to the model's uint8 (radiometry contract)."""
     if problems.messages:
         raise AgrilandError(f"{name} is truncated or corrupt: {problems.messages[0]}")
     chosen = check_header(ds, name, bands, limits)
@@ -186,7 +185,7 @@ def _read(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: S
     hwc = np.moveaxis(data, 0, -1)
     nodata = ds.nodata
     valid = scene_valid(hwc, nodata, extra_mask)
-    rgb = decode_whole(hwc, band_positions(unique, chosen), valid, stretch)
+    rgb = decode_whole(hwc, band_positions(unique, chosen), valid, pixels)
     log.info(
         "%s: %dx%d %s, %d band(s), bands %s, %.1f%% valid, CRS %s",
         name, ds.width, ds.height, ds.dtypes[0], ds.count, chosen, 100.0 * valid.mean(), ds.crs.to_string(),
@@ -218,7 +217,7 @@ def read_scene(
     path: Path | str,
     bands: str | tuple[int, ...] | None = None,
     limits: SceneLimits | None = None,
-    stretch: tuple[float, float] | None = DEFAULT_STRETCH,
+    pixels: PixelSpec = SCENE_STRETCH,
 ) -> Raster:
     """Read a GeoTIFF scene from disk into a Raster (uint8 RGB + valid mask + CRS/transform)."""
     path = Path(path)
@@ -226,7 +225,7 @@ def read_scene(
         raise AgrilandError(f"no such scene file: {path}")
     try:
         with gdal_io_problems() as problems, rasterio.open(path) as ds:
-            return _read(ds, path.name, parse_bands(bands), limits or SceneLimits(), stretch, problems)
+            return _read(ds, path.name, parse_bands(bands), limits or SceneLimits(), pixels, problems)
     except RasterioError as err:
         raise open_error(path.name, err) from err
 
@@ -235,7 +234,7 @@ def scene_from_bytes(
     data: bytes,
     bands: str | tuple[int, ...] | None = None,
     limits: SceneLimits | None = None,
-    stretch: tuple[float, float] | None = DEFAULT_STRETCH,
+    pixels: PixelSpec = SCENE_STRETCH,
     name: str = "upload",
 ) -> Raster:
     """Decode GeoTIFF bytes (an HTTP upload) with the limits applied; every bad input is an AgrilandError."""
@@ -245,6 +244,6 @@ def scene_from_bytes(
         raise AgrilandError(f"{name} is not a GeoTIFF (no TIFF header)")
     try:
         with gdal_io_problems() as problems, MemoryFile(data) as memfile, memfile.open() as ds:
-            return _read(ds, name, parse_bands(bands), limits or SceneLimits(), stretch, problems)
+            return _read(ds, name, parse_bands(bands), limits or SceneLimits(), pixels, problems)
     except RasterioError as err:
         raise open_error(name, err) from err

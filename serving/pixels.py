@@ -6,9 +6,46 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from contract.radiometry import MAX_STRETCH_SAMPLES, select_bands, to_uint8, valid_mask
+from contract.radiometry import (
+    DEFAULT_RADIOMETRY,
+    MAX_STRETCH_SAMPLES,
+    Radiometry,
+    Scaling,
+    looks_like_reflectance,
+    reflectance_to_uint8,
+    select_bands,
+    to_model_input,
+    to_uint8,
+    valid_mask,
+)
 
-__all__ = ["MAX_STRETCH_SAMPLES", "Radiometry", "decode_whole", "scene_valid"]
+__all__ = ["MAX_STRETCH_SAMPLES", "PixelSpec", "WindowScaler", "decode_whole", "scene_valid"]
+
+SENTINEL2_RGB = (4, 3, 2)
+
+
+@dataclass(frozen=True)
+class PixelSpec:
+    """Which bands make RGB and how 16-bit/float values are scaled: a model manifest's radiometry contract plus
+    the request's overrides. Tiles, scenes, the CLI and the batch job all scale pixels through one of these."""
+
+    radiometry: Radiometry = DEFAULT_RADIOMETRY
+    bands: tuple[int, ...] | None = None
+    scaling: Scaling | None = None
+
+    def bands_for(self, n_bands: int) -> tuple[int, ...] | None:
+        """Requested bands, else B4,B3,B2 for a 12/13-band Sentinel-2 stack, else the default (1,2,3)."""
+        if self.bands is not None:
+            return self.bands
+        return SENTINEL2_RGB if n_bands in (12, 13) else None
+
+    def scaling_for(self, dtype: np.dtype) -> Scaling | None:
+        """None (taken as is), reflectance or percentile, for an array of `dtype`."""
+        return self.radiometry.scaling_for(np.dtype(dtype), self.scaling)
+
+
+# Scene readers called without a model contract keep their historical scene-wide 2-98 % stretch.
+SCENE_STRETCH = PixelSpec(scaling="percentile")
 
 
 def scene_valid(hwc: np.ndarray, nodata: float | None, extra_mask: np.ndarray | None = None) -> np.ndarray:
@@ -20,34 +57,34 @@ def scene_valid(hwc: np.ndarray, nodata: float | None, extra_mask: np.ndarray | 
 
 
 def decode_whole(hwc: np.ndarray, band_index: tuple[int, ...], valid: np.ndarray,
-                 stretch: tuple[float, float] | None) -> np.ndarray:
+                 pixels: PixelSpec = SCENE_STRETCH) -> np.ndarray:
     """uint8 [H, W, 3] of a whole scene held in memory (statistics from the scene itself); 0 on nodata."""
-    rgb = np.ascontiguousarray(to_uint8(select_bands(hwc, band_index), stretch, valid))
+    rgb = np.ascontiguousarray(to_model_input(select_bands(hwc, band_index), pixels.radiometry, valid,
+                                              pixels.scaling))
     rgb[~valid] = 0
     return rgb
 
 
-def needs_statistics(dtype: np.dtype, stretch: tuple[float, float] | None) -> bool:
+def needs_statistics(dtype: np.dtype, pixels: PixelSpec) -> bool:
     """Whether scaling depends on the whole scene (a percentile stretch) rather than on each pixel alone."""
-    dtype = np.dtype(dtype)
-    if dtype == np.uint8 or dtype == np.bool_:
-        return False
-    return not (stretch is None and np.issubdtype(dtype, np.integer))
+    return pixels.scaling_for(dtype) == "percentile"
 
 
 @dataclass(frozen=True)
-class Radiometry:
-    """Scene-wide scaling fixed once, then applied to any window: the same numbers `to_uint8` would use.
+class WindowScaler:
+    """Scene-wide scaling fixed once, then applied to any window: the same numbers `decode_whole` would use.
 
     `low`/`high` are the per-band percentile limits over the scene's valid pixels (sampled exactly as
-    `contract.radiometry.to_uint8` samples them); None when scaling needs no statistics.
+    `contract.radiometry.to_uint8` samples them) for a percentile stretch; reflectance scaling is per pixel
+    (`float_is_reflectance` decided once for the scene).
     """
 
     band_index: tuple[int, ...]  # 1-based positions in the array handed to `apply` (after unique-band reading)
-    stretch: tuple[float, float] | None
+    pixels: PixelSpec = SCENE_STRETCH
     low: np.ndarray | None = None
     high: np.ndarray | None = None
     empty: bool = False  # the scene has no valid pixel at all
+    float_is_reflectance: bool = False
 
     def select(self, hwc: np.ndarray) -> np.ndarray:
         return select_bands(hwc, self.band_index)
@@ -57,26 +94,34 @@ class Radiometry:
         chosen = self.select(hwc)
         if self.empty:
             return np.zeros(chosen.shape[:2] + (3,), dtype=np.uint8)
-        if self.low is None or self.high is None:
-            rgb = np.array(to_uint8(chosen, self.stretch, valid), dtype=np.uint8, copy=True)
-        else:
+        if self.low is not None and self.high is not None:
             data = chosen.astype(np.float32)
             scale = np.where(self.high > self.low, 255.0 / np.maximum(self.high - self.low, 1e-12), 0.0)
             scaled = (np.nan_to_num(data, nan=0.0) - self.low) * scale
             rgb = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        elif self.pixels.scaling_for(chosen.dtype) == "reflectance":
+            is_reflectance = self.float_is_reflectance and np.issubdtype(chosen.dtype, np.floating)
+            rgb = reflectance_to_uint8(chosen, self.pixels.radiometry, valid, is_reflectance)
+        else:
+            rgb = np.array(to_uint8(chosen), dtype=np.uint8, copy=True)
         rgb[~valid] = 0
         return np.ascontiguousarray(rgb)
 
     @classmethod
-    def from_samples(cls, band_index: tuple[int, ...], stretch: tuple[float, float] | None,
-                     samples: np.ndarray) -> "Radiometry":
-        """Limits from float32 [n, 3] valid-pixel samples, with `to_uint8`'s percentile rule."""
+    def from_samples(cls, band_index: tuple[int, ...], pixels: PixelSpec, samples: np.ndarray) -> "WindowScaler":
+        """Percentile limits from float32 [n, 3] valid-pixel samples, with `to_uint8`'s rule."""
         if len(samples) == 0:
-            return cls(band_index, stretch, empty=True)
-        lo_pct, hi_pct = stretch or (0.0, 100.0)
+            return cls(band_index, pixels, empty=True)
+        lo_pct, hi_pct = pixels.radiometry.percentiles
         low = np.percentile(samples, lo_pct, axis=0)
         high = np.percentile(samples, hi_pct, axis=0)
-        return cls(band_index, stretch, low=low, high=high)
+        return cls(band_index, pixels, low=low, high=high)
+
+    @classmethod
+    def for_reflectance(cls, band_index: tuple[int, ...], pixels: PixelSpec, samples: np.ndarray) -> "WindowScaler":
+        """Per-pixel reflectance scaling; float scenes are checked once for reflectance vs digital numbers."""
+        is_reflectance = looks_like_reflectance(samples, np.ones(len(samples), bool)) if len(samples) else True
+        return cls(band_index, pixels, float_is_reflectance=is_reflectance)
 
 
 class SampleCollector:

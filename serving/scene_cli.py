@@ -10,6 +10,7 @@ import numpy as np
 
 from contract.errors import AgrilandError
 from serving.geo import BAND_PRESETS
+from serving.pixels import PixelSpec
 from serving.polygons import polygons_geojson
 from serving.runtime import OnnxModel, artifact_folder
 from serving.scene_files import segment_file
@@ -46,6 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="R,G,B band numbers (1-based) like 4,3,2, or a preset: " + ", ".join(BAND_PRESETS)
         + " (default: 1,2,3; one band is repeated as grayscale)",
     )
+    parser.add_argument("--scaling", choices=("reflectance", "percentile"), default=None,
+                        help="16-bit/float bands: reflectance (DN/10000, the model's rendering) or a 2-98 %% "
+                             "stretch (default: the model manifest's radiometry)")
     parser.add_argument("--threshold", type=float, default=None, help="arable probability cut (default: the manifest's)")
     parser.add_argument("--wgs84", action="store_true", help="write the GeoJSON in EPSG:4326 instead of the scene CRS")
     parser.add_argument("--min-area-ha", type=float, default=0.0, help="drop polygons smaller than this (hectares)")
@@ -86,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         params,
         outputs={"mask": out / OUTPUT_FILES["mask"], "probability": out / OUTPUT_FILES["probability"]},
         bands=args.bands,
+        pixels=PixelSpec(model.manifest.radiometry, scaling=args.scaling),
         simplify_px=args.simplify,
         min_area_ha=args.min_area_ha,
         progress=not args.no_progress,
@@ -101,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         "model_version": model.manifest.version,
         "threshold": threshold,
         "tiles": result.stats.n_tiles,
+        "tile_size": result.tile_size,
+        "source_gsd_m": result.source_gsd_m,
+        "model_gsd_m": model.manifest.radiometry.gsd_m,
         "tiles_skipped_nodata": result.stats.n_tiles_skipped,
         "seconds": round(result.seconds, 3),
         **summary.model_dump(),

@@ -29,14 +29,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contract.formats import is_tiff
+from contract.manifest import Manifest
 from serving.batching import Overloaded
 from serving.config import ServeSettings
 from serving.engine import Engine
 from serving.geo import Raster, SceneLimits, read_scene
+from serving.ground_resolution import adapt_to_model_gsd, pixel_size_m
 from serving.http_input import form_value, validation_message
+from serving.pixels import PixelSpec
 from serving.polygons import polygons_geojson
 from serving.scene import cluster_scene, segment_scene
 from serving.scene_outputs import geotiff_bytes, scene_polygons, scene_summary
+from serving.windowed import WindowParams
 from serving.schemas import ApiError, SceneOptions, SegmentSceneOptions, SegmentSceneResponse
 
 log = logging.getLogger(__name__)
@@ -180,7 +184,7 @@ async def receive_scene(
 # ----- decoding and the bridge from the worker thread to the async batchers --------------------------------
 
 
-def decode_scene(upload: SceneUpload, bands: str | None, max_pixels: int) -> Raster:
+def decode_scene(upload: SceneUpload, options: SceneOptions, max_pixels: int, manifest: Manifest) -> Raster:
     """The GeoTIFF as a Raster; 413 past the pixel limit (read from the header), 400 for anything unreadable."""
     with open(upload.path, "rb") as handle:
         if not is_tiff(handle.read(4)):
@@ -195,7 +199,8 @@ def decode_scene(upload: SceneUpload, bands: str | None, max_pixels: int) -> Ras
             413, f"{upload.path.name} has {pixels:,} pixels, over the scene limit of {max_pixels:,}; cut it into "
             "smaller scenes",
         )
-    return read_scene(upload.path, bands=bands, limits=SceneLimits(max_pixels=max_pixels))
+    return read_scene(upload.path, bands=options.bands, limits=SceneLimits(max_pixels=max_pixels),
+                      pixels=PixelSpec(manifest.radiometry, scaling=options.scaling))
 
 
 class BatcherBridge:
@@ -287,11 +292,16 @@ def _overlap(options: SegmentSceneOptions, tile: int) -> int:
 
 def _segment_answer(
     raster: Raster, options: SegmentSceneOptions, bridge: BatcherBridge, tile: int, overlap: int, threshold: float,
-    batch_size: int, model_version: str,
+    batch_size: int, model_version: str, model_gsd: float,
 ) -> Response:
-    """Segment, vectorise and encode the answer (runs in the worker thread)."""
+    """Segment, vectorise and encode the answer (runs in the worker thread). A scene at another ground
+    resolution is tiled at the model's ground size and resampled per tile; the answer stays on its grid."""
     started = time.monotonic()
-    result = segment_scene(raster, bridge, tile, overlap, threshold, batch_size)
+    height, width = raster.rgb.shape[:2]
+    predict, params = adapt_to_model_gsd(bridge, WindowParams(tile, overlap, threshold, batch_size),
+                                         pixel_size_m(raster.crs, raster.transform, height, width), model_gsd)
+    result = segment_scene(raster, predict, params.tile_size, params.overlap, threshold, batch_size,
+                           block_size=params.block_size)
     log.info("%s: %d tiles in %d batches, %.1f s", raster.name, result.n_tiles, bridge.batches, time.monotonic() - started)
     stem = Path(raster.name).stem
     if options.format == "geotiff":
@@ -337,10 +347,11 @@ async def segment_scene_handler(request: Request, service: SceneService, setting
         loop = asyncio.get_running_loop()
 
         def work(cancelled: threading.Event) -> Response:
-            raster = decode_scene(upload, options.bands, settings.max_scene_pixels)
+            raster = decode_scene(upload, options, settings.max_scene_pixels, model.manifest)
             bridge = BatcherBridge(loop, engine.predict_masks, cancelled, settings.max_latency_ms / 1000.0)
             return _segment_answer(
-                raster, options, bridge, tile, overlap, threshold, settings.max_batch_size, model.manifest.version
+                raster, options, bridge, tile, overlap, threshold, settings.max_batch_size, model.manifest.version,
+                model.manifest.radiometry.gsd_m,
             )
 
         return await _run_scene(service, work)
@@ -359,7 +370,7 @@ async def cluster_scene_handler(request: Request, service: SceneService, setting
             return (await engine.predict_clusters(batch))[0]
 
         def work(cancelled: threading.Event) -> Response:
-            raster = decode_scene(upload, options.bands, settings.max_scene_pixels)
+            raster = decode_scene(upload, options, settings.max_scene_pixels, model.manifest)
             bridge = BatcherBridge(loop, predict_q, cancelled, settings.max_latency_ms / 1000.0)
             grid = cluster_scene(
                 raster, bridge, tile, model.manifest, batch_size=settings.max_batch_size, wgs84=options.wgs84

@@ -14,9 +14,10 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from contract.errors import AgrilandError
-from contract.radiometry import DEFAULT_STRETCH
 from serving.polygons import AREA_METHOD, ArablePolygons, SceneSummary
 from serving.scene_sinks import CogSink, Kind, PolygonSink
+from serving.ground_resolution import adapt_to_model_gsd, pixel_size_m
+from serving.pixels import SCENE_STRETCH, PixelSpec
 from serving.scene_source import GeoTiffSource
 from serving.windowed import Predict, WindowedSegmenter, WindowedStats, WindowParams
 
@@ -42,6 +43,8 @@ class FileResult:
     bands: tuple[int, ...] = (1, 2, 3)
     seconds: float = 0.0
     preview: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # rgb, mask, valid (decimated)
+    tile_size: int = 0  # source pixels per model tile (differs from the model's where the scene's GSD does)
+    source_gsd_m: float | None = None
 
 
 def _summary(sink: PolygonSink, polygons: ArablePolygons, width: int, height: int, min_area_ha: float) -> SceneSummary:
@@ -72,7 +75,7 @@ def segment_file(
     params: WindowParams,
     outputs: dict[Kind, Path] | None = None,
     bands: str | Sequence[int] | None = None,
-    stretch: tuple[float, float] | None = DEFAULT_STRETCH,
+    pixels: PixelSpec = SCENE_STRETCH,
     simplify_px: float = 1.0,
     min_area_ha: float = 0.0,
     progress: bool = False,
@@ -81,6 +84,8 @@ def segment_file(
     """Segment a GeoTIFF/COG block by block: COGs for the requested `outputs` kinds, polygons, a summary.
 
     Memory is bounded by the block size, not the scene size. On any error no output file is left behind.
+    Pixels are scaled by `pixels` (the model's radiometry contract); a scene at another ground resolution is
+    cut into tiles of the model's ground size and resampled per tile, so every output stays on the input grid.
     `preview_side` > 0 also returns decimated RGB, mask and valid arrays for a quick-look.
     """
     if min_area_ha < 0:
@@ -88,7 +93,9 @@ def segment_file(
     started = time.monotonic()
     outputs = dict(outputs or {})
     band_arg = tuple(bands) if isinstance(bands, (list, tuple)) else bands
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), GeoTiffSource(path, band_arg, stretch) as source:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), GeoTiffSource(path, band_arg, pixels) as source:
+        source_gsd = pixel_size_m(source.crs, source.transform, source.height, source.width)
+        predict, params = adapt_to_model_gsd(predict, params, source_gsd, pixels.radiometry.gsd_m)
         tags = {"AGRILAND_THRESHOLD": str(params.threshold), "AGRILAND_TILE_SIZE": str(params.tile_size),
                 "AGRILAND_OVERLAP": str(params.overlap)}
         rasters = [CogSink(p, kind, source.height, source.width, source.crs, source.transform, tags)
@@ -124,6 +131,8 @@ def segment_file(
             source_dtype=source.source_dtype,
             bands=source.chosen,
             preview=preview,
+            tile_size=params.tile_size,
+            source_gsd_m=source_gsd,
         )
     result.seconds = time.monotonic() - started
     log.info("%s: %.2f ha arable in %d polygons, %d tiles, %.1f s", result.name, result.summary.arable_ha,

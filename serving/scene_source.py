@@ -12,7 +12,6 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from contract.errors import AgrilandError
-from contract.radiometry import DEFAULT_STRETCH
 from serving.geo import (
     SceneLimits,
     band_positions,
@@ -22,7 +21,15 @@ from serving.geo import (
     open_error,
     parse_bands,
 )
-from serving.pixels import MAX_STRETCH_SAMPLES, Radiometry, SampleCollector, needs_statistics, scene_valid
+from serving.pixels import (
+    MAX_STRETCH_SAMPLES,
+    SCENE_STRETCH,
+    PixelSpec,
+    SampleCollector,
+    WindowScaler,
+    needs_statistics,
+    scene_valid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +50,11 @@ class GeoTiffSource:
     """
 
     def __init__(self, path: str | Path, bands: str | tuple[int, ...] | None = None,
-                 stretch: tuple[float, float] | None = DEFAULT_STRETCH, limits: SceneLimits | None = None) -> None:
+                 pixels: PixelSpec = SCENE_STRETCH, limits: SceneLimits | None = None) -> None:
         self.path = str(path)
         self.name = Path(self.path).name
         self._bands = parse_bands(bands)
-        self._stretch = stretch
+        self._pixels = pixels
         self._limits = limits or NO_PIXEL_LIMIT
         self._stack = ExitStack()
 
@@ -93,11 +100,16 @@ class GeoTiffSource:
         rows = max(1, STRIP_PIXELS // self.width)
         return [Window(0, y, self.width, min(rows, self.height - y)) for y in range(0, self.height, rows)]
 
-    def _fit(self) -> Radiometry:
-        """Scene-wide scaling limits from at most MAX_STRETCH_SAMPLES valid pixels (one or two streamed passes)."""
+    def _fit(self) -> WindowScaler:
+        """Scene-wide scaling: percentile limits from at most MAX_STRETCH_SAMPLES valid pixels (one or two
+        streamed passes), or per-pixel reflectance scaling (a float scene is checked once on a preview)."""
         index = band_positions(self.unique, self.chosen)
-        if not needs_statistics(np.dtype(self.source_dtype), self._stretch):
-            return Radiometry(index, self._stretch)
+        dtype = np.dtype(self.source_dtype)
+        if not needs_statistics(dtype, self._pixels):
+            if np.issubdtype(dtype, np.floating) and self._pixels.scaling_for(dtype) == "reflectance":
+                hwc, valid = self._raw_preview(512)
+                return WindowScaler.for_reflectance(index, self._pixels, hwc[valid].astype(np.float32))
+            return WindowScaler(index, self._pixels)
         n_valid = None
         if self.width * self.height > MAX_STRETCH_SAMPLES:
             n_valid = sum(int(self._raw(w)[1].sum()) for w in self._strips())
@@ -106,18 +118,18 @@ class GeoTiffSource:
             hwc, valid = self._raw(window)
             collector.add(hwc, valid)
         samples = collector.samples()
-        radiometry = Radiometry.from_samples(index, self._stretch, samples)
+        scaler = WindowScaler.from_samples(index, self._pixels, samples)
         log.info("%s: scaling from %d of %d valid pixels: low %s high %s", self.name, len(samples),
-                 collector.seen, radiometry.low, radiometry.high)
-        return radiometry
+                 collector.seen, scaler.low, scaler.high)
+        return scaler
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [h, w, 3] (0 on nodata) and bool [h, w] valid of one window."""
         hwc, valid = self._raw(window)
         return self.radiometry.apply(hwc, valid), valid
 
-    def preview(self, max_side: int) -> tuple[np.ndarray, np.ndarray]:
-        """A decimated uint8 RGB + valid of the whole scene (longest side at most `max_side`)."""
+    def _raw_preview(self, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+        """Decimated [h, w, B] of the unique bands and its valid mask (longest side at most `max_side`)."""
         scale = min(1.0, max_side / max(self.height, self.width))
         shape = (max(1, round(self.height * scale)), max(1, round(self.width * scale)))
         try:
@@ -126,5 +138,9 @@ class GeoTiffSource:
         except RasterioError as err:
             raise AgrilandError(f"{self.name} is truncated or corrupt: {err}") from err
         hwc = np.moveaxis(data, 0, -1)
-        valid = scene_valid(hwc, self.nodata, extra)
+        return hwc, scene_valid(hwc, self.nodata, extra)
+
+    def preview(self, max_side: int) -> tuple[np.ndarray, np.ndarray]:
+        """A decimated uint8 RGB + valid of the whole scene (longest side at most `max_side`)."""
+        hwc, valid = self._raw_preview(max_side)
         return self.radiometry.apply(hwc, valid), valid

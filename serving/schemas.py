@@ -42,6 +42,10 @@ class TileIn(BaseModel):
 _BANDS_HELP = "R,G,B band numbers (1-based) like 4,3,2, or a preset: " + ", ".join(BAND_PRESETS) + " (default 1,2,3; 4,3,2 for 12/13-band Sentinel-2 stacks)"
 
 
+_SCALING_HELP = ("16-bit/float bands: reflectance (DN/10000, rendered as the model's training tiles) or a 2-98 % "
+                 "percentile stretch; default: the model manifest's radiometry")
+
+
 def _check_bands(value: str | None) -> str | None:
     """A band spec that `parse_bands` accepts (pydantic turns the ValueError into a 400 naming the field)."""
     try:
@@ -57,9 +61,7 @@ class PixelOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bands: str | None = Field(default=None, description=_BANDS_HELP)
-    scaling: Literal["reflectance", "percentile"] | None = Field(
-        default=None, description="16-bit/float tiles: reflectance (DN/10000, the manifest's rendering) or a "
-                                  "2-98 % percentile stretch; default: the manifest's choice")
+    scaling: Literal["reflectance", "percentile"] | None = Field(default=None, description=_SCALING_HELP)
     gsd: float | None = Field(default=None, gt=0, le=10000, description="metres per pixel of the tile; it is "
                               "resampled to the model's ground resolution (manifest radiometry.gsd_m) first")
 
@@ -164,6 +166,7 @@ class SceneOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     bands: str | None = Field(default=None, description=_BANDS_HELP)
+    scaling: Literal["reflectance", "percentile"] | None = Field(default=None, description=_SCALING_HELP)
     wgs84: bool = Field(default=False, description="GeoJSON in EPSG:4326 instead of the scene CRS")
 
     @field_validator("bands")

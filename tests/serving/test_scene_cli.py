@@ -58,7 +58,7 @@ def test_segment_writes_georeferenced_outputs(models_dir: Path, tmp_path: Path, 
     out = tmp_path / "out"
     code = agriland_main(["segment", str(scene), "--out", str(out), "--models", str(models_dir),
                           "--overlap", "16", "--bands", "sentinel2-10m", "--min-area-ha", "1", "--no-progress",
-                          "--provider", "cpu"])
+                          "--provider", "cpu", "--scaling", "percentile"])
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
         "arable.geojson", "mask.tif", "probability.tif", "quicklook.png", "summary.json"
@@ -124,3 +124,25 @@ def test_segment_with_the_suite_models(exported_models: Path, tmp_path: Path) ->
         summary = json.loads((out / "summary.json").read_text())
         assert summary["valid_ha"] == pytest.approx((mask != 255).sum() * 0.01, rel=0.01)
         assert summary["arable_ha"] == pytest.approx((mask == 1).sum() * 0.01, rel=0.01, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_a_30m_scene_is_resampled_to_the_model_gsd_and_answered_on_its_own_grid(models_dir: Path,
+                                                                               tmp_path: Path) -> None:
+    scene = _scene(tmp_path / "landsat.tif")
+    with rasterio.open(scene, "r+") as ds:  # the same pixels, taken as 30 m Landsat-like ground samples
+        ds.transform = from_origin(500_000.0, 5_000_000.0, 30.0, 30.0)
+    out = tmp_path / "out"
+    code = agriland_main(["segment", str(scene), "--out", str(out), "--models", str(models_dir), "--bands",
+                          "sentinel2-10m", "--no-progress", "--provider", "cpu", "--scaling", "percentile"])
+    assert code == 0
+    with rasterio.open(scene) as src, rasterio.open(out / "mask.tif") as mask_ds:
+        assert mask_ds.transform == src.transform and mask_ds.shape == src.shape
+        mask = mask_ds.read(1)
+    truth = np.zeros(mask.shape, dtype=bool)
+    truth[FIELD] = True
+    found = mask == 1
+    assert (found & truth).sum() / (found | truth).sum() > 0.85
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["arable_ha"] == pytest.approx(found.sum() * 0.09, rel=0.02)  # 30 m pixels are 0.09 ha
+    assert summary["tile_size"] == 21  # 64 model px of 10 m = 21 source px of 30 m
