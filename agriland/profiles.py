@@ -20,6 +20,6 @@ class QuickstartProfile:
 
 
 PROFILES: dict[str, QuickstartProfile] = {
-    "quick": QuickstartProfile(name="quick", mosaics=3000, mosaic_size=64, export_variants="all"),
+    "quick": QuickstartProfile(name="quick", mosaics=4000, mosaic_size=64, export_variants="all"),
     "full": QuickstartProfile(name="full", mosaics=20000, mosaic_size=256, export_variants="all"),
 }
