@@ -1,4 +1,4 @@
-"""The `full` DEC profile's shape (256 px, ResNet-50 flatten -> 1024-unit Dense, K=100) exports with parity."""
+"""The workflow's full DEC shape (256 px, ResNet-50 flatten -> 1024-unit Dense, K=100) exports with parity."""
 
 from __future__ import annotations
 
@@ -45,14 +45,14 @@ def _check(model, tile: int, path: Path, optimizer: str) -> None:
 
 def test_onnxruntime_optimiser_path_on_a_small_dec(tmp_path: Path) -> None:
     """The path the full profile takes, forced on a tiny DEC (fast): same contract, same parity gate."""
-    model, config = _dec("tiny")
+    model, config = _dec("tiny", backbone="resnet50")
     assert choose_optimizer(model) == "tf2onnx"  # small weights keep tf2onnx's optimisers
     _check(model, config.tile_size, tmp_path / "model.onnx", "onnxruntime")
 
 
 def test_full_profile_dec_exports(tmp_path: Path) -> None:
     """~16 GB peak RSS and ~2 min on 2 cores (docs/benchmarks.md); tf2onnx's optimisers ran out at 22 GB."""
-    model, config = _dec("full")
+    model, config = _dec("full", backbone="resnet50", views=1)  # the workflow's ResNet-50 flatten DEC
     assert (config.tile_size, config.hidden_units, config.n_clusters, config.pooling) == (256, 1024, 100, "flatten")
     assert largest_weight(model) == 8 * 8 * 2048 * 1024 > LARGE_WEIGHT_ELEMENTS
     assert choose_optimizer(model) == "onnxruntime"

@@ -92,7 +92,7 @@ def test_bad_encoder_weights_are_clear_errors(tmp_path: Path) -> None:
 
 
 def test_config_validation_names_the_field() -> None:
-    assert get_profile("quick").validate().encoder == "inceptionv3"
+    assert get_profile("quick").validate().encoder == "efficientnet-lite0"
     assert get_profile("full").tile_size == 256
     with pytest.raises(AgrilandError, match="divisible by 32"):
         UnetConfig(tile_size=80).validate()
