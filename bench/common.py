@@ -21,7 +21,7 @@ WORK = ROOT / "out" / "bench"  # exported models, tiles, raw results (git-ignore
 RESULTS_DIR = WORK / "results"
 DOCS = ROOT / "docs"
 PYTHON = ROOT / ".venv" / "bin" / "python"
-TILE = 256
+TILE = 64  # the quickstart models' tile size (profile `quick`)
 
 
 def setup_logging() -> None:

@@ -24,12 +24,12 @@ from bench.server import Server
 log = logging.getLogger(__name__)
 
 
-def measure(variant: str, label: str) -> dict:
+def measure(variant: str, label: str, extra_env: dict[str, str] | None = None) -> dict:
     env = {"AGRILAND_MODELS_DIR": str(MODELS_DIR), "AGRILAND_PROVIDERS": "cpu", "AGRILAND_DEC_VARIANT": variant,
-           "AGRILAND_UNET_VARIANT": variant}
+           "AGRILAND_UNET_VARIANT": variant, **(extra_env or {})}
     tiles = [p.read_bytes() for p in sorted(TILES_DIR.glob("*.png"))[:16]]
     with Server("serving.service:Agriland", env, label) as server:
-        out = {"variant": variant, "cold_start_s": server.cold_start_s, "rss_ready_mb": server.rss_mb()}
+        out = {"variant": variant, "env": extra_env or {}, "cold_start_s": server.cold_start_s, "rss_ready_mb": server.rss_mb()}
         with httpx.Client(timeout=300.0) as client:
             for endpoint in ("/segment", "/cluster"):
                 response = client.post(server.url + endpoint, content=tiles[0], headers={"Content-Type": "image/png"})
@@ -54,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"machine": machine_info(), "quick": args.quick, "runs": []}
     for i in range(1 if args.quick else 2):
         result["runs"].append(measure("fp32", f"coldstart-fp32-{i}"))
+    from serving.runtime import CPU_ARENA_ENV, DEFAULT_CPU_ARENA
+
+    arena = "0" if DEFAULT_CPU_ARENA == "1" else "1"  # the CPU arena flipped, side by side
+    result["runs"].append(measure("fp32", f"coldstart-fp32-arena{arena}", {CPU_ARENA_ENV: arena}))
     unservable = [str(p.parent) for p in sorted(MODELS_DIR.glob("*/int8/model.onnx"))
                   if not (p.parent / "manifest.json").is_file()]
     if unservable:  # an int8 file that failed export's parity gate has no manifest, so serving refuses it

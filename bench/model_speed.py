@@ -16,9 +16,9 @@ import numpy as np
 if __package__ in (None, ""):  # run as `python bench/model_speed.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import load_average, machine_info, matmul_peak, save_result, scene_tiles, setup_logging, time_runs
+from bench.common import TILE, load_average, machine_info, matmul_peak, save_result, setup_logging, time_runs
 from bench.flops import count_flops, params_of
-from bench.models import BenchModel, parity_tiles, prepare
+from bench.models import BenchModel, parity_tiles, prepare, sample_tiles
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +57,10 @@ def _row(backend: str, batch: int, times: list[float], n_tiles: int, gflop: floa
 
 
 def agreement(name: str, fp32: Path, int8: Path, keras_model) -> dict[str, float]:  # noqa: ANN001
-    """int8 vs fp32 (and fp32 vs Keras) on held-out synthetic tiles: mask IoU or cluster agreement."""
+    """int8 vs fp32 (and fp32 vs Keras) on held-out real EuroSAT tiles: mask IoU or cluster agreement."""
     from export.parity import cluster_agreement, mask_iou
 
-    tiles = parity_tiles(32)
+    tiles = parity_tiles()
     out = {}
     ref = {k: v for k, v in zip(OUTPUTS[name], ort_session(fp32).run(list(OUTPUTS[name]), {"image": tiles}))}
     got = {k: v for k, v in zip(OUTPUTS[name], ort_session(int8).run(list(OUTPUTS[name]), {"image": tiles}))}
@@ -116,11 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     names = tuple(args.models.split(","))
     models = prepare(names)
-    tiles = scene_tiles(WORK_TILES, seed=3)
+    tiles = sample_tiles()[0][:WORK_TILES]
     load_before = load_average()
     peak = matmul_peak(seconds=1.0 if args.quick else 3.0)
     min_runs, min_seconds = (1, 0.0) if args.quick else (2, 6.0)
-    result = {"machine": machine_info(), "matmul": peak, "work_tiles": WORK_TILES, "batches": list(BATCHES),
+    result = {"machine": machine_info(), "matmul": peak, "work_tiles": WORK_TILES, "tile": TILE, "batches": list(BATCHES),
               "quick": args.quick, "load_average_before": load_before, "models": {}}
     for name in names:
         result["models"][name] = bench_model(models[name], tiles, peak["peak_gflops"], min_runs, min_seconds)

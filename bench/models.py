@@ -1,14 +1,23 @@
-"""The benchmark's models: a trained run when runs/ has one at 256 px, else random-init builds, exported once."""
+"""The benchmark's models: the quickstart's default architectures at 64 px, trained runs when present, else built.
+
+What `make run` serves (agriland quickstart, profile `quick`): a DEC on frozen ImageNet EfficientNet-Lite0 features
+(64 px, 4 flip views averaged in the graph, K=50; training/pretrained_features.py) and a U-Net with the Lite0
+encoder (64 px; training/unet.py `efficientnet-lite0`). On a fresh machine nothing is trained, so this module
+builds the same architectures from the `agriland` profiles with ImageNet encoder weights (installed package) and
+random heads/decoders; the DEC's 50 centres are set to the embeddings of 50 real sample tiles so q is not flat.
+`--runs DIR` (or AGRILAND_BENCH_RUNS) points at trained quickstart runs (`DIR/dec-quick`, `DIR/unet-quick`)
+instead; timing does not depend on weights, int8 agreement does. Calibration, parity and request tiles are the
+shipped real EuroSAT RGB sample (samples/eurosat-rgb).
+"""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import logging
+import os
 import shutil
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,15 +26,18 @@ import numpy as np
 if __package__ in (None, ""):  # run as `python bench/models.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, TILE, WORK, scene_tiles, setup_logging
+from bench.common import ROOT, TILE, WORK, setup_logging
 
 log = logging.getLogger(__name__)
 
 MODELS_DIR = WORK / "models"  # models/<name>/<variant>/{model.onnx,manifest.json}, served by the benchmarks
 RUNS_DIR = WORK / "runs"
-TILES_DIR = WORK / "calibration_tiles"
-DEC_PROFILE = "quick"  # hidden 256, embedding 100, K=5, at 256 px; "full" (hidden 1024: a 134 M-weight Dense) OOMs tf2onnx at 22 GB here
-N_CALIBRATION = 80  # 16 parity + 64 calibration tiles
+TILES_DIR = WORK / "request_tiles"  # real EuroSAT PNGs: service request bodies
+SAMPLE_DIR = ROOT / "samples" / "eurosat-rgb"  # shipped real tiles: calibration, parity, requests
+PROFILE = "quick"  # the quickstart's default profile for both models
+RUN_NAMES = {"dec": f"dec-{PROFILE}", "unet": f"unet-{PROFILE}"}  # agriland quickstart's run folder names
+N_REQUEST_TILES = 32
+N_PARITY = 64
 
 
 @dataclass(frozen=True)
@@ -34,7 +46,7 @@ class BenchModel:
 
     name: str
     run_dir: Path
-    origin: str  # "trained run runs/unet" or "random init (...)"
+    origin: str  # "trained run ..." or "built: ..."
 
     def onnx(self, variant: str) -> Path:
         return MODELS_DIR / self.name / variant / "model.onnx"
@@ -44,17 +56,19 @@ class BenchModel:
         return self.run_dir / "inference_model.keras"
 
 
-def _trained_run(name: str) -> Path | None:
-    """runs/<name> when it holds a finished run at the benchmark tile size."""
-    run = ROOT / "runs" / name
-    summary = run / "training_summary.json"
-    if not (run / "inference_model.keras").is_file() or not summary.is_file():
-        return None
-    tile = json.loads(summary.read_text(encoding="utf-8")).get("tile_size")
-    if tile != TILE:
-        log.info("%s has tile_size %s, not %d: benchmarking a random-init build instead", run, tile, TILE)
-        return None
-    return run
+def sample_tiles() -> tuple[np.ndarray, np.ndarray]:
+    """All shipped EuroSAT RGB tiles (uint8 [N, 64, 64, 3]) and class ids, in a seeded shuffled order."""
+    from training.data import load_tiles
+
+    data = load_tiles(SAMPLE_DIR, TILE)
+    order = np.random.default_rng(0).permutation(len(data.images))
+    labels = np.asarray(data.labels if getattr(data, "labels", None) is not None else np.zeros(len(order)))
+    return np.ascontiguousarray(np.asarray(data.images, dtype=np.uint8)[order]), labels[order]
+
+
+def parity_tiles(n: int = N_PARITY) -> np.ndarray:
+    """Real held-out tiles (the tail of the shuffled sample; export calibrates on a random subset of all)."""
+    return sample_tiles()[0][-n:]
 
 
 def _write_tiles(folder: Path, n: int) -> None:
@@ -65,40 +79,78 @@ def _write_tiles(folder: Path, n: int) -> None:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    for i, tile in enumerate(scene_tiles(n, TILE, seed=7)):
+    for i, tile in enumerate(sample_tiles()[0][:n]):
         Image.fromarray(tile).save(tmp / f"tile_{i:03d}.png")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
 
 
-def _random_run(name: str) -> tuple[Path, str]:
-    """Save a random-init inference model and a minimal training summary as a run folder."""
+def _trained_run(name: str, runs: Path | None) -> Path | None:
+    """`runs/<dec|unet>-quick` when it holds a finished run at the benchmark tile size."""
+    if runs is None:
+        return None
+    run = runs / RUN_NAMES[name]
+    summary = run / "training_summary.json"
+    if not (run / "inference_model.keras").is_file() or not summary.is_file():
+        log.info("%s: no finished run, building %s instead", run, name)
+        return None
+    tile = json.loads(summary.read_text(encoding="utf-8")).get("tile_size")
+    if tile != TILE:
+        log.info("%s has tile_size %s, not %d: building %s instead", run, tile, TILE, name)
+        return None
+    return run
+
+
+def _build_unet():  # noqa: ANN202 - (tf_keras.Model, summary, origin)
+    from training.unet import build_unet
+    from training.unet_config import get_profile
+
+    config = get_profile(PROFILE)
+    model = build_unet(config.tile_size, encoder=config.encoder, arch="unet")
+    summary = {"task": "segmentation", "tile_size": config.tile_size, "threshold": 0.5, "metrics": {},
+               "config": {"encoder": config.encoder, "arch": "unet"}}
+    origin = (f"built: U-Net '{PROFILE}' profile, {config.tile_size} px, ImageNet EfficientNet-Lite0 encoder, "
+              "random decoder (untrained)")
+    return model, summary, origin
+
+
+def _build_dec():  # noqa: ANN202 - (tf_keras.Model, summary, origin)
+    from training.autoencoder import build_head_autoencoder, compose_image_model
+    from training.dec import build_dec_model
+    from training.dec_config import get_profile
+    from training.pretrained_features import build_feature_extractor
+
+    config = get_profile(PROFILE)
+    extractor = build_feature_extractor(config.tile_size, weights="imagenet", n_views=config.views)
+    head = build_head_autoencoder(config, int(extractor.output.shape[-1]))
+    dec_head = build_dec_model(head.encoder, config.n_clusters, config.alpha)
+    tiles = sample_tiles()[0][: 4 * config.n_clusters]
+    z = head.encoder.predict(extractor.predict(tiles, batch_size=64, verbose=0), verbose=0)
+    centres = z[np.random.default_rng(0).choice(len(z), config.n_clusters, replace=False)]
+    dec_head.get_layer("q").set_weights([centres.astype(np.float32)])
+    model = compose_image_model(extractor, dec_head)
+    summary = {"task": "clustering", "tile_size": config.tile_size, "n_clusters": config.n_clusters,
+               "backbone": config.backbone, "metrics": {}, "config": config.to_dict()}
+    origin = (f"built: DEC '{PROFILE}' profile, {config.tile_size} px, frozen ImageNet EfficientNet-Lite0 "
+              f"features x {config.views} flip views, random head (hidden {config.hidden_units}, embedding "
+              f"{config.embedding_dim}), K={config.n_clusters} centres at sample-tile embeddings")
+    return model, summary, origin
+
+
+def _built_run(name: str) -> tuple[Path, str]:
+    """Save a built (untrained-head) inference model and a minimal training summary as a run folder."""
     run = RUNS_DIR / name
     if (run / "inference_model.keras").is_file():
         return run, json.loads((run / "origin.json").read_text(encoding="utf-8"))["origin"]
     import tf_keras
 
     import training  # noqa: F401  (environment before TF)
+    from contract.radiometry import DEFAULT_RADIOMETRY
 
     tf_keras.utils.set_random_seed(0)
-    data = {"source": str(TILES_DIR), "n_tiles": N_CALIBRATION}
-    if name == "unet":
-        from training.unet import build_unet
-
-        model = build_unet(TILE, encoder="inceptionv3", arch="unet")
-        summary = {"task": "segmentation", "tile_size": TILE, "threshold": 0.5, "data": data, "metrics": {},
-                   "config": {"encoder": "inceptionv3", "arch": "unet"}}
-        origin = "random init: build_unet(256, encoder='inceptionv3')"
-    else:
-        from training.autoencoder import build_autoencoder
-        from training.dec import build_dec_model
-        from training.dec_config import get_profile
-
-        config = get_profile(DEC_PROFILE).with_overrides(tile_size=TILE)
-        model = build_dec_model(build_autoencoder(config).encoder, config.n_clusters, config.alpha)
-        summary = {"task": "clustering", "tile_size": TILE, "data": data, "metrics": {}, "config": config.to_dict()}
-        origin = (f"random init: DEC '{DEC_PROFILE}' profile at {TILE} px (ResNet-50 encoder, hidden "
-                  f"{config.hidden_units}, embedding {config.embedding_dim}, K={config.n_clusters})")
+    model, summary, origin = _build_unet() if name == "unet" else _build_dec()
+    summary["data"] = {"source": str(SAMPLE_DIR), "n_tiles": 0}
+    summary["radiometry"] = DEFAULT_RADIOMETRY.model_dump()
     tmp = run.with_name(run.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -111,30 +163,6 @@ def _random_run(name: str) -> tuple[Path, str]:
     return run, origin
 
 
-@contextlib.contextmanager
-def _tf2onnx_optimizers(enabled: bool) -> Iterator[None]:
-    """Turn tf2onnx's graph optimizers off for the DEC export (bench-only workaround, see docs/benchmarks.md).
-
-    At 256 px the DEC encoder flattens 8x8x2048 into a 131072 x hidden Dense; tf2onnx's optimizer passes
-    (66 transpose-optimizer iterations and the passes after them) keep re-materialising that weight and
-    grew past 18 GB RSS (quick profile) / 22 GB (full profile, OOM-killed) on this 23 GB machine. Without
-    them the conversion takes ~20 s and 4 GB; ONNX Runtime's own graph optimizer (ORT_ENABLE_ALL) removes
-    the leftover Transposes and fuses BatchNorm when the session is created.
-    """
-    if enabled:
-        yield
-        return
-    from tf2onnx import optimizer
-
-    saved = dict(optimizer._optimizers)  # noqa: SLF001 - no public switch in tf2onnx.convert.from_keras callers
-    optimizer._optimizers.clear()  # noqa: SLF001
-    log.warning("DEC export: tf2onnx graph optimizers disabled (they exhaust memory on the 256 px Dense)")
-    try:
-        yield
-    finally:
-        optimizer._optimizers.update(saved)  # noqa: SLF001
-
-
 def _export(model: BenchModel, variant: str) -> None:
     """export.pipeline for fp32/int8; an int8 that fails its parity gate is still written (bench-only) and logged."""
     from contract.errors import AgrilandError
@@ -143,54 +171,65 @@ def _export(model: BenchModel, variant: str) -> None:
     if model.onnx(variant).is_file():
         return
     try:
-        with _tf2onnx_optimizers(model.name != "dec"):
-            export_model(model.run_dir, MODELS_DIR, model.name, variant, calibration_source=TILES_DIR)
+        export_model(model.run_dir, MODELS_DIR, model.name, variant, calibration_source=SAMPLE_DIR)
     except AgrilandError as err:
         if variant != "int8":
             raise
-        log.warning("%s int8 export refused by its parity gate (%s); quantizing without the gate for timing", model.name,
-                    err)
-        from bench.common import scene_tiles as _tiles
+        log.warning("%s int8 export refused by its parity gate (%s); quantizing without the gate for timing",
+                    model.name, err)
         from export.variants import to_int8
 
         target = model.onnx(variant)
         target.parent.mkdir(parents=True, exist_ok=True)
-        to_int8(model.onnx("fp32"), target, _tiles(64, TILE, seed=7)[16:])
+        to_int8(model.onnx("fp32"), target, sample_tiles()[0][: -N_PARITY][:64])
         (target.parent / "UNGATED").write_text(str(err) + "\n", encoding="utf-8")
 
 
-def prepare(names: tuple[str, ...] = ("unet", "dec"), variants: tuple[str, ...] = ("fp32", "int8")) -> dict[str, BenchModel]:
-    """Build (or reuse) each model's run folder and its exported ONNX variants under out/bench/models."""
-    _write_tiles(TILES_DIR, N_CALIBRATION)
+def default_runs() -> Path | None:
+    """AGRILAND_BENCH_RUNS (trained quickstart runs), else ./runs when it holds them, else None (build)."""
+    env = os.environ.get("AGRILAND_BENCH_RUNS")
+    return Path(env) if env else ROOT / "runs"
+
+
+def prepare(names: tuple[str, ...] = ("unet", "dec"), variants: tuple[str, ...] = ("fp32", "int8"),
+            runs: Path | None = None) -> dict[str, BenchModel]:
+    """Find (or build) each model's run folder and export its ONNX variants under out/bench/models, once.
+
+    A models/<name> folder exported from another origin is re-exported (origin.txt records it)."""
+    _write_tiles(TILES_DIR, N_REQUEST_TILES)
+    runs = runs if runs is not None else default_runs()
     models: dict[str, BenchModel] = {}
     for name in names:
-        trained = _trained_run(name)
+        trained = _trained_run(name, runs)
         if trained is not None:
-            run, origin = trained, f"trained run {trained.relative_to(ROOT)}"
+            run, origin = trained, f"trained quickstart run {trained.name} (profile '{PROFILE}')"
         else:
-            run, origin = _random_run(name)
+            run, origin = _built_run(name)
+        marker = MODELS_DIR / name / "origin.txt"
+        if marker.is_file() and marker.read_text(encoding="utf-8").strip() != f"{run}|{origin}":
+            log.info("%s: exported from another run; exporting again", name)
+            shutil.rmtree(MODELS_DIR / name)
         model = BenchModel(name, run, origin)
         for variant in variants:
             _export(model, variant)
+        marker.write_text(f"{run}|{origin}\n", encoding="utf-8")
         models[name] = model
         log.info("%s: %s; ONNX %s", name, origin, ", ".join(str(model.onnx(v)) for v in variants))
     return models
 
 
-def parity_tiles(n: int = 32) -> np.ndarray:
-    """Held-out tiles (a different seed from calibration) for int8-vs-fp32 agreement."""
-    return scene_tiles(n, TILE, seed=11)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Build and export the benchmark models to out/bench/models")
+    parser = argparse.ArgumentParser(description="Build or find and export the benchmark models to out/bench/models")
     parser.add_argument("--force", action="store_true", help="rebuild and re-export everything")
+    parser.add_argument("--runs", type=Path, default=None,
+                        help="folder with trained quickstart runs dec-quick/ and unet-quick/ (default: "
+                             "AGRILAND_BENCH_RUNS, else ./runs; missing runs are built)")
     args = parser.parse_args(argv)
     setup_logging()
     if args.force:
         shutil.rmtree(MODELS_DIR, ignore_errors=True)
         shutil.rmtree(RUNS_DIR, ignore_errors=True)
-    prepare()
+    prepare(runs=args.runs)
     return 0
 
 

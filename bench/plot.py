@@ -13,7 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 log = logging.getLogger(__name__)
 
 STYLES = {"keras": "o--", "ort_fp32": "s-", "ort_int8": "^-"}
-SERVER_STYLES = {"onnx_batched": "s-", "onnx_unbatched": "x--", "keras_batched": "o:"}
+SERVER_STYLES = {"onnx_batched": "s-", "onnx_batched_nospin": "d-.", "onnx_batched_spin": "d-.",
+                 "onnx_unbatched": "x--", "keras_batched": "o:"}
 
 
 def plot(model_speed: dict | None, service: dict | None, path: Path) -> Path:
@@ -29,7 +30,8 @@ def plot(model_speed: dict | None, service: dict | None, path: Path) -> Path:
                         alpha=0.55 if backend == "keras" else 1.0)
         ax.set_xscale("log", base=2)
         ax.set_xticks(model_speed["batches"], [str(b) for b in model_speed["batches"]])
-    ax.set(title="Model level (CPU, 256 px): tiles/s vs batch", xlabel="batch size", ylabel="tiles / s")
+    tile = (model_speed or {}).get("tile", 64)
+    ax.set(title=f"Model level (CPU, {tile} px): tiles/s vs batch", xlabel="batch size", ylabel="tiles / s")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     for ax, key, title, ylabel in ((axes[1], "rps", "Service throughput vs users", "requests (tiles) / s"),

@@ -1,7 +1,9 @@
 """Render out/bench/results/*.json as docs/benchmarks.md (tables, target verdicts) and docs/benchmarks.png.
 
 The hand-written analysis between the `analysis:begin` / `analysis:end` markers of an existing
-docs/benchmarks.md is kept across re-renders. Reproduce: `.venv/bin/python bench/report.py`.
+docs/benchmarks.md is kept across re-renders, and so is every section this script does not write (other
+benchmarks' sections: batching comparison, region scale, GPU), verbatim and in their order.
+Reproduce: `.venv/bin/python bench/report.py`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,19 @@ MD = DOCS / "benchmarks.md"
 PNG = DOCS / "benchmarks.png"
 BEGIN, END = "<!-- analysis:begin -->", "<!-- analysis:end -->"
 CMD = ".venv/bin/python bench/{}.py"
+
+
+ROOF: dict[str, float] = {}  # model -> GFLOP per tile, and "peak" -> GFLOP/s, from model_speed's results
+
+
+def roofline(name: str, tiles_per_s: float, what: str) -> str:
+    """One roofline line: FLOPs per tile, the measured peak and the fraction of it that `tiles_per_s` reaches."""
+    if name not in ROOF or "peak" not in ROOF:
+        return f"- Roofline {name}: n/a (model_speed has not run)."
+    gflop, peak = ROOF[name], ROOF["peak"]
+    return (f"- **Roofline {name}** ({what}): {f(tiles_per_s, 2)} tiles/s x {f(gflop, 3)} GFLOP/tile = "
+            f"{f(tiles_per_s * gflop)} GFLOP/s = **{f(100 * tiles_per_s * gflop / peak)} %** of the {f(peak)} "
+            f"GFLOP/s fp32 peak (ceiling {f(peak / gflop, 0)} tiles/s).")
 
 
 def f(value: float | None, digits: int = 1) -> str:
@@ -68,7 +83,8 @@ def model_section(data: dict, targets: Targets) -> list[str]:
     mm = data["matmul"]
     out = ["## 1. Model level", "", f"Command: `{CMD.format('model_speed')}`"
            + (" (--quick)" if data["quick"] else "") + _when(data), "",
-           f"Every timed call runs the same {data['work_tiles']} synthetic 256 px tiles in batches of b "
+           f"Every timed call runs the same {data['work_tiles']} real EuroSAT RGB sample tiles "
+           f"({data.get('tile', 64)} px) in batches of b "
            "(Keras: `model.predict(tiles, batch_size=b)`; ONNX Runtime: `session.run` per batch, CPU provider, "
            "intra-op threads = cores). Median of >= 2 calls and >= 6 s per point. GFLOP/s = FLOPs per tile "
            "(Conv/ConvTranspose/Gemm/MatMul MACs x 2 from the fp32 ONNX graph's inferred shapes) x tiles/s; the "
@@ -95,24 +111,33 @@ def model_section(data: dict, targets: Targets) -> list[str]:
         out += ["", "ONNX Runtime fp32 / Keras: " + ", ".join(f"b{b} {f(v, 2)}x" for b, v in fp32_vs_keras.items())
                 + "; int8 / fp32: " + ", ".join(f"b{b} {f(v, 2)}x" for b, v in int8_vs_fp32.items()) + ".", ""]
         best = max(batches, key=lambda b: by[("ort_fp32", b)]["tiles_per_s"])
+        peak = mm["peak_gflops"]
+        roof = {backend: max((by[(backend, b)] for b in batches), key=lambda r: r["tiles_per_s"])
+                for backend in ("keras", "ort_fp32", "ort_int8")}
+        out.append(f"- **Roofline {name}:** {f(fl['gflop_per_tile'], 3)} GFLOP per tile; measured fp32 peak "
+                   f"{f(peak)} GFLOP/s -> compute ceiling {f(peak / fl['gflop_per_tile'], 0)} tiles/s. Reached "
+                   "(best batch): " + "; ".join(
+                       f"{k} b{r['batch']} {f(r['gflops'])} GFLOP/s = **{f(100 * r['peak_ratio'])} %**"
+                       for k, r in roof.items()) + " (int8 counts the same fp32-equivalent FLOPs; VNNI lets it "
+                   "pass the fp32 peak).")
         out.append("- " + targets.add(f"{name}: ORT fp32 >= 1.2x Keras (batch {best}, fp32's best)",
                                       f"{f(fp32_vs_keras[best], 2)}x", fp32_vs_keras[best] >= 1.2))
-        out.append("- " + targets.add(f"{name}: int8 >= 2.5x ORT fp32 (batch {best})", f"{f(int8_vs_fp32[best], 2)}x",
-                                      int8_vs_fp32[best] >= 2.5))
+        out.append("- " + targets.add(f"{name}: int8 >= 2x ORT fp32 (batch {best})", f"{f(int8_vs_fp32[best], 2)}x",
+                                      int8_vs_fp32[best] >= 2.0))
         p = model["parity"]
         if name == "unet":
             iou = p["mask_iou_int8_vs_fp32"]
             out.append("- " + targets.add("unet: int8 mask IoU vs fp32 >= 0.98", f"{f(iou, 4)} on {p['n_tiles']} "
-                       f"held-out tiles (max |p_int8 - p_fp32| {f(p['max_abs_diff_int8'], 4)}; fp32 vs Keras IoU "
+                       f"held-out real tiles (max |p_int8 - p_fp32| {f(p['max_abs_diff_int8'], 4)}; fp32 vs Keras IoU "
                        f"{f(p['mask_iou_fp32_vs_keras'], 4)}; fp32 probability std {f(p['fp32_prob_std'], 4)}, "
                        f"{f(100 * p['fp32_positive_fraction'])} % pixels >= 0.5)", iou >= 0.98))
         else:
             agree = p["cluster_agreement_int8_vs_fp32"]
-            out.append("- " + targets.add("dec: int8 cluster agreement vs fp32 >= 98 %", f"{f(100 * agree)} % on "
+            out.append("- " + targets.add("dec: int8 cluster agreement vs fp32 >= 97 %", f"{f(100 * agree)} % on "
                        f"{p['n_tiles']} held-out tiles (max |q_int8 - q_fp32| {f(p['max_abs_diff_q_int8'], 4)}; "
                        f"fp32 uses {p['fp32_distinct_clusters']} distinct clusters, mean max q "
                        f"{f(p['fp32_mean_max_q'], 3)}; fp32 vs Keras agreement "
-                       f"{f(100 * p['cluster_agreement_fp32_vs_keras'])} %)", agree >= 0.98))
+                       f"{f(100 * p['cluster_agreement_fp32_vs_keras'])} %)", agree >= 0.97))
         if not model["int8_passed_export_gate"]:
             out.append("- The int8 file failed export.pipeline's parity gate; it was quantized the same way "
                        "(`export.variants.to_int8`) without the gate so its speed could be measured.")
@@ -127,7 +152,7 @@ def service_section(data: dict, targets: Targets) -> list[str]:
     out = ["## 2. Service level", "", f"Command: `{CMD.format('service_load')}`"
            + (" (--quick)" if data["quick"] else "") + f" ({data['duration_s']} s per point)" + _when(data), "",
            "locust headless (`bench/locustfile.py`, FastHttpUser, no think time, `Content-Type: image/png` body "
-           "of one 256 px synthetic tile per request) against `bentoml serve` on 127.0.0.1; the load generator "
+           "of one 64 px real EuroSAT PNG tile per request) against `bentoml serve` on 127.0.0.1; the load generator "
            "runs on the same 2 cores as the server (its CPU seconds are in the table). Servers, one after another: "
            "`onnx_batched` = `serving.service:Agriland`, micro-batcher up to 16 tiles; `onnx_unbatched` = the "
            "same with `AGRILAND_MAX_BATCH_SIZE=1`; `keras_batched` = `bench/keras_service.py` (comparison "
@@ -188,6 +213,20 @@ def service_section(data: dict, targets: Targets) -> list[str]:
             out.append("- " + targets.add(f"{endpoint} lone client p50 <= 1.15x model-only batch-1 latency",
                                           f"{f(p1['p50_ms'], 0)} ms vs {f(only['1']['ms_per_call'])} ms = "
                                           f"{f(ratio, 2)}x", ratio <= 1.15))
+    for endpoint, name in (("/segment", "unet"), ("/cluster", "dec")):
+        p32 = by.get(("onnx_batched", endpoint, 32))
+        if p32:
+            out.append(roofline(name, p32["rps"], f"{endpoint} at 32 users, fp32"))
+    spin = next((s for s in ("onnx_batched_nospin", "onnx_batched_spin") if s in data["servers"]), None)
+    if spin:
+        for endpoint in ("/segment", "/cluster"):
+            for users in data["users"]:
+                a, b = by.get(("onnx_batched", endpoint, users)), by.get((spin, endpoint, users))
+                if a and b:
+                    out.append(f"- {endpoint} at {users} user(s): `onnx_batched` {f(a['rps'], 2)} req/s, p50 "
+                               f"{f(a['p50_ms'], 0)} ms (load {f(a['load_average'], 2)}) vs `{spin}` "
+                               f"({data['servers'][spin]['env']}) {f(b['rps'], 2)} req/s, p50 {f(b['p50_ms'], 0)} ms "
+                               f"(load {f(b['load_average'], 2)}): {f(b['rps'] / a['rps'], 2)}x throughput.")
     for users in (32, 64):
         a, b, k = (by.get((s, "/segment", users)) for s in ("onnx_batched", "onnx_unbatched", "keras_batched"))
         if a and b and k:
@@ -221,6 +260,8 @@ def scene_section(data: dict, targets: Targets) -> list[str]:
                    "endpoint had not landed when this ran; only the in-process figure below was measured.")
         targets.rows.append(("scene throughput >= 90 % of model-only", "endpoint not available", "n/a"))
     local_rate = local["n_tiles"] / local["segment_s"]
+    if http.get("available"):
+        out.append(roofline("unet", http["n_tiles"] / http["seconds_median"], "POST /segment_scene, computed tiles"))
     out += [f"- In-process `serving.scene.segment_scene` (no HTTP, batch {local['batch']}): read "
             f"{f(local['read_s'], 2)} s + tile/run/stitch {f(local['segment_s'], 2)} s for {local['n_tiles']} tiles "
             f"= {f(local_rate, 2)} tiles/s ({f(100 * local_rate / ref)} % of model-only).", ""]
@@ -238,19 +279,20 @@ def memory_section(data: dict, targets: Targets) -> list[str]:
            "(psutil).", "", "| variant | cold start s | RSS ready MB | after 1 tile/endpoint MB | after a 16-tile "
            "request/endpoint MB | largest process MB | processes |", "|---|---|---|---|---|---|---|"]
     for r in data["runs"]:
-        out.append(f"| {r['variant']} | {f(r['cold_start_s'])} | {f(r['rss_ready_mb']['total'], 0)} | "
+        variant = r["variant"] + "".join(f", {k}={v}" for k, v in r.get("env", {}).items())
+        out.append(f"| {variant} | {f(r['cold_start_s'])} | {f(r['rss_ready_mb']['total'], 0)} | "
                    f"{f(r['rss_after_one_tile_mb']['total'], 0)} | {f(r['rss_after_batch16_mb']['total'], 0)} | "
                    f"{f(_largest(r['rss_after_batch16_mb']), 0)} | {r['n_processes']} |")
     if data.get("int8_skipped"):
         out += ["", f"The int8 variants were not started: {data['int8_skipped']}."]
     out += ["", "Model files: " + ", ".join(f"{k} {f(v, 0)} MB" for k, v in data["model_files_mb"].items()) + ".", ""]
-    fp32 = [r for r in data["runs"] if r["variant"] == "fp32"]
+    fp32 = [r for r in data["runs"] if r["variant"] == "fp32" and not r.get("env")]
     worst_rss = max(r["rss_after_batch16_mb"]["total"] for r in fp32)
     worst_start = max(r["cold_start_s"] for r in fp32)
     out.append("- " + targets.add("serving RSS with both models < 1 GB (fp32, after 16-tile batches)",
                                   f"{f(worst_rss, 0)} MB", worst_rss < 1024))
-    out.append("- " + targets.add("cold start < 15 s (fp32, worst of the starts)", f"{f(worst_start)} s",
-                                  worst_start < 15))
+    out.append("- " + targets.add("cold start < 10 s (fp32, worst of the starts)", f"{f(worst_start)} s",
+                                  worst_start < 10))
     out.append("")
     return out
 
@@ -263,12 +305,47 @@ def _kept_analysis() -> str:
     return "_(no analysis written yet: add it between these markers; re-rendering keeps it)_"
 
 
+GENERATED = ("## Targets", "## Analysis", "## 1. ", "## 2. ", "## 3. ", "## 4. ")
+_BLOCK_BEGIN = re.compile(r"^<!-- ([\w-]+):begin -->$")
+
+
+def _kept_sections() -> list[str]:
+    """Every section of the existing report that this script does not write, verbatim, in order.
+
+    A section starts at a `## ` heading, or at a `<!-- name:begin -->` marker (other scripts' delimited blocks,
+    e.g. gpu) and then runs through its `<!-- name:end -->`; the analysis block is kept separately."""
+    if not MD.is_file():
+        return []
+    chunks: list[list[str]] = []
+    inside: str | None = None
+    for line in MD.read_text(encoding="utf-8").splitlines():
+        begin = _BLOCK_BEGIN.match(line)
+        if inside is None and (line.startswith("## ") or (begin and begin[1] != "analysis")):
+            chunks.append([line])
+            inside = begin[1] if begin else None
+        elif chunks:
+            chunks[-1].append(line)
+            if inside and line == f"<!-- {inside}:end -->":
+                inside = None
+        # lines before the first section (title, machine block) are regenerated
+    kept = []
+    for chunk in chunks:
+        heading = next((x for x in chunk if x.startswith("## ")), "")
+        if chunk[0].startswith("## ") and heading.startswith(GENERATED):
+            continue
+        kept.append("\n".join(chunk).strip("\n"))
+    return kept
+
+
 def render() -> Path:
     results = {name: load_result(name) for name in ("model_speed", "service_load", "scene_speed", "memory_coldstart")}
     machine = next((r["machine"] for r in results.values() if r), None)
     if machine is None:
         raise SystemExit("no results in out/bench/results: run bench/run_all.py first")
     targets = Targets()
+    if results["model_speed"]:
+        ROOF.update({n: m["flops"]["gflop_per_tile"] for n, m in results["model_speed"]["models"].items()})
+        ROOF["peak"] = results["model_speed"]["matmul"]["peak_gflops"]
     body: list[str] = []
     sections = (("model_speed", model_section), ("service_load", service_section), ("scene_speed", scene_section),
                 ("memory_coldstart", memory_section))
@@ -276,13 +353,18 @@ def render() -> Path:
         body += section(results[name], targets) if results[name] else [f"## {name}", "", "_not run_", ""]
     lines = ["# Benchmarks", "", "Written by `bench/report.py` from `out/bench/results/*.json`; everything: "
              "`make bench` (= `.venv/bin/python bench/run_all.py`, add `--quick` for short points). Models: "
-             "256 px tiles, InceptionV3 U-Net (`build_unet(256)`) and the DEC model (ResNet-50 autoencoder "
-             "encoder + Student-t head) exported with `export.pipeline` to fp32 and static QDQ int8 ONNX.", "",
+             "the quickstart defaults (`make run`, profile `quick`, 64 px tiles): the DEC on frozen ImageNet "
+             "EfficientNet-Lite0 features (4 flip views averaged in the graph, K=50) and the U-Net with the Lite0 "
+             "encoder, exported with `export.pipeline` to fp32 and static QDQ int8 ONNX (`bench/models.py`: "
+             "trained quickstart runs when given, else the same architectures built with ImageNet encoders). "
+             "Tiles: the shipped real EuroSAT RGB sample (`samples/eurosat-rgb`).", "",
              *machine_block(machine), "", "![throughput and latency](benchmarks.png)", "",
              "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
     # the summary table needs the targets, which the sections collect while rendering
     lines += [f"| {t} | {m} | {v} |" for t, m, v in targets.rows]
     lines += ["", "## Analysis: causes of the misses", "", BEGIN, _kept_analysis(), END, "", *body]
+    for section in _kept_sections():
+        lines += [section, ""]
     plot(results["model_speed"], results["service_load"], PNG)
     MD.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
     log.info("wrote %s", MD)

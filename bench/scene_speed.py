@@ -27,7 +27,7 @@ from bench.server import Server
 log = logging.getLogger(__name__)
 
 SIDE = 2000
-OVERLAP = 32  # the scene endpoint's and `agriland segment`'s default
+OVERLAP = TILE // 8  # the scene endpoint's default (tile // 8: 8 px at 64 px)
 SCENE_PATH = WORK / f"scene_{SIDE}.tif"
 
 

@@ -36,11 +36,21 @@ LOCUST = ROOT / ".venv" / "bin" / "locust"
 MODEL_OF = {"/segment": "unet", "/cluster": "dec"}
 
 
+def spin_variant() -> tuple[str, str]:
+    """(label, AGRILAND_ORT_SPINNING value) of the service with ONNX Runtime's thread spinning flipped."""
+    from serving.runtime import DEFAULT_SPINNING
+
+    return ("onnx_batched_spin", "1") if DEFAULT_SPINNING == "0" else ("onnx_batched_nospin", "0")
+
+
 def server_configs(keras_model: Path) -> dict[str, dict]:
     base = {"AGRILAND_MODELS_DIR": str(MODELS_DIR), "AGRILAND_PROVIDERS": "cpu"}
+    spin_label, spin_value = spin_variant()
     return {
         "onnx_batched": {"target": "serving.service:Agriland", "endpoints": ("/segment", "/cluster"),
                          "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "16"}},
+        spin_label: {"target": "serving.service:Agriland", "endpoints": ("/segment", "/cluster"),
+                     "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "16", "AGRILAND_ORT_SPINNING": spin_value}},
         "onnx_unbatched": {"target": "serving.service:Agriland", "endpoints": ("/segment", "/cluster"),
                            "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "1"}},
         "keras_batched": {"target": "bench.keras_service:KerasSegment", "endpoints": ("/segment",),
@@ -114,7 +124,9 @@ def model_only(batches: dict[str, list[int]], seconds: float) -> dict[str, dict]
     """ONNX Runtime fp32 alone (the service's session settings): ms per call and tiles/s at each batch size."""
     from serving.runtime import OnnxModel, default_cpu_threads
 
-    tiles = scene_tiles(32, seed=3)
+    from bench.models import sample_tiles
+
+    tiles = sample_tiles()[0][:32]
     out: dict[str, dict] = {}
     for name, sizes in batches.items():
         model = OnnxModel.load(MODELS_DIR / name / "fp32", "cpu", default_cpu_threads(1))
@@ -148,7 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 s per point instead of 20 s")
     parser.add_argument("--duration", type=int, default=None, help="seconds per locust point")
-    parser.add_argument("--servers", default="onnx_batched,onnx_unbatched,keras_batched")
+    parser.add_argument("--servers", default=None,
+                        help="comma-separated; default: onnx_batched, its spinning-flipped twin, onnx_unbatched, "
+                             "keras_batched")
     parser.add_argument("--users", default=",".join(map(str, USERS)))
     parser.add_argument("--merge", action="store_true",
                         help="replace only these servers' points in the saved results (keeps the model-only reference)")
@@ -164,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     configs = server_configs(models["unet"].keras)
     result: dict = {"machine": machine_info(), "duration_s": duration, "users": list(users), "points": [],
                     "servers": {}, "quick": args.quick}
-    for label in args.servers.split(","):
+    servers = args.servers or f"onnx_batched,{spin_variant()[0]},onnx_unbatched,keras_batched"
+    for label in servers.split(","):
         config = configs[label]
         server = Server(config["target"], config["env"], label)
         try:
@@ -176,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
                     result["points"].append(run_point(server, endpoint, n, duration))
             result["servers"][label] = {"cold_start_s": server.cold_start_s, "rss_after_warmup_mb": rss_ready,
                                         "peak_rss_mb": server.peak_rss_mb, "env": {k: v for k, v in config["env"].items()
-                                                                                  if k.startswith("AGRILAND_MAX")}}
+                                                                                  if k.startswith(("AGRILAND_MAX", "AGRILAND_ORT"))}}
         except Exception:
             log.error("%s failed; server log tail:\n%s", label, log_tail(server.log_path))
             raise

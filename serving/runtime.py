@@ -30,6 +30,16 @@ _CUDA_LIBS = ("libcudart.so.13", "libcublasLt.so.13", "libcudnn.so.9")
 CONV_ALGO_SEARCH_ENV = "AGRILAND_CUDNN_CONV_ALGO_SEARCH"
 CONV_ALGO_SEARCHES: tuple[str, ...] = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
 DEFAULT_CONV_ALGO_SEARCH: ConvAlgoSearch = "EXHAUSTIVE"
+# CPU thread spinning (AGRILAND_ORT_SPINNING=1/0): ONNX Runtime's intra-op threads busy-wait for new work
+# after each run. That helps back-to-back runs with nothing in between, but in the service the same cores
+# decode uploads, encode answers and run the event loop between model runs, and the spinning threads take
+# that CPU from them. bench/service_load.py measures both (onnx_batched vs onnx_batched_spin).
+SPINNING_ENV = "AGRILAND_ORT_SPINNING"
+DEFAULT_SPINNING = "1"
+# The CPU memory arena (AGRILAND_ORT_CPU_ARENA=1/0): on, ONNX Runtime keeps the largest batch's activations
+# for the process's lifetime; off, they go back to the allocator after each run.
+CPU_ARENA_ENV = "AGRILAND_ORT_CPU_ARENA"
+DEFAULT_CPU_ARENA = "1"
 _DLLS_PRELOADED: list[bool] = []
 
 
@@ -119,6 +129,16 @@ def choose_providers(choice: ProviderChoice = "auto", algo_search: str | None = 
     return providers
 
 
+def _flag(env: str, default: str) -> bool:
+    """A 1/0 (true/false, on/off) environment switch; anything else is refused with the variable's name."""
+    raw = (os.environ.get(env) or default).strip().lower()
+    if raw in ("1", "true", "on", "yes"):
+        return True
+    if raw in ("0", "false", "off", "no"):
+        return False
+    raise AgrilandError(f"{env} must be 1 or 0, got {raw!r}")
+
+
 def default_cpu_threads(workers: int = 1) -> int:
     """Intra-op threads per session: the cores this process may use divided by the number of workers."""
     try:
@@ -145,6 +165,9 @@ def create_session(
     options.intra_op_num_threads = intra_op_threads or default_cpu_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
+    spinning = _flag(SPINNING_ENV, DEFAULT_SPINNING)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    options.enable_cpu_mem_arena = _flag(CPU_ARENA_ENV, DEFAULT_CPU_ARENA)
     try:
         session = ort.InferenceSession(str(model_path), sess_options=options,
                                        providers=choose_providers(providers, algo_search, trt_options))
