@@ -31,7 +31,7 @@ LARGE_WEIGHT_ELEMENTS = 16_000_000
 # Graph output names per model, in the order of the Keras model's outputs.
 OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"unet": ("mask",), "dec": ("embedding", "q")}
 # Element-wise / layout ops that may sit between the input and the first real compute node.
-_PREPROCESSING_OPS = frozenset({"Cast", "Mul", "Add", "Sub", "Div", "Gather", "Transpose", "Identity"})
+_PREPROCESSING_OPS = frozenset({"Cast", "Mul", "Add", "Sub", "Div", "Gather", "Concat", "Transpose", "Identity"})
 
 
 @dataclass(frozen=True)

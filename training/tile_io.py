@@ -44,9 +44,13 @@ def read_rgb(path: Path | str, tile_size: int) -> np.ndarray:
 
 def _band_count(path: Path) -> int:
     import rasterio
+    from rasterio.errors import RasterioIOError
 
-    with rasterio.open(path) as src:
-        return int(src.count)
+    try:
+        with rasterio.open(path) as src:
+            return int(src.count)
+    except RasterioIOError as err:
+        raise AgrilandError(f"cannot read image {path}: {err}") from err
 
 
 def _read_rgb_pil(path: Path, tile_size: int) -> np.ndarray:

@@ -54,7 +54,7 @@ def test_handbuilt_needs_the_inception_encoder_and_unknown_names_fail() -> None:
     with pytest.raises(AgrilandError, match="InceptionV3"):
         build_unet(64, encoder="resnet50", arch="handbuilt")
     with pytest.raises(AgrilandError, match="unknown encoder"):
-        build_unet(64, encoder="vgg16")
+        build_unet(64, encoder="mobilenet-xl")
     with pytest.raises(AgrilandError, match="unknown arch"):
         build_unet(64, encoder="none", arch="fpn")  # type: ignore[arg-type]
 
