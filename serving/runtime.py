@@ -33,9 +33,11 @@ DEFAULT_CONV_ALGO_SEARCH: ConvAlgoSearch = "EXHAUSTIVE"
 # CPU thread spinning (AGRILAND_ORT_SPINNING=1/0): ONNX Runtime's intra-op threads busy-wait for new work
 # after each run. That helps back-to-back runs with nothing in between, but in the service the same cores
 # decode uploads, encode answers and run the event loop between model runs, and the spinning threads take
-# that CPU from them. bench/service_load.py measures both (onnx_batched vs onnx_batched_spin).
+# that CPU from them (and from every other process on a shared machine). Measured on 2 cores with the 64 px
+# quickstart models (docs/benchmarks.md, section 2): off served 1.5-3x the requests/s of on at 32 clients.
+# bench/service_load.py measures both side by side (onnx_batched vs onnx_batched_spin).
 SPINNING_ENV = "AGRILAND_ORT_SPINNING"
-DEFAULT_SPINNING = "1"
+DEFAULT_SPINNING = "0"
 # The CPU memory arena (AGRILAND_ORT_CPU_ARENA=1/0): on, ONNX Runtime keeps the largest batch's activations
 # for the process's lifetime; off, they go back to the allocator after each run.
 CPU_ARENA_ENV = "AGRILAND_ORT_CPU_ARENA"
