@@ -26,6 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--train-backbone", action=argparse.BooleanOptionalAction, default=None,
                        help="train the backbone during pretraining (--no-train-backbone: calibrate BatchNorm, freeze)")
     group.add_argument("--encoder-weights", help="local weights file for the backbone (default: random init)")
+    group.add_argument("--head", choices=("pca", "mlp"),
+                       help="efficientnet-lite0: PCA-whitening head (default) or a ReLU dense head on the features")
+    group.add_argument("--views", type=int, choices=(1, 2, 4), help="efficientnet-lite0: flips averaged (4)")
     group.add_argument("--hidden-units", type=int, help="width of the dense layer after the backbone")
     group.add_argument("--embedding-dim", type=int, help="embedding size D")
     group.add_argument("--ae-epochs", type=int, help="autoencoder pretraining epochs")

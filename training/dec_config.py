@@ -27,6 +27,8 @@ class DecConfig:
     backbone: Backbone = "efficientnet-lite0"
     encoder_weights: str | None = None  # None: ImageNet for efficientnet-lite0, random for the others; or a file
     views: int = 4  # efficientnet-lite0: features averaged over the tile and its flips (1, 2 or 4)
+    head: Literal["pca", "mlp"] = "pca"  # pretrained features -> embedding: PCA whitening or a ReLU Dense head
+    head_scale: float = 0.3  # PCA head: whitened components x this (sets the Student-t kernel's scale)
     pooling: Pooling = "flatten"  # last conv features -> hidden Dense: flattened (the workflow) or global average
     train_backbone: bool = True  # False: calibrate BatchNorm once, then train only the dense layers and decoder
     hidden_units: int = 256
@@ -63,6 +65,10 @@ class DecConfig:
             )
         if self.backbone not in BACKBONES:
             raise AgrilandError(f"backbone must be one of {', '.join(BACKBONES)}, got {self.backbone!r}")
+        if self.head not in ("pca", "mlp"):
+            raise AgrilandError(f"head must be pca or mlp, got {self.head!r}")
+        if self.head_scale <= 0:
+            raise AgrilandError(f"head_scale must be > 0, got {self.head_scale}")
         if self.views not in (1, 2, 4):
             raise AgrilandError(f"views must be 1, 2 or 4, got {self.views}")
         if self.encoder_weights == "imagenet" and self.backbone not in FEATURE_BACKBONES:
@@ -112,14 +118,14 @@ PROFILES: dict[str, DecConfig] = {
                       ae_batch_size=16, max_iter=4, update_interval=2, batch_size=16, n_clusters=5, tsne_every=1,
                       gallery_size=8),
     # A few minutes on 2 CPU cores: frozen ImageNet EfficientNet-Lite0 features of each 64 px tile and its
-    # flips, a dense head pretrained as a denoising autoencoder on them, then DEC with Adam. K=50 (several
-    # clusters per land-cover class) names cropland far better than K=10 (docs/dec_evaluation.md).
-    "quick": DecConfig(tile_size=64, max_tiles=None, views=4, hidden_units=512, embedding_dim=32, ae_epochs=40,
-                       ae_batch_size=128, ae_patience=5, augment=False, optimizer="adam", learning_rate=1e-3,
-                       batch_size=256, max_iter=4000, update_interval=140, n_clusters=50, tsne_every=10),
-    # The workflow's sizes, for a GPU: 256 px, K=100, long pretraining, target updated every 100 iterations.
-    "full": DecConfig(tile_size=256, max_tiles=None, views=4, hidden_units=1024, embedding_dim=64, ae_epochs=1000,
-                      ae_batch_size=256, ae_patience=20, augment=False, optimizer="adam", learning_rate=1e-3,
+    # flips, a PCA-whitening head (the closed-form linear autoencoder), then DEC with Adam 1e-4. K=50 (several
+    # clusters per land-cover class) names cropland better than K=10 (docs/dec_evaluation.md).
+    "quick": DecConfig(tile_size=64, max_tiles=None, views=4, embedding_dim=64, ae_epochs=0, augment=False,
+                       optimizer="adam", learning_rate=1e-4, batch_size=256, max_iter=3000, update_interval=140,
+                       n_clusters=50, tsne_every=10),
+    # The workflow's sizes, for a GPU: 256 px tiles, K=100, target updated every 100 iterations.
+    "full": DecConfig(tile_size=256, max_tiles=None, views=4, embedding_dim=64, ae_epochs=0, augment=False,
+                      optimizer="adam", learning_rate=1e-4,
                       batch_size=256, max_iter=20000, update_interval=100, n_clusters=100, tsne_every=20),
 }
 

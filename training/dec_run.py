@@ -14,7 +14,14 @@ import numpy as np
 
 from contract.errors import AgrilandError
 from contract.radiometry import DEFAULT_RADIOMETRY
-from training.autoencoder import build_autoencoder, build_head_autoencoder, compose_image_model, pretrain, pretrain_head
+from training.autoencoder import (
+    build_autoencoder,
+    build_head_autoencoder,
+    build_pca_head,
+    compose_image_model,
+    pretrain,
+    pretrain_head,
+)
 from training.cluster_metrics import evaluate_clustering
 from training.cluster_naming import NAMES_FILE, read_cluster_names, write_assignments, write_cluster_names
 from training.cluster_tools import TSNE_DIR, tsne_plot, write_galleries
@@ -83,8 +90,13 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
         log.info("DEC: extracting frozen %s features (%d view(s)) of %d tiles", config.backbone, config.views,
                  len(images))
         inputs = extract(extractor, images)
-        ae = build_head_autoencoder(config, inputs.shape[1])
-        ae_stats = pretrain_head(ae, inputs, config, checkpoints, resume=resume, verbose=verbose)
+        if config.head == "pca":
+            ae, pca_mse = build_pca_head(config, inputs)
+        else:
+            ae, pca_mse = build_head_autoencoder(config, inputs.shape[1]), float("nan")
+        ae_stats = {"ae_loss": pca_mse, "ae_epochs": 0.0}
+        if config.ae_epochs > 0:
+            ae_stats = pretrain_head(ae, inputs, config, checkpoints, resume=resume, verbose=verbose)
     else:
         inputs = images
         ae = build_autoencoder(config)
