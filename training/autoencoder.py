@@ -276,6 +276,9 @@ def pretrain_head(model: Autoencoder, features: np.ndarray, config: DecConfig, c
         tf_keras.callbacks.ModelCheckpoint(str(weights_path), save_weights_only=True),
         _EpochState(state_path, offset=initial_epoch),
     ]
+    if config.ae_patience > 0:
+        callbacks.append(tf_keras.callbacks.EarlyStopping(monitor="loss", patience=config.ae_patience,
+                                                          min_delta=1e-6, restore_best_weights=True))
     log.info("autoencoder: pretraining the dense head on %d feature vectors of size %d for %d epochs",
              len(features), features.shape[1], config.ae_epochs)
     history = model.autoencoder.fit(features, features, batch_size=config.ae_batch_size, epochs=config.ae_epochs,

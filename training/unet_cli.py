@@ -25,9 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="unet: segmentation-models U-Net; handbuilt: the workflow's InceptionV3 + "
                             "Conv2DTranspose decoder")
     group.add_argument("--encoder", choices=(*ENCODERS, *ENCODER_ALIASES),
-                       help="inceptionv3 (default), resnet50, or none/untrained (plain conv U-Net encoder)")
+                       help="efficientnet-lite0 (default; ImageNet weights from an installed package), inceptionv3, "
+                            "resnet50, vgg16, or none/untrained (plain conv U-Net encoder)")
     group.add_argument("--encoder-weights", help="local backbone weights file, e.g. a keras-applications *_notop.h5 "
-                                                 "(default: random init; nothing is downloaded)")
+                                                 "(default: ImageNet for efficientnet-lite0, random init otherwise; "
+                                                 "nothing is downloaded)")
     group.add_argument("--freeze-encoder-epochs", type=int, help="warm-up epochs with the encoder frozen")
     group.add_argument("--tile-size", type=int, help="a multiple of 32, >= 64")
     group.add_argument("--max-tiles", type=int, help="use at most this many pairs (seeded sample)")
