@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 
 import bentoml
 from bentoml.validators import ContentType
-from pydantic import Field
+from pydantic import Field, ValidationError
+from starlette.exceptions import HTTPException
 
 from serving.schemas import SceneOptions, SegmentSceneOptions
 
@@ -64,6 +65,7 @@ class SegmentSceneInput(DeferredInput):
     overlap: int | None = SegmentSceneOptions.model_fields["overlap"]
     threshold: float | None = SegmentSceneOptions.model_fields["threshold"]
     min_area_ha: float = SegmentSceneOptions.model_fields["min_area_ha"]
+    sieve_px: int = SegmentSceneOptions.model_fields["sieve_px"]
     simplify: float = SegmentSceneOptions.model_fields["simplify"]
     format: Literal["json", "geojson", "geotiff"] = SegmentSceneOptions.model_fields["format"]
     include_mask: bool = SegmentSceneOptions.model_fields["include_mask"]
@@ -82,6 +84,18 @@ class SceneJobRef(bentoml.IODescriptor):
     """A scene job's id, as answered by the submit route."""
 
     task_id: str = Field(min_length=1, max_length=128, description="the id answered by .../submit")
+
+    @classmethod
+    async def from_http_request(cls, request: Any, serde: Any) -> Any:
+        """BentoML's own parsing, but a malformed form body (e.g. multipart without a boundary) is a 400
+        validation error like a missing field, not the 500 BentoML makes of Starlette's HTTPException."""
+        try:
+            return await super().from_http_request(request, serde)
+        except HTTPException as err:
+            raise ValidationError.from_exception_data(cls.__name__, [{
+                "type": "value_error", "loc": ("body",), "input": None,
+                "ctx": {"error": ValueError(f"malformed request body: {err.detail}")},
+            }]) from err
 
 
 class FeatureCollection(bentoml.IODescriptor):

@@ -39,6 +39,9 @@ class ServeSettings:
     max_scene_pixels: int = 8_000_000
     max_scene_bytes: int = 256 * 1024 * 1024
     max_scenes: int = 1  # scenes decoded/stitched at once per worker; later ones wait their turn
+    # polygons in one /segment_scene JSON/GeoJSON answer (~0.3-1 kB each); more is a 422 pointing to
+    # min_area_ha, sieve_px, format=geotiff or the batch job instead of a huge body
+    max_polygons: int = 20_000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "ServeSettings":

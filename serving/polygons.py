@@ -8,14 +8,16 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from affine import Affine
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pyproj import CRS as ProjCRS
 from pyproj import Geod, Transformer
 from rasterio.crs import CRS
-from rasterio.features import shapes
+from rasterio.features import shapes, sieve
 from shapely.geometry import mapping, shape
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
+
+from contract.errors import AgrilandError
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,15 @@ AREA_METHOD = "geodesic area on the WGS84 ellipsoid (pyproj.Geod)"
 _GEOD = Geod(ellps="WGS84")
 _M2_PER_HA = 10_000.0
 _DENSIFY_PX = 32.0  # extra vertices every 32 px before reprojection, so long straight edges stay faithful
+RAW_POLYGON_FACTOR = 10  # with min_area_ha > 0, vectorising stops past this many times the polygon cap
+
+
+class TooManyPolygons(AgrilandError):
+    """More polygons than an answer may carry (`count` is a lower bound when `exact` is False)."""
+
+    def __init__(self, count: int, limit: int, exact: bool = True) -> None:
+        self.count, self.limit, self.exact = count, limit, exact
+        super().__init__(f"{'' if exact else 'more than '}{count:,} polygons, over the limit of {limit:,}")
 
 
 class SceneSummary(BaseModel):
@@ -34,6 +45,7 @@ class SceneSummary(BaseModel):
     arable_fraction: float  # of the valid (not nodata) area
     n_polygons: int
     min_area_ha: float
+    sieve_px: int = Field(default=0, description="regions of fewer pixels were sieved away before polygonising")
     width: int
     height: int
     crs: str
@@ -79,10 +91,31 @@ def geodesic_areas_ha(geometries: list[BaseGeometry], crs: CRS, transform: Affin
     return np.asarray(areas, dtype=np.float64) / _M2_PER_HA
 
 
-def _vectorise(mask: np.ndarray, transform: Affine) -> list[BaseGeometry]:
-    """Polygons of the 1-pixels of a mask (4-connected), in CRS coordinates."""
+def sieve_mask(mask: np.ndarray, sieve_px: int, valid: np.ndarray | None = None) -> np.ndarray:
+    """The 0/1 mask with every 4-connected region of fewer than `sieve_px` pixels merged into its
+    surroundings (`rasterio.features.sieve`): arable specks vanish, small holes in fields are filled.
+
+    Nodata counts as not arable while sieving (a speck amid nodata is a speck too) and stays not arable
+    after it (`valid` False). `sieve_px` <= 1 returns the mask unchanged.
+    """
     binary = mask.astype(np.uint8)
-    return [shape(geom) for geom, _ in shapes(binary, mask=binary > 0, transform=transform, connectivity=4)]
+    if sieve_px <= 1:
+        return binary
+    sieved = sieve(binary, size=int(sieve_px), connectivity=4)
+    if valid is not None:
+        sieved[~valid.astype(bool)] = 0
+    return sieved
+
+
+def _vectorise(mask: np.ndarray, transform: Affine, limit: int | None = None) -> list[BaseGeometry]:
+    """Polygons of the 1-pixels of a mask (4-connected), in CRS coordinates; the first `limit` only."""
+    binary = mask.astype(np.uint8)
+    geoms: list[BaseGeometry] = []
+    for geom, _ in shapes(binary, mask=binary > 0, transform=transform, connectivity=4):
+        if limit is not None and len(geoms) >= limit:
+            break
+        geoms.append(shape(geom))
+    return geoms
 
 
 def extract_polygons(
@@ -91,13 +124,28 @@ def extract_polygons(
     crs: CRS,
     simplify_px: float = 1.0,
     min_area_ha: float = 0.0,
+    sieve_px: int = 0,
+    valid: np.ndarray | None = None,
+    max_polygons: int | None = None,
 ) -> ArablePolygons:
     """Vectorise a 0/1 mask, simplify by `simplify_px` pixels (topology kept), drop polygons under `min_area_ha`.
 
-    Areas are measured on the exact pixel outlines before simplification, so they add up to the mask's
-    pixel area; the returned geometries are the simplified ones.
+    Regions of fewer than `sieve_px` pixels are sieved away first (see `sieve_mask`). Areas are measured on
+    the exact pixel outlines before simplification, so they add up to the (sieved) mask's pixel area; the
+    returned geometries are the simplified ones. More than `max_polygons` left raises TooManyPolygons, as
+    soon as vectorising has produced that many (min_area_ha 0) or ten times that many (min_area_ha > 0).
     """
-    return finish_polygons(_vectorise(mask, transform), transform, crs, simplify_px, min_area_ha)
+    mask = sieve_mask(mask, sieve_px, valid)
+    limit = None
+    if max_polygons is not None:
+        limit = (max_polygons if min_area_ha <= 0 else max_polygons * RAW_POLYGON_FACTOR) + 1
+    geoms = _vectorise(mask, transform, limit)
+    if limit is not None and len(geoms) >= limit:  # stopped early: too many either way
+        raise TooManyPolygons(len(geoms) - 1, max_polygons or 0, exact=False)
+    polygons = finish_polygons(geoms, transform, crs, simplify_px, min_area_ha)
+    if max_polygons is not None and len(polygons.geometries) > max_polygons:
+        raise TooManyPolygons(len(polygons.geometries), max_polygons)
+    return polygons
 
 
 def finish_polygons(

@@ -37,7 +37,7 @@ from serving.geo import Raster, SceneLimits, read_scene
 from serving.ground_resolution import adapt_to_model_gsd, pixel_size_m
 from serving.http_input import form_value, validation_message
 from serving.pixels import PixelSpec
-from serving.polygons import polygons_geojson
+from serving.polygons import TooManyPolygons, polygons_geojson
 from serving.scene import cluster_scene, segment_scene
 from serving.scene_outputs import geotiff_bytes, scene_polygons, scene_summary
 from serving.windowed import WindowParams
@@ -292,7 +292,7 @@ def _overlap(options: SegmentSceneOptions, tile: int) -> int:
 
 def _segment_answer(
     raster: Raster, options: SegmentSceneOptions, bridge: BatcherBridge, tile: int, overlap: int, threshold: float,
-    batch_size: int, model_version: str, model_gsd: float,
+    batch_size: int, model_version: str, model_gsd: float, max_polygons: int,
 ) -> Response:
     """Segment, vectorise and encode the answer (runs in the worker thread). A scene at another ground
     resolution is tiled at the model's ground size and resampled per tile; the answer stays on its grid."""
@@ -307,7 +307,11 @@ def _segment_answer(
     if options.format == "geotiff":
         headers = {"Content-Disposition": f'attachment; filename="{stem}_{options.product}.tif"'}
         return Response(geotiff_bytes(result, options.product), media_type="image/tiff", headers=headers)
-    polygons = scene_polygons(result, simplify_px=options.simplify, min_area_ha=options.min_area_ha)
+    try:
+        polygons = scene_polygons(result, simplify_px=options.simplify, min_area_ha=options.min_area_ha,
+                                  sieve_px=options.sieve_px, max_polygons=max_polygons)
+    except TooManyPolygons as err:
+        raise too_many_polygons(err, options) from err
     geojson = polygons_geojson(polygons, wgs84=options.wgs84)
     if options.format == "geojson":
         return Response(_dumps(geojson), media_type=GEOJSON)
@@ -315,7 +319,7 @@ def _segment_answer(
         model="unet",
         model_version=model_version,
         name=raster.name,
-        summary=scene_summary(result, polygons, options.min_area_ha),
+        summary=scene_summary(result, polygons, options.min_area_ha, options.sieve_px),
         threshold=threshold,
         tile_size=tile,
         overlap=overlap,
@@ -329,6 +333,20 @@ def _segment_answer(
         ),
     )
     return Response(body.model_dump_json(), media_type="application/json")
+
+
+def too_many_polygons(err: TooManyPolygons, options: SegmentSceneOptions) -> ApiError:
+    """422 for a polygon answer over AGRILAND_MAX_POLYGONS, saying how to get a smaller one."""
+    found = f"{'more than ' if not err.exact else ''}{err.count:,}"
+    return ApiError(
+        422,
+        f"the scene has {found} arable polygons at min_area_ha={options.min_area_ha:g} and "
+        f"sieve_px={options.sieve_px}, over this server's limit of {err.limit:,} per answer "
+        "(AGRILAND_MAX_POLYGONS); raise min_area_ha or sieve_px, ask for format=geotiff (the mask raster), "
+        "or run it offline with `agriland segment` or `agriland batch`, which write every polygon to a file",
+        detail={"n_polygons": err.count, "exact": err.exact, "max_polygons": err.limit,
+                "min_area_ha": options.min_area_ha, "sieve_px": options.sieve_px},
+    )
 
 
 def _dumps(payload: dict[str, Any]) -> bytes:
@@ -351,7 +369,7 @@ async def segment_scene_handler(request: Request, service: SceneService, setting
             bridge = BatcherBridge(loop, engine.predict_masks, cancelled, settings.max_latency_ms / 1000.0)
             return _segment_answer(
                 raster, options, bridge, tile, overlap, threshold, settings.max_batch_size, model.manifest.version,
-                model.manifest.radiometry.gsd_m,
+                model.manifest.radiometry.gsd_m, settings.max_polygons,
             )
 
         return await _run_scene(service, work)

@@ -110,14 +110,23 @@ def write_geotiff(path: Path | str, result: SceneResult, kind: Kind = "mask") ->
     return path
 
 
-def scene_polygons(result: SceneResult, simplify_px: float = 1.0, min_area_ha: float = 0.0) -> ArablePolygons:
-    """Arable polygons of a segmented scene, in its CRS, with geodesic hectares."""
-    return extract_polygons(result.mask, result.transform, result.crs, simplify_px, min_area_ha)
+def scene_polygons(
+    result: SceneResult, simplify_px: float = 1.0, min_area_ha: float = 0.0, sieve_px: int = 0,
+    max_polygons: int | None = None,
+) -> ArablePolygons:
+    """Arable polygons of a segmented scene, in its CRS, with geodesic hectares; regions of fewer than
+    `sieve_px` pixels sieved away first, TooManyPolygons past `max_polygons` (see extract_polygons)."""
+    return extract_polygons(result.mask, result.transform, result.crs, simplify_px, min_area_ha, sieve_px=sieve_px,
+                            valid=result.valid, max_polygons=max_polygons)
 
 
-def scene_summary(result: SceneResult, polygons: ArablePolygons, min_area_ha: float = 0.0) -> SceneSummary:
+def scene_summary(
+    result: SceneResult, polygons: ArablePolygons, min_area_ha: float = 0.0, sieve_px: int = 0
+) -> SceneSummary:
     """Total arable hectares, valid hectares and the arable fraction of the valid area."""
-    return summarize(polygons, result.valid, result.transform, result.crs, min_area_ha)
+    summary = summarize(polygons, result.valid, result.transform, result.crs, min_area_ha)
+    summary.sieve_px = sieve_px
+    return summary
 
 
 def scene_geojson(

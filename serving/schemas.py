@@ -160,6 +160,9 @@ class SegmentResponse(BaseModel):
 
 
 
+SIEVE_PX = 4  # default minimum region of the scene polygons: 1-3 pixel specks and holes are sieved away
+
+
 class SceneOptions(BaseModel):
     """Options shared by the scene endpoints (form fields, or query parameters)."""
 
@@ -183,6 +186,12 @@ class SegmentSceneOptions(SceneOptions):
     )
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's threshold")
     min_area_ha: float = Field(default=0.0, ge=0.0, description="leave out polygons smaller than this (hectares)")
+    sieve_px: int = Field(
+        default=SIEVE_PX, ge=0, le=1_000_000,
+        description="before polygonising, merge every region (arable speck or hole in a field, 4-connected) of "
+        "fewer than this many pixels into its surroundings (rasterio.features.sieve); 0 or 1 keeps every pixel. "
+        "The GeoTIFF raster is never sieved",
+    )
     simplify: float = Field(default=1.0, ge=0.0, description="polygon simplification tolerance in pixels")
     format: Literal["json", "geojson", "geotiff"] = Field(
         default="json", description="json: summary + polygons; geojson: the polygons; geotiff: the raster itself"

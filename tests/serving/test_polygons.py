@@ -117,3 +117,37 @@ def test_empty_mask_gives_empty_collection() -> None:
     polys = extract_polygons(np.zeros((30, 40), dtype=np.uint8), transform, UTM)
     assert polys.geometries == [] and polys.areas_ha.size == 0
     assert polygons_geojson(polys, wgs84=True)["features"] == []
+
+
+def test_sieve_removes_specks_fills_small_holes_and_keeps_nodata_out() -> None:
+    from serving.polygons import sieve_mask
+
+    mask = np.zeros((60, 60), dtype=np.uint8)
+    mask[10:40, 10:40] = 1
+    mask[20, 20] = 0  # a one-pixel hole in the field
+    mask[50, 50] = mask[2, 2:4] = 1  # specks of one and two pixels
+    valid = np.ones(mask.shape, dtype=bool)
+    valid[30, 30] = False  # nodata inside the field stays not arable
+    mask[30, 30] = 0
+    sieved = sieve_mask(mask, 4, valid)
+    assert sieved[20, 20] == 1 and sieved[50, 50] == 0 and not sieved[2, 2:4].any() and sieved[30, 30] == 0
+    assert np.array_equal(sieve_mask(mask, 1, valid), mask) and np.array_equal(sieve_mask(mask, 0), mask)
+    transform = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
+    assert len(extract_polygons(mask, transform, UTM, sieve_px=0).geometries) == 3
+    assert len(extract_polygons(mask, transform, UTM, sieve_px=4, valid=valid).geometries) == 1
+
+
+def test_polygon_cap_counts_what_would_be_answered() -> None:
+    from serving.polygons import TooManyPolygons
+
+    mask = np.zeros((90, 90), dtype=np.uint8)
+    mask[::3, ::3] = 1  # 900 one-pixel regions of 0.01 ha
+    transform = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
+    with pytest.raises(TooManyPolygons) as raised:
+        extract_polygons(mask, transform, UTM, max_polygons=100)
+    assert not raised.value.exact and raised.value.limit == 100  # stopped while vectorising
+    with pytest.raises(TooManyPolygons) as raised:
+        extract_polygons(mask, transform, UTM, min_area_ha=0.001, max_polygons=100)
+    assert raised.value.exact and raised.value.count == 900
+    assert extract_polygons(mask, transform, UTM, min_area_ha=0.02, max_polygons=100).geometries == []
+    assert len(extract_polygons(mask, transform, UTM, max_polygons=900).geometries) == 900

@@ -300,3 +300,65 @@ def test_tile_request_is_answered_while_a_scene_runs(server, tmp_path: Path) -> 
     assert answered.status_code == 200, answered.text
     assert outcome.get("scene") == 200
     assert scene_still_running, "the tile request waited for the whole scene"
+
+
+# ----- bounded polygon answers: sieve and the polygon cap --------------------------------------------------
+
+
+def write_speckled(path: Path, side: int = 120, step: int = 3, block: int = 0) -> Path:
+    """A uint8 scene that is nodata (all zero) except single valid pixels every `step` pixels and, with
+    `block`, one solid valid square: at threshold 0 every valid pixel is arable, so the mask is that pattern."""
+    data = np.zeros((3, side, side), dtype=np.uint8)
+    data[:, ::step, ::step] = 100
+    if block:
+        data[:, side - block :, side - block :] = 100
+    with rasterio.open(path, "w", driver="GTiff", height=side, width=side, count=3, dtype="uint8", crs=UTM,
+                       transform=UTM_TRANSFORM) as dst:
+        dst.write(data)
+    return path
+
+
+def test_sieve_removes_single_pixel_specks(client: httpx.Client, tmp_path: Path) -> None:
+    scene = write_speckled(tmp_path / "specks.tif", block=30)
+    kept = post_scene(client, "/segment_scene", scene, threshold="0", sieve_px="0")
+    assert kept.status_code == 200, kept.text
+    n_specks = kept.json()["summary"]["n_polygons"]
+    assert n_specks > 1000 and kept.json()["summary"]["sieve_px"] == 0
+    sieved = post_scene(client, "/segment_scene", scene, threshold="0")  # the default sieve
+    assert sieved.status_code == 200, sieved.text
+    summary = sieved.json()["summary"]
+    assert summary["n_polygons"] == 1 and summary["sieve_px"] >= 2, summary
+    assert summary["arable_ha"] == pytest.approx(30 * 30 * 100 / 10_000, rel=0.01)  # the block, 10 m pixels
+    raster = client.post("/segment_scene", params={"format": "geotiff", "threshold": "0"},
+                         content=scene.read_bytes(), headers={"Content-Type": "image/tiff"})
+    mask, _, _, _ = read_tif(raster.content)
+    assert int((mask == 1).sum()) > 30 * 30 + 1000, "the GeoTIFF answer is the raw mask, never sieved"
+
+
+@pytest.fixture(scope="module")
+def capped_url(exported_models: Path, server_factory, poll_ready) -> str:
+    """A server that answers at most 200 polygons."""
+    running = server_factory(exported_models, env={"AGRILAND_MAX_POLYGONS": "200"})
+    assert poll_ready(running.url) == 200, running.log()[-3000:]
+    return running.url
+
+
+def test_too_many_polygons_is_a_clear_422(capped_url: str, tmp_path: Path) -> None:
+    scene = write_speckled(tmp_path / "specks.tif").read_bytes()  # 1,600 one-pixel regions
+    with httpx.Client(base_url=capped_url, timeout=120) as http:
+        for fmt in ("json", "geojson"):
+            for extra in ({}, {"min_area_ha": "0.001"}):  # the cap counts what would be answered
+                over = post_scene(http, "/segment_scene", scene, threshold="0", sieve_px="0", format=fmt, **extra)
+                assert over.status_code == 422, over.text
+                assert over.headers["content-type"].startswith("application/json") and len(over.content) < 2000
+                error = over.json()
+                for hint in ("min_area_ha", "format=geotiff", "batch", "200"):
+                    assert hint in error["error"], error
+                assert error["detail"]["max_polygons"] == 200 and error["detail"]["n_polygons"] >= 200
+        raster = http.post("/segment_scene", params={"format": "geotiff", "threshold": "0", "sieve_px": "0"},
+                           content=scene, headers={"Content-Type": "image/tiff"})
+        assert raster.status_code == 200 and raster.headers["content-type"] == "image/tiff"
+        fewer = post_scene(http, "/segment_scene", scene, threshold="0", sieve_px="0", min_area_ha="0.02")
+        assert fewer.status_code == 200 and fewer.json()["summary"]["n_polygons"] == 0, fewer.text
+        sieved = post_scene(http, "/segment_scene", scene, threshold="0")  # the default sieve: no specks left
+        assert sieved.status_code == 200 and sieved.json()["summary"]["n_polygons"] == 0, sieved.text
