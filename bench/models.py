@@ -115,33 +115,54 @@ def _build_unet():  # noqa: ANN202 - (tf_keras.Model, summary, origin)
 
 
 def _build_dec():  # noqa: ANN202 - (tf_keras.Model, summary, origin)
-    from training.autoencoder import build_head_autoencoder, compose_image_model
+    from training.autoencoder import build_head_autoencoder, build_pca_head, compose_image_model
     from training.dec import build_dec_model
     from training.dec_config import get_profile
     from training.pretrained_features import build_feature_extractor
 
     config = get_profile(PROFILE)
     extractor = build_feature_extractor(config.tile_size, weights="imagenet", n_views=config.views)
-    head = build_head_autoencoder(config, int(extractor.output.shape[-1]))
+    tiles = sample_tiles()[0][: 8 * config.n_clusters]
+    features = extractor.predict(tiles, batch_size=64, verbose=0)
+    head_kind = getattr(config, "head", "mlp")
+    if head_kind == "pca":  # the profile's head: PCA whitening fitted on these real tiles' features
+        head, _ = build_pca_head(config, features)
+    else:
+        head = build_head_autoencoder(config, int(extractor.output.shape[-1]))
     dec_head = build_dec_model(head.encoder, config.n_clusters, config.alpha)
-    tiles = sample_tiles()[0][: 4 * config.n_clusters]
-    z = head.encoder.predict(extractor.predict(tiles, batch_size=64, verbose=0), verbose=0)
+    z = head.encoder.predict(features, verbose=0)
     centres = z[np.random.default_rng(0).choice(len(z), config.n_clusters, replace=False)]
     dec_head.get_layer("q").set_weights([centres.astype(np.float32)])
     model = compose_image_model(extractor, dec_head)
     summary = {"task": "clustering", "tile_size": config.tile_size, "n_clusters": config.n_clusters,
                "backbone": config.backbone, "metrics": {}, "config": config.to_dict()}
     origin = (f"built: DEC '{PROFILE}' profile, {config.tile_size} px, frozen ImageNet EfficientNet-Lite0 "
-              f"features x {config.views} flip views, random head (hidden {config.hidden_units}, embedding "
-              f"{config.embedding_dim}), K={config.n_clusters} centres at sample-tile embeddings")
+              f"features x {config.views} flip views, "
+              + (f"PCA-whitening head (embedding {config.embedding_dim}) fitted on {len(tiles)} sample tiles"
+                 if head_kind == "pca" else f"random head (hidden {config.hidden_units}, embedding "
+                 f"{config.embedding_dim})")
+              + f", K={config.n_clusters} centres at sample-tile embeddings (no DEC training)")
     return model, summary, origin
+
+
+def _profile_config(name: str) -> dict:
+    """The `agriland` profile the built model follows (a changed profile means a rebuild)."""
+    if name == "unet":
+        from training.unet_config import get_profile
+    else:
+        from training.dec_config import get_profile
+    return json.loads(json.dumps(get_profile(PROFILE).to_dict(), default=str))
 
 
 def _built_run(name: str) -> tuple[Path, str]:
     """Save a built (untrained-head) inference model and a minimal training summary as a run folder."""
     run = RUNS_DIR / name
+    config = _profile_config(name)
     if (run / "inference_model.keras").is_file():
-        return run, json.loads((run / "origin.json").read_text(encoding="utf-8"))["origin"]
+        saved = json.loads((run / "origin.json").read_text(encoding="utf-8"))
+        if saved.get("config") == config:
+            return run, saved["origin"]
+        log.info("%s: the '%s' profile changed since %s was built; building again", name, PROFILE, run)
     import tf_keras
 
     import training  # noqa: F401  (environment before TF)
@@ -156,8 +177,8 @@ def _built_run(name: str) -> tuple[Path, str]:
     tmp.mkdir(parents=True)
     model.save(tmp / "inference_model.keras")
     (tmp / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
-    (tmp / "origin.json").write_text(json.dumps({"origin": origin, "params": int(model.count_params())}) + "\n",
-                                     encoding="utf-8")
+    (tmp / "origin.json").write_text(json.dumps({"origin": origin, "params": int(model.count_params()),
+                                                 "config": config}) + "\n", encoding="utf-8")
     shutil.rmtree(run, ignore_errors=True)
     tmp.rename(run)
     return run, origin
