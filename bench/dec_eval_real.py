@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import training  # noqa: E402,F401  (environment for TF before it loads)
-from training.autoencoder import build_head_autoencoder, embed, pretrain_head  # noqa: E402
+from training.autoencoder import Autoencoder, build_head_autoencoder, build_pca_head, embed, pretrain_head  # noqa: E402
 from training.cluster_metrics import evaluate_clustering  # noqa: E402
 from training.cluster_naming import ARABLE_NAMES, names_from_labeled_tiles  # noqa: E402
 from training.cluster_tools import tsne_plot, write_galleries  # noqa: E402
@@ -117,6 +117,17 @@ def naming_scores(method: Method, labeled_idx: np.ndarray, train_labels: np.ndar
             "n_arable_clusters": float(len(arable_clusters))}
 
 
+def _head(config: DecConfig, features: np.ndarray, ae_dir: Path, resume: bool = False) -> Autoencoder:
+    """The profile's head on the features, as `training.dec_run` builds it: PCA whitening or a ReLU dense AE."""
+    if config.head == "pca":
+        ae, _ = build_pca_head(config, features)
+    else:
+        ae = build_head_autoencoder(config, features.shape[1])
+    if config.ae_epochs > 0:
+        pretrain_head(ae, features, config, ae_dir, resume=resume, verbose=0)
+    return ae
+
+
 def evaluate(args: argparse.Namespace) -> dict[str, object]:
     """Fit every method at every K on the train split and score it on the test split."""
     base = get_profile(args.profile).with_overrides(seed=args.seed)
@@ -141,8 +152,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="dec-eval-real-") as tmp:
         ae_dir = Path(tmp) / "ae"
         started = time.monotonic()
-        ae = build_head_autoencoder(base, f_train.shape[1])
-        pretrain_head(ae, f_train, base, ae_dir, verbose=0)
+        ae = _head(base, f_train, ae_dir)
         ae_seconds = time.monotonic() - started
         z_train, z_test = embed(ae.encoder, f_train), embed(ae.encoder, f_test)
         log.info("autoencoder: pretrained in %.0f s", ae_seconds)
@@ -156,8 +166,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
             }
             methods["AE + k-means"].seconds += ae_seconds
             started = time.monotonic()
-            dec_ae = build_head_autoencoder(config, f_train.shape[1])
-            pretrain_head(dec_ae, f_train, config, ae_dir, resume=True, verbose=0)  # the pretrained weights
+            dec_ae = _head(config, f_train, ae_dir, resume=True)  # the same pretrained head
             trainer = DecTrainer(dec_ae, config, Path(tmp) / f"dec_k{k}")
             result = trainer.run(f_train, labels=train.labels)
             z_dec_test, q_test = trainer.predict(f_test)
@@ -311,10 +320,13 @@ def render(report: dict[str, object], args: argparse.Namespace, command: str, se
         "",
         f"Setup (`{args.profile}` profile, `training.dec_run` path): frozen ImageNet EfficientNet-Lite0 "
         f"(`training.pretrained_features`: pooled `block6a` + `top` maps, each L2-normalised, averaged over "
-        f"{config.views} flips, {report['feature_dim']} values); dense head autoencoder "
-        f"(`build_head_autoencoder`/`pretrain_head`: hidden {config.hidden_units}, embedding "
-        f"{config.embedding_dim}, {config.ae_epochs} epochs, Adam {config.ae_learning_rate}, batch "
-        f"{config.ae_batch_size}); k-means n_init {config.kmeans_n_init}; DEC (`DecTrainer`) {config.optimizer} "
+        f"{config.views} flips, {report['feature_dim']} values); "
+        + (f"PCA-whitening head (`build_pca_head`: the closed-form linear autoencoder, {config.embedding_dim} "
+           f"components x {config.head_scale}, {config.ae_epochs} epochs of fine-tuning)" if config.head == "pca" else
+           f"dense head autoencoder (`build_head_autoencoder`/`pretrain_head`: hidden {config.hidden_units}, "
+           f"embedding {config.embedding_dim}, {config.ae_epochs} epochs, Adam {config.ae_learning_rate}, batch "
+           f"{config.ae_batch_size})")
+        + f"; k-means n_init {config.kmeans_n_init}; DEC (`DecTrainer`) {config.optimizer} "
         f"lr {config.learning_rate}, batch {config.batch_size}, target update every {config.update_interval} "
         f"iterations, tol {config.tol}, at most {config.max_iter} iterations. "
         + " ".join(f"K={k}: DEC ran {d['iterations']} iterations (stopped by {d['stopped_by']}); its k-means "

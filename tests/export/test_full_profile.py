@@ -52,7 +52,7 @@ def test_onnxruntime_optimiser_path_on_a_small_dec(tmp_path: Path) -> None:
 
 def test_full_profile_dec_exports(tmp_path: Path) -> None:
     """~16 GB peak RSS and ~2 min on 2 cores (docs/benchmarks.md); tf2onnx's optimisers ran out at 22 GB."""
-    model, config = _dec("full", backbone="resnet50", views=1)  # the workflow's ResNet-50 flatten DEC
+    model, config = _dec("full", backbone="resnet50", views=1, hidden_units=1024)  # the workflow's ResNet-50 DEC
     assert (config.tile_size, config.hidden_units, config.n_clusters, config.pooling) == (256, 1024, 100, "flatten")
     assert largest_weight(model) == 8 * 8 * 2048 * 1024 > LARGE_WEIGHT_ELEMENTS
     assert choose_optimizer(model) == "onnxruntime"
