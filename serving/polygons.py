@@ -202,7 +202,13 @@ def summarize(
     polygons: ArablePolygons, valid: np.ndarray, transform: Affine, crs: CRS, min_area_ha: float = 0.0
 ) -> SceneSummary:
     """Total arable hectares (the listed polygons), valid hectares and the arable fraction of the valid area."""
-    valid_ha = valid_area_ha(valid, transform, crs)
+    return scene_summary_of(polygons, valid_area_ha(valid, transform, crs), int(valid.shape[1]),
+                            int(valid.shape[0]), crs, min_area_ha)
+
+
+def scene_summary_of(polygons: ArablePolygons, valid_ha: float, width: int, height: int, crs: CRS,
+                     min_area_ha: float) -> SceneSummary:
+    """The summary of a scene's polygons against its valid area (one rule for in-memory and windowed scenes)."""
     arable_ha = float(polygons.areas_ha.sum())
     return SceneSummary(
         arable_ha=round(arable_ha, 6),
@@ -210,7 +216,7 @@ def summarize(
         arable_fraction=round(arable_ha / valid_ha, 6) if valid_ha > 0 else 0.0,
         n_polygons=len(polygons.geometries),
         min_area_ha=min_area_ha,
-        width=int(valid.shape[1]),
-        height=int(valid.shape[0]),
+        width=width,
+        height=height,
         crs=crs.to_string(),
     )

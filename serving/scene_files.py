@@ -14,7 +14,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from contract.errors import AgrilandError
-from serving.polygons import AREA_METHOD, ArablePolygons, SceneSummary
+from serving.polygons import ArablePolygons, SceneSummary, scene_summary_of
 from serving.scene_sinks import CogSink, Kind, PolygonSink
 from serving.ground_resolution import adapt_to_model_gsd, pixel_size_m
 from serving.pixels import SCENE_STRETCH, PixelSpec
@@ -48,19 +48,7 @@ class FileResult:
 
 
 def _summary(sink: PolygonSink, polygons: ArablePolygons, width: int, height: int, min_area_ha: float) -> SceneSummary:
-    arable_ha = float(polygons.areas_ha.sum())
-    valid_ha = sink.valid_ha
-    return SceneSummary(
-        arable_ha=round(arable_ha, 6),
-        valid_ha=round(valid_ha, 6),
-        arable_fraction=round(arable_ha / valid_ha, 6) if valid_ha > 0 else 0.0,
-        n_polygons=len(polygons.geometries),
-        min_area_ha=min_area_ha,
-        width=width,
-        height=height,
-        crs=sink.crs.to_string(),
-        area_method=AREA_METHOD,
-    )
+    return scene_summary_of(polygons, sink.valid_ha, width, height, sink.crs, min_area_ha)
 
 
 def _preview_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:

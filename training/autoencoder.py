@@ -146,10 +146,22 @@ def _resume_epochs(model: Autoencoder, checkpoint_dir: Path, resume: bool) -> in
     return done
 
 
+def _pretraining_callbacks(checkpoint_dir: Path, config: DecConfig, initial_epoch: int,
+                           min_delta: float) -> list[tf_keras.callbacks.Callback]:
+    """Checkpoint each epoch (weights + epochs done, for resume) and stop early on `ae_patience`."""
+    callbacks: list[tf_keras.callbacks.Callback] = [
+        tf_keras.callbacks.ModelCheckpoint(str(checkpoint_dir / AE_WEIGHTS), save_weights_only=True),
+        _EpochState(checkpoint_dir / AE_STATE, offset=initial_epoch),
+    ]
+    if config.ae_patience > 0:
+        callbacks.append(tf_keras.callbacks.EarlyStopping(monitor="loss", patience=config.ae_patience,
+                                                          min_delta=min_delta, restore_best_weights=True))
+    return callbacks
+
+
 def pretrain(model: Autoencoder, images: np.ndarray, config: DecConfig, checkpoint_dir: Path,
              resume: bool = False, verbose: int = 1) -> dict[str, float]:
     """Adam + MSE against image/255 with checkpoints and early stopping; returns {'ae_loss', 'ae_epochs'}."""
-    weights_path, state_path = checkpoint_dir / AE_WEIGHTS, checkpoint_dir / AE_STATE
     initial_epoch = _resume_epochs(model, checkpoint_dir, resume)
     if not config.train_backbone:
         freeze_backbone(model.encoder, images, batch_size=max(config.ae_batch_size, 64))
@@ -158,13 +170,7 @@ def pretrain(model: Autoencoder, images: np.ndarray, config: DecConfig, checkpoi
         log.info("autoencoder: pretraining already done (%d epochs)", initial_epoch)
         recalibrate_batchnorm(model.encoder, images, batch_size=max(config.ae_batch_size, 64))
         return {"ae_epochs": float(initial_epoch)}
-    callbacks: list[tf_keras.callbacks.Callback] = [
-        tf_keras.callbacks.ModelCheckpoint(str(weights_path), save_weights_only=True),
-        _EpochState(state_path, offset=initial_epoch),
-    ]
-    if config.ae_patience > 0:
-        callbacks.append(tf_keras.callbacks.EarlyStopping(monitor="loss", patience=config.ae_patience,
-                                                          min_delta=1e-5, restore_best_weights=True))
+    callbacks = _pretraining_callbacks(checkpoint_dir, config, initial_epoch, min_delta=1e-5)
     log.info("autoencoder: pretraining %s on %d tiles of %d px for up to %d epochs", config.backbone, len(images),
              config.tile_size, config.ae_epochs)
     history = model.autoencoder.fit(reconstruction_dataset(images, config, config.augment), epochs=config.ae_epochs,
@@ -267,18 +273,11 @@ def build_pca_head(config: DecConfig, features: np.ndarray) -> tuple[Autoencoder
 def pretrain_head(model: Autoencoder, features: np.ndarray, config: DecConfig, checkpoint_dir: Path,
                   resume: bool = False, verbose: int = 1) -> dict[str, float]:
     """Adam + MSE reconstruction of the pooled features (input dropout denoises); checkpointed, resumable."""
-    weights_path, state_path = checkpoint_dir / AE_WEIGHTS, checkpoint_dir / AE_STATE
     initial_epoch = _resume_epochs(model, checkpoint_dir, resume)
     if initial_epoch >= config.ae_epochs:
         return {"ae_epochs": float(initial_epoch)}
     model.autoencoder.compile(optimizer=tf_keras.optimizers.Adam(config.ae_learning_rate), loss="mse")
-    callbacks: list[tf_keras.callbacks.Callback] = [
-        tf_keras.callbacks.ModelCheckpoint(str(weights_path), save_weights_only=True),
-        _EpochState(state_path, offset=initial_epoch),
-    ]
-    if config.ae_patience > 0:
-        callbacks.append(tf_keras.callbacks.EarlyStopping(monitor="loss", patience=config.ae_patience,
-                                                          min_delta=1e-6, restore_best_weights=True))
+    callbacks = _pretraining_callbacks(checkpoint_dir, config, initial_epoch, min_delta=1e-6)
     log.info("autoencoder: pretraining the dense head on %d feature vectors of size %d for %d epochs",
              len(features), features.shape[1], config.ae_epochs)
     history = model.autoencoder.fit(features, features, batch_size=config.ae_batch_size, epochs=config.ae_epochs,
