@@ -48,7 +48,9 @@ LABELS = {"efficientnet-lite0": "efficientnet-lite0 (ImageNet, default)",
           "inceptionv3": "inceptionv3 (random init)",
           "resnet50": "resnet50 (random init)", "vgg16": "vgg16 (random init)",
           "none": "none (plain U-Net, untrained encoder)", "handbuilt": "hand-built InceptionV3 (random init)"}
-OVERLAY_FILES = {"mosaics": "unet_real_overlays_mosaics.png", "forest": "unet_real_overlays_forest.png"}
+# Only EuroSAT (MIT) pictures go into docs/: Forest Aerial images may not be redistributed, so their overlays
+# stay in the run folders (runs/unet_eval_real/).
+OVERLAY_FILES = {"mosaics": "unet_real_overlays_mosaics.png"}
 MAX_PNG_BYTES = 1_000_000
 
 
