@@ -144,3 +144,19 @@ def load_result(name: str) -> dict | None:
 def percentile_ms(values: list[float], q: float) -> float:
     """The q-th percentile of seconds, in milliseconds."""
     return float(np.percentile(np.asarray(values) * 1000.0, q)) if values else float("nan")
+
+
+def replace_section(path: Path, begin: str, end: str, section: str, append: bool = True) -> None:
+    """Write `section` (which starts with `begin` and ends with `end`) between those markers of `path`, keeping the
+    rest of the page; a page without the markers gets it appended (or, with `append=False`, put first)."""
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section.rstrip("\n") + rest.split(end, 1)[1]
+    elif append:
+        text = text.rstrip("\n") + "\n\n" + section
+    else:
+        text = section + ("\n" + text if text else "")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

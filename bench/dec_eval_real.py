@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import training  # noqa: E402,F401  (environment for TF before it loads)
+from bench.common import replace_section  # noqa: E402
 from training.autoencoder import Autoencoder, build_head_autoencoder, build_pca_head, embed, pretrain_head  # noqa: E402
 from training.cluster_metrics import evaluate_clustering  # noqa: E402
 from training.cluster_naming import ARABLE_NAMES, names_from_labeled_tiles  # noqa: E402
@@ -369,17 +370,8 @@ def render(report: dict[str, object], args: argparse.Namespace, command: str, se
 
 
 def write_section(path: Path, section: str) -> None:
-    """Replace the text between the markers (or append the section) and keep everything else."""
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + section.rstrip("\n") + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Replace this evaluation's part of the page (between its markers) and keep everything else."""
+    replace_section(path, BEGIN, END, section, append=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import training  # noqa: E402,F401  (environment for TF / segmentation-models)
+from bench.common import replace_section  # noqa: E402
 from training.mosaics import ARABLE_CLASSES, MosaicConfig, build_mosaics  # noqa: E402
 from training.unet_config import UnetConfig, get_profile  # noqa: E402
 from training.unet_train import (  # noqa: E402
@@ -246,16 +247,8 @@ def render(results: dict[str, dict[str, dict]], aucs: dict[str, dict], args: arg
 
 
 def write_section(path: Path, section: str) -> None:
-    """Replace the text between the markers, or put the section first and keep the rest of the page below."""
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section.rstrip("\n") + rest.split(END, 1)[1]
-    else:
-        text = section + ("\n" + text if text else "")
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
+    """Replace this evaluation's part of the page (between its markers) and keep everything else."""
+    replace_section(path, BEGIN, END, section, append=False)
 
 
 def main(argv: list[str] | None = None) -> int:
