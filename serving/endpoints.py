@@ -12,7 +12,9 @@ from serving.decoding import DecodeLimits, ImageDecodeError, PixelSpec, decode_i
 from serving.geo import parse_bands
 from serving.http_input import TileUpload
 from contract.manifest import Manifest
-from serving.masks import FitInfo, FitMode, fit_tile, mask_png_base64, restore_probability, rle_encode
+from serving.fields import FieldOptions, delineate
+from serving.masks import (FitInfo, FitMode, fit_tile, instances_png_base64, mask_png_base64, restore_probability,
+                           rle_encode)
 from serving.schemas import (
     ApiError,
     ClusterOptions,
@@ -22,6 +24,7 @@ from serving.schemas import (
     SegmentOptions,
     SegmentResult,
     PixelOptions,
+    TileField,
 )
 
 
@@ -32,6 +35,7 @@ class PreparedTiles:
     batch: np.ndarray
     fits: list[FitInfo]
     names: list[str | None]
+    sources: list[np.ndarray] | None = None  # the decoded uint8 RGB at the input's own size (field delineation)
 
 
 def pixel_spec(options: PixelOptions, manifest: Manifest) -> PixelSpec:
@@ -60,13 +64,14 @@ def prepare_tiles(
     """Decode every upload (limits checked from headers first), bring it to the model's ground resolution when
     the request gives the tile's `gsd`, and fit it to the model size."""
     pixels = pixels or PixelSpec()
-    tiles, fits = [], []
+    tiles, fits, sources = [], [], []
     for upload in uploads:
         try:
             image = decode_image(upload.data, limits, upload.label, pixels)
         except ImageDecodeError as err:
             raise ApiError(err.status, str(err)) from err
         source = image.shape[:2]
+        sources.append(image)
         image = to_model_gsd(image, gsd, pixels.radiometry.gsd_m, upload.label)
         height, width = image.shape[:2]
         if height > max_side or width > max_side:
@@ -84,20 +89,35 @@ def prepare_tiles(
             info = replace(info, source=(int(source[0]), int(source[1])))
         tiles.append(tile)
         fits.append(info)
-    return PreparedTiles(np.stack(tiles), fits, [u.name for u in uploads])
+    return PreparedTiles(np.stack(tiles), fits, [u.name for u in uploads], sources)
 
 
 def segment_results(
     probabilities: np.ndarray, prepared: PreparedTiles, options: SegmentOptions, manifest: Manifest
 ) -> tuple[list[SegmentResult], list[np.ndarray]]:
     """Per-tile results plus the 0/1 masks (for the image/png answer)."""
-    threshold = manifest.threshold if options.threshold is None else options.threshold
+    threshold = manifest.cut(options.mask_mode, options.threshold)
+    gsd = options.gsd or manifest.radiometry.gsd_m
+    field_options = FieldOptions.parse(options.mask_mode)
+    sources = prepared.sources or [None] * len(prepared.fits)
     results, masks = [], []
-    for probability, info, name in zip(probabilities, prepared.fits, prepared.names):
+    for probability, info, name, source in zip(probabilities, prepared.fits, prepared.names, sources):
         restored = restore_probability(probability, info)
-        mask = (restored >= threshold).astype(np.uint8)
+        tile_options = field_options
+        if source is None or source.shape[:2] != restored.shape:
+            source = np.zeros((*restored.shape, 3), np.uint8)  # no pixels kept: the plain cut
+            tile_options = FieldOptions(mode="threshold")
+        # all-zero pixels are nodata (as in scenes) for fields; the plain cut keeps its old meaning
+        valid = source.any(axis=-1) if tile_options.mode == "fields" else np.ones(restored.shape, bool)
+        found = delineate(source, restored, valid, threshold, gsd, tile_options)
+        mask = found.mask
         masks.append(mask)
         height, width = info.output_size
+        fields = None
+        if options.include_fields:
+            pixels = np.bincount(found.labels.ravel(), minlength=len(found.confidence) + 1)[1:]
+            fields = [TileField(id=k + 1, pixels=int(n), area_ha=round(float(n) * gsd * gsd / 10_000, 6),
+                                confidence=round(float(c), 4)) for k, (n, c) in enumerate(zip(pixels, found.confidence))]
         results.append(
             SegmentResult(
                 name=name,
@@ -109,6 +129,9 @@ def segment_results(
                 fit=info.mode,
                 mask_png_base64=mask_png_base64(mask),
                 mask_rle=RleMask(size=(height, width), counts=rle_encode(mask)),
+                n_fields=len(found.confidence),
+                instances_png_base64=instances_png_base64(found.labels) if options.include_fields else None,
+                fields=fields,
             )
         )
     return results, masks

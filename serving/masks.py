@@ -65,6 +65,15 @@ def _resize(probability: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(image.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
+def instances_png_base64(labels: np.ndarray) -> str:
+    """Field instance labels (0 = not field, k = field k) as a base64 16-bit grayscale PNG."""
+    if labels.size and int(labels.max()) > 65535:
+        raise AgrilandError(f"{int(labels.max())} fields do not fit a 16-bit instance mask")
+    buffer = io.BytesIO()
+    Image.fromarray(labels.astype(np.uint16)).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def mask_png(mask: np.ndarray) -> bytes:
     """A 0/1 mask as an 8-bit grayscale PNG with values 0 and 255."""
     buffer = io.BytesIO()

@@ -13,6 +13,7 @@ from serving.geo import BAND_PRESETS
 from serving.pixels import PixelSpec
 from serving.polygons import polygons_geojson
 from serving.runtime import OnnxModel, artifact_folder
+from serving.fields import MODES, FieldOptions
 from serving.scene_files import segment_file
 from serving.scene_outputs import preview_image, write_json, write_png
 from serving.windowed import DEFAULT_BLOCK, Predict, WindowParams
@@ -50,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scaling", choices=("reflectance", "percentile"), default=None,
                         help="16-bit/float bands: reflectance (DN/10000, the model's rendering) or a 2-98 %% "
                              "stretch (default: the model manifest's radiometry)")
-    parser.add_argument("--threshold", type=float, default=None, help="arable probability cut (default: the manifest's)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="arable probability cut (default: the manifest's field_threshold for --mask-mode "
+                             "fields, its threshold for --mask-mode threshold)")
+    parser.add_argument("--mask-mode", choices=MODES, default="fields",
+                        help="fields (default): the probability snapped to the image's field boundaries, one mask "
+                             "region and one polygon per field; threshold: the plain per-pixel cut")
     parser.add_argument("--wgs84", action="store_true", help="write the GeoJSON in EPSG:4326 instead of the scene CRS")
     parser.add_argument("--min-area-ha", type=float, default=0.0, help="drop polygons smaller than this (hectares)")
     parser.add_argument("--simplify", type=float, default=1.0, help="polygon simplification tolerance in pixels")
@@ -81,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     model = OnnxModel.load(artifact_folder(args.models, "unet", args.variant), providers=args.provider)
     if model.manifest.task != "segmentation":
         raise AgrilandError(f"{model.folder} holds a {model.manifest.task} model, not a segmentation U-Net")
-    threshold = model.manifest.threshold if args.threshold is None else args.threshold
+    threshold = model.manifest.cut(args.mask_mode, args.threshold)
     out: Path = args.out  # created only once the scene has opened (a bad scene leaves nothing behind)
     params = WindowParams(model.tile_size, args.overlap, threshold, args.batch_size, args.block_size)
     result = segment_file(
@@ -95,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         min_area_ha=args.min_area_ha,
         progress=not args.no_progress,
         preview_side=1024,
+        fields=FieldOptions.parse(args.mask_mode),
     )
     summary = result.summary
     write_json(out / OUTPUT_FILES["geojson"], polygons_geojson(result.polygons, wgs84=args.wgs84))
@@ -105,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": str(model.folder),
         "model_version": model.manifest.version,
         "threshold": threshold,
+        "mask_mode": args.mask_mode,
         "tiles": result.stats.n_tiles,
         "tile_size": result.tile_size,
         "source_gsd_m": result.source_gsd_m,

@@ -18,8 +18,9 @@ from serving.polygons import ArablePolygons, SceneSummary, scene_summary_of
 from serving.scene_sinks import CogSink, Kind, PolygonSink
 from serving.ground_resolution import adapt_to_model_gsd, pixel_size_m
 from serving.pixels import SCENE_STRETCH, PixelSpec
+from serving.fields import FieldOptions, delineate
 from serving.scene_source import GeoTiffSource
-from serving.windowed import Predict, WindowedSegmenter, WindowedStats, WindowParams
+from serving.windowed import Predict, Refine, WindowedSegmenter, WindowedStats, WindowParams
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,17 @@ def _preview_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
         return ds.read(1, out_shape=shape, resampling=rasterio.enums.Resampling.nearest)
 
 
+def field_refiner(fields: FieldOptions, threshold: float, gsd_m: float) -> Refine | None:
+    """The windowed engine's mask step for `fields` (None: the plain threshold)."""
+    if fields.mode == "threshold":
+        return None
+
+    def refine(rgb: np.ndarray, probability: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        return delineate(rgb, probability, valid, threshold, gsd_m, fields).mask
+
+    return refine
+
+
 def segment_file(
     path: str | Path,
     predict: Predict,
@@ -68,13 +80,15 @@ def segment_file(
     min_area_ha: float = 0.0,
     progress: bool = False,
     preview_side: int = 0,
+    fields: FieldOptions = FieldOptions(),
 ) -> FileResult:
     """Segment a GeoTIFF/COG block by block: COGs for the requested `outputs` kinds, polygons, a summary.
 
     Memory is bounded by the block size, not the scene size. On any error no output file is left behind.
     Pixels are scaled by `pixels` (the model's radiometry contract); a scene at another ground resolution is
     cut into tiles of the model's ground size and resampled per tile, so every output stays on the input grid.
-    `preview_side` > 0 also returns decimated RGB, mask and valid arrays for a quick-look.
+    `preview_side` > 0 also returns decimated RGB, mask and valid arrays for a quick-look. `fields` decides how
+    the mask is answered (serving/fields.py: delineated fields, one 4-connected region each, or the plain cut).
     """
     if min_area_ha < 0:
         raise AgrilandError(f"minimum area must be >= 0 ha, got {min_area_ha}")
@@ -83,7 +97,9 @@ def segment_file(
     band_arg = tuple(bands) if isinstance(bands, (list, tuple)) else bands
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), GeoTiffSource(path, band_arg, pixels) as source:
         source_gsd = pixel_size_m(source.crs, source.transform, source.height, source.width)
-        predict, params = adapt_to_model_gsd(predict, params, source_gsd, pixels.radiometry.gsd_m)
+        model_gsd = pixels.radiometry.gsd_m
+        predict, params = adapt_to_model_gsd(predict, params, source_gsd, model_gsd)
+        refine = field_refiner(fields, params.threshold, source_gsd or model_gsd)
         tags = {"AGRILAND_THRESHOLD": str(params.threshold), "AGRILAND_TILE_SIZE": str(params.tile_size),
                 "AGRILAND_OVERLAP": str(params.overlap)}
         rasters = [CogSink(p, kind, source.height, source.width, source.crs, source.transform, tags)
@@ -91,7 +107,7 @@ def segment_file(
         polygons_sink = PolygonSink(source.height, source.width, source.transform, source.crs)
         written: dict[Kind, Path] = {}
         try:
-            stats = WindowedSegmenter(source, predict, params).run([*rasters, polygons_sink], progress=progress)
+            stats = WindowedSegmenter(source, predict, params, refine).run([*rasters, polygons_sink], progress=progress)
             for sink in rasters:
                 written[sink.kind] = sink.close()
         except BaseException:

@@ -89,6 +89,11 @@ class SegmentOptions(PixelOptions):
         default="auto", description="auto pads tiles up to the model size and resizes larger ones"
     )
     include_probability: bool = Field(default=False, description="add the mean arable probability")
+    mask_mode: Literal["fields", "threshold"] = Field(
+        default="fields", description="fields: the probability snapped to the image's field boundaries, one "
+        "4-connected mask region per field (touching fields are split by a 1-px line); threshold: the plain cut")
+    include_fields: bool = Field(default=False, description="add the instance mask (16-bit PNG, 0 = not field, "
+                                 "k = field k) and per-field id, pixels, hectares and confidence")
 
 
 class ClusterRequest(ClusterOptions):
@@ -138,6 +143,15 @@ class RleMask(BaseModel):
     order: Literal["row-major"] = "row-major"
 
 
+class TileField(BaseModel):
+    """One field of a tile answer."""
+
+    id: int = Field(description="its value in the instance mask")
+    pixels: int
+    area_ha: float = Field(description="pixels x the tile's ground size (the request's gsd, else the model's)")
+    confidence: float = Field(description="mean arable probability over the field")
+
+
 class SegmentResult(BaseModel):
     """U-Net verdict for one tile."""
 
@@ -150,6 +164,10 @@ class SegmentResult(BaseModel):
     fit: Literal["exact", "pad", "resize"]
     mask_png_base64: str = Field(description="8-bit grayscale PNG, 255 = arable, same size as the input")
     mask_rle: RleMask
+    n_fields: int = Field(description="4-connected regions of the mask: the fields answered")
+    instances_png_base64: str | None = Field(default=None, description="with include_fields: 16-bit grayscale "
+                                             "PNG, 0 = not field, k = field k (the `fields` entry with id k)")
+    fields: list[TileField] | None = None
 
 
 class SegmentResponse(BaseModel):

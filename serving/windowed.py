@@ -19,6 +19,8 @@ from serving.tiling import TileGrid
 log = logging.getLogger(__name__)
 
 Predict = Callable[[np.ndarray], np.ndarray]
+# (rgb, probability, valid) of one output block -> its 0/1 mask; None: the plain threshold
+Refine = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 DEFAULT_BLOCK = 1024  # output block side; memory is ~ (block + 2 tiles)^2 pixels plus one row of edge tiles
 
 
@@ -109,11 +111,12 @@ class _Blocks:
 class WindowedSegmenter:
     """Runs one scene block by block; tile predictions shared by neighbouring blocks are computed once."""
 
-    def __init__(self, source: SceneSource, predict: Predict, params: WindowParams) -> None:
+    def __init__(self, source: SceneSource, predict: Predict, params: WindowParams, refine: Refine | None = None) -> None:
         params.check()
         self.source = source
         self.predict = predict
         self.params = params
+        self.refine = refine
         self.grid = TileGrid(source.height, source.width, params.tile_size, params.overlap)
         self.stats = WindowedStats()
         self._cache: dict[tuple[int, int], np.ndarray | None] = {}  # None: an all-nodata tile
@@ -179,6 +182,16 @@ class WindowedSegmenter:
         np.divide(total, weight, out=out, where=weight > 0)
         return out
 
+    def _refined(self, rows: np.ndarray, cols: np.ndarray, y0: int, x0: int, rgb: np.ndarray,
+                 valid: np.ndarray) -> np.ndarray:
+        """The refined mask of the whole read extent (the block plus its tiles' margin), so that fields are
+        delineated with their surroundings in view and neighbouring blocks agree along their shared edge."""
+        h, w = valid.shape
+        probability = np.clip(self._blend(rows, cols, y0, y0 + h, x0, x0 + w), 0.0, 1.0)
+        probability[~valid] = 0.0
+        assert self.refine is not None
+        return self.refine(rgb[:h, :w], probability, valid).astype(np.uint8)
+
     def _evict(self, rows: np.ndarray, cols: np.ndarray, r: int, c: int, blocks: _Blocks) -> None:
         for i in rows:
             if blocks.last_row[i] != r:
@@ -201,9 +214,13 @@ class WindowedSegmenter:
             y0, x0, rgb, valid = self._read_extent(rows, cols)
             self._predict_missing(rows, cols, y0, x0, rgb, valid)
             probability = np.clip(self._blend(rows, cols, by0, by1, bx0, bx1), 0.0, 1.0)
-            block_valid = valid[by0 - y0 : by1 - y0, bx0 - x0 : bx1 - x0]
+            inner = (slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0))
+            block_valid = valid[inner]
             probability[~block_valid] = 0.0
-            mask = ((probability >= p.threshold) & block_valid).astype(np.uint8)
+            if self.refine is None:
+                mask = ((probability >= p.threshold) & block_valid).astype(np.uint8)
+            else:
+                mask = self._refined(rows, cols, y0, x0, rgb, valid)[inner]
             window = Window(bx0, by0, bx1 - bx0, by1 - by0)
             for sink in sinks:
                 sink.write(window, probability, mask, block_valid)

@@ -16,6 +16,7 @@ from serving.runtime import OnnxModel, artifact_folder
 from serving.scene import segment_scene
 from serving.scene_cli import predictor
 from serving.scene_files import segment_file
+from serving.fields import FieldOptions
 from serving.scene_outputs import scene_polygons, scene_summary
 from serving.tiling import Stitcher, TileGrid
 from serving.windowed import WindowParams
@@ -86,7 +87,7 @@ def test_window_edges_match_the_in_memory_path(tmp_path: Path, cog: bool) -> Non
     reference = stitched_in_memory(scene, greenness, 64, 16, "sentinel2-10m")
     params = WindowParams(64, 16, 0.5, 8, block_size=128)  # many block edges, none on a tile edge
     out = {"probability": tmp_path / "p.tif", "mask": tmp_path / "m.tif"}
-    result = segment_file(scene, greenness, params, out, bands="sentinel2-10m")
+    result = segment_file(scene, greenness, params, out, bands="sentinel2-10m", fields=FieldOptions(mode="threshold"))
     assert np.abs(read_probability(out["probability"]) - reference).max() <= 1e-5
     with rasterio.open(out["mask"]) as ds:
         mask = ds.read(1)
@@ -120,7 +121,8 @@ def test_polygons_crossing_blocks_are_merged(tmp_path: Path) -> None:
     raster = read_scene(scene, bands="sentinel2-10m")
     whole = segment_scene(raster, greenness, 64, 16)
     expected = scene_polygons(whole)
-    result = segment_file(scene, greenness, WindowParams(64, 16, block_size=128), {}, bands="sentinel2-10m")
+    result = segment_file(scene, greenness, WindowParams(64, 16, block_size=128), {}, bands="sentinel2-10m",
+                          fields=FieldOptions(mode="threshold"))
     assert len(result.polygons.geometries) == len(expected.geometries) == 1
     assert result.polygons.areas_ha.sum() == pytest.approx(expected.areas_ha.sum(), rel=1e-9)
     assert result.polygons.geometries[0].equals(expected.geometries[0])

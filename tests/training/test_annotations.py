@@ -172,3 +172,16 @@ def test_dispatcher_prints_one_line_error(tmp_path: Path, capsys: pytest.Capture
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("agriland via-to-masks: error: VIA file not found")
+
+
+def test_jpeg_bytes_under_a_png_name(tmp_path: Path) -> None:
+    """Real VIA exports ship JPEG bytes named .png (the NAIP field set does): masks and pairs still come out."""
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    Image.new("RGB", (W, H), (90, 120, 60)).save(folder / "field.png", format="JPEG")
+    assert (folder / "field.png").read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG magic, PNG name
+    metadata = _entry("field.png", [_region(CASES["square polygon"][0])])
+    out = via_to_masks(_project(tmp_path, metadata), folder, tmp_path / "out")
+    np.testing.assert_array_equal(_masks(out)["field.png"], CASES["square polygon"][1] * 255)
+    data = load_pairs_csv(out / "pairs.csv", 16)
+    assert data.images.shape == (1, 16, 16, 3) and data.masks[0].any()

@@ -1,0 +1,243 @@
+"""Per-field evaluation on real imagery with drawn field polygons: pixel IoU / precision / recall and object F1.
+
+    .venv/bin/python bench/field_eval.py --fields ../shared/data/fields-naip-dev --gsd 1.0 --models models
+
+`--fields DIR` holds `images/` and a VGG Image Annotator export (`via_annotations.json`, one polygon per field;
+everything outside the polygons is not field). Every image goes through the scene path that `agriland segment`,
+`/segment_scene` and `agriland batch` share (written as a GeoTIFF at `--gsd` m/px), and the answered mask's
+4-connected regions are the answered fields. Objects match one-to-one (Hungarian on IoU) at IoU > 0.5.
+Each `--variants` entry is one answer mode of the served model (see serving/fields.py); `--train-folds K` adds
+a variant that is trained on the other folds' images (split by image, never on a scored image) through
+`agriland via-to-masks` + `agriland train-unet`, the workflow's own annotate-then-train path.
+Writes the table into docs/field_evaluation.md (section per --tag) and overlays into docs/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import DOCS, machine_info, replace_section, setup_logging  # noqa: E402
+from training.annotations import read_via, region_mask  # noqa: E402
+from training.field_metrics import FieldScores, instances_of, score_fields  # noqa: E402
+
+log = logging.getLogger("field_eval")
+REPORT = DOCS / "field_evaluation.md"
+
+
+@dataclass
+class FieldImage:
+    """One evaluation image: RGB pixels and the drawn fields as instance labels (0 = not field)."""
+
+    name: str
+    rgb: np.ndarray
+    fields: np.ndarray
+
+
+def coarsen(image: FieldImage, factor: int) -> FieldImage:
+    """The image area-averaged by `factor` (a coarser sensor over the same fields); labels by nearest pixel."""
+    if factor <= 1:
+        return image
+    h, w = image.fields.shape
+    size = (max(1, w // factor), max(1, h // factor))
+    rgb = np.asarray(Image.fromarray(image.rgb).resize(size, Image.Resampling.BOX))
+    fields = np.asarray(Image.fromarray(image.fields).resize(size, Image.Resampling.NEAREST))
+    return FieldImage(image.name, rgb, fields.astype(np.int32))
+
+
+def load_fields(folder: Path, limit: int | None = None) -> list[FieldImage]:
+    """Images of `folder/images` with their VIA polygons rasterised as one instance label per field."""
+    via = next(iter(sorted(folder.glob("*.json"))), None)
+    if via is None:
+        raise SystemExit(f"{folder} has no VIA export (*.json)")
+    out: list[FieldImage] = []
+    for entry in read_via(via)[:limit]:
+        path = folder / "images" / entry.filename
+        if not path.is_file():
+            log.warning("%s: listed in %s but missing; skipped", path, via.name)
+            continue
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        labels = np.zeros(rgb.shape[:2], dtype=np.int32)
+        for k, region in enumerate(entry.regions, start=1):
+            labels[region_mask(region.get("shape_attributes"), *rgb.shape[:2], f"{entry.filename} region {k}")] = k
+        out.append(FieldImage(path.stem, rgb, labels))
+    return out
+
+
+def _write_geotiff(path: Path, rgb: np.ndarray, gsd: float) -> None:
+    """The image as a 3-band GeoTIFF at `gsd` m/px in a projected CRS (UTM 16N; only the pixel size matters)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    h, w = rgb.shape[:2]
+    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8", crs="EPSG:32616",
+                       transform=from_origin(500_000.0, 4_500_000.0, gsd, gsd)) as dst:
+        dst.write(np.moveaxis(rgb, -1, 0))
+
+
+def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, variant: str, mode: str,
+                               work: Path, threshold: float | None = None) -> np.ndarray:
+    """The answered mask (1 = field) of one image through `segment_file`, as the CLI runs it."""
+    import rasterio
+
+    from serving.fields import FieldOptions
+    from serving.pixels import PixelSpec
+    from serving.scene_cli import predictor
+    from serving.scene_files import segment_file
+    from serving.windowed import WindowParams
+
+    model = _model(models, variant)
+    scene = work / "scene.tif"
+    _write_geotiff(scene, rgb, gsd)
+    params = WindowParams(model.tile_size, 32, model.manifest.cut(mode, threshold), 16)
+    segment_file(scene, predictor(model), params, outputs={"mask": work / "mask.tif"},
+                 pixels=PixelSpec(model.manifest.radiometry), fields=FieldOptions.parse(mode))
+    with rasterio.open(work / "mask.tif") as ds:
+        mask = ds.read(1)
+    return (mask == 1).astype(np.uint8)
+
+
+_MODELS: dict[tuple[Path, str], object] = {}
+
+
+def _model(models: Path, variant: str):
+    from serving.runtime import OnnxModel, artifact_folder
+
+    key = (models, variant)
+    if key not in _MODELS:
+        _MODELS[key] = OnnxModel.load(artifact_folder(models, "unet", variant), providers="cpu")
+    return _MODELS[key]
+
+
+def overlay(rgb: np.ndarray, answer: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """Hits green, false field red, missed field blue over the dimmed image; answered field outlines white."""
+    from scipy import ndimage
+
+    a, t = answer > 0, truth > 0
+    out = (rgb.astype(np.float32) * 0.55).astype(np.uint8)
+    for where, colour in ((a & t, (40, 200, 60)), (a & ~t, (230, 40, 40)), (~a & t, (40, 90, 240))):
+        out[where] = (0.5 * out[where] + 0.5 * np.array(colour)).astype(np.uint8)
+    labels = instances_of(answer)
+    edge = (labels != ndimage.grey_erosion(labels, size=3)) & (labels > 0)
+    out[edge] = 255
+    return out
+
+
+def evaluate(images: list[FieldImage], answer_of, label: str) -> tuple[FieldScores, list[dict], list[np.ndarray]]:
+    """Score every image's answer; returns the summed scores, per-image rows and answers."""
+    total, rows, answers = FieldScores(), [], []
+    for image in images:
+        started = time.monotonic()
+        answer = answer_of(image)
+        scores = score_fields(instances_of(answer), image.fields)
+        total = total + scores
+        rows.append({"image": image.name, "seconds": round(time.monotonic() - started, 2), **scores.as_dict()})
+        answers.append(answer)
+        log.info("%s %s: IoU %.3f, object F1 %.3f (%d answered / %d fields)", label, image.name, scores.iou,
+                 scores.object_f1, scores.n_pred, scores.n_true)
+    return total, rows, answers
+
+
+def table(results: dict[str, FieldScores], per_image: dict[str, list[dict]]) -> str:
+    lines = ["| variant | pixel IoU | precision | recall | object F1 | object P / R | answered / drawn fields "
+             "| mean per-image IoU |", "|---|---|---|---|---|---|---|---|"]
+    for name, s in results.items():
+        mean_iou = float(np.mean([r["pixel_iou"] for r in per_image[name]])) if per_image[name] else 0.0
+        lines.append(f"| {name} | {s.iou:.3f} | {s.precision:.3f} | {s.recall:.3f} | **{s.object_f1:.3f}** | "
+                     f"{s.object_precision:.2f} / {s.object_recall:.2f} | {s.n_pred} / {s.n_true} | {mean_iou:.3f} |")
+    return "\n".join(lines)
+
+
+def save_overlays(images: list[FieldImage], answers: list[np.ndarray], path: Path, n: int = 4) -> None:
+    picks = np.linspace(0, len(images) - 1, min(n, len(images))).astype(int)
+    side = 384
+    sheet = Image.new("RGB", (side * len(picks), side), "white")
+    for k, i in enumerate(picks):
+        tile = Image.fromarray(overlay(images[i].rgb, answers[i], images[i].fields)).resize((side, side))
+        sheet.paste(tile, (k * side, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fields", type=Path, required=True, help="folder with images/ and a VIA export")
+    parser.add_argument("--gsd", type=float, default=1.0, help="metres per pixel of the images (NAIP: 1.0)")
+    parser.add_argument("--models", type=Path, default=Path("models"), help="exported models (unet/<variant>)")
+    parser.add_argument("--variant", default="fp32", help="model variant (fp32, fp16, int8)")
+    parser.add_argument("--modes", default="threshold,fields",
+                        help="answer modes to score, comma-separated (threshold: the plain probability cut; "
+                             "fields: field delineation, the default answer)")
+    parser.add_argument("--coarsen", type=int, default=1,
+                        help="area-average the images by this factor first (e.g. 10: 1 m aerial as a 10 m sensor)")
+    parser.add_argument("--threshold", type=float, default=None, help="arable cut (default: the manifest's)")
+    parser.add_argument("--limit", type=int, default=None, help="score only the first N images")
+    parser.add_argument("--tag", default="naip", help="report section name (one per data set)")
+    parser.add_argument("--no-report", action="store_true", help="print the table only")
+    args = parser.parse_args(argv)
+    setup_logging()
+    images = [coarsen(image, args.coarsen) for image in load_fields(args.fields, args.limit)]
+    gsd = args.gsd * max(1, args.coarsen)
+    log.info("%d images, %d drawn fields", len(images), sum(int(im.fields.max()) for im in images))
+    results: dict[str, FieldScores] = {}
+    per_image: dict[str, list[dict]] = {}
+    answers_of: dict[str, list[np.ndarray]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
+            name = f"{args.models.name}/{args.variant} {mode}" + (f" @{args.threshold:g}" if args.threshold else "")
+
+            def answer_of(image: FieldImage, mode: str = mode) -> np.ndarray:
+                return segment_through_scene_path(image.rgb, gsd, args.models, args.variant, mode, Path(tmp),
+                                                  args.threshold)
+
+            results[name], per_image[name], answers_of[name] = evaluate(images, answer_of, name)
+    text = table(results, per_image)
+    print(text)
+    if args.no_report:
+        return 0
+    best = max(results, key=lambda k: results[k].object_f1 + results[k].iou)
+    figure = DOCS / f"field_overlays_{args.tag}.png"
+    save_overlays(images, answers_of[best], figure)
+    info = machine_info()
+    section = "\n".join([
+        f"## {args.tag}: {args.fields.name} ({len(images)} images, {sum(r['n_true'] for r in per_image[best])} "
+        f"drawn fields, {gsd:g} m/px{f', coarsened {args.coarsen}x' if args.coarsen > 1 else ''})",
+        "",
+        f"Command: `.venv/bin/python bench/field_eval.py --fields {args.fields} --gsd {args.gsd} "
+        f"--models {args.models} --coarsen {args.coarsen} --tag {args.tag}`; machine: {info['cpu_model']}, {info['cores']} cores, "
+        f"{info['date']}. Every image goes through the scene path (`segment_file`) as a GeoTIFF; answered fields are "
+        "the 4-connected regions of the answered mask; objects match one-to-one at IoU > 0.5.",
+        "",
+        text,
+        "",
+        f"![overlays: hits green, false field red, missed field blue, answered outlines white]"
+        f"({figure.name}) — `{best}`",
+        "",
+        "<details><summary>per image</summary>\n",
+        "| variant | image | pixel IoU | object F1 | answered / drawn |",
+        "|---|---|---|---|---|",
+        *[f"| {name} | {r['image']} | {r['pixel_iou']:.3f} | {r['object_f1']:.3f} | {r['n_pred']} / {r['n_true']} |"
+          for name, rows in per_image.items() for r in rows],
+        "\n</details>",
+    ])
+    replace_section(REPORT, f"<!-- field-eval:{args.tag}:begin -->", f"<!-- field-eval:{args.tag}:end -->", section)
+    (DOCS / f"field_eval_{args.tag}.json").write_text(json.dumps(
+        {name: {"total": results[name].as_dict(), "images": per_image[name]} for name in results}, indent=1))
+    log.info("wrote %s and %s", REPORT, figure)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
