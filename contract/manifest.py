@@ -67,6 +67,9 @@ class Manifest(BaseModel):
     # (other sensors, regions, field sizes) the U-Net's confidence drops while its ranking holds (docs/
     # field_evaluation.md). On held-out EuroSAT tiles cuts from 0.3 to 0.6 separate cropland equally well.
     field_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    # Test-time augmentation: the tile is run in this many rotations (1, 2: 0/180, 4: 0/90/180/270 degrees) and the
+    # masks rotated back and averaged; every reader of the model (service, CLI, batch) does it through the runtime.
+    tta_views: Literal[1, 2, 4] = 1
     radiometry: Radiometry  # bands, 8/16-bit/float scaling and ground resolution: every pixel reader applies it
     metrics: dict[str, float] = Field(default_factory=dict)
     parity: Parity = Field(default_factory=Parity)

@@ -15,6 +15,7 @@ import onnxruntime as ort
 
 from contract.errors import AgrilandError
 from contract.manifest import MODEL_FILE, VARIANTS, Manifest, verify_artifact
+from serving.tta import effective_views, mean_of_views, rotated_views
 
 log = logging.getLogger(__name__)
 
@@ -244,5 +245,10 @@ class OnnxModel:
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
             raise AgrilandError(f"expected a uint8 [N, H, W, 3] batch, got {images.dtype} {images.shape}")
         names = [spec.name for spec in self.manifest.outputs]
+        views = effective_views(self.manifest.tta_views) if names == ["mask"] else 1
+        if views > 1:
+            images = rotated_views(images, views)
         values = self.session.run(names, {self.manifest.input.name: np.ascontiguousarray(images)})
+        if views > 1:
+            values = [mean_of_views(v, views) for v in values]
         return dict(zip(names, values))

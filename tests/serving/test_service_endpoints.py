@@ -56,7 +56,7 @@ FORMATS = _formats()
 
 
 @pytest.mark.parametrize("filename", sorted(FORMATS))
-def test_segment_multipart_every_format(client: httpx.Client, filename: str) -> None:
+def test_segment_multipart_every_format(client: httpx.Client, exported_models, filename: str) -> None:
     response = client.post("/segment", files={"file": (filename, FORMATS[filename])})
     assert response.status_code == 200, response.text
     result = response.json()["results"][0]
@@ -66,7 +66,7 @@ def test_segment_multipart_every_format(client: httpx.Client, filename: str) -> 
     rle = rle_decode(result["mask_rle"]["counts"], 64, 64)
     np.testing.assert_array_equal(rle, mask // 255)
     assert result["arable_fraction"] == pytest.approx(float((mask > 0).mean()))
-    assert result["threshold"] == 0.5
+    assert result["threshold"] == read_manifest(exported_models / "unet" / "fp32").field_threshold  # fields mode
 
 
 @pytest.mark.parametrize("filename", sorted(FORMATS))
@@ -109,10 +109,47 @@ def test_several_tiles_per_request_keep_their_order(client: httpx.Client, export
 
 def test_segment_json_with_data_url_and_threshold(client: httpx.Client) -> None:
     data = base64.b64encode(FORMATS["rgb.png"]).decode()
-    payload = {"tiles": [{"image_b64": f"data:image/png;base64,{data}"}], "threshold": 0.0, "include_probability": True}
+    payload = {"tiles": [{"image_b64": f"data:image/png;base64,{data}"}], "threshold": 0.0, "include_probability": True,
+               "mask_mode": "threshold"}
     result = client.post("/segment", json=payload).json()["results"][0]
     assert result["threshold"] == 0.0 and result["arable_fraction"] == 1.0
     assert 0.0 < result["mean_probability"] < 1.0
+
+
+def _two_fields_tile() -> bytes:
+    """Two touching crops side by side above water (a drawn 64 px tile)."""
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:40, :32] = (60, 140, 50)
+    rgb[:40, 32:] = (170, 140, 90)
+    rgb[40:] = (20, 40, 90)
+    return _encode(Image.fromarray(rgb), "PNG")
+
+
+def test_segment_fields_mode_answers_instances(client: httpx.Client) -> None:
+    """threshold 0 in fields mode: every field-shaped region is a field; the instance PNG and the field list
+    describe exactly the answered mask, and touching fields are apart (one 4-connected region each)."""
+    data = {"threshold": "0.0", "include_fields": "true", "gsd": "10"}
+    response = client.post("/segment", files={"file": ("t.png", _two_fields_tile())}, data=data)
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["mask_png_base64"])))) > 0
+    labels = np.asarray(Image.open(io.BytesIO(base64.b64decode(result["instances_png_base64"])))).astype(int)
+    assert labels.shape == (64, 64) and ((labels > 0) == mask).all()
+    assert result["n_fields"] == len(result["fields"]) == labels.max() >= 2
+    assert labels[10, 10] != labels[10, 50] and labels[10, 10] > 0 and labels[10, 50] > 0
+    for field in result["fields"]:
+        assert field["pixels"] == (labels == field["id"]).sum()
+        assert field["area_ha"] == pytest.approx(field["pixels"] * 100 / 10_000)
+        assert 0.0 <= field["confidence"] <= 1.0
+    plain = client.post("/segment", files={"file": ("t.png", _two_fields_tile())},
+                        data={"threshold": "0.0", "mask_mode": "threshold"}).json()["results"][0]
+    assert plain["arable_fraction"] == 1.0 and plain["n_fields"] == 1 and plain["fields"] is None
+
+
+def test_segment_unknown_mask_mode_is_a_clear_4xx(client: httpx.Client) -> None:
+    response = client.post("/segment", files={"file": ("t.png", _two_fields_tile())}, data={"mask_mode": "blobs"})
+    assert 400 <= response.status_code < 500 and "mask_mode" in response.text
+    assert client.post("/segment", files={"file": ("t.png", _two_fields_tile())}).status_code == 200
 
 
 @pytest.mark.parametrize("how", ["accept", "query"])
