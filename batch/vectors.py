@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from serving.polygons import WGS84, ArablePolygons
@@ -34,6 +35,7 @@ def polygons_frame(polygons: ArablePolygons, scene_id: str, model_version: str, 
             "scene_id": [scene_id] * n,
             "polygon_id": list(range(n)),
             "area_ha": polygons.areas_ha.round(6),
+            "confidence": (polygons.confidence if polygons.confidence is not None else np.full(n, np.nan)).round(4),
             "class": ["arable"] * n,
             "model_version": [model_version] * n,
             "model_sha256": [model_sha256] * n,

@@ -59,6 +59,7 @@ class ArablePolygons:
     geometries: list[BaseGeometry]
     areas_ha: np.ndarray  # float64 [n]
     crs: CRS
+    confidence: np.ndarray | None = None  # float32 [n]: mean arable probability of each field, where known
 
 
 def _pixel_size(transform: Affine) -> float:
@@ -149,7 +150,8 @@ def extract_polygons(
 
 
 def finish_polygons(
-    geoms: list[BaseGeometry], transform: Affine, crs: CRS, simplify_px: float = 1.0, min_area_ha: float = 0.0
+    geoms: list[BaseGeometry], transform: Affine, crs: CRS, simplify_px: float = 1.0, min_area_ha: float = 0.0,
+    confidence: np.ndarray | None = None,
 ) -> ArablePolygons:
     """Exact pixel-outline polygons in CRS coordinates -> geodesic hectares, simplified, small ones dropped."""
     areas = geodesic_areas_ha(geoms, crs, transform)  # of the exact pixel outlines: the mask's own area
@@ -158,7 +160,8 @@ def finish_polygons(
         geoms = list(shapely.simplify(np.asarray(geoms, dtype=object), tolerance, preserve_topology=True))
     keep = (areas >= min_area_ha) & np.array([not g.is_empty for g in geoms], dtype=bool)
     log.info("%d polygons, %d kept at >= %.4f ha", len(geoms), int(keep.sum()), min_area_ha)
-    return ArablePolygons([g for g, k in zip(geoms, keep) if k], areas[keep], crs)
+    kept_confidence = None if confidence is None else np.asarray(confidence, np.float32)[keep]
+    return ArablePolygons([g for g, k in zip(geoms, keep) if k], areas[keep], crs, kept_confidence)
 
 
 def valid_area_ha(valid: np.ndarray, transform: Affine, crs: CRS) -> float:
@@ -193,8 +196,11 @@ def feature_collection(
 
 
 def polygons_geojson(polygons: ArablePolygons, wgs84: bool = False) -> dict:
-    """GeoJSON of arable polygons with `area_ha` on each feature."""
+    """GeoJSON of field polygons: one feature per field with `area_ha` (and `confidence` where known)."""
     props = [{"class": "arable", "area_ha": round(float(a), 6)} for a in polygons.areas_ha]
+    if polygons.confidence is not None:
+        for prop, c in zip(props, polygons.confidence):
+            prop["confidence"] = round(float(c), 4)
     return feature_collection(polygons.geometries, props, polygons.crs, wgs84=wgs84)
 
 

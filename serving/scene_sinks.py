@@ -18,6 +18,7 @@ from rasterio.features import shapes
 from rasterio.windows import Window
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
+from scipy import ndimage
 
 from serving.polygons import ArablePolygons, finish_polygons, valid_area_ha
 
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 Kind = Literal["mask", "probability"]
 MASK_NODATA = 255
 COG_BLOCK = 512
+_FOUR = ndimage.generate_binary_structure(2, 1)
 
 
 class CogSink:
@@ -102,13 +104,15 @@ class PolygonSink:
     """Vectorises each block's mask in pixel coordinates; polygons that reach an inner block edge are merged.
 
     Pixel coordinates are integers, so outlines of neighbouring blocks meet exactly and a union joins
-    them; the scene transform is applied once at the end. Also sums the geodesic valid area per block.
+    them; the scene transform is applied once at the end. Each polygon carries the sum and count of the
+    probability under it, so every field answered gets its mean probability (its confidence). Also sums the
+    geodesic valid area per block.
     """
 
     def __init__(self, height: int, width: int, transform: Affine, crs: CRS) -> None:
         self.height, self.width, self.transform, self.crs = height, width, transform, crs
-        self._inner: list[BaseGeometry] = []
-        self._edge: list[BaseGeometry] = []
+        self._inner: list[tuple[BaseGeometry, float, int]] = []  # polygon, probability sum, pixels
+        self._edge: list[tuple[BaseGeometry, float, int]] = []
         self.valid_ha = 0.0
         self.arable_pixels = 0
 
@@ -117,32 +121,51 @@ class PolygonSink:
         x1, y1 = x0 + int(window.width), y0 + int(window.height)
         offset = Affine.translation(x0, y0)
         binary = mask.astype(np.uint8)
-        for geom, _ in shapes(binary, mask=binary > 0, transform=offset, connectivity=4):
-            polygon = shape(geom)
+        labels, n = ndimage.label(binary, structure=_FOUR)
+        sums = np.bincount(labels.ravel(), probability.ravel(), minlength=n + 1)
+        counts = np.bincount(labels.ravel(), minlength=n + 1)
+        for geom, value in shapes(labels.astype(np.int32), mask=binary > 0, transform=offset, connectivity=4):
+            polygon, k = shape(geom), int(value)
             minx, miny, maxx, maxy = polygon.bounds
             at_edge = (x0 > 0 and minx <= x0) or (y0 > 0 and miny <= y0) or (x1 < self.width and maxx >= x1) or (
                 y1 < self.height and maxy >= y1
             )
-            (self._edge if at_edge else self._inner).append(polygon)
+            (self._edge if at_edge else self._inner).append((polygon, float(sums[k]), int(counts[k])))
         self.arable_pixels += int(binary.sum())
         if valid.any():
             self.valid_ha += valid_area_ha(valid, self.transform @ offset, self.crs)
 
+    def _merged_edges(self) -> list[tuple[BaseGeometry, float, int]]:
+        """Edge pieces unioned across blocks, each union with the probability sums of its pieces."""
+        if not self._edge:
+            return []
+        parts = shapely.get_parts(_merge([p for p, _, _ in self._edge]))  # pixel units: a real piece covers >= 1 px
+        merged = [g for g in parts if g.geom_type == "Polygon" and g.area >= 0.5]
+        tree = shapely.STRtree(merged)
+        sums, counts = np.zeros(len(merged)), np.zeros(len(merged), np.int64)
+        points = shapely.point_on_surface(np.asarray([p for p, _, _ in self._edge], dtype=object))
+        piece, target = tree.query(points, predicate="intersects")
+        for i, j in zip(piece.tolist(), target.tolist()):
+            sums[j] += self._edge[i][1]
+            counts[j] += self._edge[i][2]
+        return [(g, float(s), int(c)) for g, s, c in zip(merged, sums, counts)]
+
     def pixel_polygons(self) -> list[BaseGeometry]:
         """All polygons in pixel coordinates, edge pieces merged, in scan order (top-left first)."""
-        merged: list[BaseGeometry] = []
-        if self._edge:
-            parts = shapely.get_parts(_merge(self._edge))  # pixel units: a real piece covers >= 1 px
-            merged = [g for g in parts if g.geom_type == "Polygon" and g.area >= 0.5]
-        geoms = self._inner + merged
-        geoms.sort(key=lambda g: (g.bounds[1], g.bounds[0]))
-        return geoms
+        return [g for g, _, _ in self._scan_order()]
+
+    def _scan_order(self) -> list[tuple[BaseGeometry, float, int]]:
+        items = self._inner + self._merged_edges()
+        items.sort(key=lambda item: (item[0].bounds[1], item[0].bounds[0]))
+        return items
 
     def polygons(self, simplify_px: float = 1.0, min_area_ha: float = 0.0) -> ArablePolygons:
-        """Field polygons in the scene CRS with geodesic hectares (see serving.polygons.finish_polygons)."""
+        """Field polygons in the scene CRS with geodesic hectares and confidence (see polygons.finish_polygons)."""
         t = self.transform
         matrix = np.array([[t.a, t.d], [t.b, t.e]])
-        pixel = self.pixel_polygons()
+        items = self._scan_order()
+        pixel = [g for g, _, _ in items]
+        confidence = np.array([s / c if c else 0.0 for _, s, c in items], np.float32)
         crs_geoms = list(shapely.transform(np.asarray(pixel, dtype=object), lambda xy: xy @ matrix + [t.c, t.f]))
         log.info("%d polygons (%d crossed block edges before merging)", len(pixel), len(self._edge))
-        return finish_polygons(crs_geoms, t, self.crs, simplify_px, min_area_ha)
+        return finish_polygons(crs_geoms, t, self.crs, simplify_px, min_area_ha, confidence)

@@ -178,3 +178,44 @@ def test_complex_masks_merge_to_the_same_polygons_as_one_pass() -> None:
     assert windowed.areas_ha.sum() == pytest.approx(whole.areas_ha.sum(), rel=1e-9)
     assert (windowed.areas_ha > 0).all()
     assert len(windowed.geometries) == len(whole.geometries)
+
+
+def _two_field_scene(path: Path) -> Path:
+    """uint8 RGB at 10 m: two touching crops (different colours) above a lake, crossing many 128 px blocks."""
+    rng = np.random.default_rng(1)
+    rgb = np.zeros((3, 400, 500), np.float32)
+    rgb[:, :260, :250] = np.array([60, 140, 50])[:, None, None]
+    rgb[:, :260, 250:] = np.array([170, 140, 90])[:, None, None]
+    rgb[:, 260:] = np.array([20, 40, 90])[:, None, None]
+    rgb = np.clip(rgb + rng.normal(0, 2, rgb.shape), 1, 255).astype(np.uint8)
+    with rasterio.open(path, "w", driver="GTiff", width=500, height=400, count=3, dtype="uint8",
+                       crs="EPSG:32633", transform=UTM) as dst:
+        dst.write(rgb)
+    return path
+
+
+def not_blue(batch: np.ndarray) -> np.ndarray:
+    """A stand-in U-Net: land 0.8, water (blue dominant) 0.05."""
+    f = batch.astype(np.float32)
+    return np.where(f[..., 2] > f[..., 0] + 30, 0.05, 0.8).astype(np.float32)
+
+
+def test_fields_mode_gives_one_polygon_per_field_across_blocks(tmp_path: Path) -> None:
+    """Two touching fields come back as two polygons with their hectares and confidence, whatever the blocks."""
+    scene = _two_field_scene(tmp_path / "fields.tif")
+    answers = []
+    for block in (128, 1024):
+        out = {"mask": tmp_path / f"m{block}.tif"}
+        result = segment_file(scene, not_blue, WindowParams(64, 16, 0.35, block_size=block), out, bands="1,2,3")
+        polygons = result.polygons
+        big = polygons.areas_ha >= 10
+        assert big.sum() == 2, (block, polygons.areas_ha)
+        # 260 x 250 px of 100 m2 = 650 ha each, less the line between them
+        np.testing.assert_allclose(np.sort(polygons.areas_ha[big]), [650.0, 650.0], rtol=0.03)
+        assert polygons.confidence is not None and np.allclose(polygons.confidence[big], 0.8, atol=0.01)
+        with rasterio.open(out["mask"]) as ds:
+            mask = ds.read(1)
+        assert not (mask[280:] == 1).any()  # the lake
+        answers.append(mask)
+    same = (answers[0] == answers[1]).mean()
+    assert same > 0.99  # block edges barely change the answer
