@@ -11,7 +11,9 @@ are bounded by roads, hedges, tree lines and the edge between two crops. This st
 3. adjacent segments of one colour (`merge_delta_e`) across a weak line (`merge_weak` x the core level) are
    merged, so a field is not split by its own texture or noise; a region is a field when its mean arable
    probability reaches the threshold and it is field-shaped (wider than `min_width_m`: not a road or hedge);
-4. the answer is the field mask with the lines between touching fields left out, so each 4-connected region of
+4. pixels far from their field's mean colour (`trim_delta_e`: the road, yard or tree row the flood reached) leave
+   it, and pieces under `min_field_m2` are dropped;
+5. the answer is the field mask with the lines between touching fields left out, so each 4-connected region of
    the mask is one field (GeoTIFF, PNG and polygons alike), with a per-field confidence (its mean probability).
 """
 
@@ -51,6 +53,7 @@ class FieldOptions:
     min_width_m: float = 20.0  # narrower segments (roads, hedges, banks) are not fields
     merge_weak: float = 2.0  # segments whose shared line's mean gradient is under this x the core level ...
     merge_delta_e: float = 4.0  # ... and whose mean colours are this close in CIELAB are one region
+    trim_delta_e: float = 15.0  # field pixels further than this from their field's mean colour are not field
     core_quantile: float = 0.7  # gradient below this quantile of the valid pixels counts as homogeneous
     noise_factor: float = 1.5  # ... and any under this x the median gradient (flat, noisy scenes)
     flat_delta_e: float = 1.5  # ... and so does any gradient under this CIELAB step per pixel (sensor noise)
@@ -115,6 +118,15 @@ def _segments(lab: np.ndarray, valid: np.ndarray, gsd: float,
         markers[small[markers]] = 0
     segments = watershed(gradient, markers, mask=valid, watershed_line=True).astype(np.int32)
     return segments, gradient, level
+
+
+def _trim_outliers(labels: np.ndarray, lab: np.ndarray, n: int, delta_e: float) -> np.ndarray:
+    """Pixels far from their field's mean colour (a road, yard or tree row the flood reached) leave the field."""
+    count = np.maximum(np.bincount(labels.ravel(), minlength=n + 1), 1).astype(np.float64)
+    means = np.stack([np.bincount(labels.ravel(), lab[..., c].ravel(), n + 1) for c in range(3)], 1) / count[:, None]
+    distance = np.linalg.norm(lab - means[labels].astype(np.float32), axis=-1)
+    out = np.where((labels > 0) & (distance > delta_e), 0, labels)
+    return ndimage.median_filter(out, size=3) * (out > 0) if out.any() else out
 
 
 def _field_shaped(segments: np.ndarray, n: int, gsd: float, opts: FieldOptions) -> np.ndarray:
@@ -198,10 +210,18 @@ def delineate(rgb: np.ndarray, probability: np.ndarray, valid: np.ndarray, thres
     keep = (mean_p >= threshold) & _field_shaped(regions, n, gsd * factor, options)
     keep[0] = False
     field_labels = np.where(keep[regions], regions, 0)
+    if options.trim_delta_e > 0 and n:
+        field_labels = _trim_outliers(field_labels, lab, n, options.trim_delta_e)
     full = np.array(_resize(field_labels.astype(np.int32), (h, w), nearest=True))
     full[~valid] = 0
     full = separate(full)
     labels, count_fields = ndimage.label(full > 0, structure=_FOUR)
+    if count_fields:  # pieces under the smallest field (trimmed specks, slivers) are not answered
+        sizes = np.bincount(labels.ravel(), minlength=count_fields + 1)
+        small = sizes * gsd * gsd < options.min_field_m2
+        small[0] = True
+        labels = np.where(small[labels], 0, labels)
+        labels, count_fields = ndimage.label(labels > 0, structure=_FOUR)
     # a relabel keeps one id per 4-connected region (the separated mask is exactly the answered fields)
     conf = (ndimage.mean(probability, labels, np.arange(1, count_fields + 1)).astype(np.float32)
             if count_fields else np.zeros(0, np.float32))
