@@ -88,7 +88,7 @@ class SegmentOptions(PixelOptions):
     fit: Literal["auto", "pad", "resize"] = Field(
         default="auto", description="auto pads tiles up to the model size and resizes larger ones"
     )
-    include_probability: bool = Field(default=False, description="add the mean arable probability")
+    include_probability: bool = Field(default=True, description="add the mean arable probability (a ranking score that does not depend on the cut)")
     mask_mode: Literal["fields", "threshold"] = Field(
         default="fields", description="fields: the probability snapped to the image's field boundaries, one "
         "4-connected mask region per field (touching fields are split by a 1-px line); threshold: the plain cut")
