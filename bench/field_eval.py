@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 import time
@@ -31,6 +32,7 @@ if __package__ in (None, ""):
 
 from bench.common import DOCS, machine_info, replace_section, setup_logging  # noqa: E402
 from training.annotations import read_via, region_mask  # noqa: E402
+from serving.tta import TTA_ENV  # noqa: E402
 from training.field_metrics import FieldScores, instances_of, score_fields  # noqa: E402
 
 log = logging.getLogger("field_eval")
@@ -182,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                              "fields: field delineation, the default answer)")
     parser.add_argument("--coarsen", type=int, default=1,
                         help="area-average the images by this factor first (e.g. 10: 1 m aerial as a 10 m sensor)")
+    parser.add_argument("--tta", default="",
+                        help="comma-separated U-Net rotation counts to compare (e.g. 4,1; default: the manifest's)")
     parser.add_argument("--threshold", type=float, default=None, help="arable cut (default: the manifest's)")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N images")
     parser.add_argument("--tag", default="naip", help="report section name (one per data set)")
@@ -194,15 +198,20 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, FieldScores] = {}
     per_image: dict[str, list[dict]] = {}
     answers_of: dict[str, list[np.ndarray]] = {}
+    views = [v.strip() for v in args.tta.split(",") if v.strip()] or [""]
     with tempfile.TemporaryDirectory() as tmp:
         for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-            name = f"{args.models.name}/{args.variant} {mode}" + (f" @{args.threshold:g}" if args.threshold else "")
+            for view in views:
+                name = f"{args.models.name}/{args.variant} {mode}" + (f" @{args.threshold:g}" if args.threshold else "")
+                name += f", {view} rotations" if view else ""
+                os.environ[TTA_ENV] = view  # the runtime reads it per call; empty: the manifest's
 
-            def answer_of(image: FieldImage, mode: str = mode) -> np.ndarray:
-                return segment_through_scene_path(image.rgb, gsd, args.models, args.variant, mode, Path(tmp),
-                                                  args.threshold)
+                def answer_of(image: FieldImage, mode: str = mode) -> np.ndarray:
+                    return segment_through_scene_path(image.rgb, gsd, args.models, args.variant, mode, Path(tmp),
+                                                      args.threshold)
 
-            results[name], per_image[name], answers_of[name] = evaluate(images, answer_of, name)
+                results[name], per_image[name], answers_of[name] = evaluate(images, answer_of, name)
+        os.environ.pop(TTA_ENV, None)
     text = table(results, per_image)
     print(text)
     if args.no_report:
@@ -211,12 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     figure = DOCS / f"field_overlays_{args.tag}.png"
     save_overlays(images, answers_of[best], figure)
     info = machine_info()
+    begin, end = f"<!-- field-eval:{args.tag}:begin -->", f"<!-- field-eval:{args.tag}:end -->"
     section = "\n".join([
+        begin,
         f"## {args.tag}: {args.fields.name} ({len(images)} images, {sum(r['n_true'] for r in per_image[best])} "
         f"drawn fields, {gsd:g} m/px{f', coarsened {args.coarsen}x' if args.coarsen > 1 else ''})",
         "",
         f"Command: `.venv/bin/python bench/field_eval.py --fields {args.fields} --gsd {args.gsd} "
-        f"--models {args.models} --coarsen {args.coarsen} --tag {args.tag}`; machine: {info['cpu_model']}, {info['cores']} cores, "
+        f"--models {args.models} --coarsen {args.coarsen} --modes {args.modes}"
+        + (f" --tta {args.tta}" if args.tta else "") + f" --tag {args.tag}`; machine: {info['cpu_model']}, {info['cores']} cores, "
         f"{info['date']}. Every image goes through the scene path (`segment_file`) as a GeoTIFF; answered fields are "
         "the 4-connected regions of the answered mask; objects match one-to-one at IoU > 0.5.",
         "",
@@ -231,8 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         *[f"| {name} | {r['image']} | {r['pixel_iou']:.3f} | {r['object_f1']:.3f} | {r['n_pred']} / {r['n_true']} |"
           for name, rows in per_image.items() for r in rows],
         "\n</details>",
+        end,
     ])
-    replace_section(REPORT, f"<!-- field-eval:{args.tag}:begin -->", f"<!-- field-eval:{args.tag}:end -->", section)
+    replace_section(REPORT, begin, end, section)
     (DOCS / f"field_eval_{args.tag}.json").write_text(json.dumps(
         {name: {"total": results[name].as_dict(), "images": per_image[name]} for name in results}, indent=1))
     log.info("wrote %s and %s", REPORT, figure)
