@@ -29,6 +29,8 @@ from PIL import Image
 from scipy import ndimage
 from skimage.color import rgb2lab
 from skimage.filters import sobel
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import relabel_sequential, watershed
 
 from contract.errors import AgrilandError
@@ -160,21 +162,14 @@ def _merge_weak(labels: np.ndarray, gradient: np.ndarray, lab: np.ndarray, level
     key = a * (n + 1) + b
     pairs, inverse = np.unique(key, return_inverse=True)
     strength = np.bincount(inverse, g) / np.bincount(inverse)
-    parent = np.arange(n + 1)
-
-    def root(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for pair, weak in zip(pairs.tolist(), (strength < level).tolist()):
-        i, j = divmod(pair, n + 1)
-        if weak and np.linalg.norm(means[i] - means[j]) < delta_e:
-            ri, rj = root(i), root(j)
-            if ri != rj:
-                parent[max(ri, rj)] = min(ri, rj)
-    roots = np.array([root(i) for i in range(n + 1)])
+    i, j = np.divmod(pairs, n + 1)
+    weak = (strength < level) & (np.linalg.norm(means[i] - means[j], axis=1) < delta_e)
+    graph = coo_matrix((np.ones(int(weak.sum())), (i[weak], j[weak])), shape=(n + 1, n + 1))
+    _, component = connected_components(graph, directed=False)
+    # each group is named by its smallest segment id, so roots[k] == k for a segment left alone
+    smallest = np.full(component.max() + 1, n + 1)
+    np.minimum.at(smallest, component, np.arange(n + 1))
+    roots = smallest[component]
     merged = roots[labels]
     joined = between & (roots[np.minimum(low, n)] == roots[high])
     merged[joined] = roots[high[joined]]
@@ -198,7 +193,7 @@ def delineate(rgb: np.ndarray, probability: np.ndarray, valid: np.ndarray, thres
     small_rgb = _resize(rgb, shape, nearest=False)
     small_valid = _resize(valid.astype(np.uint8), shape, nearest=True) > 0
     small_p = _resize(probability.astype(np.float32), shape, nearest=False)
-    lab = rgb2lab(small_rgb).astype(np.float32)
+    lab = rgb2lab(small_rgb.astype(np.float32) / 255.0).astype(np.float32, copy=False)
     segments, gradient, level = _segments(lab, small_valid, gsd * factor, options)
     regions = _merge_weak(segments, gradient, lab, level * options.merge_weak, options.merge_delta_e)
     regions, _, _ = relabel_sequential(regions)
