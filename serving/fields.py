@@ -123,11 +123,15 @@ def _segments(lab: np.ndarray, valid: np.ndarray, gsd: float,
 
 
 def _trim_outliers(labels: np.ndarray, lab: np.ndarray, n: int, delta_e: float) -> np.ndarray:
-    """Pixels far from their field's mean colour (a road, yard or tree row the flood reached) leave the field."""
+    """Pixels far from their field's mean colour (a road, yard or tree row the flood reached) leave the field:
+    further than `delta_e` and than 2x the field's mean colour distance (its own texture and noise)."""
     count = np.maximum(np.bincount(labels.ravel(), minlength=n + 1), 1).astype(np.float64)
     means = np.stack([np.bincount(labels.ravel(), lab[..., c].ravel(), n + 1) for c in range(3)], 1) / count[:, None]
     distance = np.linalg.norm(lab - means[labels].astype(np.float32), axis=-1)
-    out = np.where((labels > 0) & (distance > delta_e), 0, labels)
+    # a noisy (or stretched) image spreads a field's own pixels too: the cut is at least 2x their mean distance
+    spread = np.bincount(labels.ravel(), distance.ravel(), n + 1) / count
+    cut = np.maximum(delta_e, 2.0 * spread)
+    out = np.where((labels > 0) & (distance > cut[labels]), 0, labels)
     return ndimage.median_filter(out, size=3) * (out > 0) if out.any() else out
 
 
