@@ -113,7 +113,7 @@ def segment_results(
         mask = found.mask
         masks.append(mask)
         height, width = info.output_size
-        fields = None
+        fields: list[TileField] = []
         if options.include_fields:
             pixels = np.bincount(found.labels.ravel(), minlength=len(found.confidence) + 1)[1:]
             fields = [TileField(id=k + 1, pixels=int(n), area_ha=round(float(n) * gsd * gsd / 10_000, 6),

@@ -167,7 +167,7 @@ class SegmentResult(BaseModel):
     n_fields: int = Field(description="4-connected regions of the mask: the fields answered")
     instances_png_base64: str | None = Field(default=None, description="with include_fields: 16-bit grayscale "
                                              "PNG, 0 = not field, k = field k (the `fields` entry with id k)")
-    fields: list[TileField] | None = None
+    fields: list[TileField] = Field(default_factory=list, description="with include_fields: one entry per field")
 
 
 class SegmentResponse(BaseModel):

@@ -143,7 +143,7 @@ def test_segment_fields_mode_answers_instances(client: httpx.Client) -> None:
         assert 0.0 <= field["confidence"] <= 1.0
     plain = client.post("/segment", files={"file": ("t.png", _two_fields_tile())},
                         data={"threshold": "0.0", "mask_mode": "threshold"}).json()["results"][0]
-    assert plain["arable_fraction"] == 1.0 and plain["n_fields"] == 1 and plain["fields"] is None
+    assert plain["arable_fraction"] == 1.0 and plain["n_fields"] == 1 and plain["fields"] == []
 
 
 def test_segment_unknown_mask_mode_is_a_clear_4xx(client: httpx.Client) -> None:
