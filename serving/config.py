@@ -23,7 +23,8 @@ class ServeSettings:
     dec_variant: str = "fp32"
     unet_variant: str = "fp32"
     providers: ProviderSetting = "auto"
-    workers: int = 1
+    workers: int = 1  # AGRILAND_WORKERS=auto: one per usable core, as many as memory allows (serving.resources)
+    worker_memory_mb: int = 512  # what AGRILAND_WORKERS=auto budgets per worker (both 64 px models: ~250-480 MB)
     max_batch_size: int = 16  # tiles per ONNX Runtime run
     max_latency_ms: int = 30_000  # a tile that waited this long in the queue is answered 503
     run_timeout_ms: int = 60_000  # a model run longer than this is answered 503 and marks the worker not ready
@@ -42,6 +43,10 @@ class ServeSettings:
     # polygons in one /segment_scene JSON/GeoJSON answer (~0.3-1 kB each); more is a 422 pointing to
     # min_area_ha, sieve_px, format=geotiff or the batch job instead of a huge body
     max_polygons: int = 20_000
+    # BentoML's per-request extras, off by default: the access log line (~0.2 ms a request) and the OpenTelemetry
+    # middleware (spans nobody exports unless a tracing exporter is configured)
+    access_log: bool = False
+    tracing: bool = False
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "ServeSettings":
@@ -56,6 +61,14 @@ class ServeSettings:
             raw = raw.strip()
             if field.name == "models_dir":
                 values[field.name] = Path(raw)
+            elif field.name == "workers" and raw.lower() == "auto":
+                from serving.resources import auto_workers  # resources imports this module
+
+                values[field.name] = auto_workers(int(env.get(ENV_PREFIX + "WORKER_MEMORY_MB") or 512))
+            elif field.type in ("bool", bool):
+                if raw.lower() not in ("1", "0", "true", "false", "on", "off", "yes", "no"):
+                    raise AgrilandError(f"{key} must be 1 or 0, got {raw!r}")
+                values[field.name] = raw.lower() in ("1", "true", "on", "yes")
             elif field.type in ("int", int):
                 try:
                     number = int(raw)

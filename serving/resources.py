@@ -42,6 +42,36 @@ def available_cpus(root: Path = CGROUP_ROOT) -> int:
     return max(1, cores)
 
 
+def available_memory_mb(root: Path = CGROUP_ROOT) -> float:
+    """Memory this process tree may still use: the cgroup limit (v2 `memory.max`) or MemAvailable, in MB."""
+    limits: list[float] = []
+    try:
+        raw = (root / "memory.max").read_text().strip()
+        if raw != "max":
+            used = int((root / "memory.current").read_text().strip())
+            limits.append((int(raw) - used) / 2**20)
+    except (OSError, ValueError):
+        pass
+    try:
+        with open("/proc/meminfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    limits.append(int(line.split()[1]) / 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return min(limits) if limits else float("inf")
+
+
+def auto_workers(per_worker_mb: int, root: Path = CGROUP_ROOT) -> int:
+    """One BentoML worker per usable core, fewer when memory cannot hold `per_worker_mb` for each (at least 1)."""
+    cores = available_cpus(root)
+    by_memory = int(available_memory_mb(root) // max(1, per_worker_mb))
+    workers = max(1, min(cores, by_memory))
+    log.info("AGRILAND_WORKERS=auto: %d worker(s) (%d usable cores, memory for %d at %d MB each)",
+             workers, cores, by_memory, per_worker_mb)
+    return workers
+
+
 def intra_op_threads(workers: int) -> int:
     """ONNX Runtime threads per session: the usable cores divided among the workers."""
     return max(1, available_cpus() // max(1, workers))
