@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import bentoml
+from _bentoml_sdk.io_models import ensure_io_descriptor
 from bentoml.validators import ContentType
 from pydantic import Field, ValidationError
 from starlette.exceptions import HTTPException
@@ -20,6 +21,9 @@ _FILES = (
 )
 
 
+_PLACEHOLDERS: dict[type, "DeferredInput"] = {}
+
+
 class DeferredInput(bentoml.IODescriptor):
     """Declares the API's fields, but leaves the body unread: the endpoint parses it within its limits.
 
@@ -30,8 +34,11 @@ class DeferredInput(bentoml.IODescriptor):
     @classmethod
     async def from_http_request(cls, request: Any, serde: Any) -> "DeferredInput":
         request.state.agriland_request = request  # the very object (a task's has its body cached on it)
-        unset = {name: None for name, info in cls.model_fields.items() if info.is_required()}
-        return cls.model_construct(**unset)
+        instance = _PLACEHOLDERS.get(cls)
+        if instance is None:  # built once per class: model_construct inspects default factories every call
+            unset = {name: None for name, info in cls.model_fields.items() if info.is_required()}
+            instance = _PLACEHOLDERS[cls] = cls.model_construct(**unset)
+        return instance
 
 
 class SegmentInput(DeferredInput):
@@ -43,6 +50,9 @@ class SegmentInput(DeferredInput):
         default="auto", description="auto pads tiles up to the model size and resizes larger ones"
     )
     include_probability: bool = Field(default=False, description="add the mean arable probability")
+    mask_encoding: Literal["both", "png", "rle"] = Field(
+        default="both", description="which mask encodings the JSON answer carries"
+    )
 
 
 class ClusterInput(DeferredInput):
@@ -54,6 +64,21 @@ class ClusterInput(DeferredInput):
     fit: Literal["auto", "pad", "resize"] = Field(
         default="resize", description="how tiles of another size reach the model size"
     )
+
+
+class RawTilesInput(DeferredInput):
+    """POST /segment_raw, /cluster_raw: uint8 NHWC tiles of the model's size as the body (see docs/api.md)."""
+
+    shape: str | None = Field(default=None, description="N,H,W,3 of an application/octet-stream body; a .npy "
+                              "body (application/x-npy) carries its own")
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="/segment_raw: default the manifest's")
+    product: Literal["mask", "probability"] = Field(default="mask", description="/segment_raw: uint8 0/1 masks or "
+                                                    "float32 probabilities, [N, H, W]")
+    format: Literal["raw", "npy"] | None = Field(default=None, description="answer encoding; default as the body came")
+
+
+# the answer is a file-like body (raw bytes or .npy), declared so to OpenAPI and BentoML's clients
+RawArrayOutput = ensure_io_descriptor(Annotated[Path, ContentType("application/octet-stream")])
 
 
 class SegmentSceneInput(DeferredInput):

@@ -166,3 +166,18 @@ def decode_image(data: bytes, limits: DecodeLimits | None = None, label: str = "
     if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
         raise ImageDecodeError(f"{label}: decoded to an unexpected array {array.dtype} {array.shape}")
     return np.ascontiguousarray(array)
+
+
+def decode_cost(data: bytes) -> int:
+    """Roughly how many bytes decoding `data` produces (3 per header pixel), read from the header only.
+
+    TIFFs (rasterio, any band count and depth) and unreadable headers count as large: they are never decoded
+    on the event loop.
+    """
+    if is_tiff(data[:4]):
+        return 1 << 40
+    try:
+        with Image.open(io.BytesIO(data), formats=IMAGE_FORMATS) as image:
+            return 3 * image.width * image.height
+    except Exception:  # noqa: BLE001 - the real decode reports the error; here it only means "not cheap"
+        return 1 << 40

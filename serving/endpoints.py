@@ -93,9 +93,16 @@ def prepare_tiles(
 
 
 def segment_results(
-    probabilities: np.ndarray, prepared: PreparedTiles, options: SegmentOptions, manifest: Manifest
+    probabilities: np.ndarray, prepared: PreparedTiles, options: SegmentOptions, manifest: Manifest,
+    encodings: frozenset[str] | None = None,
 ) -> tuple[list[SegmentResult], list[np.ndarray]]:
-    """Per-tile results plus the 0/1 masks (for the image/png answer)."""
+    """Per-tile results plus the 0/1 masks; only the mask encodings asked for (`png`, `rle`) are computed.
+
+    `encodings` defaults to the request's `mask_encoding`; the image/png answer passes an empty set and encodes
+    its one PNG itself, so no mask is ever encoded twice.
+    """
+    if encodings is None:
+        encodings = frozenset({"png", "rle"}) if options.mask_encoding == "both" else frozenset({options.mask_encoding})
     threshold = manifest.cut(options.mask_mode, options.threshold)
     gsd = options.gsd or manifest.radiometry.gsd_m
     field_options = FieldOptions.parse(options.mask_mode)
@@ -124,11 +131,11 @@ def segment_results(
                 width=width,
                 height=height,
                 threshold=threshold,
-                arable_fraction=float(mask.mean()),
+                arable_fraction=float(np.count_nonzero(mask)) / mask.size,
                 mean_probability=float(restored.mean()) if options.include_probability else None,
                 fit=info.mode,
-                mask_png_base64=mask_png_base64(mask),
-                mask_rle=RleMask(size=(height, width), counts=rle_encode(mask)),
+                mask_png_base64=mask_png_base64(mask) if "png" in encodings else None,
+                mask_rle=RleMask(size=(height, width), counts=rle_encode(mask)) if "rle" in encodings else None,
                 n_fields=len(found.confidence),
                 instances_png_base64=instances_png_base64(found.labels) if options.include_fields else None,
                 fields=fields,

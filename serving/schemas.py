@@ -94,6 +94,9 @@ class SegmentOptions(PixelOptions):
         "4-connected mask region per field (touching fields are split by a 1-px line); threshold: the plain cut")
     include_fields: bool = Field(default=False, description="add the instance mask (16-bit PNG, 0 = not field, "
                                  "k = field k) and per-field id, pixels, hectares and confidence")
+    mask_encoding: Literal["both", "png", "rle"] = Field(
+        default="both", description="which mask encodings the JSON answer carries (each one costs time to compute)"
+    )
 
 
 class ClusterRequest(ClusterOptions):
@@ -162,8 +165,10 @@ class SegmentResult(BaseModel):
     arable_fraction: float = Field(description="share of the tile's pixels predicted arable")
     mean_probability: float | None = None
     fit: Literal["exact", "pad", "resize"]
-    mask_png_base64: str = Field(description="8-bit grayscale PNG, 255 = arable, same size as the input")
-    mask_rle: RleMask
+    mask_png_base64: str | None = Field(
+        default=None, description="8-bit grayscale PNG, 255 = arable, same size as the input (mask_encoding both/png)"
+    )
+    mask_rle: RleMask | None = Field(default=None, description="run-length mask (mask_encoding both/rle)")
     n_fields: int = Field(description="4-connected regions of the mask: the fields answered")
     instances_png_base64: str | None = Field(default=None, description="with include_fields: 16-bit grayscale "
                                              "PNG, 0 = not field, k = field k (the `fields` entry with id k)")

@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-import anyio
 import bentoml
 import numpy as np
 from starlette.requests import ClientDisconnect, Request
@@ -14,21 +13,23 @@ from starlette.responses import JSONResponse, Response
 
 from contract.errors import AgrilandError
 from serving.api_specs import (
-    ClusterInput, ClusterSceneInput, FeatureCollection, SceneJobCancelled, SceneJobRef, SegmentInput, SegmentSceneInput,
+    ClusterInput, ClusterSceneInput, FeatureCollection, RawArrayOutput, RawTilesInput, SceneJobCancelled, SceneJobRef, SegmentInput, SegmentSceneInput,
 )
 from serving.batching import Overloaded, RunTimeout
 from serving.config import ServeSettings
-from serving.decoding import DecodeLimits, set_pillow_limits
+from serving.decoding import DecodeLimits, decode_cost, set_pillow_limits
 from serving.endpoints import cluster_results, pixel_spec, prepare_tiles, segment_results
 from serving.engine import Engine
 from serving.http_errors import JsonRouterErrors
-from serving.http_input import parse_tiles
+from serving.http_input import TileUpload, parse_tiles
 from serving.masks import mask_png
+from serving.offload import run_sized
+from serving.raw_endpoints import cluster_raw_handler, segment_raw_handler
 from serving.resources import service_resources
 from serving.scene_endpoints import cluster_scene_handler, segment_scene_handler
 from serving.scene_jobs import SceneJobs
 from serving.schemas import (
-    ApiError, ClusterOptions, ClusterResponse, SegmentOptions, SegmentResponse, SegmentSceneResponse,
+    ApiError, ClusterOptions, ClusterResponse, PixelOptions, SegmentOptions, SegmentResponse, SegmentSceneResponse,
 )
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,11 @@ def tile_limits(settings: ServeSettings, tile_size: int) -> DecodeLimits:
     )
 
 
+def _decode_cost(uploads: list[TileUpload], options: PixelOptions) -> int:
+    """Bytes the uploads decode to, from their headers; a ground-resolution resampling is never cheap."""
+    return (1 << 40) if options.gsd is not None else sum(decode_cost(upload.data) for upload in uploads)
+
+
 async def _segment(request: Request, service: "Agriland") -> Response:
     want_png = _wants_png(request)
     uploads, options = await parse_tiles(request, SegmentOptions, SETTINGS.max_upload_bytes, SETTINGS.max_tiles)
@@ -118,26 +124,39 @@ async def _segment(request: Request, service: "Agriland") -> Response:
         raise ApiError(400, f"a mask image (format=png / Accept: image/png) needs exactly one tile, got {len(uploads)}")
     model = service.engine.models["unet"]
     limits = tile_limits(SETTINGS, model.tile_size)
-    prepared = await anyio.to_thread.run_sync(
-        prepare_tiles, uploads, model.tile_size, options.fit, limits, limits.max_side,
-        pixel_spec(options, model.manifest), options.gsd,
+    prepared = await run_sized(
+        _decode_cost(uploads, options), prepare_tiles, uploads, model.tile_size, options.fit, limits,
+        limits.max_side, pixel_spec(options, model.manifest), options.gsd,
     )
     probabilities = await service.predict_masks(prepared.batch)
-    results, masks = await anyio.to_thread.run_sync(segment_results, probabilities, prepared, options, model.manifest)
+    encodings = frozenset() if want_png else None  # the PNG answer encodes its one mask below, once
+    fields_cost = 16 if options.mask_mode == "fields" else 1  # delineation (watershed, CIELAB) is the heavy part
+    results, masks = await run_sized(
+        fields_cost * probabilities.nbytes // 4, segment_results, probabilities, prepared, options, model.manifest,
+        encodings,
+    )
     if want_png:
         headers = {"X-Arable-Fraction": f"{results[0].arable_fraction:.6f}", "X-Threshold": str(results[0].threshold)}
         return Response(mask_png(masks[0]), media_type="image/png", headers=headers)
     body = SegmentResponse(model="unet", model_version=model.manifest.version, results=results)
-    return Response(body.model_dump_json(), media_type="application/json")
+    return Response(body.model_dump_json(exclude_none=False, exclude=_unasked(options)), media_type="application/json")
+
+
+def _unasked(options: SegmentOptions) -> dict | None:
+    """The mask encoding a request did not ask for is left out of the JSON (not sent as null)."""
+    if options.mask_encoding == "both":
+        return None
+    dropped = "mask_rle" if options.mask_encoding == "png" else "mask_png_base64"
+    return {"results": {"__all__": {dropped}}}
 
 
 async def _cluster(request: Request, service: "Agriland") -> Response:
     uploads, options = await parse_tiles(request, ClusterOptions, SETTINGS.max_upload_bytes, SETTINGS.max_tiles)
     model = service.engine.models["dec"]
     limits = tile_limits(SETTINGS, model.tile_size)
-    prepared = await anyio.to_thread.run_sync(
-        prepare_tiles, uploads, model.tile_size, options.fit, limits, limits.max_side,
-        pixel_spec(options, model.manifest), options.gsd,
+    prepared = await run_sized(
+        _decode_cost(uploads, options), prepare_tiles, uploads, model.tile_size, options.fit, limits,
+        limits.max_side, pixel_spec(options, model.manifest), options.gsd,
     )
     q, embedding = await service.predict_clusters(prepared.batch)
     results = cluster_results(q, embedding, prepared, options, model.manifest)
@@ -146,6 +165,14 @@ async def _cluster(request: Request, service: "Agriland") -> Response:
     # `embedding` only when asked: a null list is what BentoML's clients cannot decode
     exclude = None if options.include_embedding else {"results": {"__all__": {"embedding"}}}
     return Response(body.model_dump_json(exclude=exclude), media_type="application/json")
+
+
+async def _segment_raw(request: Request, service: "Agriland") -> Response:
+    return await segment_raw_handler(request, service, SETTINGS)
+
+
+async def _cluster_raw(request: Request, service: "Agriland") -> Response:
+    return await cluster_raw_handler(request, service, SETTINGS)
 
 
 async def _segment_scene(request: Request, service: "Agriland") -> Response:
@@ -161,7 +188,9 @@ async def _cluster_scene(request: Request, service: "Agriland") -> Response:
     workers=SETTINGS.workers,
     resources=service_resources(SETTINGS),
     traffic={"timeout": SETTINGS.timeout_s},
-    logging={"access": {"enabled": True}},
+    logging={"access": {"enabled": SETTINGS.access_log}},
+    # OpenTelemetry's ASGI middleware skips excluded URLs entirely; "." matches every path
+    tracing={} if SETTINGS.tracing else {"excluded_urls": ["."]},
 )
 class Agriland:
     """Loads both models once per worker; /readyz stays 503 while either failed to load or a run is stuck."""
@@ -188,6 +217,16 @@ class Agriland:
     async def cluster(self, ctx: bentoml.Context, **_: object) -> Response:
         """DEC cluster, confidence and the manifest's name of one or more tiles."""
         return await answer(self, ctx, "cluster", "dec", _cluster)
+
+    @bentoml.api(route="/segment_raw", input_spec=RawTilesInput, output_spec=RawArrayOutput)
+    async def segment_raw(self, ctx: bentoml.Context, **_: object) -> Response:
+        """Bulk fast path: uint8 [N, T, T, 3] tiles (raw bytes + ?shape=, or .npy) -> uint8 [N, T, T] 0/1 masks."""
+        return await answer(self, ctx, "segment_raw", "unet", _segment_raw)
+
+    @bentoml.api(route="/cluster_raw", input_spec=RawTilesInput, output_spec=RawArrayOutput)
+    async def cluster_raw(self, ctx: bentoml.Context, **_: object) -> Response:
+        """Bulk fast path: uint8 [N, T, T, 3] tiles -> float32 [N, K] DEC soft assignments."""
+        return await answer(self, ctx, "cluster_raw", "dec", _cluster_raw)
 
     @bentoml.api(route="/segment_scene", input_spec=SegmentSceneInput, output_spec=SegmentSceneResponse)
     async def segment_scene(self, ctx: bentoml.Context, **_: object) -> Response:
