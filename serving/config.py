@@ -24,6 +24,7 @@ class ServeSettings:
     unet_variant: str = "fp32"
     providers: ProviderSetting = "auto"
     workers: int = 1  # AGRILAND_WORKERS=auto: one per usable core, as many as memory allows (serving.resources)
+    ort_threads: int | None = None  # ONNX Runtime threads per session; default: cores per worker less one
     worker_memory_mb: int = 512  # what AGRILAND_WORKERS=auto budgets per worker (both 64 px models: ~250-480 MB)
     max_batch_size: int = 16  # tiles per ONNX Runtime run
     max_latency_ms: int = 30_000  # a tile that waited this long in the queue is answered 503
@@ -69,7 +70,7 @@ class ServeSettings:
                 if raw.lower() not in ("1", "0", "true", "false", "on", "off", "yes", "no"):
                     raise AgrilandError(f"{key} must be 1 or 0, got {raw!r}")
                 values[field.name] = raw.lower() in ("1", "true", "on", "yes")
-            elif field.type in ("int", int):
+            elif field.type in ("int", int, "int | None"):
                 try:
                     number = int(raw)
                 except ValueError as err:

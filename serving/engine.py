@@ -11,7 +11,7 @@ import numpy as np
 from contract.errors import AgrilandError
 from serving.batching import MicroBatcher
 from serving.config import ServeSettings
-from serving.resources import intra_op_threads
+from serving.resources import service_ort_threads
 from serving.runtime import OnnxModel, artifact_folder
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class Engine:
             self.errors["settings"] = settings_error
             log.error("service is NOT ready: %s", settings_error)
             return
-        threads = intra_op_threads(settings.workers)  # from the cgroup quota, not the host's cores
+        threads = service_ort_threads(settings.workers, settings.ort_threads)  # cgroup quota, less the loop's core
         variants = {"dec": settings.dec_variant, "unet": settings.unet_variant}
         for name in MODEL_NAMES:
             try:

@@ -77,6 +77,20 @@ def intra_op_threads(workers: int) -> int:
     return max(1, available_cpus() // max(1, workers))
 
 
+def service_ort_threads(workers: int, override: int | None = None) -> int:
+    """ONNX Runtime threads per session inside the service: each worker's share of the cores less one, which its
+    event loop needs for HTTP, decoding and encoding (the GIL holds those to one core) while the model runs.
+
+    On 2 cores with 1 worker that is 1 ORT thread: the loop and the model then each own a core instead of the
+    model's second thread and the loop taking turns on one (docs/benchmarks.md, "Tile path overhead").
+    `override` (AGRILAND_ORT_THREADS) wins.
+    """
+    if override:
+        return override
+    per_worker = available_cpus() // max(1, workers)
+    return max(1, per_worker - 1)
+
+
 def service_resources(settings: ServeSettings) -> dict[str, Any]:
     """BentoML `resources=`: the CPUs of this machine or quota, and one GPU when CUDA/TensorRT is asked for."""
     resources: dict[str, Any] = {"cpu": str(available_cpus())}
