@@ -83,25 +83,52 @@ def summarize(raw: Path) -> dict:
                            for k, v in leaves.most_common(25)]}
 
 
+def _driver(kind: str, endpoint: str, server: Server, body_name: str = "multipart"):  # noqa: ANN202
+
+    """A callable (users, seconds) -> {"rps", "mean_batch", ...} for locust or wrk (posting bench.overhead's
+    `body_name` request: multipart, multipart16, raw1, raw16)."""
+    if kind == "locust":
+        return lambda users, seconds: run_point(server, endpoint, users, seconds)
+    from bench import wrk
+    from bench.overhead import bodies
+
+    body = bodies(64)[body_name]
+
+    def drive(users: int, seconds: int) -> dict:
+        before = server.batch_counters(MODEL_OF[endpoint])
+        point = wrk.as_dict(wrk.run(server.url, body, users, seconds, f"profile{endpoint.replace('/', '_')}"))
+        after = server.batch_counters(MODEL_OF[endpoint])
+        runs = after[1] - before[1]
+        return {**point, "mean_batch": (after[0] - before[0]) / runs if runs else float("nan")}
+
+    return drive
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--endpoint", default="/cluster", choices=sorted(MODEL_OF))
+    parser.add_argument("--endpoint", default="/cluster", choices=sorted(MODEL_OF) + ["/segment_raw"])
     parser.add_argument("--users", type=int, default=32)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server (repeatable)")
     parser.add_argument("--label", default=None)
-    parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
+    parser.add_argument("--py-spy", default=shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy"))
+    parser.add_argument("--driver", choices=("locust", "wrk"), default="locust",
+                        help="wrk: the C load generator (bench/setup.sh), posting one real JPEG tile as multipart")
+    parser.add_argument("--body", default="multipart", help="wrk: multipart, multipart16, raw1 or raw16")
+    parser.add_argument("--models", type=Path, default=None, help="artifact root to serve (default: the bench's)")
     args = parser.parse_args(argv)
     setup_logging()
-    prepare()
+    if args.models is None:
+        prepare()
     extra = dict(item.split("=", 1) for item in args.env)
     label = args.label or ("profile" + args.endpoint.replace("/", "_") + "".join(f"_{k}={v}" for k, v in extra.items()))
-    env = {"AGRILAND_MODELS_DIR": str(MODELS_DIR), "AGRILAND_PROVIDERS": "cpu", **extra}
+    env = {"AGRILAND_MODELS_DIR": str((args.models or MODELS_DIR).resolve()), "AGRILAND_PROVIDERS": "cpu", **extra}
     OUT.mkdir(parents=True, exist_ok=True)
     raw = OUT / f"{label}.txt"
     with Server("serving.service:Agriland", env, label) as server:
-        run_point(server, args.endpoint, args.users, 3)  # warm-up
+        drive = _driver(args.driver, args.endpoint, server, args.body)
+        drive(args.users, 3)  # warm-up
         workers = [p for p in server.processes() if "_bentoml_impl.worker" in " ".join(p.cmdline())]
         pid = (workers or server.processes())[-1].pid
         record = [args.py_spy, "record", "--pid", str(pid), "--rate", str(args.rate), "--duration",
@@ -109,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         spy_raw = subprocess.Popen([*record, "--format", "raw", "--output", str(raw)],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         load_before = load_average()[0]
-        point = run_point(server, args.endpoint, args.users, args.seconds)
+        point = drive(args.users, args.seconds)
         spy_raw.wait(timeout=120)
         if spy_raw.returncode != 0:
             log.error("py-spy failed: %s", spy_raw.stderr.read().decode()[-800:] if spy_raw.stderr else "")

@@ -31,8 +31,9 @@ def free_port() -> int:
 class Server:
     """One `bentoml serve TARGET` on a loopback port, in its own process group (stopped by its pid only)."""
 
-    def __init__(self, target: str, env: dict[str, str], label: str) -> None:
+    def __init__(self, target: str, env: dict[str, str], label: str, cwd: Path | None = None) -> None:
         self.target, self.label = target, label
+        self.cwd = cwd or ROOT
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **env}
@@ -49,7 +50,7 @@ class Server:
         started = time.perf_counter()
         self.proc = subprocess.Popen(
             [str(BENTOML), "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=ROOT, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=self.cwd, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
         )
         with httpx.Client(timeout=2.0) as client:
             while time.perf_counter() - started < timeout_s:

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 
 USERS = (1, 8, 32, 64)
 LOCUST = ROOT / ".venv" / "bin" / "locust"
-MODEL_OF = {"/segment": "unet", "/cluster": "dec"}
+MODEL_OF = {"/segment": "unet", "/cluster": "dec", "/segment_raw": "unet"}
 
 
 def spin_variant() -> tuple[str, str]:
