@@ -75,9 +75,12 @@ def instances_png_base64(labels: np.ndarray) -> str:
 
 
 def mask_png(mask: np.ndarray) -> bytes:
-    """A 0/1 mask as an 8-bit grayscale PNG with values 0 and 255."""
+    """A 0/1 mask as an 8-bit grayscale PNG with values 0 and 255.
+
+    zlib level 1: a speckled 64 px mask encodes in ~50 us instead of ~270 us at Pillow's default 6, ~20 % larger
+    (two-valued masks compress well at any level)."""
     buffer = io.BytesIO()
-    Image.fromarray((mask.astype(bool) * np.uint8(255)).astype(np.uint8), mode="L").save(buffer, format="PNG")
+    Image.fromarray(mask.astype(bool).view(np.uint8) * np.uint8(255)).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
