@@ -130,14 +130,22 @@ class GeoTiffSource:
 
     def _raw_preview(self, max_side: int) -> tuple[np.ndarray, np.ndarray]:
         """Decimated [h, w, B] of the unique bands and its valid mask (longest side at most `max_side`)."""
-        scale = min(1.0, max_side / max(self.height, self.width))
-        shape = (max(1, round(self.height * scale)), max(1, round(self.width * scale)))
+        # Every `step`-th pixel, read strip by strip at full resolution: GDAL's own decimated read (`out_shape`) of a
+        # file without overviews re-reads its blocks and took 43 s for a 100 px preview of a 10,980 px Sentinel-2
+        # tile (issue 22), the strips 7 s for 1,000 px.
+        step = max(1, -(-max(self.height, self.width) // max_side))
+        rows = max(step, (1024 // step) * step)  # a strip height that keeps the row phase
+        data_parts, mask_parts = [], []
         try:
-            data = self.ds.read(indexes=list(self.unique), out_shape=(len(self.unique), *shape))
-            extra = self.ds.dataset_mask(out_shape=shape) if self._masked else None
+            for y in range(0, self.height, rows):
+                window = Window(0, y, self.width, min(rows, self.height - y))
+                data_parts.append(self.ds.read(indexes=list(self.unique), window=window)[:, ::step, ::step])
+                if self._masked:
+                    mask_parts.append(self.ds.dataset_mask(window=window)[::step, ::step])
         except RasterioError as err:
             raise AgrilandError(f"{self.name} is truncated or corrupt: {err}") from err
-        hwc = np.moveaxis(data, 0, -1)
+        hwc = np.moveaxis(np.concatenate(data_parts, axis=1), 0, -1)
+        extra = np.concatenate(mask_parts, axis=0) if self._masked else None
         return hwc, scene_valid(hwc, self.nodata, extra)
 
     def preview(self, max_side: int) -> tuple[np.ndarray, np.ndarray]:
