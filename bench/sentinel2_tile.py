@@ -1,0 +1,225 @@
+"""A full Sentinel-2 tile (10,980 x 10,980 px, uint16, B2,B3,B4,B8) through `agriland segment` and `agriland batch`.
+
+The scene is built by the bench from real statistics: a mosaic of the shipped real EuroSAT RGB tiles
+(samples/eurosat-rgb, Sentinel-2 at 10 m), classes laid out in 8 x 8-tile patches (5 km fields of one land cover),
+each tile rotated/flipped at random, its 8-bit RGB mapped back to the L2A digital numbers the quickstart models'
+radiometry contract reads (DN = value / 255 x 0.275 x 10000, the inverse of the EuroSAT rendering), plus +-15 DN
+noise; B8 (near infrared, not read by the RGB models) is a fixed blend of the visible bands, labelled synthetic.
+Written as a tiled DEFLATE GeoTIFF in UTM 33N window by window (never whole in memory).
+
+Each command's wall time and the peak summed RSS of its process tree (sampled every 0.2 s) are measured; the model
+alone (ONNX Runtime, same threads, batch 8) is timed in the same run, before and after, for the tiles/s ratio.
+`--side 4500` measures a crop instead and extrapolates to the full tile by the tile count (labelled so).
+Reproduce: `.venv/bin/python -m bench.sentinel2_tile [--side 10980] [--models models]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import DOCS, ROOT, WORK, load_average, machine_info, replace_section, save_result, setup_logging
+
+log = logging.getLogger(__name__)
+
+AGRILAND = ROOT / ".venv" / "bin" / "agriland"
+S2_SIDE = 10980
+SAMPLES = ROOT / "samples" / "eurosat-rgb"
+PATCH = 8  # tiles per side of one land-cover patch
+BEGIN, END = "<!-- sentinel2-tile:begin -->", "<!-- sentinel2-tile:end -->"
+
+
+def _sample_tiles() -> dict[str, np.ndarray]:
+    """Every shipped EuroSAT tile, uint8 [n, 64, 64, 3] per class."""
+    from PIL import Image
+
+    out = {}
+    for folder in sorted(p for p in SAMPLES.iterdir() if p.is_dir()):
+        files = sorted(folder.glob("*.jpg"))
+        out[folder.name] = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
+    return out
+
+
+def write_scene(path: Path, side: int, seed: int = 0) -> Path:
+    """The mosaic scene described in the module docstring, written 1,024 rows (16 tile rows) at a time."""
+    import rasterio
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    if path.is_file():
+        return path
+    rng = np.random.default_rng(seed)
+    tiles = _sample_tiles()
+    classes = sorted(tiles)
+    n = math.ceil(side / 64)
+    patch_class = rng.integers(0, len(classes), (math.ceil(n / PATCH), math.ceil(n / PATCH)))
+    profile = {"driver": "GTiff", "width": side, "height": side, "count": 4, "dtype": "uint16",
+               "crs": "EPSG:32633", "transform": from_origin(300_000, 5_600_040, 10, 10), "tiled": True,
+               "blockxsize": 512, "blockysize": 512, "compress": "deflate", "zlevel": 1, "BIGTIFF": "YES",
+               "nodata": 0}
+    tmp = path.with_suffix(".part.tif")
+    started = time.monotonic()
+    with rasterio.open(tmp, "w", **profile) as dst:
+        for row0 in range(0, n, 16):
+            rows = min(16, n - row0)
+            rgb = np.empty((rows * 64, n * 64, 3), dtype=np.uint8)
+            for r in range(rows):
+                for c in range(n):
+                    pool = tiles[classes[patch_class[(row0 + r) // PATCH, c // PATCH]]]
+                    tile = np.rot90(pool[rng.integers(len(pool))], k=int(rng.integers(4)))
+                    rgb[r * 64:(r + 1) * 64, c * 64:(c + 1) * 64] = tile[:, ::-1] if rng.random() < 0.5 else tile
+            y = row0 * 64
+            h = min(rows * 64, side - y)
+            dn = rgb[:h, :side].astype(np.float32) * (0.275 * 10000 / 255)
+            dn += rng.normal(0, 15, dn.shape).astype(np.float32)
+            red, green, blue = dn[..., 0], dn[..., 1], dn[..., 2]
+            nir = 0.4 * red + 1.6 * green - 0.2 * blue  # synthetic B8: the RGB models never read it
+            bands = np.stack([blue, green, red, nir]).clip(1, 65535).astype(np.uint16)
+            dst.write(bands, window=Window(0, y, side, h))
+    tmp.replace(path)
+    log.info("wrote %s (%d x %d, %.0f MB) in %.0f s", path, side, side, path.stat().st_size / 2**20,
+             time.monotonic() - started)
+    return path
+
+
+def run_measured(cmd: list[str]) -> dict:
+    """Run a command, sampling the summed RSS of its whole process tree every 0.2 s."""
+    started = time.monotonic()
+    log.info("running %s", " ".join(cmd))
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, sum(p.memory_info().rss for p in [root, *root.children(recursive=True)]))
+        except psutil.Error:
+            pass
+        time.sleep(0.2)
+    output = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{output[-3000:]}")
+    return {"wall_s": round(time.monotonic() - started, 1), "peak_rss_mb": round(peak / 2**20),
+            "load_average_after": round(load_average()[0], 2)}
+
+
+def model_only(models: Path, variant: str, seconds: float = 5.0, threads: int | None = None) -> float:
+    """ONNX Runtime tiles/s at batch 8 with the CLI's session settings (all cores), on real tiles."""
+    from serving.resources import intra_op_threads
+    from serving.runtime import OnnxModel, artifact_folder
+
+    model = OnnxModel.load(artifact_folder(models, "unet", variant), "cpu", threads or intra_op_threads(1))
+    batch = np.concatenate([v[:1] for v in _sample_tiles().values()])[:8]
+    for _ in range(3):
+        model.run(batch)
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        model.run(batch)
+        runs += 1
+    return 8 * runs / (time.perf_counter() - start)
+
+
+def grid_tiles(side: int, tile: int, overlap: int) -> int:
+    stride = tile - overlap
+    per_axis = max(1, math.ceil((side - overlap) / stride))
+    return per_axis * per_axis
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--side", type=int, default=S2_SIDE, help="scene side (a crop below 10980 is extrapolated)")
+    parser.add_argument("--models", type=Path, default=ROOT / "models")
+    parser.add_argument("--variant", default="fp32")
+    parser.add_argument("--overlap", type=int, default=8, help="px shared by neighbouring 64 px tiles (1/8 tile)")
+    parser.add_argument("--skip-batch", action="store_true", help="only `agriland segment`")
+    parser.add_argument("--no-report", action="store_true")
+    args = parser.parse_args(argv)
+    setup_logging()
+    work = WORK / "sentinel2"
+    work.mkdir(parents=True, exist_ok=True)
+    scene = write_scene(work / f"s2_mosaic_{args.side}.tif", args.side)
+    common = ["--models", str(args.models), "--variant", args.variant, "--overlap", str(args.overlap),
+              "--bands", "sentinel2-10m", "--provider", "cpu", "--no-progress"]
+    result: dict = {"machine": machine_info(), "side": args.side, "overlap": args.overlap, "variant": args.variant,
+                    "models": str(args.models), "command": "python -m bench.sentinel2_tile " +
+                    " ".join(argv if argv is not None else sys.argv[1:])}
+    result["model_only_before"] = model_only(args.models, args.variant)
+    segment = run_measured([str(AGRILAND), "segment", str(scene), "--out", str(work / "segment"), *common])
+    summary = json.loads((work / "segment" / "summary.json").read_text())
+    segment.update(tiles=summary.get("tiles"), engine_s=summary.get("seconds"))
+    result["segment"] = segment
+    if not args.skip_batch:
+        out = work / "batch"
+        batch = run_measured([str(AGRILAND), "batch", str(scene), "--out", str(out), "--num-cpus", "2",
+                              "--actors", "1", "--threads-per-actor", "2", *common])
+        run = json.loads((out / "run.json").read_text())
+        batch.update(tiles=run["timings"]["tiles"], engine_s=run["timings"].get("seconds"))
+        result["batch"] = batch
+    result["model_only_after"] = model_only(args.models, args.variant)
+    result["model_only_variants"] = {}
+    for variant in ("fp32", "int8"):  # for docs/scale.md: what each variant would plan with
+        if (args.models / "unet" / variant / "model.onnx").is_file():
+            result["model_only_variants"][variant] = {
+                str(t): model_only(args.models, variant, threads=t) for t in (1, 2)}
+    result["full_tile_tiles"] = grid_tiles(S2_SIDE, 64, args.overlap)
+    save_result("sentinel2_tile", result)
+    if not args.no_report:
+        replace_section(DOCS / "benchmarks.md", BEGIN, END, render(result))
+    return 0
+
+
+def render(r: dict) -> str:
+    """The delimited section of docs/benchmarks.md."""
+    m = r["machine"]
+    model = (r["model_only_before"] + r["model_only_after"]) / 2
+    full = r["side"] == S2_SIDE
+    scale = r["full_tile_tiles"] / r["segment"]["tiles"] if r["segment"].get("tiles") else float("nan")
+    lines = [BEGIN, "## A full Sentinel-2 tile (issue 22)", "",
+             f"`{r['command']}`. Machine: {m['cpu_model']}, {m['cores']} cores shared with other engineers' jobs, "
+             f"load average {', '.join(map(str, m['load_average']))} at the start; {m['date']}. Scene: "
+             f"{r['side']} x {r['side']} px, 4 bands uint16 (B2,B3,B4,B8), DEFLATE tiled GeoTIFF built by the bench "
+             "from the shipped real EuroSAT tiles mapped to L2A digital numbers (`bench/sentinel2_tile.py`; B8 "
+             f"synthetic, not read by the RGB model); `--bands sentinel2-10m --overlap {r['overlap']}` (1/8 of the "
+             f"64 px tile), models `{r['models']}` ({r['variant']}). Model alone: ONNX Runtime batch 8 with the same "
+             f"threads, {model:.0f} tiles/s (mean of {r['model_only_before']:.0f} before and "
+             f"{r['model_only_after']:.0f} after). Peak RSS: summed over the command's process tree.", "",
+             "| run | tiles | wall s | tiles/s | of model-only | peak RSS MB |" +
+             ("" if full else " full tile, extrapolated wall s |"),
+             "|---|---|---|---|---|---|" + ("" if full else "---|")]
+    for key, label in (("segment", "`agriland segment` (1 process, 2 ORT threads)"),
+                       ("batch", "`agriland batch` (local Ray, 1 actor x 2 threads; wall includes Ray start)")):
+        v = r.get(key)
+        if not v:
+            continue
+        rate = v["tiles"] / v["wall_s"]
+        row = f"| {label} | {v['tiles']} | {v['wall_s']} | {rate:.0f} | {rate / model:.2f} | {v['peak_rss_mb']} |"
+        lines.append(row + ("" if full else f" {v['wall_s'] * scale:.0f} |"))
+    variants = r.get("model_only_variants") or {}
+    if variants:
+        lines += ["", "Model alone per variant for planning (ONNX Runtime, batch 8, tiles/s at 1 / 2 threads, this run): "
+                  + "; ".join(f"{v} {t['1']:.0f} / {t['2']:.0f}" for v, t in variants.items()) + "."]
+    seg = r["segment"]
+    wall_full = seg["wall_s"] * (1 if full else scale)
+    rate = seg["tiles"] / seg["wall_s"]
+    lines += ["", "Targets (issue 22):", "",
+              f"- a full Sentinel-2 tile in <= 5 min on these 2 cores at <= 2 GB RSS (`agriland segment`): "
+              f"{wall_full:.0f} s{'' if full else ' (extrapolated from the crop by tile count)'}, "
+              f"{seg['peak_rss_mb']} MB -> {'**met**' if wall_full <= 300 and seg['peak_rss_mb'] <= 2048 else '**missed**'}",
+              f"- scenes >= 0.90 of model-only: {rate:.0f} / {model:.0f} = {rate / model:.2f} -> "
+              f"{'**met**' if rate / model >= 0.90 else '**missed**'}", "", END]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
