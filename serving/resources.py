@@ -78,17 +78,17 @@ def intra_op_threads(workers: int) -> int:
 
 
 def service_ort_threads(workers: int, override: int | None = None) -> int:
-    """ONNX Runtime threads per session inside the service: each worker's share of the cores less one, which its
-    event loop needs for HTTP, decoding and encoding (the GIL holds those to one core) while the model runs.
+    """ONNX Runtime threads per session inside the service: each worker's share of the usable cores, or
+    `override` (AGRILAND_ORT_THREADS).
 
-    On 2 cores with 1 worker that is 1 ORT thread: the loop and the model then each own a core instead of the
-    model's second thread and the loop taking turns on one (docs/benchmarks.md, "Tile path overhead").
-    `override` (AGRILAND_ORT_THREADS) wins.
+    One less than the share would leave each worker's event loop (HTTP, decoding, encoding: one core at most under
+    the GIL) a core of its own while the model runs; measured on 2 cores shared with other jobs the difference was
+    inside the noise either way (docs/benchmarks.md, "Tile path overhead"), so the default stays the whole share
+    and the knob is there to try it on a machine of one's own.
     """
     if override:
         return override
-    per_worker = available_cpus() // max(1, workers)
-    return max(1, per_worker - 1)
+    return max(1, available_cpus() // max(1, workers))
 
 
 def service_resources(settings: ServeSettings) -> dict[str, Any]:
