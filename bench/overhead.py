@@ -85,8 +85,10 @@ def bodies(tile_size: int) -> dict[str, wrk.Body]:
     rgb = np.asarray(Image.open(TILE_JPEG).convert("RGB"))
     rgb = np.ascontiguousarray(np.resize(rgb, (tile_size, tile_size, 3)))
     shape = f"{tile_size},{tile_size},3"
+    plain, plain_type = wrk.multipart("file", TILE_JPEG.name, jpeg, "image/jpeg", fields={"mask_mode": "threshold"})
     return {
         "multipart": wrk.Body(one, one_type, "/segment"),
+        "multipart_threshold": wrk.Body(plain, plain_type, "/segment"),
         "multipart16": wrk.Body(many, many_type, "/segment", tiles=16),
         "raw1": wrk.Body(rgb.tobytes(), "application/octet-stream", f"/segment_raw?shape=1,{shape}"),
         "raw16": wrk.Body(np.repeat(rgb[None], 16, 0).tobytes(), "application/octet-stream",
@@ -118,9 +120,9 @@ def servers(models: Path, baseline: str | None) -> list[dict]:
         {"label": "bentoml_decode_encode_lean", "target": "bench.ceiling_services:DecodeEncode",
          "env": {"BENCH_LEAN": "1"}, "bodies": ["multipart"]},
         {"label": "agriland", "target": "serving.service:Agriland", "env": base,
-         "bodies": ["multipart", "multipart16", "raw1", "raw16"]},
+         "bodies": ["multipart_threshold", "multipart", "multipart16", "raw1", "raw16"]},
         {"label": "agriland_2_workers", "target": "serving.service:Agriland",
-         "env": {**base, "AGRILAND_WORKERS": "2"}, "bodies": ["multipart", "raw1", "raw16"]},
+         "env": {**base, "AGRILAND_WORKERS": "2"}, "bodies": ["multipart_threshold", "raw1", "raw16"]},
     ]
     if baseline:
         tree = baseline_tree(baseline)

@@ -47,11 +47,14 @@ class WrkResult:
     socket_errors: str
 
 
-def multipart(field: str, filename: str, data: bytes, content_type: str) -> tuple[bytes, str]:
-    """(body, Content-Type) of a multipart/form-data request holding one or more copies of one file part."""
+def multipart(field: str, filename: str, data: bytes, content_type: str,
+              fields: dict[str, str] | None = None) -> tuple[bytes, str]:
+    """(body, Content-Type) of a multipart/form-data request: one file part, then plain form `fields`."""
     boundary = uuid.uuid4().hex
     part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{filename}\"\r\n"
             f"Content-Type: {content_type}\r\n\r\n").encode() + data + b"\r\n"
+    for name, value in (fields or {}).items():
+        part += f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n".encode()
     return part + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
