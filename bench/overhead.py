@@ -161,6 +161,7 @@ def measure_round(started: list[tuple[dict, Server]], requests: dict[str, wrk.Bo
         for name in plan["bodies"]:
             for connections in (CONNECTIONS, 1):
                 before = server.batch_counters("unet") if agriland else (0.0, 0.0)
+                server.wait_idle()  # wrk stops sending, not the server working: the last point's queue drains first
                 result = wrk.run(server.url, requests[name], connections, seconds, f"{plan['label']}-{name}")
                 after = server.batch_counters("unet") if agriland else (0.0, 0.0)
                 runs = after[1] - before[1]

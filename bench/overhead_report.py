@@ -85,8 +85,8 @@ def render(result: dict) -> str:
             continue
         seen.append(key)
         load, lone = _point(points, *key, conns), _point(points, *key, 1)
-        label = LABELS.get(key) or (LABELS.get(("agriland", key[1]), key[1]) +
-                                    f", the code of `{key[0].removeprefix('agriland_')}` (before this issue)")
+        label = LABELS.get(key) or (f"agriland `/segment` `{key[1]}` (its default mask), the code of "
+                                    f"`{key[0].removeprefix('agriland_')}` (before this issue)")
         rps = load["rps"] if load else None
         spread = f" ({_f(load['spread_rps'][0], 0)}-{_f(load['spread_rps'][1], 0)})" if load else ""
         tiles = load["tiles_per_s"] if load else None

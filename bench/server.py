@@ -108,6 +108,16 @@ class Server:
 
         threading.Thread(target=sample, daemon=True).start()
 
+    def wait_idle(self, busy_cores: float = 0.15, timeout_s: float = 30.0) -> float:
+        """Wait until the tree uses under `busy_cores` of CPU over 0.5 s (a point's backlog has drained); seconds."""
+        started = time.perf_counter()
+        while time.perf_counter() - started < timeout_s:
+            before = self.cpu_seconds()
+            time.sleep(0.5)
+            if (self.cpu_seconds() - before) / 0.5 < busy_cores:
+                break
+        return time.perf_counter() - started
+
     @property
     def peak_rss_mb(self) -> int:
         return self._peak_rss
