@@ -94,7 +94,9 @@ def test_many_concurrent_decompression_bombs_are_refused_from_the_header(server,
         assert http.post("/segment", files={"file": ("after.png", _tile())}).status_code == 200
 
 
-def test_disconnect_mid_upload_is_a_499_log_line_not_a_500(server) -> None:
+def test_disconnect_mid_upload_is_a_499_log_line_not_a_500(exported_models: Path, server_factory, poll_ready) -> None:
+    server = server_factory(exported_models, env={"AGRILAND_ACCESS_LOG": "1"})  # the access log is off by default
+    assert poll_ready(server.url) == 200, server.log()[-3000:]
     address = urlparse(server.url)
     body = b"x" * 10_000
     with socket.create_connection((address.hostname, address.port)) as sock:
