@@ -15,6 +15,7 @@ from export.onnx_export import inspect_graph
 from export.parity import check_parity, keras_outputs
 from export.pipeline import export_model, export_variant, load_reference_tiles, prepare
 from contract.manifest import read_manifest, sha256_file
+from serving.tta import TTA_ENV
 from serving.runtime import OnnxModel
 
 pytestmark = pytest.mark.slow
@@ -27,14 +28,22 @@ def _tiles(case, name: str, n: int = 8) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", ["unet", "dec"])
-def test_fp32_matches_keras(export_case, name: str) -> None:
+def test_fp32_matches_keras(export_case, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The graph alone (one view) against Keras; the U-Net's test-time rotations against Keras' own rotations."""
     from training.keras_objects import load_inference_model
 
     model = OnnxModel.load(export_case.models / name / "fp32", providers="cpu")
     images = _tiles(export_case, name)
+    keras_model = load_inference_model(export_case.runs / name / "inference_model.keras")
+    if name == "unet":
+        assert model.manifest.tta_views == 4
+        rotated = [keras_outputs(keras_model, np.ascontiguousarray(np.rot90(images, k, axes=(1, 2))), ["mask"])["mask"]
+                   for k in range(4)]
+        want_tta = np.mean([np.rot90(r, -k, axes=(1, 2)) for k, r in enumerate(rotated)], axis=0)
+        np.testing.assert_allclose(model.run(images)["mask"], want_tta, atol=1e-4)
+    monkeypatch.setenv(TTA_ENV, "1")
     got = model.run(images)
-    want = keras_outputs(load_inference_model(export_case.runs / name / "inference_model.keras"), images,
-                         OUTPUTS[name])
+    want = keras_outputs(keras_model, images, OUTPUTS[name])
     assert list(got) == list(OUTPUTS[name])
     for key in OUTPUTS[name]:
         assert got[key].dtype == np.float32 and got[key].shape == want[key].shape
