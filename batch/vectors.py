@@ -66,7 +66,8 @@ def write_vectors(frame: gpd.GeoDataFrame, folder: Path, formats: tuple[VectorFo
         if fmt == "parquet":
             _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, schema_version="1.1.0"))
         elif fmt == "geojson":
-            _atomic(path, lambda tmp: frame.to_crs(WGS84).to_file(tmp, driver="GeoJSON", engine="pyogrio", layer="arable"))
+            _atomic(path, lambda tmp: frame.to_crs(WGS84).to_file(tmp, driver="GeoJSON", engine="pyogrio",
+                                                             layer="arable", RFC7946="YES"))
         else:
             _atomic(path, lambda tmp, f=fmt: frame.to_file(tmp, driver=_DRIVERS[f], engine="pyogrio", layer="arable"))
         written[fmt] = path

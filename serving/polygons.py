@@ -1,4 +1,4 @@
-"""Mask to field polygons: vectorise, simplify, geodesic hectares, GeoJSON in the scene CRS or WGS84."""
+"""Mask to field polygons: vectorise, simplify, geodesic hectares of the returned outline, RFC 7946 GeoJSON."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ _GEOD = Geod(ellps="WGS84")
 _M2_PER_HA = 10_000.0
 _DENSIFY_PX = 32.0  # extra vertices every 32 px before reprojection, so long straight edges stay faithful
 RAW_POLYGON_FACTOR = 10  # with min_area_ha > 0, vectorising stops past this many times the polygon cap
+GEOJSON_DECIMALS = 7  # RFC 7946 section 11.2: ~1 cm in degrees, far below a pixel of any satellite scene
 
 
 class TooManyPolygons(AgrilandError):
@@ -132,8 +133,7 @@ def extract_polygons(
     """Vectorise a 0/1 mask, simplify by `simplify_px` pixels (topology kept), drop polygons under `min_area_ha`.
 
     Regions of fewer than `sieve_px` pixels are sieved away first (see `sieve_mask`). Areas are measured on
-    the exact pixel outlines before simplification, so they add up to the (sieved) mask's pixel area; the
-    returned geometries are the simplified ones. More than `max_polygons` left raises TooManyPolygons, as
+    the returned (simplified) geometries. More than `max_polygons` left raises TooManyPolygons, as
     soon as vectorising has produced that many (min_area_ha 0) or ten times that many (min_area_ha > 0).
     """
     mask = sieve_mask(mask, sieve_px, valid)
@@ -153,11 +153,15 @@ def finish_polygons(
     geoms: list[BaseGeometry], transform: Affine, crs: CRS, simplify_px: float = 1.0, min_area_ha: float = 0.0,
     confidence: np.ndarray | None = None,
 ) -> ArablePolygons:
-    """Exact pixel-outline polygons in CRS coordinates -> geodesic hectares, simplified, small ones dropped."""
-    areas = geodesic_areas_ha(geoms, crs, transform)  # of the exact pixel outlines: the mask's own area
+    """Exact pixel-outline polygons in CRS coordinates -> simplified, geodesic hectares, small ones dropped.
+
+    Areas are measured on the simplified outline, the very geometry every answer returns, so a GIS user who
+    measures a returned polygon finds its `area_ha` (simplify_px=0 keeps the exact pixel outline).
+    """
     if simplify_px > 0 and geoms:
         tolerance = simplify_px * _pixel_size(transform)
         geoms = list(shapely.simplify(np.asarray(geoms, dtype=object), tolerance, preserve_topology=True))
+    areas = geodesic_areas_ha(geoms, crs, transform)
     keep = (areas >= min_area_ha) & np.array([not g.is_empty for g in geoms], dtype=bool)
     log.info("%d polygons, %d kept at >= %.4f ha", len(geoms), int(keep.sum()), min_area_ha)
     kept_confidence = None if confidence is None else np.asarray(confidence, np.float32)[keep]
@@ -169,39 +173,37 @@ def valid_area_ha(valid: np.ndarray, transform: Affine, crs: CRS) -> float:
     return float(geodesic_areas_ha(_vectorise(valid, transform), crs, transform).sum())
 
 
-def _crs_member(crs: CRS) -> dict | None:
-    """The (pre-RFC 7946) named-CRS member for GeoJSON that is not in WGS84."""
-    epsg = crs.to_epsg()
-    if epsg is None:
-        return None
-    return {"type": "name", "properties": {"name": f"urn:ogc:def:crs:EPSG::{epsg}"}}
+def _rfc7946(geometry: BaseGeometry) -> BaseGeometry:
+    """Lon/lat rounded to GEOJSON_DECIMALS, polygons wound right-hand (exterior counter-clockwise, holes clockwise)."""
+    rounded = shapely.transform(geometry, lambda xy: np.round(xy, GEOJSON_DECIMALS))
+    if rounded.geom_type == "Polygon":
+        return orient(rounded, 1.0)
+    if rounded.geom_type == "MultiPolygon":
+        return shapely.MultiPolygon([orient(p, 1.0) for p in rounded.geoms])
+    return rounded
 
 
-def feature_collection(
-    geometries: list[BaseGeometry], properties: list[dict], crs: CRS, wgs84: bool = False
-) -> dict:
-    """A GeoJSON FeatureCollection dict in the scene CRS (with a `crs` member) or in EPSG:4326."""
-    if wgs84:
-        geometries = to_crs(geometries, crs)
+def feature_collection(geometries: list[BaseGeometry], properties: list[dict], crs: CRS) -> dict:
+    """An RFC 7946 GeoJSON FeatureCollection dict: EPSG:4326 lon/lat, right-hand winding, no `crs` member.
+
+    The scene's own CRS is kept only by the raster and table outputs (GeoTIFF, GeoParquet, FlatGeobuf).
+    """
+    lonlat = to_crs(geometries, crs) if CRS.from_user_input(crs) != CRS.from_epsg(4326) else list(geometries)
     features = [
-        {"type": "Feature", "id": k, "geometry": mapping(g), "properties": p}
-        for k, (g, p) in enumerate(zip(geometries, properties))
+        {"type": "Feature", "id": k, "geometry": mapping(_rfc7946(g)), "properties": p}
+        for k, (g, p) in enumerate(zip(lonlat, properties))
     ]
-    collection: dict = {"type": "FeatureCollection", "features": features}
-    if not wgs84:
-        member = _crs_member(crs)
-        if member is not None:
-            collection["crs"] = member
-    return collection
+    return {"type": "FeatureCollection", "features": features}
 
 
-def polygons_geojson(polygons: ArablePolygons, wgs84: bool = False) -> dict:
-    """GeoJSON of field polygons: one feature per field with `area_ha` (and `confidence` where known)."""
+def polygons_geojson(polygons: ArablePolygons) -> dict:
+    """RFC 7946 GeoJSON of field polygons: one feature per field with `area_ha` (of that very outline) and
+    `confidence` where known."""
     props = [{"class": "arable", "area_ha": round(float(a), 6)} for a in polygons.areas_ha]
     if polygons.confidence is not None:
         for prop, c in zip(props, polygons.confidence):
             prop["confidence"] = round(float(c), 4)
-    return feature_collection(polygons.geometries, props, polygons.crs, wgs84=wgs84)
+    return feature_collection(polygons.geometries, props, polygons.crs)
 
 
 def summarize(

@@ -94,7 +94,6 @@ def cluster_scene(
     manifest: Manifest,
     batch_size: int = 16,
     progress: bool = False,
-    wgs84: bool = False,
 ) -> dict:
     """Cluster a scene tile by tile; a GeoJSON FeatureCollection of grid cells with cluster id, name, arable flag.
 
@@ -139,4 +138,4 @@ def cluster_scene(
             }
         )
     log.info("%s: %d cells of %d px clustered, %d all-nodata left out", raster.name, len(todo), t, ny * nx - len(todo))
-    return feature_collection(list(boxes), properties, raster.crs, wgs84=wgs84)
+    return feature_collection(list(boxes), properties, raster.crs)

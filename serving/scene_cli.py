@@ -57,7 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mask-mode", choices=MODES, default="fields",
                         help="fields (default): the probability snapped to the image's field boundaries, one mask "
                              "region and one polygon per field; threshold: the plain per-pixel cut")
-    parser.add_argument("--wgs84", action="store_true", help="write the GeoJSON in EPSG:4326 instead of the scene CRS")
+    parser.add_argument("--wgs84", action="store_true",
+                        help="kept for old scripts: the GeoJSON is always RFC 7946 (EPSG:4326 lon/lat); mask.tif keeps the scene CRS")
     parser.add_argument("--min-area-ha", type=float, default=0.0, help="drop polygons smaller than this (hectares)")
     parser.add_argument("--simplify", type=float, default=1.0, help="polygon simplification tolerance in pixels")
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per model call (default: 8)")
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         fields=FieldOptions.parse(args.mask_mode),
     )
     summary = result.summary
-    write_json(out / OUTPUT_FILES["geojson"], polygons_geojson(result.polygons, wgs84=args.wgs84))
+    write_json(out / OUTPUT_FILES["geojson"], polygons_geojson(result.polygons))
     if result.preview is not None:
         write_png(out / OUTPUT_FILES["quicklook"], preview_image(*result.preview))
     record = {

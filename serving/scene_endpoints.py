@@ -312,7 +312,7 @@ def _segment_answer(
                                   sieve_px=options.sieve_px, max_polygons=max_polygons)
     except TooManyPolygons as err:
         raise too_many_polygons(err, options) from err
-    geojson = polygons_geojson(polygons, wgs84=options.wgs84)
+    geojson = polygons_geojson(polygons)
     if options.format == "geojson":
         return Response(_dumps(geojson), media_type=GEOJSON)
     body = SegmentSceneResponse(
@@ -391,7 +391,7 @@ async def cluster_scene_handler(request: Request, service: SceneService, setting
             raster = decode_scene(upload, options, settings.max_scene_pixels, model.manifest)
             bridge = BatcherBridge(loop, predict_q, cancelled, settings.max_latency_ms / 1000.0)
             grid = cluster_scene(
-                raster, bridge, tile, model.manifest, batch_size=settings.max_batch_size, wgs84=options.wgs84
+                raster, bridge, tile, model.manifest, batch_size=settings.max_batch_size
             )
             grid["agriland"] = {
                 "model": "dec",

@@ -130,10 +130,10 @@ def scene_summary(
 
 
 def scene_geojson(
-    result: SceneResult, wgs84: bool = False, min_area_ha: float = 0.0, simplify_px: float = 1.0
+    result: SceneResult, min_area_ha: float = 0.0, simplify_px: float = 1.0
 ) -> dict:
-    """The arable-polygon GeoJSON dict (scene CRS, or EPSG:4326 with `wgs84`) with `area_ha` per feature."""
-    return polygons_geojson(scene_polygons(result, simplify_px, min_area_ha), wgs84=wgs84)
+    """The arable-polygon GeoJSON dict (RFC 7946, EPSG:4326) with `area_ha` per feature."""
+    return polygons_geojson(scene_polygons(result, simplify_px, min_area_ha))
 
 
 def write_json(path: Path | str, payload: dict) -> Path:

@@ -193,7 +193,8 @@ class SceneOptions(BaseModel):
 
     bands: str | None = Field(default=None, description=_BANDS_HELP)
     scaling: Literal["reflectance", "percentile"] | None = Field(default=None, description=_SCALING_HELP)
-    wgs84: bool = Field(default=False, description="GeoJSON in EPSG:4326 instead of the scene CRS")
+    wgs84: bool = Field(default=True, description="kept for old clients and ignored: GeoJSON is always RFC 7946 "
+                         "(EPSG:4326 lon/lat); the GeoTIFF answer keeps the scene CRS")
 
     @field_validator("bands")
     @classmethod

@@ -148,3 +148,50 @@ def client(server: Server) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=60) as http:
         yield http
 
+
+
+def rfc7946_problems(collection: dict) -> list[str]:
+    """What makes a GeoJSON FeatureCollection break RFC 7946 (empty list: it conforms).
+
+    Checked: no `crs` member (section 4), lon/lat positions in range (EPSG:4326, section 4), closed linear
+    rings of >= 4 positions with exteriors counter-clockwise and holes clockwise (section 3.1.6), and at most
+    7 decimals (section 11.2's advice, ~1 cm).
+    """
+    from shapely.geometry import LinearRing
+
+    problems: list[str] = []
+    if collection.get("type") != "FeatureCollection":
+        problems.append("not a FeatureCollection")
+    if "crs" in collection:
+        problems.append("has the obsolete `crs` member")
+
+    def ring(coords: list, exterior: bool, where: str) -> None:
+        if len(coords) < 4 or coords[0] != coords[-1]:
+            problems.append(f"{where}: ring not closed or shorter than 4 positions")
+            return
+        for lon, lat, *_ in coords:
+            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+                problems.append(f"{where}: position {lon}, {lat} is not lon/lat")
+                return
+            if any(len(repr(float(v)).split(".")[-1].split("e")[0]) > 7 for v in (lon, lat)):
+                problems.append(f"{where}: more than 7 decimals in {lon}, {lat}")
+                return
+        if LinearRing(coords).is_ccw != exterior:
+            problems.append(f"{where}: {'exterior' if exterior else 'hole'} wound the wrong way")
+
+    for k, feature in enumerate(collection.get("features", [])):
+        if feature.get("type") != "Feature" or "properties" not in feature:
+            problems.append(f"feature {k}: not a Feature with properties")
+        geometry = feature.get("geometry") or {}
+        polygons = {"Polygon": [geometry.get("coordinates")], "MultiPolygon": geometry.get("coordinates")}.get(
+            geometry.get("type"), [])
+        for p, rings in enumerate(polygons or []):
+            for r, coords in enumerate(rings):
+                ring(coords, r == 0, f"feature {k} polygon {p} ring {r}")
+    return problems
+
+
+@pytest.fixture(scope="session")
+def rfc7946() -> Callable[[dict], list[str]]:
+    """`rfc7946_problems` for test modules."""
+    return rfc7946_problems

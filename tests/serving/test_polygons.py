@@ -8,6 +8,7 @@ from pyproj import Geod
 from rasterio.crs import CRS
 from rasterio.features import rasterize
 from rasterio.transform import from_origin
+from shapely.geometry import shape
 
 from serving.polygons import extract_polygons, polygons_geojson, summarize, valid_area_ha
 
@@ -82,19 +83,31 @@ def test_min_area_drops_small_polygons() -> None:
     assert len(kept.geometries) == 3 and (kept.areas_ha >= 1.0).all()
 
 
-def test_geojson_in_scene_crs_and_wgs84() -> None:
+def test_geojson_is_rfc7946_lon_lat_right_hand_and_areas_match_the_returned_outline(rfc7946) -> None:
     transform = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
     polys = extract_polygons(blobs(), transform, UTM, min_area_ha=1.0)
-    native = polygons_geojson(polys)
-    assert native["type"] == "FeatureCollection" and native["crs"]["properties"]["name"].endswith("32633")
-    x, y = np.asarray(native["features"][0]["geometry"]["coordinates"][0]).T
-    assert 500_000 <= x.min() and x.max() <= 510_000 and 4_992_230 <= y.min() and y.max() <= 5_000_000
-    lonlat = polygons_geojson(polys, wgs84=True)
-    lon, lat = np.asarray(lonlat["features"][0]["geometry"]["coordinates"][0]).T
+    collection = polygons_geojson(polys)
+    assert rfc7946(collection) == [] and "crs" not in collection
+    assert any(len(f["geometry"]["coordinates"]) > 1 for f in collection["features"])  # the ring's hole
+    lon, lat = np.asarray(collection["features"][0]["geometry"]["coordinates"][0]).T
     assert 14.9 < lon.min() and lon.max() < 15.2 and 45.0 < lat.min() and lat.max() < 45.2
-    assert [f["properties"]["area_ha"] for f in lonlat["features"]] == [
-        f["properties"]["area_ha"] for f in native["features"]
-    ]
+    geod = Geod(ellps="WGS84")
+    for feature in collection["features"]:
+        measured_ha = abs(geod.geometry_area_perimeter(shape(feature["geometry"]))[0]) / 10_000
+        assert feature["properties"]["area_ha"] == pytest.approx(measured_ha, rel=1e-3)
+
+
+def test_areas_are_of_the_simplified_outline() -> None:
+    yy, xx = np.mgrid[:40, :40]
+    mask = (((yy - 20) ** 2 + (xx - 20) ** 2) <= 36).astype(np.uint8)  # a 113-pixel disc: simplifying shows
+    transform = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
+    exact = extract_polygons(mask, transform, UTM, simplify_px=0.0)
+    simple = extract_polygons(mask, transform, UTM, simplify_px=1.0)
+    assert exact.geometries[0].area == mask.sum() * 100.0  # m2 in UTM: the pixel outline
+    assert len(simple.geometries[0].exterior.coords) < len(exact.geometries[0].exterior.coords)
+    planar_ratio = simple.geometries[0].area / exact.geometries[0].area
+    assert abs(planar_ratio - 1.0) > 0.02  # the outline returned is not the pixel outline
+    assert simple.areas_ha[0] / exact.areas_ha[0] == pytest.approx(planar_ratio, rel=1e-6)
 
 
 def test_summary_reports_valid_area_and_fraction() -> None:
@@ -116,7 +129,7 @@ def test_empty_mask_gives_empty_collection() -> None:
     transform = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
     polys = extract_polygons(np.zeros((30, 40), dtype=np.uint8), transform, UTM)
     assert polys.geometries == [] and polys.areas_ha.size == 0
-    assert polygons_geojson(polys, wgs84=True)["features"] == []
+    assert polygons_geojson(polys)["features"] == []
 
 
 def test_sieve_removes_specks_fills_small_holes_and_keeps_nodata_out() -> None:

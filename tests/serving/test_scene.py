@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
@@ -125,12 +126,10 @@ def test_geotiff_outputs_round_trip_crs_and_transform(utm_raster: Raster, tmp_pa
 def test_geojson_and_quicklook(utm_raster: Raster) -> None:
     result = segment_scene(utm_raster, greenness, T, overlap=16)
     collection = scene_geojson(result, min_area_ha=1.0)
-    assert collection["crs"]["properties"]["name"] == "urn:ogc:def:crs:EPSG::32633"
-    assert len(collection["features"]) == 1
+    assert "crs" not in collection and len(collection["features"]) == 1  # RFC 7946: EPSG:4326 always
     area = collection["features"][0]["properties"]["area_ha"]
     assert area == pytest.approx(300 * 450 * 100 / 10_000, rel=0.05)
-    lonlat = scene_geojson(result, wgs84=True, min_area_ha=1.0)
-    assert "crs" not in lonlat
+    lonlat = collection
     lon, lat = np.asarray(lonlat["features"][0]["geometry"]["coordinates"][0]).T
     assert 14.0 < lon.min() < lon.max() < 16.0 and 44.0 < lat.min() < lat.max() < 46.0
     json.dumps(lonlat)  # plain JSON types only
@@ -163,7 +162,7 @@ def test_cluster_scene_grid_cells(utm_raster: Raster) -> None:
     assert 0.5 <= inside["confidence"] <= 1.0
     assert props[(0, 1)]["valid_fraction"] == pytest.approx((128 - 90) / 64)  # col 1 spans x 64..127
     corner = cells[-1]["geometry"]["coordinates"][0]
-    xs, ys = np.asarray(corner).T
-    assert xs.max() == pytest.approx(500_000 + 1000 * 10)  # edge cells are clipped to the scene
-    wgs = cluster_scene(utm_raster, predict_q, T, manifest, wgs84=True)
-    assert len(wgs["features"]) == len(cells) and "crs" not in wgs
+    lon, lat = np.asarray(corner).T
+    east, _ = Transformer.from_crs("EPSG:32633", "EPSG:4326", always_xy=True).transform(500_000 + 1000 * 10, 4_996_000)
+    assert lon.max() == pytest.approx(east, abs=2e-4)  # edge cells are clipped to the scene
+    assert "crs" not in collection
