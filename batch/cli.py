@@ -11,7 +11,7 @@ from batch.inputs import resolve_inputs
 from batch.job import MERGED, RUN_MANIFEST, SUMMARY, run_batch
 from batch.vectors import VECTOR_FORMATS
 from serving.geo import BAND_PRESETS
-from serving.windowed import DEFAULT_BLOCK
+from serving.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scaling", choices=("reflectance", "percentile"), default=None,
                         help="16-bit/float bands: reflectance (DN/10000) or a 2-98 %% stretch (default: the manifest's)")
     parser.add_argument("--asset", default=None, help="STAC asset key to read (default: the first GeoTIFF asset)")
-    parser.add_argument("--overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default: 32)")
+    parser.add_argument("--overlap", type=int, default=None,
+                        help="pixels shared by neighbouring tiles (default: 1/8 of the model tile, as the service)")
+    parser.add_argument("--sieve-px", type=int, default=DEFAULT_SIEVE_PX,
+                        help="merge arable specks and holes of fewer pixels into their surroundings before the "
+                             f"mask and polygons are made (default: {DEFAULT_SIEVE_PX}, as the service; 0 keeps all)")
     parser.add_argument("--threshold", type=float, default=None, help="arable probability cut (default: manifest's)")
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per model call (default: 8)")
     parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK, help=f"window side (default {DEFAULT_BLOCK})")
@@ -57,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the batch; the exit status says whether every scene finished."""
     args = build_parser().parse_args(argv)
     config = BatchConfig(
-        out=args.out, models=args.models, variant=args.variant, provider=args.provider, overlap=args.overlap,
+        out=args.out, models=args.models, variant=args.variant, provider=args.provider, overlap=args.overlap, sieve_px=args.sieve_px,
         threshold=args.threshold, batch_size=args.batch_size, block_size=args.block_size, bands=args.bands, scaling=args.scaling,
         formats=tuple(args.formats or ("parquet",)), probability=args.probability, min_area_ha=args.min_area_ha,
         simplify=args.simplify, actors=args.actors, threads_per_actor=args.threads_per_actor,

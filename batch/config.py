@@ -8,7 +8,7 @@ from typing import Literal
 
 from contract.errors import AgrilandError
 from batch.vectors import VECTOR_FORMATS, VectorFormat
-from serving.windowed import DEFAULT_BLOCK
+from serving.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX
 
 
 @dataclass
@@ -19,7 +19,8 @@ class BatchConfig:
     models: Path = Path("models")
     variant: str = "fp32"
     provider: str = "auto"
-    overlap: int = 32
+    overlap: int | None = None  # None: 1/8 of the model tile (serving.windowed.default_overlap)
+    sieve_px: int = DEFAULT_SIEVE_PX
     threshold: float | None = None  # None: the manifest's
     batch_size: int = 8
     block_size: int = DEFAULT_BLOCK

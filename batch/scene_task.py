@@ -15,7 +15,7 @@ from contract.errors import AgrilandError
 from serving.pixels import SCENE_STRETCH, PixelSpec
 from serving.scene_files import segment_file
 from serving.scene_outputs import write_json
-from serving.windowed import Predict, WindowParams
+from serving.windowed import Predict, WindowParams, default_overlap
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version
     """Segment one scene into `out/scenes/<id>/`; every failure becomes a `failed` row, never an exception."""
     started = time.monotonic()
     threshold = default_threshold if config.threshold is None else config.threshold
-    params = WindowParams(tile_size, config.overlap, threshold, config.batch_size, config.block_size)
+    overlap = default_overlap(tile_size) if config.overlap is None else config.overlap
+    params = WindowParams(tile_size, overlap, threshold, config.batch_size, config.block_size, config.sieve_px)
     dest = scene_dir(config.out, scene.scene_id)
     try:
         with atomic_dir(dest, overwrite=True) as tmp:
@@ -76,7 +77,8 @@ def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version
                 outputs=json.dumps({name: f"{SCENES_DIR}/{scene.scene_id}/{name}" for name in files}),
             )
             write_json(tmp / RECORD_FILE, {**row, "model_version": model_version, "model_sha256": model_sha256,
-                                           "threshold": threshold, "tile_size": tile_size, "overlap": config.overlap})
+                                           "threshold": threshold, "tile_size": tile_size, "overlap": overlap,
+                                           "sieve_px": config.sieve_px})
         dest.chmod(0o755)  # the temporary folder was private (0700)
         log.info("%s: ok, %.2f ha arable, %.1f s", scene.scene_id, row["arable_ha"], row["seconds"])
         return row

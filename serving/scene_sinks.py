@@ -20,7 +20,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from scipy import ndimage
 
-from serving.polygons import ArablePolygons, finish_polygons, valid_area_ha
+from serving.polygons import RAW_POLYGON_FACTOR, ArablePolygons, TooManyPolygons, finish_polygons, valid_area_ha
 
 log = logging.getLogger(__name__)
 
@@ -106,11 +106,17 @@ class PolygonSink:
     Pixel coordinates are integers, so outlines of neighbouring blocks meet exactly and a union joins
     them; the scene transform is applied once at the end. Each polygon carries the sum and count of the
     probability under it, so every field answered gets its mean probability (its confidence). Also sums the
-    geodesic valid area per block.
+    geodesic valid area per block. `vectorise=False` only sums the valid area (a raster answer). With
+    `max_polygons`, TooManyPolygons is raised as soon as more complete polygons than could be answered were
+    found (the service's answer cap).
     """
 
-    def __init__(self, height: int, width: int, transform: Affine, crs: CRS) -> None:
+    def __init__(self, height: int, width: int, transform: Affine, crs: CRS, vectorise: bool = True,
+                 max_polygons: int | None = None, min_area_ha: float = 0.0) -> None:
         self.height, self.width, self.transform, self.crs = height, width, transform, crs
+        self.vectorise, self.max_polygons = vectorise, max_polygons
+        self._stop_at = None if max_polygons is None else (
+            max_polygons if min_area_ha <= 0 else max_polygons * RAW_POLYGON_FACTOR) + 1
         self._inner: list[tuple[BaseGeometry, float, int]] = []  # polygon, probability sum, pixels
         self._edge: list[tuple[BaseGeometry, float, int]] = []
         self.valid_ha = 0.0
@@ -121,6 +127,11 @@ class PolygonSink:
         x1, y1 = x0 + int(window.width), y0 + int(window.height)
         offset = Affine.translation(x0, y0)
         binary = mask.astype(np.uint8)
+        if valid.any():
+            self.valid_ha += valid_area_ha(valid, self.transform @ offset, self.crs)
+        self.arable_pixels += int(binary.sum())
+        if not self.vectorise:
+            return
         labels, n = ndimage.label(binary, structure=_FOUR)
         sums = np.bincount(labels.ravel(), probability.ravel(), minlength=n + 1)
         counts = np.bincount(labels.ravel(), minlength=n + 1)
@@ -131,9 +142,8 @@ class PolygonSink:
                 y1 < self.height and maxy >= y1
             )
             (self._edge if at_edge else self._inner).append((polygon, float(sums[k]), int(counts[k])))
-        self.arable_pixels += int(binary.sum())
-        if valid.any():
-            self.valid_ha += valid_area_ha(valid, self.transform @ offset, self.crs)
+            if self._stop_at is not None and len(self._inner) >= self._stop_at:  # whole ones: a lower bound
+                raise TooManyPolygons(len(self._inner) - 1, self.max_polygons or 0, exact=False)
 
     def _merged_edges(self) -> list[tuple[BaseGeometry, float, int]]:
         """Edge pieces unioned across blocks, each union with the probability sums of its pieces."""
@@ -168,4 +178,7 @@ class PolygonSink:
         confidence = np.array([s / c if c else 0.0 for _, s, c in items], np.float32)
         crs_geoms = list(shapely.transform(np.asarray(pixel, dtype=object), lambda xy: xy @ matrix + [t.c, t.f]))
         log.info("%d polygons (%d crossed block edges before merging)", len(pixel), len(self._edge))
-        return finish_polygons(crs_geoms, t, self.crs, simplify_px, min_area_ha, confidence)
+        polygons = finish_polygons(crs_geoms, t, self.crs, simplify_px, min_area_ha, confidence)
+        if self.max_polygons is not None and len(polygons.geometries) > self.max_polygons:
+            raise TooManyPolygons(len(polygons.geometries), self.max_polygons)
+        return polygons

@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.features import sieve
 from rasterio.windows import Window
 from tqdm import tqdm
 
@@ -22,6 +23,13 @@ Predict = Callable[[np.ndarray], np.ndarray]
 # (rgb, probability, valid) of one output block -> its 0/1 mask; None: the plain threshold
 Refine = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 DEFAULT_BLOCK = 1024  # output block side; memory is ~ (block + 2 tiles)^2 pixels plus one row of edge tiles
+DEFAULT_SIEVE_PX = 4  # regions (specks, holes) of fewer pixels are merged into their surroundings
+MAX_SIEVE_PX = 4096  # the halo read around each block grows with it
+
+
+def default_overlap(tile_size: int) -> int:
+    """Pixels shared by neighbouring tiles when none is asked for: 1/8 of the model tile (service, CLI, batch)."""
+    return tile_size // 8
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,13 @@ class WindowParams:
     threshold: float = 0.5
     batch_size: int = 8
     block_size: int = DEFAULT_BLOCK
+    sieve_px: int = 0  # <= 1: every pixel kept; see `probability_to_mask`
+
+    @property
+    def halo(self) -> int:
+        """Pixels of context around each block for the mask step: a region of fewer than `sieve_px` pixels that
+        meets the block lies wholly inside block + halo, and a larger one cannot look small there."""
+        return self.sieve_px if self.sieve_px > 1 else 0
 
     def check(self) -> None:
         if not 0.0 <= self.threshold <= 1.0:
@@ -41,6 +56,27 @@ class WindowParams:
             raise AgrilandError(f"batch size must be positive, got {self.batch_size}")
         if self.block_size <= 0:
             raise AgrilandError(f"block size must be positive, got {self.block_size}")
+        if not 0 <= self.sieve_px <= MAX_SIEVE_PX:
+            raise AgrilandError(f"sieve_px must be in [0, {MAX_SIEVE_PX}], got {self.sieve_px}")
+
+
+def probability_to_mask(probability: np.ndarray, valid: np.ndarray, params: WindowParams,
+                        refined: np.ndarray | None = None) -> np.ndarray:
+    """The arable mask of one block (with `params.halo` pixels of context on every inner side).
+
+    The one place where probabilities become the 0/1 mask that every raster and polygon output is made of:
+    the threshold (or `refined`, the field delineation's mask of the same extent), then regions (4-connected
+    arable specks and holes in fields) of fewer than `sieve_px` pixels merged into their surroundings
+    (rasterio.features.sieve). Nodata is never arable.
+    """
+    if refined is None:
+        mask = ((probability >= params.threshold) & valid).astype(np.uint8)
+    else:
+        mask = (refined.astype(bool) & valid).astype(np.uint8)
+    if params.sieve_px > 1:
+        mask = sieve(mask, size=int(params.sieve_px), connectivity=4)
+        mask[~valid] = 0
+    return mask
 
 
 class SceneSource(Protocol):
@@ -90,14 +126,15 @@ def _touching(starts: np.ndarray, tile: int, lo: int, hi: int) -> np.ndarray:
 class _Blocks:
     """The block partition of a scene and, per tile, the last block (row-major) that needs its prediction."""
 
-    def __init__(self, grid: TileGrid, block: int) -> None:
+    def __init__(self, grid: TileGrid, block: int, halo: int = 0) -> None:
         self.grid = grid
         self.block = block
+        self.halo = halo
         self.rows = list(range(0, grid.height, block))
         self.cols = list(range(0, grid.width, block))
         t = grid.tile
-        self.last_row = (np.minimum(grid.ys + t, grid.height) - 1) // block
-        self.last_col = (np.minimum(grid.xs + t, grid.width) - 1) // block
+        self.last_row = (np.minimum(grid.ys + t + halo, grid.height) - 1) // block
+        self.last_col = (np.minimum(grid.xs + t + halo, grid.width) - 1) // block
 
     def __len__(self) -> int:
         return len(self.rows) * len(self.cols)
@@ -203,24 +240,27 @@ class WindowedSegmenter:
     def run(self, sinks: Sequence[BlockSink], progress: bool = False) -> WindowedStats:
         """Compute every block and hand it to each sink; returns the tile counts."""
         g, p = self.grid, self.params
-        blocks = _Blocks(g, p.block_size)
+        halo = p.halo
+        blocks = _Blocks(g, p.block_size, halo)
         log.info(
             "%s: %dx%d px, %d tiles of %d px (overlap %d), %d blocks of %d px",
             self.source.name, g.width, g.height, len(g), g.tile, p.overlap, len(blocks), p.block_size,
         )
         for r, c, by0, by1, bx0, bx1 in tqdm(blocks, total=len(blocks), desc=self.source.name, unit="block",
                                              disable=not progress):
-            rows, cols = _touching(g.ys, g.tile, by0, by1), _touching(g.xs, g.tile, bx0, bx1)
+            ey0, ey1 = max(0, by0 - halo), min(g.height, by1 + halo)  # the block and its halo
+            ex0, ex1 = max(0, bx0 - halo), min(g.width, bx1 + halo)
+            rows, cols = _touching(g.ys, g.tile, ey0, ey1), _touching(g.xs, g.tile, ex0, ex1)
             y0, x0, rgb, valid = self._read_extent(rows, cols)
             self._predict_missing(rows, cols, y0, x0, rgb, valid)
-            probability = np.clip(self._blend(rows, cols, by0, by1, bx0, bx1), 0.0, 1.0)
-            inner = (slice(by0 - y0, by1 - y0), slice(bx0 - x0, bx1 - x0))
-            block_valid = valid[inner]
-            probability[~block_valid] = 0.0
-            if self.refine is None:
-                mask = ((probability >= p.threshold) & block_valid).astype(np.uint8)
-            else:
-                mask = self._refined(rows, cols, y0, x0, rgb, valid)[inner]
+            wide = np.clip(self._blend(rows, cols, ey0, ey1, ex0, ex1), 0.0, 1.0)
+            extent = (slice(ey0 - y0, ey1 - y0), slice(ex0 - x0, ex1 - x0))
+            wide_valid = valid[extent]
+            wide[~wide_valid] = 0.0
+            refined = None if self.refine is None else self._refined(rows, cols, y0, x0, rgb, valid)[extent]
+            inner = (slice(by0 - ey0, by1 - ey0), slice(bx0 - ex0, bx1 - ex0))
+            mask = np.ascontiguousarray(probability_to_mask(wide, wide_valid, p, refined)[inner])
+            probability, block_valid = np.ascontiguousarray(wide[inner]), wide_valid[inner]
             window = Window(bx0, by0, bx1 - bx0, by1 - by0)
             for sink in sinks:
                 sink.write(window, probability, mask, block_valid)

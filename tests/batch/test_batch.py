@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -124,3 +125,64 @@ def test_inputs_from_folders_lists_and_stac(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     with pytest.raises(AgrilandError, match="no .tif"):
         resolve_inputs([str(tmp_path / "empty")])
+
+
+def _serving_helpers():
+    """tests/serving/conftest.py's server starter (loaded by path: importlib mode)."""
+    path = Path(__file__).resolve().parents[1] / "serving" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("serving_helpers", path)
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_service_cli_and_batch_give_the_same_polygons(ray_local, exported_models: Path, tmp_path: Path) -> None:
+    """One scene path: the same scene with default options answers the same polygons and hectares everywhere."""
+    import httpx
+    from shapely.geometry import shape
+
+    scene = write_scene(tmp_path / "field.tif", height=333, width=470)
+    helpers = _serving_helpers()
+    server = helpers.start_server(exported_models, tmp_path)
+    try:
+        assert helpers.wait_ready(server.url) == 200, server.log()[-3000:]
+        with open(scene, "rb") as handle:
+            answer = httpx.post(server.url + "/segment_scene", files={"file": ("field.tif", handle, "image/tiff")},
+                                data={"bands": "sentinel2-10m"}, timeout=300)
+        assert answer.status_code == 200, answer.text
+        served = answer.json()
+        raster = httpx.post(server.url + "/segment_scene", params={"format": "geotiff", "bands": "sentinel2-10m"},
+                            content=scene.read_bytes(), headers={"Content-Type": "image/tiff"}, timeout=300)
+        assert raster.status_code == 200
+        (tmp_path / "served_mask.tif").write_bytes(raster.content)
+    finally:
+        server.stop()
+    cli_out, batch_out = tmp_path / "cli", tmp_path / "batch"
+    assert agriland_main(["segment", str(scene), "--out", str(cli_out), "--models", str(exported_models), "--bands",
+                          "sentinel2-10m", "--provider", "cpu", "--no-progress"]) == 0
+    assert agriland_main(["batch", str(scene), "--out", str(batch_out), "--models", str(exported_models), "--bands",
+                          "sentinel2-10m", "--provider", "cpu", "--no-progress"]) == 0
+
+    with rasterio.open(tmp_path / "served_mask.tif") as served_mask, rasterio.open(cli_out / "mask.tif") as cli_mask, \
+            rasterio.open(batch_out / "scenes" / "field" / "mask.tif") as batch_mask:
+        assert served_mask.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"  # the service answers a COG too
+        reference = served_mask.read(1)
+        assert (reference == 1).sum() > 1000
+        assert (cli_mask.read(1) == reference).all() and (batch_mask.read(1) == reference).all()
+
+    service_features = served["polygons"]["features"]
+    cli_features = json.loads((cli_out / "arable.geojson").read_text())["features"]
+    batch_frame = gpd.read_parquet(batch_out / "scenes" / "field" / "polygons.parquet").to_crs("EPSG:4326")
+    assert len(service_features) == len(cli_features) == len(batch_frame) > 0
+    assert service_features == cli_features  # the same GeoJSON, byte for byte
+    for feature, (_, row) in zip(service_features, batch_frame.iterrows()):
+        assert shape(feature["geometry"]).equals_exact(row.geometry, tolerance=1e-6)
+        assert feature["properties"]["area_ha"] == pytest.approx(row["area_ha"], abs=1e-6)
+    cli_summary = json.loads((cli_out / "summary.json").read_text())
+    batch_row = json.loads((batch_out / "run.json").read_text())["scenes"]["field"]
+    for key in ("arable_ha", "valid_ha", "n_polygons"):
+        assert served["summary"][key] == pytest.approx(cli_summary[key], abs=1e-6)
+        assert served["summary"][key] == pytest.approx(batch_row[key], abs=1e-6)

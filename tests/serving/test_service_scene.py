@@ -332,7 +332,10 @@ def test_sieve_removes_single_pixel_specks(client: httpx.Client, tmp_path: Path)
     raster = client.post("/segment_scene", params={"format": "geotiff", "threshold": "0"},
                          content=scene.read_bytes(), headers={"Content-Type": "image/tiff"})
     mask, _, _, _ = read_tif(raster.content)
-    assert int((mask == 1).sum()) > 30 * 30 + 1000, "the GeoTIFF answer is the raw mask, never sieved"
+    assert int((mask == 1).sum()) == 30 * 30, "the GeoTIFF answer is the mask the polygons were made of"
+    raw = client.post("/segment_scene", params={"format": "geotiff", "threshold": "0", "sieve_px": "0"},
+                      content=scene.read_bytes(), headers={"Content-Type": "image/tiff"})
+    assert int((read_tif(raw.content)[0] == 1).sum()) > 30 * 30 + 1000
 
 
 @pytest.fixture(scope="module")
