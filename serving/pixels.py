@@ -8,6 +8,9 @@ import numpy as np
 
 from contract.radiometry import (
     DEFAULT_RADIOMETRY,
+    AppliedRadiometry,
+    Calibration,
+    calibrated_to_uint8,
     MAX_STRETCH_SAMPLES,
     Radiometry,
     Scaling,
@@ -19,7 +22,7 @@ from contract.radiometry import (
     valid_mask,
 )
 
-__all__ = ["MAX_STRETCH_SAMPLES", "PixelSpec", "WindowScaler", "decode_whole", "scene_valid"]
+__all__ = ["MAX_STRETCH_SAMPLES", "Calibration", "PixelSpec", "WindowScaler", "decode_whole", "scene_valid"]
 
 SENTINEL2_RGB = (4, 3, 2)
 
@@ -32,6 +35,7 @@ class PixelSpec:
     radiometry: Radiometry = DEFAULT_RADIOMETRY
     bands: tuple[int, ...] | None = None
     scaling: Scaling | None = None
+    calibration: Calibration | None = None  # what a catalogue (STAC raster:bands) says of the file's DN
 
     def bands_for(self, n_bands: int) -> tuple[int, ...] | None:
         """Requested bands, else B4,B3,B2 for a 12/13-band Sentinel-2 stack, else the default (1,2,3)."""
@@ -85,6 +89,9 @@ class WindowScaler:
     high: np.ndarray | None = None
     empty: bool = False  # the scene has no valid pixel at all
     float_is_reflectance: bool = False
+    gain: np.ndarray | None = None  # reflectance = DN * gain + bias per chosen band (reflectance scaling)
+    bias: np.ndarray | None = None
+    applied: AppliedRadiometry | None = None  # what an answer reports
 
     def select(self, hwc: np.ndarray) -> np.ndarray:
         return select_bands(hwc, self.band_index)
@@ -99,6 +106,8 @@ class WindowScaler:
             scale = np.where(self.high > self.low, 255.0 / np.maximum(self.high - self.low, 1e-12), 0.0)
             scaled = (np.nan_to_num(data, nan=0.0) - self.low) * scale
             rgb = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        elif self.gain is not None and self.bias is not None:
+            rgb = calibrated_to_uint8(chosen, self.gain, self.bias, self.pixels.radiometry.reflectance_white, valid)
         elif self.pixels.scaling_for(chosen.dtype) == "reflectance":
             is_reflectance = self.float_is_reflectance and np.issubdtype(chosen.dtype, np.floating)
             rgb = reflectance_to_uint8(chosen, self.pixels.radiometry, valid, is_reflectance)

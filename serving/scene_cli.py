@@ -16,7 +16,7 @@ from serving.runtime import OnnxModel, artifact_folder
 from serving.fields import MODES, FieldOptions
 from serving.scene_files import segment_file
 from serving.scene_outputs import preview_image, write_json, write_png
-from serving.windowed import DEFAULT_BLOCK, Predict, WindowParams
+from serving.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX, Predict, WindowParams, default_overlap
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--models", type=Path, default=Path("models"), help="models folder (default: models)")
     parser.add_argument("--variant", default="fp32", help="model variant: fp32, fp16 or int8 (default: fp32)")
-    parser.add_argument("--overlap", type=int, default=32, help="pixels shared by neighbouring tiles (default: 32)")
+    parser.add_argument("--overlap", type=int, default=None,
+                        help="pixels shared by neighbouring tiles (default: 1/8 of the model tile, as the service)")
+    parser.add_argument("--sieve-px", type=int, default=DEFAULT_SIEVE_PX,
+                        help="merge arable specks and holes of fewer pixels into their surroundings before the "
+                             f"mask and polygons are made (default: {DEFAULT_SIEVE_PX}, as the service; 0 keeps all)")
     parser.add_argument(
         "--bands",
         default=None,
@@ -90,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         raise AgrilandError(f"{model.folder} holds a {model.manifest.task} model, not a segmentation U-Net")
     threshold = model.manifest.cut(args.mask_mode, args.threshold)
     out: Path = args.out  # created only once the scene has opened (a bad scene leaves nothing behind)
-    params = WindowParams(model.tile_size, args.overlap, threshold, args.batch_size, args.block_size)
+    overlap = default_overlap(model.tile_size) if args.overlap is None else args.overlap
+    params = WindowParams(model.tile_size, overlap, threshold, args.batch_size, args.block_size, args.sieve_px)
     result = segment_file(
         args.scene,
         predictor(model),
@@ -120,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         "model_gsd_m": model.manifest.radiometry.gsd_m,
         "tiles_skipped_nodata": result.stats.n_tiles_skipped,
         "seconds": round(result.seconds, 3),
+        "overlap": params.overlap,
+        "radiometry": None if result.radiometry is None else result.radiometry.model_dump(),
         **summary.model_dump(),
     }
     write_json(out / OUTPUT_FILES["summary"], record)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import concurrent.futures
 import contextlib
 import json
 import logging
@@ -30,17 +31,16 @@ from starlette.responses import Response
 
 from contract.formats import is_tiff
 from contract.manifest import Manifest
-from serving.batching import Overloaded
+from serving.batching import Overloaded, RunTimeout
 from serving.config import ServeSettings
 from serving.engine import Engine
 from serving.geo import Raster, SceneLimits, read_scene
-from serving.ground_resolution import adapt_to_model_gsd, pixel_size_m
 from serving.http_input import form_value, validation_message
 from serving.pixels import PixelSpec
 from serving.polygons import TooManyPolygons, polygons_geojson
-from serving.scene import cluster_scene, segment_scene
-from serving.scene_outputs import geotiff_bytes, scene_polygons, scene_summary
-from serving.windowed import WindowParams
+from serving.scene import cluster_scene
+from serving.scene_files import segment_file
+from serving.windowed import WindowParams, default_overlap
 from serving.schemas import ApiError, SceneOptions, SegmentSceneOptions, SegmentSceneResponse
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ OptionsT = TypeVar("OptionsT", bound=BaseModel)
 RAW_TYPES = ("image/tiff", "image/tif", "image/geotiff", "application/octet-stream")
 GEOJSON = "application/geo+json"
 _COPY_CHUNK = 1 << 20
+BRIDGE_MARGIN_S = 5.0
 
 
 class SceneService(Protocol):
@@ -184,8 +185,8 @@ async def receive_scene(
 # ----- decoding and the bridge from the worker thread to the async batchers --------------------------------
 
 
-def decode_scene(upload: SceneUpload, options: SceneOptions, max_pixels: int, manifest: Manifest) -> Raster:
-    """The GeoTIFF as a Raster; 413 past the pixel limit (read from the header), 400 for anything unreadable."""
+def check_upload(upload: SceneUpload, max_pixels: int) -> None:
+    """400 for a file that is not a TIFF at all, 413 past the pixel limit (read from the header only)."""
     with open(upload.path, "rb") as handle:
         if not is_tiff(handle.read(4)):
             raise ApiError(400, f"{upload.path.name} is not a GeoTIFF (no TIFF header)")
@@ -193,12 +194,17 @@ def decode_scene(upload: SceneUpload, options: SceneOptions, max_pixels: int, ma
         with rasterio.open(upload.path) as ds:
             pixels = ds.width * ds.height
     except RasterioError:
-        pixels = 0  # read_scene explains what is wrong with it
+        pixels = 0  # the scene reader explains what is wrong with it
     if pixels > max_pixels:
         raise ApiError(
             413, f"{upload.path.name} has {pixels:,} pixels, over the scene limit of {max_pixels:,}; cut it into "
             "smaller scenes",
         )
+
+
+def decode_scene(upload: SceneUpload, options: SceneOptions, max_pixels: int, manifest: Manifest) -> Raster:
+    """The GeoTIFF as an in-memory Raster (the cluster grid); 413 past the pixel limit, 400 if unreadable."""
+    check_upload(upload, max_pixels)
     return read_scene(upload.path, bands=options.bands, limits=SceneLimits(max_pixels=max_pixels),
                       pixels=PixelSpec(manifest.radiometry, scaling=options.scaling))
 
@@ -208,7 +214,9 @@ class BatcherBridge:
 
     Each call submits one batch (at most the batcher's batch size) and waits for it, so a scene never has
     more than one batch queued: tile requests that arrive meanwhile are queued ahead of its next batch.
-    A full queue is retried until `patience_s` passes; then the scene fails with 503.
+    A full queue is retried until `patience_s` passes; then the scene fails with 503. No batch is waited for
+    longer than `patience_s + run_timeout_s` (queueing plus one model run, plus a margin): past that the
+    event loop or the batcher is wedged, the scene fails with RunTimeout (503) and its thread is freed.
     """
 
     def __init__(
@@ -217,11 +225,13 @@ class BatcherBridge:
         submit: Callable[[np.ndarray], Awaitable[Any]],
         cancelled: threading.Event,
         patience_s: float,
+        run_timeout_s: float = 60.0,
     ) -> None:
         self._loop = loop
         self._submit = submit
         self._cancelled = cancelled
         self._patience_s = patience_s
+        self.wait_s = patience_s + run_timeout_s + BRIDGE_MARGIN_S
         self.batches = 0
 
     async def _submit_patiently(self, batch: np.ndarray) -> Any:
@@ -238,7 +248,12 @@ class BatcherBridge:
         if self._cancelled.is_set():
             raise SceneCancelled("the request ended before the scene was done")
         self.batches += 1
-        return asyncio.run_coroutine_threadsafe(self._submit_patiently(batch), self._loop).result()
+        future = asyncio.run_coroutine_threadsafe(self._submit_patiently(batch), self._loop)
+        try:
+            return future.result(timeout=self.wait_s)
+        except concurrent.futures.TimeoutError as err:
+            future.cancel()
+            raise RunTimeout(f"a scene batch got no answer in {self.wait_s:.0f} s; the model or the server is stuck") from err
 
 
 async def _run_scene(service: SceneService, work: Callable[[threading.Event], Any]) -> Any:
@@ -279,7 +294,7 @@ async def scene_folder(service: SceneService, settings: ServeSettings) -> AsyncI
 
 
 def _overlap(options: SegmentSceneOptions, tile: int) -> int:
-    overlap = tile // 8 if options.overlap is None else options.overlap
+    overlap = default_overlap(tile) if options.overlap is None else options.overlap
     if overlap >= tile // 2:  # more overlap multiplies the tiles to compute (near `tile`, without end)
         raise ApiError(
             400, f"invalid options: overlap={overlap} must be smaller than half the model tile ({tile // 2} px)"
@@ -291,46 +306,53 @@ def _overlap(options: SegmentSceneOptions, tile: int) -> int:
 
 
 def _segment_answer(
-    raster: Raster, options: SegmentSceneOptions, bridge: BatcherBridge, tile: int, overlap: int, threshold: float,
-    batch_size: int, model_version: str, model_gsd: float, max_polygons: int,
+    upload: SceneUpload, options: SegmentSceneOptions, bridge: BatcherBridge, params: WindowParams,
+    manifest: Manifest, settings: ServeSettings, folder: Path,
 ) -> Response:
-    """Segment, vectorise and encode the answer (runs in the worker thread). A scene at another ground
-    resolution is tiled at the model's ground size and resampled per tile; the answer stays on its grid."""
+    """Segment, vectorise and encode the answer (runs in the worker thread) with the windowed engine that
+    `agriland segment` and `agriland batch` use: the spooled file is read window by window, sieved, and the
+    raster answer is the COG that engine writes."""
+    check_upload(upload, settings.max_scene_pixels)
     started = time.monotonic()
-    height, width = raster.rgb.shape[:2]
-    predict, params = adapt_to_model_gsd(bridge, WindowParams(tile, overlap, threshold, batch_size),
-                                         pixel_size_m(raster.crs, raster.transform, height, width), model_gsd)
-    result = segment_scene(raster, predict, params.tile_size, params.overlap, threshold, batch_size,
-                           block_size=params.block_size)
-    log.info("%s: %d tiles in %d batches, %.1f s", raster.name, result.n_tiles, bridge.batches, time.monotonic() - started)
-    stem = Path(raster.name).stem
-    if options.format == "geotiff":
-        headers = {"Content-Disposition": f'attachment; filename="{stem}_{options.product}.tif"'}
-        return Response(geotiff_bytes(result, options.product), media_type="image/tiff", headers=headers)
+    raster = options.format == "geotiff" or options.include_mask
+    cog = folder / f"{upload.path.stem}_{options.product}.tif"
     try:
-        polygons = scene_polygons(result, simplify_px=options.simplify, min_area_ha=options.min_area_ha,
-                                  sieve_px=options.sieve_px, max_polygons=max_polygons)
+        result = segment_file(
+            upload.path, bridge, params, {options.product: cog} if raster else {}, bands=options.bands,
+            pixels=PixelSpec(manifest.radiometry, scaling=options.scaling), simplify_px=options.simplify,
+            min_area_ha=options.min_area_ha, limits=SceneLimits(max_pixels=settings.max_scene_pixels),
+            vectorise=options.format != "geotiff", max_polygons=settings.max_polygons,
+        )
     except TooManyPolygons as err:
         raise too_many_polygons(err, options) from err
-    geojson = polygons_geojson(polygons)
-    if options.format == "geojson":
+    log.info("%s: %d tiles in %d batches, %.1f s", result.name, result.stats.n_tiles, bridge.batches,
+             time.monotonic() - started)
+    if options.format == "geotiff":
+        headers = {"Content-Disposition": f'attachment; filename="{cog.name}"'}
+        if result.radiometry is not None:  # also in the file's AGRILAND_RADIOMETRY tag
+            headers["X-Agriland-Radiometry"] = result.radiometry.model_dump_json(exclude_none=True)
+        return Response(cog.read_bytes(), media_type="image/tiff", headers=headers)
+    geojson = polygons_geojson(result.polygons)
+    if options.format == "geojson":  # RFC 7946 allows foreign members: the facts a GIS user needs
+        geojson["agriland"] = {"model": "unet", "model_version": manifest.version, "name": result.name,
+                               "summary": result.summary.model_dump(),
+                               "radiometry": None if result.radiometry is None else result.radiometry.model_dump()}
         return Response(_dumps(geojson), media_type=GEOJSON)
     body = SegmentSceneResponse(
         model="unet",
-        model_version=model_version,
-        name=raster.name,
-        summary=scene_summary(result, polygons, options.min_area_ha, options.sieve_px),
-        threshold=threshold,
-        tile_size=tile,
-        overlap=overlap,
-        n_tiles=result.n_tiles,
-        n_tiles_skipped=result.n_tiles_skipped,
-        bands=list(raster.bands),
-        source_dtype=raster.source_dtype,
+        model_version=manifest.version,
+        name=result.name,
+        summary=result.summary,
+        threshold=params.threshold,
+        tile_size=params.tile_size,
+        overlap=params.overlap,
+        n_tiles=result.stats.n_tiles,
+        n_tiles_skipped=result.stats.n_tiles_skipped,
+        bands=list(result.bands),
+        source_dtype=result.source_dtype,
+        radiometry=result.radiometry,
         polygons=geojson,
-        mask_geotiff_base64=(
-            base64.b64encode(geotiff_bytes(result, options.product)).decode("ascii") if options.include_mask else None
-        ),
+        mask_geotiff_base64=base64.b64encode(cog.read_bytes()).decode("ascii") if options.include_mask else None,
     )
     return Response(body.model_dump_json(), media_type="application/json")
 
@@ -360,17 +382,15 @@ async def segment_scene_handler(request: Request, service: SceneService, setting
     tile = model.tile_size
     async with scene_folder(service, settings) as folder:
         upload, options = await receive_scene(request, SegmentSceneOptions, settings.max_scene_bytes, folder)
-        overlap = _overlap(options, tile)
         threshold = model.manifest.threshold if options.threshold is None else options.threshold
+        params = WindowParams(tile, _overlap(options, tile), threshold, settings.max_batch_size,
+                              sieve_px=options.sieve_px)
         loop = asyncio.get_running_loop()
 
         def work(cancelled: threading.Event) -> Response:
-            raster = decode_scene(upload, options, settings.max_scene_pixels, model.manifest)
-            bridge = BatcherBridge(loop, engine.predict_masks, cancelled, settings.max_latency_ms / 1000.0)
-            return _segment_answer(
-                raster, options, bridge, tile, overlap, threshold, settings.max_batch_size, model.manifest.version,
-                model.manifest.radiometry.gsd_m, settings.max_polygons,
-            )
+            bridge = BatcherBridge(loop, engine.predict_masks, cancelled, settings.max_latency_ms / 1000.0,
+                                   settings.run_timeout_ms / 1000.0)
+            return _segment_answer(upload, options, bridge, params, model.manifest, settings, folder)
 
         return await _run_scene(service, work)
 
@@ -389,7 +409,8 @@ async def cluster_scene_handler(request: Request, service: SceneService, setting
 
         def work(cancelled: threading.Event) -> Response:
             raster = decode_scene(upload, options, settings.max_scene_pixels, model.manifest)
-            bridge = BatcherBridge(loop, predict_q, cancelled, settings.max_latency_ms / 1000.0)
+            bridge = BatcherBridge(loop, predict_q, cancelled, settings.max_latency_ms / 1000.0,
+                                   settings.run_timeout_ms / 1000.0)
             grid = cluster_scene(
                 raster, bridge, tile, model.manifest, batch_size=settings.max_batch_size
             )

@@ -14,6 +14,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from contract.errors import AgrilandError
+from contract.radiometry import AppliedRadiometry
+from serving.geo import SceneLimits
 from serving.polygons import ArablePolygons, SceneSummary, scene_summary_of
 from serving.scene_sinks import CogSink, Kind, PolygonSink
 from serving.ground_resolution import adapt_to_model_gsd, pixel_size_m
@@ -46,10 +48,14 @@ class FileResult:
     preview: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # rgb, mask, valid (decimated)
     tile_size: int = 0  # source pixels per model tile (differs from the model's where the scene's GSD does)
     source_gsd_m: float | None = None
+    radiometry: AppliedRadiometry | None = None  # how the pixels were scaled, and why
 
 
-def _summary(sink: PolygonSink, polygons: ArablePolygons, width: int, height: int, min_area_ha: float) -> SceneSummary:
-    return scene_summary_of(polygons, sink.valid_ha, width, height, sink.crs, min_area_ha)
+def _summary(sink: PolygonSink, polygons: ArablePolygons, width: int, height: int, min_area_ha: float,
+             sieve_px: int) -> SceneSummary:
+    summary = scene_summary_of(polygons, sink.valid_ha, width, height, sink.crs, min_area_ha)
+    summary.sieve_px = sieve_px
+    return summary
 
 
 def _preview_mask(path: Path, shape: tuple[int, int]) -> np.ndarray:
@@ -81,6 +87,9 @@ def segment_file(
     progress: bool = False,
     preview_side: int = 0,
     fields: FieldOptions = FieldOptions(),
+    limits: SceneLimits | None = None,
+    vectorise: bool = True,
+    max_polygons: int | None = None,
 ) -> FileResult:
     """Segment a GeoTIFF/COG block by block: COGs for the requested `outputs` kinds, polygons, a summary.
 
@@ -89,22 +98,29 @@ def segment_file(
     cut into tiles of the model's ground size and resampled per tile, so every output stays on the input grid.
     `preview_side` > 0 also returns decimated RGB, mask and valid arrays for a quick-look. `fields` decides how
     the mask is answered (serving/fields.py: delineated fields, one 4-connected region each, or the plain cut).
+    The service, the CLI and the batch job all run scenes through here: the same scene and options give the
+    same polygons. `vectorise=False` skips the polygons (a raster answer); `max_polygons` raises
+    TooManyPolygons past it.
     """
     if min_area_ha < 0:
         raise AgrilandError(f"minimum area must be >= 0 ha, got {min_area_ha}")
     started = time.monotonic()
     outputs = dict(outputs or {})
     band_arg = tuple(bands) if isinstance(bands, (list, tuple)) else bands
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), GeoTiffSource(path, band_arg, pixels) as source:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), GeoTiffSource(path, band_arg, pixels, limits) as source:
         source_gsd = pixel_size_m(source.crs, source.transform, source.height, source.width)
         model_gsd = pixels.radiometry.gsd_m
         predict, params = adapt_to_model_gsd(predict, params, source_gsd, model_gsd)
         refine = field_refiner(fields, params.threshold, source_gsd or model_gsd)
         tags = {"AGRILAND_THRESHOLD": str(params.threshold), "AGRILAND_TILE_SIZE": str(params.tile_size),
-                "AGRILAND_OVERLAP": str(params.overlap)}
+                "AGRILAND_OVERLAP": str(params.overlap), "AGRILAND_SIEVE_PX": str(params.sieve_px)}
+        applied = source.radiometry.applied
+        if applied is not None:
+            tags["AGRILAND_RADIOMETRY"] = applied.model_dump_json(exclude_none=True)
         rasters = [CogSink(p, kind, source.height, source.width, source.crs, source.transform, tags)
                    for kind, p in outputs.items()]
-        polygons_sink = PolygonSink(source.height, source.width, source.transform, source.crs)
+        polygons_sink = PolygonSink(source.height, source.width, source.transform, source.crs, vectorise,
+                                    max_polygons, min_area_ha)
         written: dict[Kind, Path] = {}
         try:
             stats = WindowedSegmenter(source, predict, params, refine).run([*rasters, polygons_sink], progress=progress)
@@ -116,7 +132,8 @@ def segment_file(
             for done in written.values():  # a later output failed: remove the earlier ones of this run
                 done.unlink(missing_ok=True)
             raise
-        polygons = polygons_sink.polygons(simplify_px, min_area_ha)
+        polygons = polygons_sink.polygons(simplify_px, min_area_ha) if vectorise else ArablePolygons(
+            [], np.zeros(0), source.crs)
         preview = None
         if preview_side > 0:
             rgb, valid = source.preview(preview_side)
@@ -129,7 +146,7 @@ def segment_file(
             crs=source.crs,
             transform=source.transform,
             polygons=polygons,
-            summary=_summary(polygons_sink, polygons, source.width, source.height, min_area_ha),
+            summary=_summary(polygons_sink, polygons, source.width, source.height, min_area_ha, params.sieve_px),
             stats=stats,
             outputs=written,
             source_dtype=source.source_dtype,
@@ -137,6 +154,7 @@ def segment_file(
             preview=preview,
             tile_size=params.tile_size,
             source_gsd_m=source_gsd,
+            radiometry=applied,
         )
     result.seconds = time.monotonic() - started
     log.info("%s: %.2f ha arable in %d polygons, %d tiles, %.1f s", result.name, result.summary.arable_ha,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import ExitStack
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,20 @@ from serving.geo import (
     open_error,
     parse_bands,
 )
+from contract.radiometry import (
+    IMPLAUSIBLE_CLIPPED,
+    AppliedRadiometry,
+    Calibration,
+    clipped_fraction,
+    looks_like_reflectance,
+)
+from serving.calibration import file_calibration
 from serving.pixels import (
     MAX_STRETCH_SAMPLES,
     SCENE_STRETCH,
     PixelSpec,
     SampleCollector,
     WindowScaler,
-    needs_statistics,
     scene_valid,
 )
 
@@ -101,15 +109,60 @@ class GeoTiffSource:
         return [Window(0, y, self.width, min(rows, self.height - y)) for y in range(0, self.height, rows)]
 
     def _fit(self) -> WindowScaler:
-        """Scene-wide scaling: percentile limits from at most MAX_STRETCH_SAMPLES valid pixels (one or two
-        streamed passes), or per-pixel reflectance scaling (a float scene is checked once on a preview)."""
+        """Scene-wide scaling, and what it was: 8-bit as is; reflectance from what the file (or its catalogue)
+        says, else the model's default, checked on a preview for saturation; or a percentile stretch."""
         index = band_positions(self.unique, self.chosen)
         dtype = np.dtype(self.source_dtype)
-        if not needs_statistics(dtype, self._pixels):
-            if np.issubdtype(dtype, np.floating) and self._pixels.scaling_for(dtype) == "reflectance":
-                hwc, valid = self._raw_preview(512)
-                return WindowScaler.for_reflectance(index, self._pixels, hwc[valid].astype(np.float32))
-            return WindowScaler(index, self._pixels)
+        chosen = self._pixels.scaling_for(dtype)
+        if chosen is None:
+            return WindowScaler(index, self._pixels, applied=AppliedRadiometry(
+                scaling="as is", source="8-bit pixels taken as they are (the model's own input type)"))
+        if chosen == "percentile":
+            asked = "requested (scaling=percentile)" if self._pixels.scaling else "the model manifest's radiometry"
+            return self._stretch(index, asked)
+        scaler, said = self._calibrated(index, dtype)
+        hwc, valid = self._raw_preview(512)
+        clipped = round(clipped_fraction(scaler.apply(hwc, valid), valid), 4)
+        applied = scaler.applied.model_copy(update={"clipped_fraction": clipped})  # type: ignore[union-attr]
+        if clipped <= IMPLAUSIBLE_CLIPPED:
+            return replace(scaler, applied=applied)
+        share = f"{100 * clipped:.0f} %"
+        if not said and self._pixels.scaling is None:
+            lo, hi = self._pixels.radiometry.percentiles
+            warning = (
+                f"{share} of the valid pixels saturate (white or black) when read as reflectance by the model's "
+                f"default (DN / {self._pixels.radiometry.reflectance_scale:g}): they are not surface-reflectance "
+                f"numbers (Landsat Level-1 DN, radiance, another product's scale?). Fell back to a {lo:g}-{hi:g} % "
+                "percentile stretch. To choose it yourself pass scaling=percentile (--scaling percentile); if the "
+                "file holds calibrated reflectance, record its scale/offset (gdal_edit.py -scale GAIN -offset BIAS, "
+                "or a STAC item's raster:bands scale/offset)"
+            )
+            log.warning("%s: %s", self.name, warning)
+            stretched = self._stretch(index, "fallback from the model's default reflectance reading (saturated)")
+            return replace(stretched, applied=stretched.applied.model_copy(  # type: ignore[union-attr]
+                update={"warning": warning, "clipped_fraction": clipped}))
+        warning = (f"{share} of the valid pixels saturate (white or black) under {applied.source}; the answer is "
+                   "probably wrong: check the file's calibration or pass scaling=percentile")
+        log.warning("%s: %s", self.name, warning)
+        return replace(scaler, applied=applied.model_copy(update={"warning": warning}))
+
+    def _calibrated(self, index: tuple[int, ...], dtype: np.dtype) -> tuple[WindowScaler, bool]:
+        """Per-pixel reflectance scaling and whether anything (file, catalogue, float values) said how."""
+        calibration = file_calibration(self.ds, self.name, self._pixels.calibration)
+        if calibration is None and np.issubdtype(dtype, np.floating):
+            hwc, valid = self._raw_preview(512)
+            samples = hwc[valid].astype(np.float32)
+            if not len(samples) or looks_like_reflectance(samples, np.ones(len(samples), bool)):
+                calibration = Calibration(gain=(1.0,), bias=(0.0,), source="float pixels holding reflectance (0..~1)")
+        said = calibration is not None
+        calibration = calibration or Calibration.of(self._pixels.radiometry)
+        gain, bias = calibration.for_bands(self.chosen)
+        applied = AppliedRadiometry(scaling="reflectance", source=calibration.source, gain=gain.tolist(),
+                                    bias=bias.tolist(), reflectance_white=self._pixels.radiometry.reflectance_white)
+        return WindowScaler(index, self._pixels, gain=gain, bias=bias, applied=applied), said
+
+    def _stretch(self, index: tuple[int, ...], source: str) -> WindowScaler:
+        """Percentile limits from at most MAX_STRETCH_SAMPLES valid pixels (one or two streamed passes)."""
         n_valid = None
         if self.width * self.height > MAX_STRETCH_SAMPLES:
             n_valid = sum(int(self._raw(w)[1].sum()) for w in self._strips())
@@ -121,7 +174,12 @@ class GeoTiffSource:
         scaler = WindowScaler.from_samples(index, self._pixels, samples)
         log.info("%s: scaling from %d of %d valid pixels: low %s high %s", self.name, len(samples),
                  collector.seen, scaler.low, scaler.high)
-        return scaler
+        applied = AppliedRadiometry(
+            scaling="percentile", source=source, percentiles=list(self._pixels.radiometry.percentiles),
+            low=None if scaler.low is None else [float(v) for v in scaler.low],
+            high=None if scaler.high is None else [float(v) for v in scaler.high],
+        )
+        return replace(scaler, applied=applied)
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [h, w, 3] (0 on nodata) and bool [h, w] valid of one window."""

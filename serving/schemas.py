@@ -7,8 +7,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract.errors import AgrilandError
+from contract.radiometry import AppliedRadiometry
 from serving.geo import BAND_PRESETS, parse_bands
 from serving.polygons import SceneSummary
+from serving.windowed import DEFAULT_SIEVE_PX, MAX_SIEVE_PX
 
 
 class ApiError(Exception):
@@ -183,7 +185,7 @@ class SegmentResponse(BaseModel):
 
 
 
-SIEVE_PX = 4  # default minimum region of the scene polygons: 1-3 pixel specks and holes are sieved away
+SIEVE_PX = DEFAULT_SIEVE_PX  # default minimum region of the scene mask: 1-3 pixel specks and holes are sieved away
 
 
 class SceneOptions(BaseModel):
@@ -211,10 +213,10 @@ class SegmentSceneOptions(SceneOptions):
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's threshold")
     min_area_ha: float = Field(default=0.0, ge=0.0, description="leave out polygons smaller than this (hectares)")
     sieve_px: int = Field(
-        default=SIEVE_PX, ge=0, le=1_000_000,
-        description="before polygonising, merge every region (arable speck or hole in a field, 4-connected) of "
-        "fewer than this many pixels into its surroundings (rasterio.features.sieve); 0 or 1 keeps every pixel. "
-        "The GeoTIFF raster is never sieved",
+        default=SIEVE_PX, ge=0, le=MAX_SIEVE_PX,
+        description="merge every region (arable speck or hole in a field, 4-connected) of fewer than this many "
+        "pixels into its surroundings (rasterio.features.sieve) before the mask raster and the polygons are made; "
+        "0 or 1 keeps every pixel. The same as `agriland segment --sieve-px` and `agriland batch --sieve-px`",
     )
     simplify: float = Field(default=1.0, ge=0.0, description="polygon simplification tolerance in pixels")
     format: Literal["json", "geojson", "geotiff"] = Field(
@@ -240,5 +242,8 @@ class SegmentSceneResponse(BaseModel):
     n_tiles_skipped: int = Field(description="tiles holding only nodata, not computed")
     bands: list[int]
     source_dtype: str
-    polygons: dict[str, Any] = Field(description="GeoJSON FeatureCollection of arable polygons, `area_ha` on each")
+    radiometry: AppliedRadiometry | None = Field(default=None, description="how the scene's pixels were scaled "
+                                                 "to the model's input, where the numbers came from, any warning")
+    polygons: dict[str, Any] = Field(description="RFC 7946 GeoJSON FeatureCollection (EPSG:4326) of arable "
+                                     "polygons, `area_ha` on each")
     mask_geotiff_base64: str | None = Field(default=None, description="with include_mask: the raster GeoTIFF, base64")
