@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 import shutil
 import threading
@@ -300,6 +301,73 @@ def test_tile_request_is_answered_while_a_scene_runs(server, tmp_path: Path) -> 
     assert answered.status_code == 200, answered.text
     assert outcome.get("scene") == 200
     assert scene_still_running, "the tile request waited for the whole scene"
+
+
+# ----- radiometry: a Landsat 8 Level-1 scene (DN, not reflectance) with default options -------------------
+
+
+# Mean Landsat 8 OLI top-of-atmosphere reflectance of B1..B7 per cover (typical mid-latitude summer values).
+TOA = {
+    "crop": (0.11, 0.09, 0.08, 0.06, 0.32, 0.20, 0.11),
+    "ripe": (0.13, 0.12, 0.13, 0.15, 0.28, 0.30, 0.22),
+    "soil": (0.13, 0.12, 0.13, 0.17, 0.24, 0.32, 0.27),
+    "forest": (0.10, 0.08, 0.06, 0.04, 0.25, 0.12, 0.05),
+    "water": (0.11, 0.09, 0.06, 0.04, 0.02, 0.01, 0.01),
+}
+
+
+def write_landsat_l1(path: Path, height: int = 400, width: int = 400, seed: int = 4) -> Path:
+    """uint16 DN = (TOA + 0.1) / 2e-5 (the L1 rescaling), 30 m UTM; parcels of crops, soil, forest, a lake."""
+    rng = np.random.default_rng(seed)
+    cover = np.full((height, width), "forest", dtype=object)
+    for y in range(0, height, 40):
+        for x in range(0, width, 50):
+            cover[y:y + 38, x:x + 48] = rng.choice(["crop", "ripe", "soil", "crop", "forest"])
+    yy, xx = np.mgrid[:height, :width]
+    cover[((yy - 300) / 60.0) ** 2 + ((xx - 90) / 80.0) ** 2 <= 1] = "water"
+    toa = np.zeros((7, height, width), dtype=np.float64)
+    for name, means in TOA.items():
+        inside = cover == name
+        for band, mean in enumerate(means):
+            toa[band][inside] = mean
+    stripes = 1.0 + 0.08 * np.sin(2 * np.pi * (xx + yy) / 6.0)
+    toa *= np.where(np.isin(cover, ["crop", "ripe", "soil"]), stripes, 1.0)
+    toa += rng.normal(0, 0.004, toa.shape)
+    dn = np.clip(np.rint((toa + 0.1) / 2e-5), 1, 65535).astype(np.uint16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=7, dtype="uint16",
+                           crs="EPSG:32633", transform=from_origin(600_000, 5_100_000, 30, 30)) as dst:
+            dst.write(dn)
+    return path
+
+
+def test_level1_dn_scene_falls_back_to_the_stretch_and_says_so(client: httpx.Client, tmp_path: Path,
+                                                               exported_models: Path) -> None:
+    """Read as DN / 10000 this scene is white (0.6-2.3 'reflectance'); the answer must not silently be that."""
+    scene = write_landsat_l1(tmp_path / "LC08_L1TP_193027_20230701_20230711_02_T1.tif")
+    default = post_scene(client, "/segment_scene", scene, bands="landsat8")
+    assert default.status_code == 200, default.text
+    applied = default.json()["radiometry"]
+    assert applied["scaling"] == "percentile" and applied["clipped_fraction"] > 0.9
+    assert "scaling=percentile" in applied["warning"] and "gdal_edit.py" in applied["warning"]
+    asked = post_scene(client, "/segment_scene", scene, bands="landsat8", scaling="percentile").json()
+    assert asked["radiometry"]["warning"] is None and asked["radiometry"]["source"].startswith("requested")
+    assert default.json()["summary"] == asked["summary"]  # the fallback is exactly the stretch
+    forced = post_scene(client, "/segment_scene", scene, bands="landsat8", scaling="reflectance").json()
+    assert forced["radiometry"]["scaling"] == "reflectance" and "saturate" in forced["radiometry"]["warning"]
+    geojson = post_scene(client, "/segment_scene", scene, bands="landsat8", format="geojson").json()
+    assert geojson["agriland"]["radiometry"]["scaling"] == "percentile"
+
+    from agriland.cli import main as agriland_main
+
+    out = tmp_path / "cli"
+    assert agriland_main(["segment", str(scene), "--out", str(out), "--models", str(exported_models), "--bands",
+                          "landsat8", "--provider", "cpu", "--no-progress"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["radiometry"] == applied and summary["arable_ha"] == pytest.approx(asked["summary"]["arable_ha"])
+    with rasterio.open(out / "mask.tif") as mask:
+        assert json.loads(mask.tags()["AGRILAND_RADIOMETRY"])["scaling"] == "percentile"
 
 
 # ----- bounded polygon answers: sieve and the polygon cap --------------------------------------------------
