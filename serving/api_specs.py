@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import bentoml
 from _bentoml_sdk.io_models import ensure_io_descriptor
 from bentoml.validators import ContentType
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, create_model
 from starlette.exceptions import HTTPException
 
-from serving.schemas import SceneOptions, SegmentSceneOptions
+from serving.schemas import ClusterOptions, SceneOptions, SegmentOptions, SegmentSceneOptions
 
 ImageFile = Annotated[Path, ContentType("image/*")]
 TiffFile = Annotated[Path, ContentType("image/tiff")]
@@ -41,29 +41,28 @@ class DeferredInput(bentoml.IODescriptor):
         return instance
 
 
-class SegmentInput(DeferredInput):
-    """POST /segment."""
+def input_spec(name: str, options: type[BaseModel], file: tuple[Any, Any], doc: str) -> type[DeferredInput]:
+    """The API's input spec: the upload field plus every field of its options model, taken from that model.
 
-    file: list[ImageFile] = Field(default_factory=list, description=_FILES)
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's threshold")
-    fit: Literal["auto", "pad", "resize"] = Field(
-        default="auto", description="auto pads tiles up to the model size and resizes larger ones"
-    )
-    include_probability: bool = Field(default=False, description="add the mean arable probability")
-    mask_encoding: Literal["both", "png", "rle"] = Field(
-        default="both", description="which mask encodings the JSON answer carries"
-    )
+    The endpoints validate requests with the `serving.schemas` models; building the spec from them means
+    /docs.json (and every client or fuzzer reading it) lists exactly the options that are accepted.
+    """
+    fields: dict[str, Any] = {"file": file}
+    for field_name, info in options.model_fields.items():
+        fields[field_name] = (info.annotation, info)
+    spec = create_model(name, __base__=DeferredInput, __doc__=doc, __module__=__name__, **fields)
+    return cast(type[DeferredInput], spec)
 
 
-class ClusterInput(DeferredInput):
-    """POST /cluster."""
-
-    file: list[ImageFile] = Field(default_factory=list, description=_FILES)
-    top_k: int = Field(default=3, ge=1, le=100, description="how many clusters to list with probabilities")
-    include_embedding: bool = Field(default=False, description="return the DEC embedding of each tile")
-    fit: Literal["auto", "pad", "resize"] = Field(
-        default="resize", description="how tiles of another size reach the model size"
-    )
+_SCENE_FILE = (TiffFile, Field(description="one GeoTIFF scene (or send it as the raw image/tiff body)"))
+SegmentInput = input_spec("SegmentInput", SegmentOptions, (list[ImageFile], Field(default_factory=list, description=_FILES)),
+                          "POST /segment.")
+ClusterInput = input_spec("ClusterInput", ClusterOptions, (list[ImageFile], Field(default_factory=list, description=_FILES)),
+                          "POST /cluster.")
+SegmentSceneInput = input_spec("SegmentSceneInput", SegmentSceneOptions, _SCENE_FILE,
+                               "POST /segment_scene: one GeoTIFF (multipart `file`, or the raw image/tiff body).")
+ClusterSceneInput = input_spec("ClusterSceneInput", SceneOptions, _SCENE_FILE,
+                               "POST /cluster_scene: one GeoTIFF (multipart `file`, or the raw image/tiff body).")
 
 
 class RawTilesInput(DeferredInput):
@@ -81,28 +80,6 @@ class RawTilesInput(DeferredInput):
 RawArrayOutput = ensure_io_descriptor(Annotated[Path, ContentType("application/octet-stream")])
 
 
-class SegmentSceneInput(DeferredInput):
-    """POST /segment_scene: one GeoTIFF (multipart `file`, or the raw image/tiff body)."""
-
-    file: TiffFile = Field(description="one GeoTIFF scene (or send it as the raw image/tiff body)")
-    bands: str | None = SegmentSceneOptions.model_fields["bands"]
-    wgs84: bool = SegmentSceneOptions.model_fields["wgs84"]
-    overlap: int | None = SegmentSceneOptions.model_fields["overlap"]
-    threshold: float | None = SegmentSceneOptions.model_fields["threshold"]
-    min_area_ha: float = SegmentSceneOptions.model_fields["min_area_ha"]
-    sieve_px: int = SegmentSceneOptions.model_fields["sieve_px"]
-    simplify: float = SegmentSceneOptions.model_fields["simplify"]
-    format: Literal["json", "geojson", "geotiff"] = SegmentSceneOptions.model_fields["format"]
-    include_mask: bool = SegmentSceneOptions.model_fields["include_mask"]
-    product: Literal["mask", "probability"] = SegmentSceneOptions.model_fields["product"]
-
-
-class ClusterSceneInput(DeferredInput):
-    """POST /cluster_scene: one GeoTIFF (multipart `file`, or the raw image/tiff body)."""
-
-    file: TiffFile = Field(description="one GeoTIFF scene (or send it as the raw image/tiff body)")
-    bands: str | None = SceneOptions.model_fields["bands"]
-    wgs84: bool = SceneOptions.model_fields["wgs84"]
 
 
 class SceneJobRef(bentoml.IODescriptor):
