@@ -95,6 +95,10 @@ class MicroBatcher:
             f"(deadline {self.run_timeout_s:.0f} s)"
         )
 
+    def stuck_for_s(self) -> float:
+        """Seconds since the current run passed its deadline (0 when no run is late)."""
+        return 0.0 if self.stuck_since is None else time.monotonic() - self.stuck_since
+
     def _ensure_worker(self) -> None:
         if self._worker is None or self._worker.done():
             self._wakeup = asyncio.Event()

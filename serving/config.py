@@ -29,6 +29,7 @@ class ServeSettings:
     max_batch_size: int = 16  # tiles per ONNX Runtime run
     max_latency_ms: int = 30_000  # a tile that waited this long in the queue is answered 503
     run_timeout_ms: int = 60_000  # a model run longer than this is answered 503 and marks the worker not ready
+    hung_after_ms: int = 300_000  # a run this much past its deadline is a hung session: /livez fails (restart me)
     max_queue_tiles: int = 256  # tiles waiting per model before new requests get 503
     max_concurrency: int = 64  # requests in flight per worker before new ones get 429
     max_upload_bytes: int = 32 * 1024 * 1024

@@ -124,6 +124,13 @@ class Engine:
             return None
         return "; ".join([*(f"{key}: {value}" for key, value in self.errors.items()), *stuck])
 
+    def hung_reason(self) -> str | None:
+        """Why this worker should be restarted (a model run stuck for `hung_after_ms` past its deadline), or None."""
+        limit_s = self.settings.hung_after_ms / 1000.0
+        hung = [reason for batcher in self.batchers.values()
+                if batcher.stuck_for_s() > limit_s and (reason := batcher.stuck_reason())]
+        return "; ".join(hung) if hung else None
+
     def tile_size(self, name: str) -> int:
         return self.models[name].tile_size
 

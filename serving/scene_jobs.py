@@ -23,8 +23,10 @@ class SceneJobs:
             self.running[task_id] = current
 
     def finished(self, task_id: str | None) -> None:
+        """Called from the job's own `finally`: forgets it (the cancelled set holds running jobs only)."""
         if task_id:
             self.running.pop(task_id, None)
+            self.cancelled.discard(task_id)
 
     async def cancel(self, task_id: str) -> str:
         """Cancel a running job and wait until its work stopped and released its folder and slot.

@@ -203,6 +203,14 @@ class Agriland:
         self.engine = Engine(SETTINGS, SETTINGS_ERROR)
         self.jobs = SceneJobs()
 
+    def __is_alive__(self) -> bool:
+        """/livez fails once a model run has hung for AGRILAND_HUNG_AFTER_MS past its deadline: the session holds
+        the worker's only device thread, so nothing short of a restart frees it (a liveness probe restarts it)."""
+        reason = self.engine.hung_reason()
+        if reason is not None:
+            log.error("not alive (restart this worker): %s", reason)
+        return reason is None
+
     def __is_ready__(self) -> bool:
         reason = self.engine.not_ready_reason()
         if reason is not None:

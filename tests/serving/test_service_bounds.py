@@ -142,11 +142,12 @@ def test_stuck_session_turns_not_ready_and_recovers(exported_models: Path, serve
     flag = tmp_path / "sleep-seconds"
     running = server_factory(
         exported_models,
-        env={"AGRILAND_RUN_TIMEOUT_MS": "1000", "AGRILAND_TEST_SLEEP_FLAG": str(flag)},
+        env={"AGRILAND_RUN_TIMEOUT_MS": "1000", "AGRILAND_HUNG_AFTER_MS": "1000",
+             "AGRILAND_TEST_SLEEP_FLAG": str(flag)},
         pythonpath=str(shim),
     )
     assert poll_ready(running.url) == 200, running.log()[-3000:]
-    flag.write_text("8")
+    flag.write_text("15")
     with httpx.Client(base_url=running.url, timeout=60) as http:
         stuck = http.post("/segment", files={"file": ("a.png", _tile())})
         assert stuck.status_code == 503, stuck.text
@@ -154,7 +155,15 @@ def test_stuck_session_turns_not_ready_and_recovers(exported_models: Path, serve
         assert http.get("/readyz").status_code == 503
         refused = http.post("/segment", files={"file": ("b.png", _tile())})
         assert refused.status_code == 503 and "has not returned" in refused.json()["error"]
+        live = 200
+        for _ in range(100):  # hung for AGRILAND_HUNG_AFTER_MS past the deadline: a liveness probe restarts it
+            live = http.get("/livez").status_code
+            if live != 200:
+                break
+            time.sleep(0.1)
+        assert live == 503, "a hung model session must fail /livez"
         flag.unlink()
         assert poll_ready(running.url, timeout=60) == 200
+        assert http.get("/livez").status_code == 200
         assert http.post("/segment", files={"file": ("c.png", _tile())}).status_code == 200
-    assert "passed its 1 s deadline" in running.log()
+    assert "passed its 1 s deadline" in running.log() and "not alive (restart this worker)" in running.log()
