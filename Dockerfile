@@ -22,14 +22,14 @@ WORKDIR /app
 COPY requirements-serve.txt .
 RUN pip install -r requirements-serve.txt
 
-RUN useradd --create-home --uid 10001 agriland
+RUN groupadd --gid 10001 agriland && useradd --create-home --uid 10001 --gid 10001 agriland
 COPY --chown=agriland:agriland agriland/__init__.py agriland/cli.py agriland/
 COPY --chown=agriland:agriland contract/ contract/
 COPY --chown=agriland:agriland serving/ serving/
 # models/ is mounted at run time (-v) or copied in by a derived image; the service stays up but not
 # ready (/readyz 503, reason in the log) until valid artifacts are there.
 RUN mkdir -p /app/models && chown agriland:agriland /app/models
-USER agriland
+USER 10001:10001
 
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,12 +65,23 @@ def build_models(profile: QuickstartProfile, work_dir: Path, models_dir: Path, s
                                  "--variant", profile.export_variants])
 
 
+def instance_env(environ: dict[str, str], models_dir: Path, port: int) -> dict[str, str]:
+    """The service's environment: its models, and its own BentoML state unless one was chosen.
+
+    BentoML keeps scene-job results and `prometheus_multiproc_dir` under BENTOML_HOME; two services on one
+    host sharing it wipe each other's metrics, so each port gets its own folder.
+    """
+    env = {**environ, "AGRILAND_MODELS_DIR": str(models_dir.resolve())}
+    env.setdefault("BENTOML_HOME", str(Path(tempfile.gettempdir()) / f"agriland-bentoml-{port}"))
+    return env
+
+
 def serve(models_dir: Path, port: int, host: str) -> None:
     """Replace this process with `bentoml serve` on the built models."""
     bentoml = shutil.which("bentoml", path=str(Path(sys.executable).parent)) or shutil.which("bentoml")
     if bentoml is None:
         raise AgrilandError("bentoml is not installed: install the serve extra (pip install -e '.[serve]')")
-    env = {**os.environ, "AGRILAND_MODELS_DIR": str(models_dir.resolve())}
+    env = instance_env(dict(os.environ), models_dir, port)
     url = f"http://{'localhost' if host in {'0.0.0.0', '127.0.0.1'} else host}:{port}"
     print(
         f"\nagriland is starting on {url} (models: {models_dir})\n"

@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="scene files, folders of .tif, .txt lists of paths/URLs, STAC Item(Collection) .json")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created; reused to resume)")
     parser.add_argument("--models", type=Path, default=Path("models"), help="models folder (default: models)")
-    parser.add_argument("--variant", default="fp32", help="model variant: fp32, fp16 or int8 (default: fp32)")
+    parser.add_argument("--variant", default="fp32", help="model variant: fp32, fp16 or int8, or a preference list such as int8,fp32 "
+                        "(the first one exported is used; default: fp32)")
     parser.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"])
     parser.add_argument("--address", default=None,
                         help="Ray cluster address (ray://host:10001 or auto); default RAY_ADDRESS or a local Ray")

@@ -20,7 +20,7 @@ from batch.vectors import merge_polygons, write_summary
 from contract.errors import AgrilandError
 from contract.manifest import verify_artifact
 from serving.pixels import PixelSpec
-from serving.runtime import artifact_folder
+from serving.runtime import choose_variant
 from serving.scene_outputs import write_json
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class SceneWorker:
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.config = config
-        self.model = OnnxModel.load(artifact_folder(config.models, "unet", config.variant),
+        self.model = OnnxModel.load(choose_variant(config.models, "unet", config.variant)[0],
                                     providers=config.provider, intra_op_threads=config.threads_per_actor)
         self.predict = predictor(self.model)
 
@@ -126,7 +126,9 @@ def _process(config: BatchConfig, todo: list[SceneInput]):
 def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = True) -> RunReport:
     """Segment every scene not already finished; keep `run.json` current after each scene."""
     config.check()
-    model_folder = artifact_folder(config.models, "unet", config.variant)
+    model_folder, fallback = choose_variant(config.models, "unet", config.variant)
+    if fallback:
+        log.warning("%s", fallback)
     manifest = verify_artifact(model_folder)
     if manifest.task != "segmentation":
         raise AgrilandError(f"{model_folder} holds a {manifest.task} model, not a segmentation U-Net")

@@ -89,8 +89,9 @@ class ServeSettings:
         """Refuse unknown variants and provider names."""
         for name in ("dec_variant", "unet_variant"):
             value = getattr(self, name)
-            if value not in VARIANTS:
-                raise AgrilandError(f"{ENV_PREFIX}{name.upper()}={value!r}: choose one of {', '.join(VARIANTS)}")
+            if not value or any(v.strip() not in VARIANTS for v in value.split(",")):
+                raise AgrilandError(f"{ENV_PREFIX}{name.upper()}={value!r}: choose one of {', '.join(VARIANTS)}, "
+                                    "or a comma list in order of preference such as int8,fp32")
         if self.providers not in PROVIDERS:
             raise AgrilandError(f"{ENV_PREFIX}PROVIDERS={self.providers!r}: choose one of {', '.join(PROVIDERS)}")
 

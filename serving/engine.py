@@ -12,7 +12,7 @@ from contract.errors import AgrilandError
 from serving.batching import MicroBatcher
 from serving.config import ServeSettings
 from serving.resources import service_ort_threads
-from serving.runtime import OnnxModel, artifact_folder
+from serving.runtime import OnnxModel, choose_variant
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ class Engine:
         variants = {"dec": settings.dec_variant, "unet": settings.unet_variant}
         for name in MODEL_NAMES:
             try:
-                folder = artifact_folder(settings.models_dir, name, variants[name])
+                folder, fallback = choose_variant(settings.models_dir, name, variants[name])
+                if fallback:
+                    log.warning("%s", fallback)
                 model = OnnxModel.load(folder, settings.provider_choice, threads)
                 self._check_contract(name, model)
             except AgrilandError as err:

@@ -204,6 +204,34 @@ def warm_up(model: OnnxModel, max_batch_size: int, every_size: bool | None = Non
     return seconds
 
 
+def variant_preferences(setting: str) -> tuple[str, ...]:
+    """`int8,fp32` -> ("int8", "fp32"): the variants to serve, best first (AGRILAND_*_VARIANT)."""
+    choices = tuple(v.strip().lower() for v in setting.split(",") if v.strip())
+    unknown = [v for v in choices if v not in VARIANTS]
+    if not choices or unknown:
+        raise AgrilandError(f"unknown variant(s) {unknown or [setting]}; choose from {', '.join(VARIANTS)}, "
+                            "or a comma list in order of preference such as int8,fp32")
+    return choices
+
+
+def choose_variant(models_dir: Path | str, name: str, setting: str) -> tuple[Path, str | None]:
+    """The first exported variant of a preference list, and a warning when it is not the first one asked for.
+
+    The export drops a variant that misses its parity gate (int8 often), so a deployment may ask for
+    `int8,fp32`: int8 where it was exported, fp32 otherwise, said clearly in the log.
+    """
+    preferences = variant_preferences(setting)
+    for variant in preferences:
+        folder = artifact_folder(models_dir, name, variant)
+        if (folder / "manifest.json").is_file():
+            skipped = preferences[: preferences.index(variant)]
+            warning = None if not skipped else (
+                f"{name}: variant {', '.join(skipped)} not exported in {Path(models_dir) / name} (dropped by its "
+                f"parity gate?); serving {variant}")
+            return folder, warning
+    return artifact_folder(models_dir, name, preferences[0]), None  # loading it explains what is missing
+
+
 def artifact_folder(models_dir: Path | str, name: str, variant: str = "fp32") -> Path:
     """`models_dir/name/variant`, refusing unknown variants with a clear message."""
     if variant not in VARIANTS:

@@ -12,7 +12,7 @@ from contract.errors import AgrilandError
 from serving.geo import BAND_PRESETS
 from serving.pixels import PixelSpec
 from serving.polygons import polygons_geojson
-from serving.runtime import OnnxModel, artifact_folder
+from serving.runtime import OnnxModel, choose_variant
 from serving.fields import MODES, FieldOptions
 from serving.scene_files import segment_file
 from serving.scene_outputs import preview_image, write_json, write_png
@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("scene", type=str, help="GeoTIFF or COG scene (any size, uint8/uint16/float, with a CRS; a path or a GDAL URL)")
     parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
     parser.add_argument("--models", type=Path, default=Path("models"), help="models folder (default: models)")
-    parser.add_argument("--variant", default="fp32", help="model variant: fp32, fp16 or int8 (default: fp32)")
+    parser.add_argument("--variant", default="fp32", help="model variant: fp32, fp16 or int8, or a preference list such as int8,fp32 "
+                        "(the first one exported is used; default: fp32)")
     parser.add_argument("--overlap", type=int, default=None,
                         help="pixels shared by neighbouring tiles (default: 1/8 of the model tile, as the service)")
     parser.add_argument("--sieve-px", type=int, default=DEFAULT_SIEVE_PX,
@@ -89,7 +90,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.min_area_ha < 0:
         raise AgrilandError(f"--min-area-ha must be >= 0, got {args.min_area_ha}")
-    model = OnnxModel.load(artifact_folder(args.models, "unet", args.variant), providers=args.provider)
+    folder, fallback = choose_variant(args.models, "unet", args.variant)
+    if fallback:
+        log.warning("%s", fallback)
+    model = OnnxModel.load(folder, providers=args.provider)
     if model.manifest.task != "segmentation":
         raise AgrilandError(f"{model.folder} holds a {model.manifest.task} model, not a segmentation U-Net")
     threshold = model.manifest.cut(args.mask_mode, args.threshold)

@@ -91,6 +91,18 @@ def test_missing_models_folder_is_not_ready(server_factory, poll_ready, tmp_path
     assert "NOT loaded" in running.log()
 
 
+def test_a_variant_preference_list_serves_the_first_exported(exported_models: Path, server_factory, poll_ready,
+                                                             tmp_path: Path) -> None:
+    """deploy/ asks for int8,fp32: where the export dropped int8 (its parity gate), fp32 serves, said in the log."""
+    models = tmp_path / "models"
+    for name in ("dec", "unet"):
+        shutil.copytree(exported_models / name / "fp32", models / name / "fp32")
+    running = server_factory(models, env={"AGRILAND_UNET_VARIANT": "int8,fp32", "AGRILAND_DEC_VARIANT": "int8,fp32"})
+    assert poll_ready(running.url) == 200, running.log()[-3000:]
+    assert httpx.post(running.url + "/segment", files={"file": ("a.png", _png())}, timeout=30).status_code == 200
+    assert "variant int8 not exported" in running.log() and "serving fp32" in running.log()
+
+
 def test_bentoml_build_succeeds(tmp_path: Path) -> None:
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "home"), "BENTOML_DO_NOT_TRACK": "true"}
     result = subprocess.run(
