@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         gpus_per_actor=args.gpus_per_actor, address=args.address, num_cpus=args.num_cpus, asset=args.asset,
     )
     config.check()
-    scenes = resolve_inputs(args.inputs, asset=args.asset)
+    scenes = resolve_inputs(args.inputs, asset=args.asset, bands=args.bands)
     report = run_batch(config, scenes, progress=not args.no_progress)
     print(
         f"{report.ok} scene(s) done, {report.skipped} already done (skipped), {report.failed} failed; "

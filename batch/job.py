@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import shutil
@@ -10,12 +11,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 from tqdm import tqdm
 
 from batch.config import BatchConfig
 from batch.inputs import SceneInput
-from batch.scene_task import SCENES_DIR, STR_FIELDS, finished_record, polygons_file, run_scene
+from batch.scene_task import (
+    SCENES_DIR, STR_FIELDS, answer_key, finished_record, polygons_file, run_scene, scene_dir, wanted_files,
+)
 from batch.vectors import merge_polygons, write_summary
 from contract.errors import AgrilandError
 from contract.manifest import verify_artifact
@@ -47,10 +51,10 @@ class SceneWorker:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
         manifest = self.model.manifest
         rows = [
-            run_scene(SceneInput(str(sid), str(href)), self.predict, manifest.tile_size, manifest.version,
-                      manifest.onnx_sha256, manifest.threshold, self.config,
-                      PixelSpec(manifest.radiometry, scaling=self.config.scaling))
-            for sid, href in zip(batch["scene_id"], batch["href"])
+            run_scene(SceneInput(str(sid), str(href), str(calibration)), self.predict, manifest.tile_size,
+                      manifest.version, manifest.onnx_sha256, manifest.threshold, self.config,
+                      PixelSpec(manifest.radiometry, scaling=self.config.scaling), variant=manifest.variant)
+            for sid, href, calibration in zip(batch["scene_id"], batch["href"], batch["calibration"])
         ]
         return {key: [row[key] for row in rows] for key in rows[0]}
 
@@ -113,7 +117,8 @@ def _process(config: BatchConfig, todo: list[SceneInput]):
     _init_ray(config)
     actors = _actors(config, len(todo))
     log.info("%d scene(s) on %d ONNX Runtime actor(s) x %d thread(s)", len(todo), actors, config.threads_per_actor)
-    dataset = ray.data.from_items([{"scene_id": s.scene_id, "href": s.href} for s in todo],
+    dataset = ray.data.from_items([{"scene_id": s.scene_id, "href": s.href, "calibration": s.calibration}
+                                   for s in todo],
                                   override_num_blocks=len(todo))
     results = dataset.map_batches(
         SceneWorker, fn_constructor_kwargs={"config": config}, batch_size=1,
@@ -138,11 +143,13 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
     records: dict[str, dict] = {}
     todo: list[SceneInput] = []
     for scene in scenes:
-        done = finished_record(config.out, scene, manifest.onnx_sha256)
+        key = answer_key(scene, config, manifest.onnx_sha256, manifest.variant, manifest.tile_size, manifest.threshold)
+        done = finished_record(config.out, scene, key, wanted_files(config))
         if done is None:
             todo.append(scene)
         else:
-            records[scene.scene_id] = {**{k: done[k] for k in done if k not in ("model_version", "model_sha256")},
+            records[scene.scene_id] = {**{k: done[k] for k in done
+                                          if k not in ("model_version", "model_sha256", "answer_key")},
                                        "status": "skipped"}
     log.info("%d scene(s): %d already finished (resume), %d to run", len(scenes), len(records), len(todo))
     run = {
@@ -158,6 +165,7 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
         bar = tqdm(total=len(todo), desc="scenes", unit="scene", disable=not progress)
         for row in _process(config, todo):
             row = {k: (str(v) if k in STR_FIELDS else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            row["radiometry"] = json.loads(row["radiometry"]) if row.get("radiometry") else None
             records[row["scene_id"]] = row
             bar.update(1)
             bar.set_postfix(failed=sum(r["status"] == "failed" for r in records.values()))
@@ -166,8 +174,11 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
     order = [s.scene_id for s in scenes]
     run["scenes"] = {sid: records[sid] for sid in order if sid in records}
     finished = [sid for sid in order if records.get(sid, {}).get("status") in ("ok", "skipped")]
-    merge_polygons([polygons_file(config.out, sid) for sid in finished], config.out / MERGED)
-    write_summary([records[sid] for sid in order if sid in records], config.out / SUMMARY)
+    merged_path, shared_ha = merge_polygons(
+        [(polygons_file(config.out, sid), scene_dir(config.out, sid) / "mask.tif") for sid in finished],
+        config.out / MERGED)
+    merged_ha = float(gpd.read_parquet(merged_path)["area_ha"].sum())
+    write_summary([records[sid] for sid in order if sid in records], config.out / SUMMARY, merged_ha, shared_ha)
     counts = {s: sum(r["status"] == s for r in records.values()) for s in ("ok", "skipped", "failed")}
     wall = time.monotonic() - started
     tiles = sum(int(records[sid].get("n_tiles", 0)) for sid in order if records.get(sid, {}).get("status") == "ok")
@@ -175,6 +186,9 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
         finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         timings={"wall_s": round(wall, 3), "tiles": tiles, "tiles_per_s": round(tiles / wall, 3) if wall else 0.0},
         counts=counts,
+        overlap={"shared_valid_ha": round(shared_ha, 6),
+                 "rule": "where scenes overlap, the first scene in input order that has data there answers; "
+                         "polygons.parquet and the summary TOTAL count each place once"},
         failures={sid: r["error"] for sid, r in records.items() if r["status"] == "failed"},
         outputs={"merged_polygons": MERGED, "summary": SUMMARY, "scenes": SCENES_DIR},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from batch.config import BatchConfig
@@ -23,21 +24,59 @@ SCENES_DIR = "scenes"
 RECORD_FILE = "scene.json"
 FLOAT_FIELDS = ("arable_ha", "valid_ha", "arable_fraction", "seconds")
 INT_FIELDS = ("n_polygons", "n_tiles", "n_tiles_skipped", "width", "height")
-STR_FIELDS = ("scene_id", "href", "status", "error", "crs", "outputs")
+STR_FIELDS = ("scene_id", "href", "status", "error", "crs", "outputs", "radiometry")
 
 
 def scene_dir(out: Path, scene_id: str) -> Path:
     return out / SCENES_DIR / scene_id
 
 
-def finished_record(out: Path, scene: SceneInput, model_sha256: str) -> dict | None:
-    """The record of a scene finished earlier by the same model on the same input, or None (resume)."""
+def answer_key(scene: SceneInput, config: BatchConfig, model_sha256: str, variant: str, tile_size: int,
+               default_threshold: float) -> dict:
+    """Everything that changes a scene's answer: a rerun skips a scene only when all of it agrees (and the files
+    asked for were written: see `finished_record`)."""
+    return {
+        "href": scene.href,
+        "model_sha256": model_sha256,
+        "variant": variant,
+        "threshold": default_threshold if config.threshold is None else config.threshold,
+        "overlap": default_overlap(tile_size) if config.overlap is None else config.overlap,
+        "bands": config.bands,
+        "scaling": config.scaling,
+        "calibration": scene.calibration,
+        "sieve_px": config.sieve_px,
+        "simplify": config.simplify,
+        "min_area_ha": config.min_area_ha,
+    }
+
+
+def wanted_files(config: BatchConfig) -> set[str]:
+    """The files a scene folder must hold for this run's options."""
+    names = {"mask.tif", *(FILE_NAMES[f] for f in config.formats)}
+    return names | {"probability.tif"} if config.probability else names
+
+
+def finished_record(out: Path, scene: SceneInput, key: dict, wanted: set[str] | None = None) -> dict | None:
+    """The record of a scene finished earlier with the same answer key (model, input, options) and every
+    `wanted` file, or None."""
     path = scene_dir(out, scene.scene_id) / RECORD_FILE
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if record.get("status") != "ok" or record.get("model_sha256") != model_sha256 or record.get("href") != scene.href:
+    if record.get("status") != "ok":
+        return None
+    earlier = record.get("answer_key")
+    if earlier != key:
+        changed = sorted(k for k in key if not isinstance(earlier, dict) or earlier.get(k) != key[k])
+        log.info("%s: finished earlier with other %s; running it again", scene.scene_id, ", ".join(changed))
+        return None
+    try:
+        written = set(json.loads(record.get("outputs") or "{}"))
+    except ValueError:
+        written = set()
+    if wanted and not wanted <= written:
+        log.info("%s: finished earlier without %s; running it again", scene.scene_id, ", ".join(sorted(wanted - written)))
         return None
     return record
 
@@ -50,9 +89,12 @@ def _row(scene: SceneInput, status: str, **values: object) -> dict:
 
 
 def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version: str, model_sha256: str,
-              default_threshold: float, config: BatchConfig, pixels: PixelSpec = SCENE_STRETCH) -> dict:
+              default_threshold: float, config: BatchConfig, pixels: PixelSpec = SCENE_STRETCH,
+              variant: str = "fp32") -> dict:
     """Segment one scene into `out/scenes/<id>/`; every failure becomes a `failed` row, never an exception."""
     started = time.monotonic()
+    key = answer_key(scene, config, model_sha256, variant, tile_size, default_threshold)
+    pixels = replace(pixels, calibration=scene.pixel_calibration())
     threshold = default_threshold if config.threshold is None else config.threshold
     overlap = default_overlap(tile_size) if config.overlap is None else config.overlap
     params = WindowParams(tile_size, overlap, threshold, config.batch_size, config.block_size, config.sieve_px)
@@ -75,8 +117,11 @@ def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version
                 n_tiles_skipped=result.stats.n_tiles_skipped, width=result.width, height=result.height,
                 crs=summary.crs, seconds=round(time.monotonic() - started, 3),
                 outputs=json.dumps({name: f"{SCENES_DIR}/{scene.scene_id}/{name}" for name in files}),
+                radiometry="" if result.radiometry is None else result.radiometry.model_dump_json(),
             )
-            write_json(tmp / RECORD_FILE, {**row, "model_version": model_version, "model_sha256": model_sha256,
+            write_json(tmp / RECORD_FILE, {**row, "radiometry": json.loads(row["radiometry"] or "null"),
+                                           "answer_key": key, "model_version": model_version,
+                                           "model_sha256": model_sha256,
                                            "threshold": threshold, "tile_size": tile_size, "overlap": overlap,
                                            "sieve_px": config.sieve_px})
         dest.chmod(0o755)  # the temporary folder was private (0700)

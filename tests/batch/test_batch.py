@@ -79,7 +79,8 @@ def test_batch_outputs_failures_and_resume(ray_local, exported_models: Path, tmp
         assert gpd.read_file(folder / "polygons.geojson").crs.to_epsg() == 4326
         assert len(gpd.read_file(folder / "polygons.fgb")) == len(polygons)
     merged = gpd.read_parquet(out / "polygons.parquet")
-    assert merged.crs.to_epsg() == 4326 and set(merged["scene_id"]) == {"north", "south"}
+    assert merged.crs.to_epsg() == 4326 and set(merged["scene_id"]) <= {"north", "south"}
+    assert set(",".join(merged["scene_ids"]).split(",")) == {"north", "south"}  # the two scenes overlap
     summary = pd.read_csv(out / "summary.csv")
     total = summary[summary["scene_id"] == "TOTAL"].iloc[0]
     assert total["arable_ha"] == pytest.approx(merged["area_ha"].sum(), rel=1e-6)
@@ -98,7 +99,7 @@ def test_batch_outputs_failures_and_resume(ray_local, exported_models: Path, tmp
     assert run["scenes"]["north"]["status"] == "skipped" and run["scenes"]["south"]["status"] == "ok"
     assert (out / "scenes" / "north" / "mask.tif").stat().st_mtime_ns == north_mtime
     assert not (out / "scenes" / ".south.tmp-killed").exists()
-    assert set(gpd.read_parquet(out / "polygons.parquet")["scene_id"]) == {"north", "south"}
+    assert set(",".join(gpd.read_parquet(out / "polygons.parquet")["scene_ids"]).split(",")) == {"north", "south"}
 
 
 def test_inputs_from_folders_lists_and_stac(tmp_path: Path) -> None:
@@ -186,3 +187,87 @@ def test_service_cli_and_batch_give_the_same_polygons(ray_local, exported_models
     for key in ("arable_ha", "valid_ha", "n_polygons"):
         assert served["summary"][key] == pytest.approx(cli_summary[key], abs=1e-6)
         assert served["summary"][key] == pytest.approx(batch_row[key], abs=1e-6)
+
+
+def _shifted_copy(source: Path, dest: Path, dx_px: int) -> Path:
+    """The same pixels georeferenced `dx_px` pixels further east: a scene overlapping `source`."""
+    with rasterio.open(source) as src:
+        profile, data = src.profile, src.read()
+        profile["transform"] = src.transform * src.transform.translation(dx_px, 0)
+    with rasterio.open(dest, "w", **profile) as dst:
+        dst.write(data)
+    return dest
+
+
+@pytest.mark.slow
+def test_overlapping_scenes_count_each_hectare_once(ray_local, exported_models: Path, tmp_path: Path) -> None:
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    west = write_scene(scenes / "a_west.tif", height=200, width=400)
+    _shifted_copy(west, scenes / "b_east.tif", 200)  # its western half lies on a_west's eastern half
+    out = tmp_path / "out"
+    assert _batch(scenes, out, exported_models) == 0
+    alone = {sid: gpd.read_parquet(out / "scenes" / sid / "polygons.parquet").to_crs(4326) for sid in ("a_west", "b_east")}
+    merged = gpd.read_parquet(out / "polygons.parquet")
+    union = alone["a_west"].geometry.union_all().union(alone["b_east"].geometry.union_all())
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    union_ha = sum(abs(geod.geometry_area_perimeter(p)[0]) for p in getattr(union, "geoms", [union])) / 10_000
+    naive_ha = sum(frame["area_ha"].sum() for frame in alone.values())
+    assert merged["area_ha"].sum() < 0.8 * naive_ha  # the shared half is not counted twice
+    # the first scene answers wherever it has data; the second adds only ground the first does not cover
+    assert alone["a_west"]["area_ha"].sum() * 0.999 <= merged["area_ha"].sum() <= union_ha * 1.001
+    overlaps = sum(a.intersection(b).area for i, a in enumerate(merged.geometry) for b in merged.geometry[i + 1:])
+    assert overlaps < 1e-12, "no two merged polygons cover the same ground"
+    run = json.loads((out / "run.json").read_text())
+    assert run["overlap"]["shared_valid_ha"] > 0
+    total = pd.read_csv(out / "summary.csv").set_index("scene_id").loc["TOTAL"]
+    assert total["arable_ha"] == pytest.approx(merged["area_ha"].sum(), rel=1e-6)
+    per_scene_valid = sum(run["scenes"][sid]["valid_ha"] for sid in ("a_west", "b_east"))
+    # valid columns: a_west 40..400, b_east 240..600 (each has a 40 px nodata margin on its west side)
+    assert total["valid_ha"] == pytest.approx(per_scene_valid * 560 / 720, rel=0.01)
+
+
+@pytest.mark.slow
+def test_rerun_with_other_options_is_not_skipped(ray_local, exported_models: Path, tmp_path: Path) -> None:
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    write_scene(scenes / "one.tif", height=150, width=160)
+    out = tmp_path / "out"
+    assert _batch(scenes, out, exported_models) == 0
+    first = json.loads((out / "scenes" / "one" / "scene.json").read_text())
+    assert first["answer_key"]["threshold"] == first["threshold"] and first["radiometry"]["scaling"]
+    assert _batch(scenes, out, exported_models) == 0  # the same run again: resumed
+    assert json.loads((out / "run.json").read_text())["counts"] == {"ok": 0, "skipped": 1, "failed": 0}
+    for option in (["--threshold", "0.3"], ["--sieve-px", "0"], ["--bands", "1,2,3"], ["--scaling", "percentile"]):
+        assert _batch(scenes, out, exported_models, *option) == 0
+        counts = json.loads((out / "run.json").read_text())["counts"]
+        assert counts == {"ok": 1, "skipped": 0, "failed": 0}, option
+
+
+def test_stac_assets_must_hold_the_bands_asked_for(tmp_path: Path) -> None:
+    import pystac
+
+    scenes = tmp_path / "scenes"
+    scenes.mkdir()
+    item = pystac.Item("s2", None, None, pystac.utils.str_to_datetime("2024-06-01T00:00:00Z"), {})
+    item.add_asset("B04", pystac.Asset("scenes/b04.tif", media_type=pystac.MediaType.COG,
+                                       extra_fields={"raster:bands": [{"scale": 0.0001, "offset": -0.1}]}))
+    item.add_asset("visual", pystac.Asset("scenes/tci.tif", media_type=pystac.MediaType.COG,
+                                          extra_fields={"eo:bands": [{"name": n} for n in ("red", "green", "blue")]}))
+    item.add_asset("stack", pystac.Asset("scenes/stack.tif", media_type=pystac.MediaType.COG,
+                                         extra_fields={"raster:bands": [{"scale": 0.0001, "offset": -0.1}] * 4}))
+    stac = tmp_path / "item.json"
+    stac.write_text(json.dumps(item.to_dict(transform_hrefs=False)))
+    (chosen,) = resolve_inputs([str(stac)])
+    assert chosen.href.endswith("tci.tif") and chosen.calibration == ""  # not the first, one-band asset
+    (stack,) = resolve_inputs([str(stac)], bands="sentinel2-10m")  # bands 3,2,1 -> needs 3
+    assert stack.href.endswith("tci.tif")
+    (four,) = resolve_inputs([str(stac)], bands="4,3,2")
+    assert four.href.endswith("stack.tif")
+    calibration = four.pixel_calibration()
+    assert calibration is not None and calibration.gain == (0.0001,) * 4 and calibration.bias == (-0.1,) * 4
+    assert "STAC raster:bands" in calibration.source
+    with pytest.raises(AgrilandError, match="1 band"):
+        resolve_inputs([str(stac)], asset="B04")
