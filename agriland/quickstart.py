@@ -51,7 +51,7 @@ def build_models(profile: QuickstartProfile, work_dir: Path, models_dir: Path, s
                                                   "--profile", profile.name])
     _step("name clusters from the sample's labels", ["clusters", "name", "--from-labels", "--run", str(dec_run)])
     log.info("quickstart: clusters were named automatically by the majority EuroSAT label of their sample tiles "
-             "(AnnualCrop and PermanentCrop count as arable); look at %s and rename them with "
+             "(AnnualCrop counts as arable land, PermanentCrop as cropland that is not arable); look at %s and rename them with "
              "`agriland clusters name 7=arable --run %s --models %s`", dec_run / "galleries" / "index.md", dec_run,
              models_dir)
     if not (mosaics / "pairs.csv").is_file():

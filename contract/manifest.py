@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from contract.errors import AgrilandError
 from contract.radiometry import Radiometry
@@ -45,6 +46,26 @@ class Parity(BaseModel):
     passed: bool = True
 
 
+# Names of cropland clusters (EuroSAT class names, the workflow's own words, snake_case land-cover names).
+ARABLE_NAMES: tuple[str, ...] = ("arable", "cropland", "AnnualCrop", "annual_crop")
+CROPLAND_NAMES: tuple[str, ...] = (*ARABLE_NAMES, "PermanentCrop", "permanent_crop")
+_PERMANENT = {"permanentcrop", "permanent_crop", "permanent crop", "permanent crops"}
+# EuroSAT classes (and the workflow's names) as land-cover classes a GIS user filters on.
+LAND_COVER: dict[str, str] = {
+    "annualcrop": "annual_crop", "arable": "annual_crop", "permanentcrop": "permanent_crop", "cropland": "cropland",
+    "pasture": "pasture", "herbaceousvegetation": "herbaceous_vegetation", "forest": "forest", "sealake": "water",
+    "river": "water", "residential": "built_up", "industrial": "built_up", "highway": "road",
+}
+
+
+def land_cover_of(name: str | None) -> str | None:
+    """A cluster name as a snake_case land-cover class (AnnualCrop -> annual_crop, SeaLake -> water, ...)."""
+    if name is None or not name.strip():
+        return None
+    key = re.sub(r"[^a-z]", "", name.lower())
+    return LAND_COVER.get(key, re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_") or None)
+
+
 class Manifest(BaseModel):
     """Everything serving needs to know about one exported model folder."""
 
@@ -59,8 +80,11 @@ class Manifest(BaseModel):
     input: TensorSpec
     outputs: list[TensorSpec]
     cluster_names: dict[str, str] = Field(default_factory=dict)
-    # Cluster names that mean cropland (EuroSAT's AnnualCrop and PermanentCrop; Pasture is not cropland).
-    arable_classes: list[str] = Field(default_factory=lambda: ["arable", "cropland", "AnnualCrop", "PermanentCrop"])
+    # Cluster names that mean cropland: land under temporary (annual) or permanent crops (FAO). Pasture is not.
+    cropland_classes: list[str] = Field(default_factory=lambda: list(CROPLAND_NAMES))
+    # Cluster names that count as arable land, FAO's sense: temporary crops only; permanent crops (orchards,
+    # vineyards, EuroSAT's PermanentCrop) are cropland but not arable.
+    arable_classes: list[str] = Field(default_factory=lambda: list(ARABLE_NAMES))
     threshold: float = Field(default=0.5, ge=0.0, le=1.0)  # the pixel cut (mask_mode=threshold)
     # The cut on a delineated field's mean probability (mask_mode=fields, the default answer). Lower than the
     # pixel cut: averaged over a whole field it is far less noisy, and on imagery unlike the training tiles
@@ -84,6 +108,16 @@ class Manifest(BaseModel):
             return float(requested)
         return self.field_threshold if mask_mode == "fields" else self.threshold
 
+    @model_validator(mode="after")
+    def _permanent_crops_are_not_arable(self) -> "Manifest":
+        """Manifests written before cropland_classes existed listed PermanentCrop as arable: read it as cropland."""
+        if "cropland_classes" not in self.model_fields_set:
+            permanent = [c for c in self.arable_classes if c.strip().lower() in _PERMANENT]
+            if permanent:
+                self.arable_classes = [c for c in self.arable_classes if c not in permanent]
+                self.cropland_classes = sorted({*self.cropland_classes, *permanent, *self.arable_classes})
+        return self
+
     @field_validator("cluster_names")
     @classmethod
     def _cluster_keys_are_ints(cls, value: dict[str, str]) -> dict[str, str]:
@@ -105,9 +139,19 @@ class Manifest(BaseModel):
         return self.cluster_names.get(str(cluster_id))
 
     def is_arable_cluster(self, cluster_id: int) -> bool:
-        """True when the cluster was named as one of the arable classes."""
+        """True when the cluster was named as one of the arable classes (annual crops; FAO arable land)."""
         name = self.cluster_name(cluster_id)
         return name is not None and name.strip().lower() in {c.lower() for c in self.arable_classes}
+
+    def is_cropland_cluster(self, cluster_id: int) -> bool:
+        """True when the cluster was named as cropland: annual or permanent crops (arable ones included)."""
+        name = self.cluster_name(cluster_id)
+        known = {c.lower() for c in (*self.cropland_classes, *self.arable_classes)}
+        return name is not None and name.strip().lower() in known
+
+    def land_cover(self, cluster_id: int) -> str | None:
+        """The cluster's land cover as a GIS class (annual_crop, permanent_crop, pasture, forest, water, ...)."""
+        return land_cover_of(self.cluster_name(cluster_id))
 
 
 def sha256_file(path: Path) -> str:

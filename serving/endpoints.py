@@ -161,6 +161,8 @@ def cluster_results(
                 cluster=best,
                 confidence=float(row[best]),
                 cluster_name=manifest.cluster_name(best),
+                land_cover=manifest.land_cover(best),
+                cropland=manifest.is_cropland_cluster(best),
                 is_arable=manifest.is_arable_cluster(best),
                 top_k=[
                     ClusterScore(cluster=int(c), probability=float(row[c]), name=manifest.cluster_name(int(c)))

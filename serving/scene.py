@@ -132,6 +132,8 @@ def cluster_scene(
                 "col": int(col),
                 "cluster": cluster,
                 "name": manifest.cluster_name(cluster),
+                "land_cover": manifest.land_cover(cluster),
+                "cropland": manifest.is_cropland_cluster(cluster),
                 "is_arable": manifest.is_arable_cluster(cluster),
                 "confidence": round(float(q[k, cluster]), 6),
                 "valid_fraction": round(float(fractions[todo[k]]), 6),

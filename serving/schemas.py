@@ -128,7 +128,11 @@ class ClusterResult(BaseModel):
     cluster: int
     confidence: float = Field(description="soft-assignment probability of the chosen cluster")
     cluster_name: str | None = Field(description="from the manifest's cluster names; null when unnamed")
-    is_arable: bool
+    land_cover: str | None = Field(default=None, description="the cluster's land cover: annual_crop, "
+                                   "permanent_crop, cropland, pasture, forest, water, built_up, ... (from its name)")
+    cropland: bool = Field(default=False, description="annual or permanent crops (the manifest's cropland_classes)")
+    is_arable: bool = Field(description="FAO arable land: annual (temporary) crops only; permanent crops such as "
+                            "orchards and vineyards are cropland but not arable (the manifest's arable_classes)")
     top_k: list[ClusterScore]
     embedding: list[float] | None = None
 

@@ -85,6 +85,8 @@ def test_cluster_json_base64_every_format(client: httpx.Client, exported_models,
     assert "embedding" not in result  # only with include_embedding
     assert result["cluster_name"] == manifest.cluster_names.get(str(result["cluster"]))
     assert result["is_arable"] == (manifest.cluster_names.get(str(result["cluster"])) == "arable")
+    assert result["cropland"] == manifest.is_cropland_cluster(result["cluster"])
+    assert result["land_cover"] == manifest.land_cover(result["cluster"])
 
 
 def test_several_tiles_per_request_keep_their_order(client: httpx.Client, exported_models) -> None:

@@ -159,6 +159,9 @@ def test_cluster_scene_grid_matches_the_tile_grid(client: httpx.Client, scenes: 
         assert 0 <= props["cluster"] < (manifest.n_clusters or 1_000) and 0.0 < props["confidence"] <= 1.0
         assert props["name"] == manifest.cluster_name(props["cluster"])
         assert props["is_arable"] == manifest.is_arable_cluster(props["cluster"])
+        assert props["cropland"] == manifest.is_cropland_cluster(props["cluster"])
+        assert props["land_cover"] == manifest.land_cover(props["cluster"])
+        assert props["cropland"] or not props["is_arable"]  # arable land is cropland
 
 
 # ----- bad input -------------------------------------------------------------------------------------------
