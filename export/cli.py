@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from contract.manifest import VARIANTS, read_manifest
+from export.parity import MIN_GATE_TILES
 
 GRAPH_OPTIMIZERS = ("auto", "tf2onnx", "onnxruntime")
 
@@ -27,7 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "when that cannot be read)")
     parser.add_argument("--calibration-tiles", type=int, default=64,
                         help="tiles int8 calibration reads (default 64)")
-    parser.add_argument("--parity-tiles", type=int, default=16, help="tiles compared Keras vs ONNX (default 16)")
+    parser.add_argument("--parity-tiles", type=int, default=64, help="tiles compared Keras vs ONNX (default 64)")
+    parser.add_argument("--gate-tiles", type=int, default=MIN_GATE_TILES,
+                        help=f"fewest parity tiles the int8 gate accepts (default {MIN_GATE_TILES}; int8 must reach "
+                             "mask IoU 0.98 / cluster agreement 0.97 against Keras on them)")
     parser.add_argument("--strict", action="store_true",
                         help="fail when an fp16/int8 variant misses its parity gate (default: drop it with a "
                              "warning, recorded in models/<name>/export_summary.json; fp32 always must pass)")
@@ -47,10 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     variants = list(VARIANTS) if args.variant == "all" else [args.variant]
     outcomes = run_export(run, args.models, args.name, variants, args.calibration_data, args.parity_tiles,
                           strict=args.strict, n_calibration_tiles=args.calibration_tiles,
-                          graph_optimizer=args.graph_optimizer, parity_source=args.parity_data)
+                          graph_optimizer=args.graph_optimizer, parity_source=args.parity_data,
+                          min_gate_tiles=args.gate_tiles)
     for outcome in outcomes:
         if outcome.folder is None:
             print(f"{args.name}/{outcome.variant}: DROPPED, not exported ({outcome.reason})")
+            if outcome.parity and outcome.parity.get("gate"):
+                print(f"  {outcome.parity['gate']}")
             continue
         manifest = read_manifest(outcome.folder)
         p = manifest.parity
@@ -59,4 +66,7 @@ def main(argv: list[str] | None = None) -> int:
                    f"cluster agreement {p.cluster_agreement:.4f}" if p.cluster_agreement is not None else None]
         print(f"{manifest.name}/{manifest.variant}: {outcome.folder / 'model.onnx'} "
               f"({', '.join(f for f in figures if f)} vs Keras on {p.n_tiles} tiles)")
+        gate = getattr(p, "gate", None)
+        if gate:
+            print(f"  {gate}")
     return 0

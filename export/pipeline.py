@@ -17,7 +17,7 @@ import numpy as np
 from contract.errors import AgrilandError
 from export.manifest_builder import KERAS_FILE, build_manifest, read_summary
 from export.onnx_export import OUTPUT_NAMES, GraphOptimizer, convert_keras
-from export.parity import check_parity, keras_outputs
+from export.parity import MIN_GATE_TILES, check_parity, keras_outputs
 from export.variants import VariantOutcome, gated, to_fp16, to_int8
 from contract.manifest import MODEL_FILE, VARIANTS, read_manifest, verify_artifact, write_manifest
 from serving.runtime import artifact_folder
@@ -45,6 +45,8 @@ class ExportInputs:
     model: object
     calibration_source: str = ""
     graph_optimizer: GraphOptimizer = "auto"
+    min_gate_tiles: int = MIN_GATE_TILES
+    parity_split: str = ""  # whether the parity tiles were held out from training (said in parity.gate)
 
 
 def load_reference_tiles(source: str | Path, tile_size: int, origin: str) -> np.ndarray:
@@ -132,8 +134,10 @@ def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity
     log.info("%s: %d parity tiles from %s, %d int8 calibration tiles from %s", name, len(parity), source,
              len(calibration), cal_source)
     reference = keras_outputs(model, parity, OUTPUT_NAMES[name])
+    split = ("held-out tiles from --parity-data" if parity_source is not None
+             else "tiles of the run's training data, not held out: pass --parity-data for a held-out figure")
     return ExportInputs(run_dir, name, summary, parity, calibration, reference, str(source), model,
-                        calibration_source=cal_source)
+                        calibration_source=cal_source, parity_split=split)
 
 
 def _publish(staging: Path, final: Path) -> None:
@@ -184,7 +188,8 @@ def export_variant(inputs: ExportInputs, models_dir: Path, variant: Variant) -> 
             extra["calibration_tiles"] = int(len(inputs.calibration_tiles))
             extra["calibration_source"] = inputs.calibration_source or inputs.tile_source
         threshold = float(inputs.summary.get("threshold", 0.5))
-        parity = check_parity(inputs.keras_reference, model_path, inputs.parity_tiles, variant, threshold)
+        parity = check_parity(inputs.keras_reference, model_path, inputs.parity_tiles, variant, threshold,
+                              inputs.min_gate_tiles, inputs.parity_split)
         manifest = build_manifest(inputs.run_dir, staging, inputs.name, variant, parity, inputs.summary, extra)
         write_manifest(staging, manifest)
         verify_artifact(staging)
@@ -233,9 +238,9 @@ def write_export_summary(models_dir: Path, inputs: ExportInputs, outcomes: list[
 
 
 def run_export(run_dir: Path | str, models_dir: Path | str, name: Name, variants: list[str],
-               calibration_source: Path | None = None, n_parity_tiles: int = 16, strict: bool = False,
+               calibration_source: Path | None = None, n_parity_tiles: int = 64, strict: bool = False,
                n_calibration_tiles: int = MAX_CALIBRATION_TILES, graph_optimizer: GraphOptimizer = "auto",
-               parity_source: Path | None = None) -> list[VariantOutcome]:
+               parity_source: Path | None = None, min_gate_tiles: int = MIN_GATE_TILES) -> list[VariantOutcome]:
     """Export several variants of one model, sharing the Keras model, tiles and reference outputs.
 
     fp32 must pass its parity gate (else AgrilandError and nothing is published). fp16/int8 that miss theirs
@@ -248,6 +253,7 @@ def run_export(run_dir: Path | str, models_dir: Path | str, name: Name, variants
             raise AgrilandError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     inputs = prepare(Path(run_dir), name, calibration_source, n_parity_tiles, n_calibration_tiles, parity_source)
     inputs.graph_optimizer = graph_optimizer
+    inputs.min_gate_tiles = min_gate_tiles
     models_dir = Path(models_dir)
     outcomes: list[VariantOutcome] = []
     for variant in sorted(set(variants), key=VARIANTS.index):
@@ -264,16 +270,18 @@ def run_export(run_dir: Path | str, models_dir: Path | str, name: Name, variants
 
 
 def export_models(run_dir: Path | str, models_dir: Path | str, name: Name, variants: list[str],
-                  calibration_source: Path | None = None, n_parity_tiles: int = 16) -> list[Path]:
+                  calibration_source: Path | None = None, n_parity_tiles: int = 64) -> list[Path]:
     """The folders of the variants that were exported (dropped fp16/int8 are left out; see run_export)."""
     outcomes = run_export(run_dir, models_dir, name, variants, calibration_source, n_parity_tiles)
     return [o.folder for o in outcomes if o.folder is not None]
 
 
 def export_model(run_dir: Path | str, models_dir: Path | str, name: Name, variant: Variant,
-                 calibration_source: Path | None = None, n_parity_tiles: int = 16) -> Path:
+                 calibration_source: Path | None = None, n_parity_tiles: int = 64,
+                 min_gate_tiles: int = MIN_GATE_TILES) -> Path:
     """Export `run_dir`'s model as `models_dir/name/variant/{model.onnx,manifest.json}` and return that folder.
 
     One variant asked for by name must exist afterwards: a missed gate raises (strict)."""
-    outcomes = run_export(run_dir, models_dir, name, [variant], calibration_source, n_parity_tiles, strict=True)
+    outcomes = run_export(run_dir, models_dir, name, [variant], calibration_source, n_parity_tiles, strict=True,
+                          min_gate_tiles=min_gate_tiles)
     return outcomes[0].folder  # type: ignore[return-value]

@@ -115,7 +115,7 @@ def test_unreadable_tiles_fail_clearly(export_case, tmp_path: Path) -> None:
         export_model(run, tmp_path / "models", "unet", "int8")
     assert not (tmp_path / "models" / "unet" / "int8").exists()
     folder = export_model(run, tmp_path / "models", "unet", "int8", calibration_source=export_case.data,
-                          n_parity_tiles=4)
+                          n_parity_tiles=4, min_gate_tiles=4)
     assert read_manifest(folder).parity.n_tiles == 4
     assert (tmp_path / "models" / "unet" / "fp32" / "model.onnx").is_file()  # derived from a fresh fp32
 

@@ -62,7 +62,7 @@ def test_missed_int8_gate_drops_the_variant(unet_run: Path, tmp_path: Path) -> N
     stale.mkdir(parents=True)
     (stale / "model.onnx").write_bytes(b"from an older export")
     folder = _flat_tiles(tmp_path / "calib", 0)
-    outcomes = run_export(unet_run, models, "unet", ["fp32", "int8"], calibration_source=folder,
+    outcomes = run_export(unet_run, models, "unet", ["fp32", "int8"], calibration_source=folder, min_gate_tiles=8,
                           n_parity_tiles=8)
     by_variant = {o.variant: o for o in outcomes}
     assert by_variant["fp32"].status == "exported"
@@ -82,7 +82,8 @@ def test_missed_int8_gate_drops_the_variant(unet_run: Path, tmp_path: Path) -> N
     assert model.run(np.zeros((1, 64, 64, 3), np.uint8))["mask"].shape == (1, 64, 64, 1)
     # --strict (and export_model, which names one variant) still fails on the same gate
     with pytest.raises(AgrilandError, match="fails parity"):
-        run_export(unet_run, models, "unet", ["int8"], calibration_source=folder, n_parity_tiles=8, strict=True)
+        run_export(unet_run, models, "unet", ["int8"], calibration_source=folder, n_parity_tiles=8, strict=True,
+                   min_gate_tiles=8)
 
 
 def test_cli_reports_a_dropped_variant(unet_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
