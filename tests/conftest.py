@@ -46,7 +46,7 @@ def build_tiny_models(work: Path) -> Path:
     models = work / "models"
     for name in ("dec", "unet"):
         _agriland("export", name, "--run", str(work / f"runs/{name}"), "--models", str(models),
-                  "--variant", "int8", "--parity-tiles", "8", cwd=work)
+                  "--variant", "int8", "--parity-tiles", "8", "--gate-tiles", "8", cwd=work)  # tiny data
     return models
 
 
