@@ -21,6 +21,7 @@ class BatchConfig:
     provider: str = "auto"
     overlap: int | None = None  # None: 1/8 of the model tile (serving.windowed.default_overlap)
     sieve_px: int = DEFAULT_SIEVE_PX
+    mask_mode: Literal["fields", "threshold"] = "fields"  # as `agriland segment` and /segment_scene
     threshold: float | None = None  # None: the manifest's
     batch_size: int = 8
     block_size: int = DEFAULT_BLOCK

@@ -52,7 +52,7 @@ class SceneWorker:
         manifest = self.model.manifest
         rows = [
             run_scene(SceneInput(str(sid), str(href), str(calibration)), self.predict, manifest.tile_size,
-                      manifest.version, manifest.onnx_sha256, manifest.threshold, self.config,
+                      manifest.version, manifest.onnx_sha256, manifest.cut(self.config.mask_mode), self.config,
                       PixelSpec(manifest.radiometry, scaling=self.config.scaling), variant=manifest.variant)
             for sid, href, calibration in zip(batch["scene_id"], batch["href"], batch["calibration"])
         ]
@@ -143,7 +143,8 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
     records: dict[str, dict] = {}
     todo: list[SceneInput] = []
     for scene in scenes:
-        key = answer_key(scene, config, manifest.onnx_sha256, manifest.variant, manifest.tile_size, manifest.threshold)
+        key = answer_key(scene, config, manifest.onnx_sha256, manifest.variant, manifest.tile_size,
+                         manifest.cut(config.mask_mode))
         done = finished_record(config.out, scene, key, wanted_files(config))
         if done is None:
             todo.append(scene)

@@ -13,6 +13,7 @@ from batch.inputs import SceneInput
 from batch.vectors import FILE_NAMES, polygons_frame, write_vectors
 from contract.atomic import atomic_dir
 from contract.errors import AgrilandError
+from serving.fields import FieldOptions
 from serving.pixels import SCENE_STRETCH, PixelSpec
 from serving.scene_files import segment_file
 from serving.scene_outputs import write_json
@@ -41,6 +42,7 @@ def answer_key(scene: SceneInput, config: BatchConfig, model_sha256: str, varian
         "variant": variant,
         "threshold": default_threshold if config.threshold is None else config.threshold,
         "overlap": default_overlap(tile_size) if config.overlap is None else config.overlap,
+        "mask_mode": config.mask_mode,
         "bands": config.bands,
         "scaling": config.scaling,
         "calibration": scene.calibration,
@@ -105,7 +107,8 @@ def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version
             if config.probability:
                 targets["probability"] = tmp / "probability.tif"
             result = segment_file(scene.href, predict, params, targets, bands=config.bands, pixels=pixels,
-                                  simplify_px=config.simplify, min_area_ha=config.min_area_ha)
+                                  simplify_px=config.simplify, min_area_ha=config.min_area_ha,
+                                  fields=FieldOptions.parse(config.mask_mode))
             frame = polygons_frame(result.polygons, scene.scene_id, model_version, model_sha256)
             vectors = write_vectors(frame, tmp, config.formats)
             files = [p.name for p in result.outputs.values()] + [p.name for p in vectors.values()]

@@ -168,12 +168,13 @@ class AppliedRadiometry(BaseModel):
         description="as is: 8-bit pixels taken unchanged; reflectance: DN * gain + bias rendered so that "
         "`reflectance_white` is 255; percentile: a per-band stretch between the scene's percentiles")
     source: str = Field(description="where the numbers came from (the file's tags, a catalogue, the request, ...)")
-    gain: list[float] | None = Field(default=None, description="per R, G, B band (reflectance scaling)")
-    bias: list[float] | None = Field(default=None, description="per R, G, B band (reflectance scaling)")
+    # lists are empty where they do not apply (never null: BentoML's clients cannot decode a null list)
+    gain: list[float] = Field(default_factory=list, description="per R, G, B band (reflectance scaling)")
+    bias: list[float] = Field(default_factory=list, description="per R, G, B band (reflectance scaling)")
     reflectance_white: float | None = None
-    percentiles: list[float] | None = None
-    low: list[float] | None = Field(default=None, description="per band value mapped to 0 (percentile scaling)")
-    high: list[float] | None = Field(default=None, description="per band value mapped to 255 (percentile scaling)")
+    percentiles: list[float] = Field(default_factory=list)
+    low: list[float] = Field(default_factory=list, description="per band value mapped to 0 (percentile scaling)")
+    high: list[float] = Field(default_factory=list, description="per band value mapped to 255 (percentile scaling)")
     clipped_fraction: float | None = Field(default=None, description="share of valid pixels saturated at white "
                                            "or black under the scaling that was checked first")
     warning: str | None = Field(default=None, description="set when the pixels did not look like what was assumed")

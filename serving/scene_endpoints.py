@@ -39,6 +39,7 @@ from serving.http_input import form_value, validation_message
 from serving.pixels import PixelSpec
 from serving.polygons import TooManyPolygons, polygons_geojson
 from serving.scene import cluster_scene
+from serving.fields import FieldOptions
 from serving.scene_files import segment_file
 from serving.windowed import WindowParams, default_overlap
 from serving.schemas import ApiError, SceneOptions, SegmentSceneOptions, SegmentSceneResponse
@@ -322,6 +323,7 @@ def _segment_answer(
             pixels=PixelSpec(manifest.radiometry, scaling=options.scaling), simplify_px=options.simplify,
             min_area_ha=options.min_area_ha, limits=SceneLimits(max_pixels=settings.max_scene_pixels),
             vectorise=options.format != "geotiff", max_polygons=settings.max_polygons,
+            fields=FieldOptions.parse(options.mask_mode),
         )
     except TooManyPolygons as err:
         raise too_many_polygons(err, options) from err
@@ -382,7 +384,7 @@ async def segment_scene_handler(request: Request, service: SceneService, setting
     tile = model.tile_size
     async with scene_folder(service, settings) as folder:
         upload, options = await receive_scene(request, SegmentSceneOptions, settings.max_scene_bytes, folder)
-        threshold = model.manifest.threshold if options.threshold is None else options.threshold
+        threshold = model.manifest.cut(options.mask_mode, options.threshold)
         params = WindowParams(tile, _overlap(options, tile), threshold, settings.max_batch_size,
                               sieve_px=options.sieve_px)
         loop = asyncio.get_running_loop()

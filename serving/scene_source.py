@@ -176,8 +176,8 @@ class GeoTiffSource:
                  collector.seen, scaler.low, scaler.high)
         applied = AppliedRadiometry(
             scaling="percentile", source=source, percentiles=list(self._pixels.radiometry.percentiles),
-            low=None if scaler.low is None else [float(v) for v in scaler.low],
-            high=None if scaler.high is None else [float(v) for v in scaler.high],
+            low=[] if scaler.low is None else [float(v) for v in scaler.low],
+            high=[] if scaler.high is None else [float(v) for v in scaler.high],
         )
         return replace(scaler, applied=applied)
 

@@ -64,7 +64,7 @@ class PixelOptions(BaseModel):
 
     bands: str | None = Field(default=None, description=_BANDS_HELP)
     scaling: Literal["reflectance", "percentile"] | None = Field(default=None, description=_SCALING_HELP)
-    gsd: float | None = Field(default=None, gt=0, le=10000, description="metres per pixel of the tile; it is "
+    gsd: float | None = Field(default=None, ge=0.001, le=10000,  # ge, not gt: OpenAPI 3.0 has no numeric exclusiveMinimum description="metres per pixel of the tile; it is "
                               "resampled to the model's ground resolution (manifest radiometry.gsd_m) first")
 
     @field_validator("bands")
@@ -214,7 +214,12 @@ class SegmentSceneOptions(SceneOptions):
     overlap: int | None = Field(
         default=None, ge=0, description="pixels shared by neighbouring tiles (< half the model tile); default 1/8 tile"
     )
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's threshold")
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's "
+                                    "field_threshold for mask_mode=fields, its threshold for mask_mode=threshold")
+    mask_mode: Literal["fields", "threshold"] = Field(
+        default="fields", description="fields: the probability snapped to the image's field boundaries, one "
+        "4-connected mask region and one polygon per field (as `agriland segment` and `agriland batch`); "
+        "threshold: the plain per-pixel cut")
     min_area_ha: float = Field(default=0.0, ge=0.0, description="leave out polygons smaller than this (hectares)")
     sieve_px: int = Field(
         default=SIEVE_PX, ge=0, le=MAX_SIEVE_PX,

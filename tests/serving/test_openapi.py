@@ -44,3 +44,24 @@ def test_docs_json_options_carry_the_schema_constraints(client: httpx.Client) ->
     props = _properties(spec, next(iter(content.values()))["schema"])
     assert "percentile" in str(props["scaling"]) and "reflectance" in str(props["scaling"])
     assert "exclusiveMinimum" in str(props["gsd"]) or "minimum" in str(props["gsd"])
+
+
+def test_docs_json_is_openapi_3_0(client: httpx.Client) -> None:
+    """OpenAPI 3.0 knows `exclusiveMinimum` only as a boolean beside `minimum` (clients and fuzzers refuse more)."""
+    spec = client.get("/docs.json").json()
+    assert spec["openapi"].startswith("3.0")
+    numeric = []
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict):
+            for key in ("exclusiveMinimum", "exclusiveMaximum"):
+                if key in node and not isinstance(node[key], bool):
+                    numeric.append(f"{where}.{key}")
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for k, value in enumerate(node):
+                walk(value, f"{where}[{k}]")
+
+    walk(spec, "$")
+    assert numeric == []
