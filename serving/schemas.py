@@ -64,7 +64,8 @@ class PixelOptions(BaseModel):
 
     bands: str | None = Field(default=None, description=_BANDS_HELP)
     scaling: Literal["reflectance", "percentile"] | None = Field(default=None, description=_SCALING_HELP)
-    gsd: float | None = Field(default=None, ge=0.001, le=10000,  # ge, not gt: OpenAPI 3.0 has no numeric exclusiveMinimum description="metres per pixel of the tile; it is "
+    # ge, not gt: OpenAPI 3.0 (BentoML's /docs.json) has no numeric exclusiveMinimum
+    gsd: float | None = Field(default=None, ge=0.001, le=10000, description="metres per pixel of the tile; it is "
                               "resampled to the model's ground resolution (manifest radiometry.gsd_m) first")
 
     @field_validator("bands")
