@@ -65,7 +65,11 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def post_scene(client: httpx.Client, path: str, scene: Path | bytes, **fields: str) -> httpx.Response:
+    """A multipart scene request. /segment_scene tests here are about the mask itself (georeferencing, nodata,
+    sieve, caps), so they ask for the plain per-pixel cut unless they name a mask_mode (fields: test_fields)."""
     data = scene.read_bytes() if isinstance(scene, Path) else scene
+    if path.startswith("/segment_scene"):
+        fields.setdefault("mask_mode", "threshold")
     return client.post(path, files={"file": ("scene.tif", data, "image/tiff")}, data=fields)
 
 
@@ -400,11 +404,11 @@ def test_sieve_removes_single_pixel_specks(client: httpx.Client, tmp_path: Path)
     summary = sieved.json()["summary"]
     assert summary["n_polygons"] == 1 and summary["sieve_px"] >= 2, summary
     assert summary["arable_ha"] == pytest.approx(30 * 30 * 100 / 10_000, rel=0.01)  # the block, 10 m pixels
-    raster = client.post("/segment_scene", params={"format": "geotiff", "threshold": "0"},
+    raster = client.post("/segment_scene", params={"format": "geotiff", "threshold": "0", "mask_mode": "threshold"},
                          content=scene.read_bytes(), headers={"Content-Type": "image/tiff"})
     mask, _, _, _ = read_tif(raster.content)
     assert int((mask == 1).sum()) == 30 * 30, "the GeoTIFF answer is the mask the polygons were made of"
-    raw = client.post("/segment_scene", params={"format": "geotiff", "threshold": "0", "sieve_px": "0"},
+    raw = client.post("/segment_scene", params={"format": "geotiff", "threshold": "0", "sieve_px": "0", "mask_mode": "threshold"},
                       content=scene.read_bytes(), headers={"Content-Type": "image/tiff"})
     assert int((read_tif(raw.content)[0] == 1).sum()) > 30 * 30 + 1000
 
@@ -429,7 +433,7 @@ def test_too_many_polygons_is_a_clear_422(capped_url: str, tmp_path: Path) -> No
                 for hint in ("min_area_ha", "format=geotiff", "batch", "200"):
                     assert hint in error["error"], error
                 assert error["detail"]["max_polygons"] == 200 and error["detail"]["n_polygons"] >= 200
-        raster = http.post("/segment_scene", params={"format": "geotiff", "threshold": "0", "sieve_px": "0"},
+        raster = http.post("/segment_scene", params={"format": "geotiff", "threshold": "0", "sieve_px": "0", "mask_mode": "threshold"},
                            content=scene, headers={"Content-Type": "image/tiff"})
         assert raster.status_code == 200 and raster.headers["content-type"] == "image/tiff"
         fewer = post_scene(http, "/segment_scene", scene, threshold="0", sieve_px="0", min_area_ha="0.02")
