@@ -370,7 +370,7 @@ def test_level1_dn_scene_falls_back_to_the_stretch_and_says_so(client: httpx.Cli
 
     out = tmp_path / "cli"
     assert agriland_main(["segment", str(scene), "--out", str(out), "--models", str(exported_models), "--bands",
-                          "landsat8", "--provider", "cpu", "--no-progress"]) == 0
+                          "landsat8", "--provider", "cpu", "--no-progress", "--mask-mode", "threshold"]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert summary["radiometry"] == applied and summary["arable_ha"] == pytest.approx(asked["summary"]["arable_ha"])
     with rasterio.open(out / "mask.tif") as mask:
