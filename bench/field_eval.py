@@ -98,12 +98,14 @@ def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, varian
     from serving.pixels import PixelSpec
     from serving.scene_cli import predictor
     from serving.scene_files import segment_file
-    from serving.windowed import WindowParams
+    from serving.windowed import DEFAULT_SIEVE_PX, WindowParams, default_overlap
 
     model = _model(models, variant)
     scene = work / "scene.tif"
     _write_geotiff(scene, rgb, gsd)
-    params = WindowParams(model.tile_size, 32, model.manifest.cut(mode, threshold), 16)
+    # the defaults `agriland segment`, /segment_scene and `agriland batch` answer with
+    params = WindowParams(model.tile_size, default_overlap(model.tile_size), model.manifest.cut(mode, threshold), 16,
+                          sieve_px=DEFAULT_SIEVE_PX)
     segment_file(scene, predictor(model), params, outputs={"mask": work / "mask.tif"},
                  pixels=PixelSpec(model.manifest.radiometry), fields=FieldOptions.parse(mode))
     with rasterio.open(work / "mask.tif") as ds:

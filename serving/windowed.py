@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from scipy import ndimage
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.features import sieve
@@ -60,19 +61,29 @@ class WindowParams:
             raise AgrilandError(f"sieve_px must be in [0, {MAX_SIEVE_PX}], got {self.sieve_px}")
 
 
+_FOUR = ndimage.generate_binary_structure(2, 1)
+
+
 def probability_to_mask(probability: np.ndarray, valid: np.ndarray, params: WindowParams,
                         refined: np.ndarray | None = None) -> np.ndarray:
     """The arable mask of one block (with `params.halo` pixels of context on every inner side).
 
     The one place where probabilities become the 0/1 mask that every raster and polygon output is made of:
-    the threshold (or `refined`, the field delineation's mask of the same extent), then regions (4-connected
-    arable specks and holes in fields) of fewer than `sieve_px` pixels merged into their surroundings
-    (rasterio.features.sieve). Nodata is never arable.
+    the threshold, then regions (4-connected arable specks and holes in fields) of fewer than `sieve_px` pixels
+    merged into their surroundings (rasterio.features.sieve); or `refined`, the field delineation's mask of the
+    same extent, with arable specks of fewer than `sieve_px` pixels dropped. Nodata is never arable.
     """
-    if refined is None:
-        mask = ((probability >= params.threshold) & valid).astype(np.uint8)
-    else:
+    if refined is not None:
+        # fields: only arable specks go; 0-regions are never filled, since the one-pixel lines that keep touching
+        # fields apart are 0-regions too (a staircase line is a chain of single pixels)
         mask = (refined.astype(bool) & valid).astype(np.uint8)
+        if params.sieve_px > 1 and mask.any():
+            labels, n = ndimage.label(mask, structure=_FOUR)
+            small = np.bincount(labels.ravel(), minlength=n + 1) < params.sieve_px
+            small[0] = True
+            mask[small[labels]] = 0
+        return mask
+    mask = ((probability >= params.threshold) & valid).astype(np.uint8)
     if params.sieve_px > 1:
         mask = sieve(mask, size=int(params.sieve_px), connectivity=4)
         mask[~valid] = 0

@@ -19,7 +19,7 @@ from serving.scene_files import segment_file
 from serving.fields import FieldOptions
 from serving.scene_outputs import scene_polygons, scene_summary
 from serving.tiling import Stitcher, TileGrid
-from serving.windowed import WindowParams
+from serving.windowed import DEFAULT_SIEVE_PX, WindowParams
 
 UTM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
 FIELD = (slice(100, 420), slice(150, 620))  # crosses several 128 px blocks in both directions
@@ -184,8 +184,10 @@ def _two_field_scene(path: Path) -> Path:
     """uint8 RGB at 10 m: two touching crops (different colours) above a lake, crossing many 128 px blocks."""
     rng = np.random.default_rng(1)
     rgb = np.zeros((3, 400, 500), np.float32)
-    rgb[:, :260, :250] = np.array([60, 140, 50])[:, None, None]
-    rgb[:, :260, 250:] = np.array([170, 140, 90])[:, None, None]
+    rows, cols = np.mgrid[:260, :500]
+    left = cols < 185 + rows // 2  # a slanted boundary: the line between the fields is a pixel staircase
+    rgb[:, :260][:, left] = np.array([60, 140, 50])[:, None]
+    rgb[:, :260][:, ~left] = np.array([170, 140, 90])[:, None]
     rgb[:, 260:] = np.array([20, 40, 90])[:, None, None]
     rgb = np.clip(rgb + rng.normal(0, 2, rgb.shape), 1, 255).astype(np.uint8)
     with rasterio.open(path, "w", driver="GTiff", width=500, height=400, count=3, dtype="uint8",
@@ -206,12 +208,14 @@ def test_fields_mode_gives_one_polygon_per_field_across_blocks(tmp_path: Path) -
     answers = []
     for block in (128, 1024):
         out = {"mask": tmp_path / f"m{block}.tif"}
-        result = segment_file(scene, not_blue, WindowParams(64, 16, 0.35, block_size=block), out, bands="1,2,3")
+        params = WindowParams(64, 16, 0.35, block_size=block, sieve_px=DEFAULT_SIEVE_PX)  # as the CLI answers
+        result = segment_file(scene, not_blue, params, out, bands="1,2,3")
         polygons = result.polygons
         big = polygons.areas_ha >= 10
         assert big.sum() == 2, (block, polygons.areas_ha)
-        # 260 x 250 px of 100 m2 = 650 ha each, less the line between them
-        np.testing.assert_allclose(np.sort(polygons.areas_ha[big]), [650.0, 650.0], rtol=0.03)
+        # 260 rows of 185 + row/2 (left) and the rest of 500 px (right), 100 m2 each, less the line between them
+        left_ha = sum(185 + r // 2 for r in range(260)) / 100
+        np.testing.assert_allclose(np.sort(polygons.areas_ha[big]), sorted([left_ha, 1300.0 - left_ha]), rtol=0.03)
         assert polygons.confidence is not None and np.allclose(polygons.confidence[big], 0.8, atol=0.01)
         with rasterio.open(out["mask"]) as ds:
             mask = ds.read(1)
