@@ -198,8 +198,8 @@ def feature_collection(geometries: list[BaseGeometry], properties: list[dict], c
 
 def polygons_geojson(polygons: ArablePolygons) -> dict:
     """RFC 7946 GeoJSON of field polygons: one feature per field with `area_ha` (of that very outline) and
-    `confidence` where known."""
-    props = [{"class": "arable", "area_ha": round(float(a), 6)} for a in polygons.areas_ha]
+    `confidence` where known; `field_id` (also the feature id) numbers the fields in scan order."""
+    props = [{"field_id": k, "class": "arable", "area_ha": round(float(a), 6)} for k, a in enumerate(polygons.areas_ha)]
     if polygons.confidence is not None:
         for prop, c in zip(props, polygons.confidence):
             prop["confidence"] = round(float(c), 4)
