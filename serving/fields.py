@@ -122,11 +122,17 @@ def _segments(lab: np.ndarray, valid: np.ndarray, gsd: float,
     return segments, gradient, level
 
 
+def _region_means(labels: np.ndarray, lab: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels (at least 1) and mean CIELAB colour [n + 1, 3] of every label 0..n."""
+    count = np.maximum(np.bincount(labels.ravel(), minlength=n + 1), 1).astype(np.float64)
+    sums = np.stack([np.bincount(labels.ravel(), lab[..., c].ravel(), n + 1) for c in range(3)], 1)
+    return count, sums / count[:, None]
+
+
 def _trim_outliers(labels: np.ndarray, lab: np.ndarray, n: int, delta_e: float) -> np.ndarray:
     """Pixels far from their field's mean colour (a road, yard or tree row the flood reached) leave the field:
     further than `delta_e` and than 2x the field's mean colour distance (its own texture and noise)."""
-    count = np.maximum(np.bincount(labels.ravel(), minlength=n + 1), 1).astype(np.float64)
-    means = np.stack([np.bincount(labels.ravel(), lab[..., c].ravel(), n + 1) for c in range(3)], 1) / count[:, None]
+    count, means = _region_means(labels, lab, n)
     distance = np.linalg.norm(lab - means[labels].astype(np.float32), axis=-1)
     # a noisy (or stretched) image spreads a field's own pixels too: the cut is at least 2x their mean distance
     spread = np.bincount(labels.ravel(), distance.ravel(), n + 1) / count
@@ -156,8 +162,7 @@ def _merge_weak(labels: np.ndarray, gradient: np.ndarray, lab: np.ndarray, level
     n = int(labels.max())
     if n == 0 or level <= 0:
         return labels
-    count = np.maximum(np.bincount(labels.ravel(), minlength=n + 1), 1).astype(np.float64)
-    means = np.stack([np.bincount(labels.ravel(), lab[..., c].ravel(), n + 1) for c in range(3)], 1) / count[:, None]
+    count, means = _region_means(labels, lab, n)
     line = labels == 0
     high = ndimage.grey_dilation(labels, size=3)  # the larger segment next to a line pixel
     low = -ndimage.grey_dilation(-np.where(line, n + 1, labels), size=3)  # the smaller one (n + 1: none)
