@@ -64,6 +64,27 @@ class WindowParams:
 _FOUR = ndimage.generate_binary_structure(2, 1)
 
 
+def _fill_field_holes(mask: np.ndarray, valid: np.ndarray, sieve_px: int) -> None:
+    """Fill (in place) valid 0-regions of fewer than `sieve_px` pixels that only one field surrounds; a 0-region
+    between two fields is the line that keeps them apart and stays."""
+    fields, n = ndimage.label(mask, structure=_FOUR)
+    holes, m = ndimage.label((mask == 0) & valid, structure=_FOUR)
+    if not m:
+        return
+    small = np.bincount(holes.ravel(), minlength=m + 1) < sieve_px
+    small[0] = False
+    if not small.any():
+        return
+    none = n + 1
+    above = ndimage.grey_dilation(fields, footprint=_FOUR)  # the largest field id next to each pixel
+    below = -ndimage.grey_dilation(-np.where(fields > 0, fields, none), footprint=_FOUR)  # the smallest
+    index = np.arange(m + 1)
+    largest = np.asarray(ndimage.maximum(above, holes, index))
+    smallest = np.asarray(ndimage.minimum(below, holes, index))
+    fill = small & (smallest == largest) & (smallest > 0) & (smallest < none)
+    mask[fill[holes]] = 1
+
+
 def probability_to_mask(probability: np.ndarray, valid: np.ndarray, params: WindowParams,
                         refined: np.ndarray | None = None) -> np.ndarray:
     """The arable mask of one block (with `params.halo` pixels of context on every inner side).
@@ -71,7 +92,8 @@ def probability_to_mask(probability: np.ndarray, valid: np.ndarray, params: Wind
     The one place where probabilities become the 0/1 mask that every raster and polygon output is made of:
     the threshold, then regions (4-connected arable specks and holes in fields) of fewer than `sieve_px` pixels
     merged into their surroundings (rasterio.features.sieve); or `refined`, the field delineation's mask of the
-    same extent, with arable specks of fewer than `sieve_px` pixels dropped. Nodata is never arable.
+    same extent, with arable specks and holes inside one field of fewer than `sieve_px` pixels sieved (the lines
+    between touching fields are kept). Nodata is never arable.
     """
     if refined is not None:
         # fields: only arable specks go; 0-regions are never filled, since the one-pixel lines that keep touching
@@ -82,6 +104,7 @@ def probability_to_mask(probability: np.ndarray, valid: np.ndarray, params: Wind
             small = np.bincount(labels.ravel(), minlength=n + 1) < params.sieve_px
             small[0] = True
             mask[small[labels]] = 0
+            _fill_field_holes(mask, valid, params.sieve_px)
         return mask
     mask = ((probability >= params.threshold) & valid).astype(np.uint8)
     if params.sieve_px > 1:
