@@ -19,9 +19,8 @@ are bounded by roads, hedges, tree lines and the edge between two crops. This st
 
 from __future__ import annotations
 
-import logging
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -34,8 +33,6 @@ from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import relabel_sequential, watershed
 
 from contract.errors import AgrilandError
-
-log = logging.getLogger(__name__)
 
 Mode = Literal["fields", "threshold"]
 MODES: tuple[str, ...] = ("fields", "threshold")
@@ -231,7 +228,3 @@ def delineate(rgb: np.ndarray, probability: np.ndarray, valid: np.ndarray, thres
             if count_fields else np.zeros(0, np.float32))
     return Fields((labels > 0).astype(np.uint8), labels.astype(np.int32), conf)
 
-
-def with_mode(options: FieldOptions, mode: str | None) -> FieldOptions:
-    """`options` with the mode of a request (None keeps it)."""
-    return options if mode in (None, "") else replace(options, mode=FieldOptions.parse(mode).mode)
