@@ -36,7 +36,7 @@ from contract.errors import AgrilandError
 
 Mode = Literal["fields", "threshold"]
 MODES: tuple[str, ...] = ("fields", "threshold")
-_FOUR = ndimage.generate_binary_structure(2, 1)
+FOUR_CONNECTED = ndimage.generate_binary_structure(2, 1)  # fields touch along edges, not corners
 
 
 @dataclass(frozen=True)
@@ -108,8 +108,8 @@ def _segments(lab: np.ndarray, valid: np.ndarray, gsd: float,
     level = max(float(level), opts.flat_delta_e)
     core = (gradient <= level) & valid
     radius = max(1, int(round(opts.core_m / gsd)))
-    core = ndimage.binary_erosion(core, structure=_FOUR, iterations=radius)
-    markers, n = ndimage.label(core, structure=_FOUR)
+    core = ndimage.binary_erosion(core, structure=FOUR_CONNECTED, iterations=radius)
+    markers, n = ndimage.label(core, structure=FOUR_CONNECTED)
     if n:
         sizes = np.bincount(markers.ravel())
         small = sizes < max(1, opts.min_field_m2 / gsd**2 / 4)  # a core is a quarter of its field or more
@@ -182,6 +182,17 @@ def _merge_weak(labels: np.ndarray, gradient: np.ndarray, lab: np.ndarray, level
     return merged
 
 
+def without_small_regions(mask: np.ndarray, min_pixels: float) -> tuple[np.ndarray, int]:
+    """int32 labels (1..n) of the 4-connected regions of `mask` that have at least `min_pixels` pixels, and n."""
+    labels, n = ndimage.label(mask, structure=FOUR_CONNECTED)
+    if n:
+        small = np.bincount(labels.ravel(), minlength=n + 1) < min_pixels
+        small[0] = True
+        if small[1:].any():
+            labels, n = ndimage.label(~small[labels], structure=FOUR_CONNECTED)
+    return labels.astype(np.int32), int(n)
+
+
 def delineate(rgb: np.ndarray, probability: np.ndarray, valid: np.ndarray, threshold: float, gsd_m: float,
               options: FieldOptions = FieldOptions()) -> Fields:
     """Fields of one image (uint8 RGB, arable probability and valid mask on the same grid, `gsd_m` m/px)."""
@@ -190,7 +201,7 @@ def delineate(rgb: np.ndarray, probability: np.ndarray, valid: np.ndarray, thres
         raise AgrilandError(f"delineate: rgb {rgb.shape}, probability {probability.shape}, valid {valid.shape} differ")
     if options.mode == "threshold" or not valid.any():
         mask = ((probability >= threshold) & valid).astype(np.uint8)
-        labels, n = ndimage.label(mask, structure=_FOUR)
+        labels, n = ndimage.label(mask, structure=FOUR_CONNECTED)
         conf = ndimage.mean(probability, labels, np.arange(1, n + 1)).astype(np.float32) if n else np.zeros(0, np.float32)
         return Fields(mask, labels.astype(np.int32), conf)
     gsd = gsd_m if gsd_m and gsd_m > 0 else options.work_gsd_m
@@ -216,13 +227,8 @@ def delineate(rgb: np.ndarray, probability: np.ndarray, valid: np.ndarray, thres
     full = np.array(_resize(field_labels.astype(np.int32), (h, w), nearest=True))
     full[~valid] = 0
     full = separate(full)
-    labels, count_fields = ndimage.label(full > 0, structure=_FOUR)
-    if count_fields:  # pieces under the smallest field (trimmed specks, slivers) are not answered
-        sizes = np.bincount(labels.ravel(), minlength=count_fields + 1)
-        small = sizes * gsd * gsd < options.min_field_m2
-        small[0] = True
-        labels = np.where(small[labels], 0, labels)
-        labels, count_fields = ndimage.label(labels > 0, structure=_FOUR)
+    # pieces under the smallest field (trimmed specks, slivers) are not answered
+    labels, count_fields = without_small_regions(full > 0, options.min_field_m2 / (gsd * gsd))
     # a relabel keeps one id per 4-connected region (the separated mask is exactly the answered fields)
     conf = (ndimage.mean(probability, labels, np.arange(1, count_fields + 1)).astype(np.float32)
             if count_fields else np.zeros(0, np.float32))

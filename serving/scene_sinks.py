@@ -20,6 +20,7 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from scipy import ndimage
 
+from serving.fields import FOUR_CONNECTED
 from serving.polygons import RAW_POLYGON_FACTOR, ArablePolygons, TooManyPolygons, finish_polygons, valid_area_ha
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 Kind = Literal["mask", "probability"]
 MASK_NODATA = 255
 COG_BLOCK = 512
-_FOUR = ndimage.generate_binary_structure(2, 1)
 
 
 class CogSink:
@@ -132,7 +132,7 @@ class PolygonSink:
         self.arable_pixels += int(binary.sum())
         if not self.vectorise:
             return
-        labels, n = ndimage.label(binary, structure=_FOUR)
+        labels, n = ndimage.label(binary, structure=FOUR_CONNECTED)
         sums = np.bincount(labels.ravel(), probability.ravel(), minlength=n + 1)
         counts = np.bincount(labels.ravel(), minlength=n + 1)
         for geom, value in shapes(labels.astype(np.int32), mask=binary > 0, transform=offset, connectivity=4):

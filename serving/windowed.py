@@ -16,6 +16,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from contract.errors import AgrilandError
+from serving.fields import FOUR_CONNECTED, without_small_regions
 from serving.tiling import TileGrid
 
 log = logging.getLogger(__name__)
@@ -61,14 +62,11 @@ class WindowParams:
             raise AgrilandError(f"sieve_px must be in [0, {MAX_SIEVE_PX}], got {self.sieve_px}")
 
 
-_FOUR = ndimage.generate_binary_structure(2, 1)
-
-
 def _fill_field_holes(mask: np.ndarray, valid: np.ndarray, sieve_px: int) -> None:
     """Fill (in place) valid 0-regions of fewer than `sieve_px` pixels that only one field surrounds; a 0-region
     between two fields is the line that keeps them apart and stays."""
-    fields, n = ndimage.label(mask, structure=_FOUR)
-    holes, m = ndimage.label((mask == 0) & valid, structure=_FOUR)
+    fields, n = ndimage.label(mask, structure=FOUR_CONNECTED)
+    holes, m = ndimage.label((mask == 0) & valid, structure=FOUR_CONNECTED)
     if not m:
         return
     small = np.bincount(holes.ravel(), minlength=m + 1) < sieve_px
@@ -76,8 +74,8 @@ def _fill_field_holes(mask: np.ndarray, valid: np.ndarray, sieve_px: int) -> Non
     if not small.any():
         return
     none = n + 1
-    above = ndimage.grey_dilation(fields, footprint=_FOUR)  # the largest field id next to each pixel
-    below = -ndimage.grey_dilation(-np.where(fields > 0, fields, none), footprint=_FOUR)  # the smallest
+    above = ndimage.grey_dilation(fields, footprint=FOUR_CONNECTED)  # the largest field id next to each pixel
+    below = -ndimage.grey_dilation(-np.where(fields > 0, fields, none), footprint=FOUR_CONNECTED)  # the smallest
     index = np.arange(m + 1)
     largest = np.asarray(ndimage.maximum(above, holes, index))
     smallest = np.asarray(ndimage.minimum(below, holes, index))
@@ -100,10 +98,7 @@ def probability_to_mask(probability: np.ndarray, valid: np.ndarray, params: Wind
         # fields apart are 0-regions too (a staircase line is a chain of single pixels)
         mask = (refined.astype(bool) & valid).astype(np.uint8)
         if params.sieve_px > 1 and mask.any():
-            labels, n = ndimage.label(mask, structure=_FOUR)
-            small = np.bincount(labels.ravel(), minlength=n + 1) < params.sieve_px
-            small[0] = True
-            mask[small[labels]] = 0
+            mask = (without_small_regions(mask, params.sieve_px)[0] > 0).astype(np.uint8)
             _fill_field_holes(mask, valid, params.sieve_px)
         return mask
     mask = ((probability >= params.threshold) & valid).astype(np.uint8)
