@@ -248,15 +248,14 @@ class WindowedSegmenter:
         np.divide(total, weight, out=out, where=weight > 0)
         return out
 
-    def _refined(self, rows: np.ndarray, cols: np.ndarray, y0: int, x0: int, rgb: np.ndarray,
-                 valid: np.ndarray) -> np.ndarray:
-        """The refined mask of the whole read extent (the block plus its tiles' margin), so that fields are
-        delineated with their surroundings in view and neighbouring blocks agree along their shared edge."""
+    def _extent_probability(self, rows: np.ndarray, cols: np.ndarray, y0: int, x0: int,
+                            valid: np.ndarray) -> np.ndarray:
+        """The blended probability of the whole read extent (the block, its halo and its tiles' margin), 0 on
+        nodata: field delineation sees a block's surroundings, so neighbouring blocks agree along their edge."""
         h, w = valid.shape
         probability = np.clip(self._blend(rows, cols, y0, y0 + h, x0, x0 + w), 0.0, 1.0)
         probability[~valid] = 0.0
-        assert self.refine is not None
-        return self.refine(rgb[:h, :w], probability, valid).astype(np.uint8)
+        return probability
 
     def _evict(self, rows: np.ndarray, cols: np.ndarray, r: int, c: int, blocks: _Blocks) -> None:
         for i in rows:
@@ -282,11 +281,17 @@ class WindowedSegmenter:
             rows, cols = _touching(g.ys, g.tile, ey0, ey1), _touching(g.xs, g.tile, ex0, ex1)
             y0, x0, rgb, valid = self._read_extent(rows, cols)
             self._predict_missing(rows, cols, y0, x0, rgb, valid)
-            wide = np.clip(self._blend(rows, cols, ey0, ey1, ex0, ex1), 0.0, 1.0)
             extent = (slice(ey0 - y0, ey1 - y0), slice(ex0 - x0, ex1 - x0))
             wide_valid = valid[extent]
-            wide[~wide_valid] = 0.0
-            refined = None if self.refine is None else self._refined(rows, cols, y0, x0, rgb, valid)[extent]
+            refined = None
+            if self.refine is None:
+                wide = np.clip(self._blend(rows, cols, ey0, ey1, ex0, ex1), 0.0, 1.0)
+                wide[~wide_valid] = 0.0
+            else:  # one blend of the read extent serves the delineation and the block's own answer
+                full = self._extent_probability(rows, cols, y0, x0, valid)
+                h, w = valid.shape
+                refined = self.refine(rgb[:h, :w], full, valid).astype(np.uint8)[extent]
+                wide = full[extent]
             inner = (slice(by0 - ey0, by1 - ey0), slice(bx0 - ex0, bx1 - ex0))
             mask = np.ascontiguousarray(probability_to_mask(wide, wide_valid, p, refined)[inner])
             probability, block_valid = np.ascontiguousarray(wide[inner]), wide_valid[inner]
