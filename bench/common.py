@@ -146,6 +146,12 @@ def percentile_ms(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values) * 1000.0, q)) if values else float("nan")
 
 
+def scene_cli_options(models: Path, variant: str, overlap: int) -> list[str]:
+    """The `agriland segment` / `agriland batch` options the scene benchmarks share (Sentinel-2 10 m band order)."""
+    return ["--models", str(models), "--variant", variant, "--overlap", str(overlap), "--bands", "sentinel2-10m",
+            "--provider", "cpu", "--no-progress"]
+
+
 def replace_section(path: Path, begin: str, end: str, section: str, append: bool = True) -> None:
     """Write `section` (which starts with `begin` and ends with `end`) between those markers of `path`, keeping the
     rest of the page; a page without the markers gets it appended (or, with `append=False`, put first)."""

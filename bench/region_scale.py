@@ -23,7 +23,7 @@ import psutil
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DOCS, ROOT, WORK, machine_info, setup_logging
+from bench.common import DOCS, ROOT, WORK, machine_info, scene_cli_options, setup_logging
 
 log = logging.getLogger(__name__)
 AGRILAND = ROOT / ".venv" / "bin" / "agriland"
@@ -89,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     work = WORK / "region"
     work.mkdir(parents=True, exist_ok=True)
     big = write_scene(work / f"scene_{args.side}.tif", args.side)
-    common = ["--models", str(args.models), "--variant", args.variant, "--overlap", str(args.overlap),
-              "--bands", "sentinel2-10m", "--provider", "cpu", "--no-progress"]
+    common = scene_cli_options(args.models, args.variant, args.overlap)
     results: dict = {"machine": machine_info(), "side": args.side, "overlap": args.overlap, "variant": args.variant,
                      "copies": args.copies, "copy_side": args.copy_side}
     cli = run_measured([str(AGRILAND), "segment", str(big), "--out", str(work / "cli"), *common])

@@ -30,7 +30,9 @@ import psutil
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DOCS, ROOT, WORK, load_average, machine_info, replace_section, save_result, setup_logging
+from bench.common import (  # noqa: E402
+    DOCS, ROOT, WORK, load_average, machine_info, replace_section, save_result, scene_cli_options, setup_logging,
+)
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     work = WORK / "sentinel2"
     work.mkdir(parents=True, exist_ok=True)
     scene = write_scene(work / f"s2_mosaic_{args.side}.tif", args.side)
-    common = ["--models", str(args.models), "--variant", args.variant, "--overlap", str(args.overlap),
-              "--bands", "sentinel2-10m", "--provider", "cpu", "--no-progress"]
+    common = scene_cli_options(args.models, args.variant, args.overlap)
     result: dict = {"machine": machine_info(), "side": args.side, "overlap": args.overlap, "variant": args.variant,
                     "models": str(args.models), "command": "python -m bench.sentinel2_tile " +
                     " ".join(argv if argv is not None else sys.argv[1:])}
