@@ -23,8 +23,9 @@ COPY requirements-serve.txt .
 RUN pip install -r requirements-serve.txt
 
 RUN groupadd --gid 10001 agriland && useradd --create-home --uid 10001 --gid 10001 agriland
-COPY --chown=agriland:agriland agriland/__init__.py agriland/cli.py agriland/
+COPY --chown=agriland:agriland agriland/ agriland/
 COPY --chown=agriland:agriland contract/ contract/
+COPY --chown=agriland:agriland inference/ inference/
 COPY --chown=agriland:agriland serving/ serving/
 # models/ is mounted at run time (-v) or copied in by a derived image; the service stays up but not
 # ready (/readyz 503, reason in the log) until valid artifacts are there.

@@ -18,9 +18,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mosaics": ("training.mosaics_cli:main", "arable-mask mosaics of real labeled tiles (split by source tile)"),
     "train-unet": ("training.unet_cli:main", "train the arable-land U-Net"),
     "export": ("export.cli:main", "export a trained model to ONNX with a manifest"),
-    "segment": ("serving.scene_cli:main", "segment a GeoTIFF scene: mask GeoTIFF, GeoJSON, quick-look"),
+    "segment": ("agriland.segment_cli:main", "segment a GeoTIFF scene: mask GeoTIFF, GeoJSON, quick-look"),
     "batch": ("batch.cli:main", "segment many scenes on Ray Data: COGs, GeoParquet, run manifest, resume"),
-    "client": ("serving.client:main", "call a running agriland service"),
+    "client": ("agriland.client:main", "call a running agriland service"),
     "demo": ("agriland.demo:main", "post sample tiles and a scene to a running service and draw the result"),
     "quickstart": ("agriland.quickstart:main", "build the quickstart models (once) and serve them"),
 }

@@ -12,15 +12,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from contract.errors import AgrilandError
 from agriland.profiles import PROFILES, SAMPLE_DIR, QuickstartProfile
+from contract.errors import AgrilandError
 
 log = logging.getLogger(__name__)
 
 
 def _models_ready(models_dir: Path) -> bool:
     """True when both fp32 artifacts exist and match their manifests."""
-    from contract.manifest import verify_artifact
+    from contract.artifacts import verify_artifact
 
     try:
         for name in ("dec", "unet"):

@@ -10,8 +10,8 @@ from batch.config import BatchConfig
 from batch.inputs import resolve_inputs
 from batch.job import MERGED, RUN_MANIFEST, SUMMARY, run_batch
 from batch.vectors import VECTOR_FORMATS
-from serving.geo import BAND_PRESETS
-from serving.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX
+from inference.scenes.geo import BAND_PRESETS
+from inference.scenes.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX
 
 log = logging.getLogger(__name__)
 

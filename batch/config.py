@@ -6,9 +6,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from contract.errors import AgrilandError
 from batch.vectors import VECTOR_FORMATS, VectorFormat
-from serving.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX
+from contract.errors import AgrilandError
+from inference.scenes.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX
 
 
 @dataclass
@@ -19,7 +19,7 @@ class BatchConfig:
     models: Path = Path("models")
     variant: str = "fp32"
     provider: str = "auto"
-    overlap: int | None = None  # None: 1/8 of the model tile (serving.windowed.default_overlap)
+    overlap: int | None = None  # None: 1/8 of the model tile (inference.scenes.windowed.default_overlap)
     sieve_px: int = DEFAULT_SIEVE_PX
     mask_mode: Literal["fields", "threshold"] = "fields"  # as `agriland segment` and /segment_scene
     threshold: float | None = None  # None: the manifest's

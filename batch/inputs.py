@@ -10,8 +10,8 @@ from pathlib import Path
 
 from contract.errors import AgrilandError
 from contract.radiometry import Calibration
-from serving.geo import parse_bands
-from serving.scene_source import is_url
+from inference.scenes.geo import parse_bands
+from inference.scenes.source import is_url
 
 log = logging.getLogger(__name__)
 

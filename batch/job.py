@@ -18,14 +18,21 @@ from tqdm import tqdm
 from batch.config import BatchConfig
 from batch.inputs import SceneInput
 from batch.scene_task import (
-    SCENES_DIR, STR_FIELDS, answer_key, finished_record, polygons_file, run_scene, scene_dir, wanted_files,
+    SCENES_DIR,
+    STR_FIELDS,
+    answer_key,
+    finished_record,
+    polygons_file,
+    run_scene,
+    scene_dir,
+    wanted_files,
 )
 from batch.vectors import merge_polygons, write_summary
+from contract.artifacts import verify_artifact
 from contract.errors import AgrilandError
-from contract.manifest import verify_artifact
-from serving.pixels import PixelSpec
-from serving.runtime import choose_variant
-from serving.scene_outputs import write_json
+from inference.models.onnx_model import choose_variant
+from inference.pixels import PixelSpec
+from inference.scenes.outputs import write_json
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +46,8 @@ class SceneWorker:
     """A Ray Data actor: one ONNX Runtime session, scenes in, result rows out."""
 
     def __init__(self, config: BatchConfig) -> None:
-        from serving.runtime import OnnxModel
-        from serving.scene_cli import predictor
+        from agriland.segment_cli import predictor
+        from inference.models.onnx_model import OnnxModel
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.config = config

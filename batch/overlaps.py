@@ -17,8 +17,8 @@ from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from shapely.geometry.polygon import orient
 
-from serving.polygons import WGS84, to_crs
-from serving.scene_sinks import MASK_NODATA
+from inference.scenes.polygons import WGS84, to_crs
+from inference.scenes.sinks import MASK_NODATA
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from batch.inputs import SceneInput
 from batch.vectors import FILE_NAMES, polygons_frame, write_vectors
 from contract.atomic import atomic_dir
 from contract.errors import AgrilandError
-from serving.fields import FieldOptions
-from serving.pixels import SCENE_STRETCH, PixelSpec
-from serving.scene_files import segment_file
-from serving.scene_outputs import write_json
-from serving.windowed import Predict, WindowParams, default_overlap
+from inference.fields import FieldOptions
+from inference.pixels import SCENE_STRETCH, PixelSpec
+from inference.scenes.outputs import write_json
+from inference.scenes.segment import segment_file
+from inference.scenes.windowed import Predict, WindowParams, default_overlap
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from serving.polygons import WGS84, ArablePolygons
+from inference.scenes.polygons import WGS84, ArablePolygons
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,11 @@ from pathlib import Path
 import bentoml
 import numpy as np
 
-from serving.decoding import decode_image
-from serving.masks import fit_tile
-from serving.resources import intra_op_threads
-from serving.runtime import OnnxModel, artifact_folder
+from contract.artifacts import artifact_folder
+from inference.models.cpus import intra_op_threads
+from inference.models.onnx_model import OnnxModel
+from inference.tiles.decoding import decode_image
+from inference.tiles.fitting import fit_tile
 
 MAX_LATENCY_MS = int(os.environ.get("BENCH_MAX_LATENCY_MS", "60000"))
 

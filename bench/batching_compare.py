@@ -25,8 +25,9 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from serving.resources import available_cpus, intra_op_threads
-from serving.runtime import OnnxModel, artifact_folder
+from contract.artifacts import artifact_folder
+from inference.models.cpus import available_cpus, intra_op_threads
+from inference.models.onnx_model import OnnxModel
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]

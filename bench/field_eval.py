@@ -31,8 +31,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DOCS, machine_info, replace_section, setup_logging  # noqa: E402
+from inference.models.tta import TTA_ENV  # noqa: E402
 from training.annotations import read_via, region_mask  # noqa: E402
-from serving.tta import TTA_ENV  # noqa: E402
 from training.field_metrics import FieldScores, instances_of, score_fields  # noqa: E402
 
 log = logging.getLogger("field_eval")
@@ -94,11 +94,11 @@ def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, varian
     """The answered mask (1 = field) of one image through `segment_file`, as the CLI runs it."""
     import rasterio
 
-    from serving.fields import FieldOptions
-    from serving.pixels import PixelSpec
-    from serving.scene_cli import predictor
-    from serving.scene_files import segment_file
-    from serving.windowed import DEFAULT_SIEVE_PX, WindowParams, default_overlap
+    from agriland.segment_cli import predictor
+    from inference.fields import FieldOptions
+    from inference.pixels import PixelSpec
+    from inference.scenes.segment import segment_file
+    from inference.scenes.windowed import DEFAULT_SIEVE_PX, WindowParams, default_overlap
 
     model = _model(models, variant)
     scene = work / "scene.tif"
@@ -117,7 +117,8 @@ _MODELS: dict[tuple[Path, str], object] = {}
 
 
 def _model(models: Path, variant: str):
-    from serving.runtime import OnnxModel, artifact_folder
+    from contract.artifacts import artifact_folder
+    from inference.models.onnx_model import OnnxModel
 
     key = (models, variant)
     if key not in _MODELS:

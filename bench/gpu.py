@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # `python bench/gpu.py` from anywhere
     sys.path.insert(0, str(ROOT))
 
-from serving.runtime import (  # noqa: E402
+from inference.models.sessions import (  # noqa: E402
     CONV_ALGO_SEARCHES,
     create_session,
     cuda_loadable,
@@ -100,10 +100,10 @@ def sweep(session, tiles: np.ndarray, batches: list[int], runs: int, io_binding:
 
 
 def decode_rate(tile: int, n: int = 64) -> dict[str, float]:
-    """PNG and JPEG tiles decoded per second on ONE core (serving.decoding.decode_image, single thread)."""
+    """PNG and JPEG tiles decoded per second on ONE core (inference.tiles.decoding.decode_image, single thread)."""
     from PIL import Image
 
-    from serving.decoding import decode_image
+    from inference.tiles.decoding import decode_image
 
     rng = np.random.default_rng(0)
     result = {}
@@ -199,7 +199,7 @@ def render(result: dict) -> str:
                      f"({rate:.1f} tiles/s); set AGRILAND_CUDNN_CONV_ALGO_SEARCH accordingly."
                      for model, (rate, algo) in sorted(best.items())]
     decode = result["decode"]
-    lines += ["", f"CPU decode (serving.decoding.decode_image, one core, 256 px): "
+    lines += ["", f"CPU decode (inference.tiles.decoding.decode_image, one core, 256 px): "
               f"PNG {decode['png_tiles_per_s_per_core']:.0f} tiles/s, JPEG {decode['jpeg_tiles_per_s_per_core']:.0f} "
               "tiles/s per core; cores needed to feed the GPU = its tiles/s divided by these.", END, ""]
     return "\n".join(lines)

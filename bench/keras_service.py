@@ -22,11 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from serving.batching import MicroBatcher
-from serving.decoding import DecodeLimits
+from contract.manifest import read_manifest
+from inference.models.batching import MicroBatcher
+from inference.tiles.decoding import DecodeLimits
 from serving.endpoints import prepare_tiles, segment_results
 from serving.http_input import parse_tiles
-from contract.manifest import read_manifest
 from serving.schemas import ApiError, SegmentOptions, SegmentResponse
 
 log = logging.getLogger(__name__)

@@ -28,8 +28,8 @@ OUTPUTS = {"unet": ("mask",), "dec": ("embedding", "q")}
 
 
 def ort_session(path: Path):  # noqa: ANN201 - onnxruntime.InferenceSession
-    """A CPU session configured like the service's (serving.runtime.create_session)."""
-    from serving.runtime import create_session
+    """A CPU session configured like the service's (inference.models.sessions.create_session)."""
+    from inference.models.sessions import create_session
 
     return create_session(path, providers="cpu", intra_op_threads=len(os.sched_getaffinity(0)))
 

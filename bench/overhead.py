@@ -44,8 +44,9 @@ def model_only(models: Path, seconds: float) -> dict:
     (spinning off, as the service); the better of the two is the ceiling the service is held to."""
     from PIL import Image
 
-    from serving.resources import available_cpus
-    from serving.runtime import OnnxModel, artifact_folder
+    from contract.artifacts import artifact_folder
+    from inference.models.cpus import available_cpus
+    from inference.models.onnx_model import OnnxModel
 
     tile = np.asarray(Image.open(TILE_JPEG).convert("RGB"))
     out: dict = {"threads": {}}

@@ -13,7 +13,6 @@ import argparse
 import collections
 import json
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -33,7 +32,7 @@ OUT = WORK / "profile"
 # First matching frame (searched leaf -> root) names the category of a sample.
 CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("onnxruntime run", ("run (onnxruntime", "onnxruntime_inference_collection")),
-    ("decode + fit (serving.decoding / masks / endpoints.prepare_tiles)",
+    ("decode + fit (inference.tiles.decoding / masks / endpoints.prepare_tiles)",
      ("decode_image", "prepare_tiles", "fit_tile", "PIL/")),
     ("response building (results, PNG/RLE, JSON)",
      ("segment_results", "cluster_results", "mask_png_base64", "rle_encode", "pydantic", "json", "render")),

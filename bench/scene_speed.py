@@ -1,6 +1,6 @@
 """Scene level: a 2000x2000 synthetic GeoTIFF through POST /segment_scene, vs model-only tile throughput.
 
-Also times the same scene in-process (serving.scene.segment_scene on ONNX Runtime, no HTTP) to split the
+Also times the same scene in-process (inference.scenes.cluster.segment_scene on ONNX Runtime, no HTTP) to split the
 cost between the model, tiling/stitching and the HTTP/decoding around it. When the server has no
 /segment_scene yet, only the in-process figure is recorded and the result says so.
 Reproduce: `.venv/bin/python bench/scene_speed.py [--quick]`.
@@ -50,7 +50,7 @@ def write_scene(path: Path = SCENE_PATH) -> Path:
 
 
 def grid_tiles(overlap: int = OVERLAP) -> int:
-    from serving.tiling import TileGrid
+    from inference.scenes.tiling import TileGrid
 
     return len(TileGrid(SIDE, SIDE, TILE, overlap))
 
@@ -92,10 +92,11 @@ def _find_int(body: object, keys: tuple[str, ...]) -> int | None:
 
 
 def in_process(path: Path, batch: int) -> dict:
-    """serving.scene.segment_scene with the fp32 ONNX model, no HTTP (read + tile + run + stitch)."""
-    from serving.geo import read_scene
-    from serving.runtime import OnnxModel, default_cpu_threads
-    from serving.scene import segment_scene
+    """inference.scenes.cluster.segment_scene with the fp32 ONNX model, no HTTP (read + tile + run + stitch)."""
+    from inference.models.onnx_model import OnnxModel
+    from inference.models.sessions import default_cpu_threads
+    from inference.scenes.cluster import segment_scene
+    from inference.scenes.geo import read_scene
 
     model = OnnxModel.load(MODELS_DIR / "unet" / "fp32", "cpu", default_cpu_threads(1))
     model.run(scene_tiles(1, seed=3))
@@ -108,7 +109,8 @@ def in_process(path: Path, batch: int) -> dict:
 
 
 def model_only(batches: tuple[int, ...], seconds: float) -> dict[str, float]:
-    from serving.runtime import OnnxModel, default_cpu_threads
+    from inference.models.onnx_model import OnnxModel
+    from inference.models.sessions import default_cpu_threads
 
     model = OnnxModel.load(MODELS_DIR / "unet" / "fp32", "cpu", default_cpu_threads(1))
     tiles = scene_tiles(32, seed=3)

@@ -31,7 +31,15 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import (  # noqa: E402
-    DOCS, ROOT, WORK, load_average, machine_info, replace_section, save_result, scene_cli_options, setup_logging,
+    DOCS,
+    ROOT,
+    WORK,
+    load_average,
+    machine_info,
+    replace_section,
+    save_result,
+    scene_cli_options,
+    setup_logging,
 )
 
 log = logging.getLogger(__name__)
@@ -118,8 +126,9 @@ def run_measured(cmd: list[str]) -> dict:
 
 def model_only(models: Path, variant: str, seconds: float = 5.0, threads: int | None = None) -> float:
     """ONNX Runtime tiles/s at batch 8 with the CLI's session settings (all cores), on real tiles."""
-    from serving.resources import intra_op_threads
-    from serving.runtime import OnnxModel, artifact_folder
+    from contract.artifacts import artifact_folder
+    from inference.models.cpus import intra_op_threads
+    from inference.models.onnx_model import OnnxModel
 
     model = OnnxModel.load(artifact_folder(models, "unet", variant), "cpu", threads or intra_op_threads(1))
     batch = np.concatenate([v[:1] for v in _sample_tiles().values()])[:8]

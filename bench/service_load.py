@@ -24,8 +24,7 @@ import numpy as np
 if __package__ in (None, ""):  # run as `python bench/service_load.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (ROOT, WORK, load_average, load_result, machine_info, save_result, scene_tiles, setup_logging,
-                          time_runs)
+from bench.common import ROOT, WORK, load_average, load_result, machine_info, save_result, setup_logging, time_runs
 from bench.models import MODELS_DIR, TILES_DIR, prepare
 from bench.server import Server, log_tail
 
@@ -38,7 +37,7 @@ MODEL_OF = {"/segment": "unet", "/cluster": "dec", "/segment_raw": "unet"}
 
 def spin_variant() -> tuple[str, str]:
     """(label, AGRILAND_ORT_SPINNING value) of the service with ONNX Runtime's thread spinning flipped."""
-    from serving.runtime import DEFAULT_SPINNING
+    from inference.models.sessions import DEFAULT_SPINNING
 
     return ("onnx_batched_spin", "1") if DEFAULT_SPINNING == "0" else ("onnx_batched_nospin", "0")
 
@@ -122,9 +121,9 @@ def warm_up(server: Server, endpoints: tuple[str, ...]) -> None:
 
 def model_only(batches: dict[str, list[int]], seconds: float) -> dict[str, dict]:
     """ONNX Runtime fp32 alone (the service's session settings): ms per call and tiles/s at each batch size."""
-    from serving.runtime import OnnxModel, default_cpu_threads
-
     from bench.models import sample_tiles
+    from inference.models.onnx_model import OnnxModel
+    from inference.models.sessions import default_cpu_threads
 
     tiles = sample_tiles()[0][:32]
     out: dict[str, dict] = {}

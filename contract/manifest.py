@@ -1,8 +1,7 @@
-"""The artifact contract between export and serving: manifest.json, validated by pydantic on both sides."""
+"""The artifact contract between export and inference: manifest.json, validated by pydantic on both sides."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from datetime import datetime, timezone
@@ -15,12 +14,10 @@ from contract.errors import AgrilandError
 from contract.radiometry import Radiometry
 
 MANIFEST_FILE = "manifest.json"
-MODEL_FILE = "model.onnx"
 SCHEMA_VERSION = 1
 
 Task = Literal["segmentation", "clustering"]
 Variant = Literal["fp32", "fp16", "int8"]
-VARIANTS: tuple[str, ...] = ("fp32", "fp16", "int8")
 
 
 class TensorSpec(BaseModel):
@@ -154,15 +151,6 @@ class Manifest(BaseModel):
         return land_cover_of(self.cluster_name(cluster_id))
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_manifest(folder: Path | str) -> Manifest:
     """Read and validate `folder/manifest.json`; raises AgrilandError with the reason."""
     path = Path(folder) / MANIFEST_FILE
@@ -188,22 +176,6 @@ def write_manifest(folder: Path | str, manifest: Manifest) -> Path:
     tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def verify_artifact(folder: Path | str) -> Manifest:
-    """Validate the manifest and check that model.onnx exists and matches its sha256."""
-    folder = Path(folder)
-    manifest = read_manifest(folder)
-    model_path = folder / MODEL_FILE
-    if not model_path.is_file():
-        raise AgrilandError(f"no {MODEL_FILE} in {folder}")
-    actual = sha256_file(model_path)
-    if actual != manifest.onnx_sha256:
-        raise AgrilandError(
-            f"{model_path} does not match its manifest (sha256 {actual[:12]}... != {manifest.onnx_sha256[:12]}...): "
-            "the file was changed or corrupted after export; export it again"
-        )
-    return manifest
 
 
 def update_cluster_names(folder: Path | str, names: dict[str, str]) -> Manifest:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from contract.manifest import VARIANTS, read_manifest
+from contract.artifacts import VARIANTS
+from contract.manifest import read_manifest
 from export.parity import MIN_GATE_TILES
 
 GRAPH_OPTIMIZERS = ("auto", "tf2onnx", "onnxruntime")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import onnx
 
+from contract.artifacts import MODEL_FILE, sha256_file
 from contract.errors import AgrilandError
+from contract.manifest import Manifest, Parity, TensorSpec
 from contract.radiometry import DEFAULT_RADIOMETRY, Radiometry
-from contract.manifest import MODEL_FILE, Manifest, Parity, TensorSpec, sha256_file
 from training.cluster_naming import NAMES_FILE
 from training.cluster_naming import read_cluster_names as training_cluster_names
 

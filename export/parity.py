@@ -87,7 +87,7 @@ def keras_outputs(model: object, images: np.ndarray, output_names: tuple[str, ..
 def onnx_outputs(model_path: Path, images: np.ndarray, output_names: tuple[str, ...],
                  batch_size: int = 8) -> dict[str, np.ndarray]:
     """Run model.onnx on the CPU provider in batches; outputs by name."""
-    from serving.runtime import create_session
+    from inference.models.sessions import create_session
 
     session = create_session(model_path, providers="cpu")
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in output_names}

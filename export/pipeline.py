@@ -14,13 +14,13 @@ from typing import Literal
 
 import numpy as np
 
+from contract.artifacts import MODEL_FILE, VARIANTS, artifact_folder, verify_artifact
 from contract.errors import AgrilandError
+from contract.manifest import read_manifest, write_manifest
 from export.manifest_builder import KERAS_FILE, build_manifest, read_summary
 from export.onnx_export import OUTPUT_NAMES, GraphOptimizer, convert_keras
 from export.parity import MIN_GATE_TILES, check_parity, keras_outputs
 from export.variants import VariantOutcome, gated, to_fp16, to_int8
-from contract.manifest import MODEL_FILE, VARIANTS, read_manifest, verify_artifact, write_manifest
-from serving.runtime import artifact_folder
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""Serving side of agriland: ONNX Runtime + BentoML. Never imports TensorFlow."""
+"""The HTTP service of agriland on BentoML: endpoints, request schemas and bounded body readers over the inference library."""

@@ -7,8 +7,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal, cast
 
+from contract.artifacts import VARIANTS
 from contract.errors import AgrilandError
-from contract.manifest import VARIANTS
 
 ProviderSetting = Literal["auto", "cpu", "cuda", "tensorrt"]
 PROVIDERS: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
@@ -64,7 +64,7 @@ class ServeSettings:
             if field.name == "models_dir":
                 values[field.name] = Path(raw)
             elif field.name == "workers" and raw.lower() == "auto":
-                from serving.resources import auto_workers  # resources imports this module
+                from inference.models.cpus import auto_workers  # resources imports this module
 
                 values[field.name] = auto_workers(int(env.get(ENV_PREFIX + "WORKER_MEMORY_MB") or 512))
             elif field.type in ("bool", bool):

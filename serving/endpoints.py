@@ -5,25 +5,24 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-
 from PIL import Image
 
-from serving.decoding import DecodeLimits, ImageDecodeError, PixelSpec, decode_image
-from serving.geo import parse_bands
-from serving.http_input import TileUpload
 from contract.manifest import Manifest
-from serving.fields import FieldOptions, delineate
-from serving.masks import (FitInfo, FitMode, fit_tile, instances_png_base64, mask_png_base64, restore_probability,
-                           rle_encode)
+from inference.fields import FieldOptions, delineate
+from inference.scenes.geo import parse_bands
+from inference.tiles.decoding import DecodeLimits, ImageDecodeError, PixelSpec, decode_image
+from inference.tiles.fitting import FitInfo, FitMode, fit_tile, restore_probability
+from serving.http_input import TileUpload
+from serving.mask_encoding import instances_png_base64, mask_png_base64, rle_encode
 from serving.schemas import (
     ApiError,
     ClusterOptions,
     ClusterResult,
     ClusterScore,
+    PixelOptions,
     RleMask,
     SegmentOptions,
     SegmentResult,
-    PixelOptions,
     TileField,
 )
 

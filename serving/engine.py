@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from contract.errors import AgrilandError
-from serving.batching import MicroBatcher
+from inference.models.batching import MicroBatcher
+from inference.models.onnx_model import OnnxModel, choose_variant
 from serving.config import ServeSettings
 from serving.resources import service_ort_threads
-from serving.runtime import OnnxModel, choose_variant
 
 log = logging.getLogger(__name__)
 

@@ -31,17 +31,17 @@ from starlette.responses import Response
 
 from contract.formats import is_tiff
 from contract.manifest import Manifest
-from serving.batching import Overloaded, RunTimeout
+from inference.fields import FieldOptions
+from inference.models.batching import Overloaded, RunTimeout
+from inference.pixels import PixelSpec
+from inference.scenes.cluster import cluster_scene
+from inference.scenes.geo import Raster, SceneLimits, read_scene
+from inference.scenes.polygons import TooManyPolygons, polygons_geojson
+from inference.scenes.segment import segment_file
+from inference.scenes.windowed import WindowParams, default_overlap
 from serving.config import ServeSettings
 from serving.engine import Engine
-from serving.geo import Raster, SceneLimits, read_scene
 from serving.http_input import form_value, validation_message
-from serving.pixels import PixelSpec
-from serving.polygons import TooManyPolygons, polygons_geojson
-from serving.scene import cluster_scene
-from serving.fields import FieldOptions
-from serving.scene_files import segment_file
-from serving.windowed import WindowParams, default_overlap
 from serving.schemas import ApiError, SceneOptions, SegmentSceneOptions, SegmentSceneResponse
 
 log = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract.errors import AgrilandError
 from contract.radiometry import AppliedRadiometry
-from serving.geo import BAND_PRESETS, parse_bands
-from serving.polygons import SceneSummary
-from serving.windowed import DEFAULT_SIEVE_PX, MAX_SIEVE_PX
+from inference.scenes.geo import BAND_PRESETS, parse_bands
+from inference.scenes.polygons import SceneSummary
+from inference.scenes.windowed import DEFAULT_SIEVE_PX, MAX_SIEVE_PX
 
 
 class ApiError(Exception):

@@ -12,24 +12,38 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from contract.errors import AgrilandError
+from inference.models.batching import Overloaded, RunTimeout
+from inference.tiles.decoding import DecodeLimits, decode_cost, set_pillow_limits
 from serving.api_specs import (
-    ClusterInput, ClusterSceneInput, FeatureCollection, RawArrayOutput, RawTilesInput, SceneJobCancelled, SceneJobRef, SegmentInput, SegmentSceneInput,
+    ClusterInput,
+    ClusterSceneInput,
+    FeatureCollection,
+    RawArrayOutput,
+    RawTilesInput,
+    SceneJobCancelled,
+    SceneJobRef,
+    SegmentInput,
+    SegmentSceneInput,
 )
-from serving.batching import Overloaded, RunTimeout
 from serving.config import ServeSettings
-from serving.decoding import DecodeLimits, decode_cost, set_pillow_limits
 from serving.endpoints import cluster_results, pixel_spec, prepare_tiles, segment_results
 from serving.engine import Engine
 from serving.http_errors import JsonRouterErrors
 from serving.http_input import TileUpload, parse_tiles
-from serving.masks import mask_png
+from serving.mask_encoding import mask_png
 from serving.offload import run_sized
 from serving.raw_endpoints import cluster_raw_handler, segment_raw_handler
 from serving.resources import service_resources
 from serving.scene_endpoints import cluster_scene_handler, segment_scene_handler
 from serving.scene_jobs import SceneJobs
 from serving.schemas import (
-    ApiError, ClusterOptions, ClusterResponse, PixelOptions, SegmentOptions, SegmentResponse, SegmentSceneResponse,
+    ApiError,
+    ClusterOptions,
+    ClusterResponse,
+    PixelOptions,
+    SegmentOptions,
+    SegmentResponse,
+    SegmentSceneResponse,
 )
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Everything that changes what the tiny models are; a change to any of these rebuilds them.
-_MODEL_SOURCES = ("training", "export", "contract", "tests/conftest.py")
+_MODEL_SOURCES = ("training", "export", "contract", "inference/models", "tests/conftest.py")
 
 
 def _source_key() -> str:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from contract.errors import AgrilandError
 from contract.atomic import atomic_dir
+from contract.errors import AgrilandError
 
 logger = logging.getLogger(__name__)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
 from contract.errors import AgrilandError
 from contract.radiometry import DEFAULT_RADIOMETRY, to_model_input
 from training.tile_io import (

@@ -33,7 +33,7 @@ def _write_tif(path: Path, array: np.ndarray) -> Path:
 
 
 def test_uint16_l2a_like_and_float_tiles_become_the_8bit_rendering(tmp_path: Path) -> None:
-    from serving.decoding import decode_image
+    from inference.tiles.decoding import decode_image
     from training.tile_io import read_rgb
 
     tile = _rendering()
@@ -52,7 +52,7 @@ def test_uint16_l2a_like_and_float_tiles_become_the_8bit_rendering(tmp_path: Pat
 
 
 def test_thirteen_band_sentinel2_stack_uses_b4_b3_b2(tmp_path: Path) -> None:
-    from serving.decoding import decode_image
+    from inference.tiles.decoding import decode_image
     from training.tile_io import read_rgb
 
     tile = _rendering(1)

@@ -80,8 +80,8 @@ def test_every_variant_a_manifest_names_can_be_served(tmp_path: Path) -> None:
     """Only fp32 is always exported (fp16/int8 are dropped when they miss their parity gate): every variant
     setting must end in fp32, so a pod (or the RayJob) never waits for a model that was never written."""
     from export.variants import OPTIONAL_VARIANTS
+    from inference.models.onnx_model import choose_variant, variant_preferences
     from serving.config import ServeSettings
-    from serving.runtime import choose_variant, variant_preferences
 
     settings = []
     for deployment in _kinds()["Deployment"]:

@@ -10,13 +10,14 @@ import numpy as np
 import onnx
 import pytest
 
+from contract.artifacts import sha256_file
 from contract.errors import AgrilandError
+from contract.manifest import read_manifest
 from export.onnx_export import inspect_graph
 from export.parity import check_parity, keras_outputs
 from export.pipeline import export_model, export_variant, load_reference_tiles, prepare
-from contract.manifest import read_manifest, sha256_file
-from serving.tta import TTA_ENV
-from serving.runtime import OnnxModel
+from inference.models.onnx_model import OnnxModel
+from inference.models.tta import TTA_ENV
 
 pytestmark = pytest.mark.slow
 OUTPUTS = {"unet": ("mask",), "dec": ("embedding", "q")}

@@ -18,11 +18,11 @@ OUTPUTS = ("embedding", "q")
 
 def _dec(profile: str, **overrides: object):
     """The DEC inference model of a profile, random weights, built with the training builders (no training)."""
+    import tf_keras
+
     from training.autoencoder import build_encoder
     from training.dec import build_dec_model
     from training.dec_config import get_profile
-
-    import tf_keras
 
     config = get_profile(profile).with_overrides(**overrides)
     tf_keras.utils.set_random_seed(0)

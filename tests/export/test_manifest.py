@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from contract.artifacts import artifact_folder, sha256_file, verify_artifact
 from contract.errors import AgrilandError
+from contract.manifest import Parity, read_manifest, write_manifest
 from export.manifest_builder import build_manifest, read_summary
-from contract.manifest import Parity, read_manifest, sha256_file, verify_artifact, write_manifest
-from serving.runtime import OnnxModel, artifact_folder
+from inference.models.onnx_model import OnnxModel
 
 pytestmark = pytest.mark.slow
 

@@ -31,7 +31,8 @@ try:
 except ImportError:
     pass
 
-from serving.runtime import OnnxModel, artifact_folder
+from inference.models.onnx_model import OnnxModel
+from contract.artifacts import artifact_folder
 
 results = {}
 for name in ("unet", "dec"):

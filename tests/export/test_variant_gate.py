@@ -14,7 +14,7 @@ from PIL import Image
 from contract.errors import AgrilandError
 from contract.manifest import read_manifest
 from export.pipeline import SUMMARY_NAME, prepare, run_export
-from serving.runtime import OnnxModel
+from inference.models.onnx_model import OnnxModel
 
 pytestmark = pytest.mark.slow
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contract.radiometry import Radiometry
 import numpy as np
+
+from contract.radiometry import Radiometry
 
 TILE = 64
 
@@ -17,12 +18,13 @@ def build_unet_artifact(models_dir: Path, variant: str = "fp32", tile: int = TIL
     The 1x1 head is set by hand to a greenness score, sigmoid(20 * (G - (R + B) / 2) - 1), plus the conv
     features at zero weight, so green fields come out arable while the graph stays a real CNN.
     """
-    import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
     import tensorflow as tf
     import tf2onnx
     import tf_keras
 
-    from contract.manifest import Manifest, TensorSpec, sha256_file, write_manifest
+    import training  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow loads)
+    from contract.artifacts import sha256_file
+    from contract.manifest import Manifest, TensorSpec, write_manifest
     from training.preprocessing import ImagePreprocessing
 
     tf_keras.utils.set_random_seed(0)

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from serving.batching import MicroBatcher, Overloaded, RunTimeout
+from inference.models.batching import MicroBatcher, Overloaded, RunTimeout
 
 
 class SlowModel:

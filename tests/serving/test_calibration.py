@@ -12,8 +12,8 @@ from rasterio.transform import from_origin
 from rasterio.windows import Window
 
 from contract.radiometry import DEFAULT_RADIOMETRY, Calibration
-from serving.pixels import PixelSpec
-from serving.scene_source import GeoTiffSource
+from inference.pixels import PixelSpec
+from inference.scenes.source import GeoTiffSource
 
 MODEL = PixelSpec(DEFAULT_RADIOMETRY)  # the manifest default: reflectance for 16-bit
 WHITE = DEFAULT_RADIOMETRY.reflectance_white

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from contract.errors import AgrilandError
+from inference.models.cpus import auto_workers
 from serving.config import ServeSettings
-from serving.resources import auto_workers
 
 
 def _cgroup(root: Path, cpus: float | None, limit_mb: int | None, used_mb: int = 0) -> Path:

@@ -12,7 +12,7 @@ import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
 
-from serving.decoding import DecodeLimits, ImageDecodeError, decode_image
+from inference.tiles.decoding import DecodeLimits, ImageDecodeError, decode_image
 
 RGB = np.random.default_rng(0).integers(0, 256, (32, 48, 3), dtype=np.uint8)
 

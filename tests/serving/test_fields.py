@@ -8,8 +8,8 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from contract.errors import AgrilandError
-from serving.fields import FieldOptions, delineate, separate
-from serving.polygons import extract_polygons
+from inference.fields import FieldOptions, delineate, separate
+from inference.scenes.polygons import extract_polygons
 
 UTM = CRS.from_epsg(32633)
 

@@ -12,7 +12,7 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from contract.errors import AgrilandError
-from serving.geo import BAND_PRESETS, SceneLimits, parse_bands, read_scene, scene_from_bytes
+from inference.scenes.geo import BAND_PRESETS, SceneLimits, parse_bands, read_scene, scene_from_bytes
 
 UTM = "EPSG:32633"
 UTM_TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)

@@ -7,8 +7,8 @@ import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from serving.polygons import sieve_mask
-from serving.windowed import ArraySink, ArraySource, WindowedSegmenter, WindowParams, probability_to_mask
+from inference.scenes.polygons import sieve_mask
+from inference.scenes.windowed import ArraySink, ArraySource, WindowedSegmenter, WindowParams, probability_to_mask
 
 
 def green(batch: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from contract.errors import AgrilandError
-from serving.masks import fit_tile, mask_png_base64, restore_probability, rle_decode, rle_encode
+from inference.tiles.fitting import fit_tile, restore_probability
+from serving.mask_encoding import mask_png_base64, rle_decode, rle_encode
 
 
 def _image(height: int, width: int) -> np.ndarray:

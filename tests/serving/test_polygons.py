@@ -10,7 +10,7 @@ from rasterio.features import rasterize
 from rasterio.transform import from_origin
 from shapely.geometry import shape
 
-from serving.polygons import extract_polygons, polygons_geojson, summarize, valid_area_ha
+from inference.scenes.polygons import extract_polygons, polygons_geojson, summarize, valid_area_ha
 
 UTM = CRS.from_epsg(32633)
 WGS84 = CRS.from_epsg(4326)
@@ -133,7 +133,7 @@ def test_empty_mask_gives_empty_collection() -> None:
 
 
 def test_sieve_removes_specks_fills_small_holes_and_keeps_nodata_out() -> None:
-    from serving.polygons import sieve_mask
+    from inference.scenes.polygons import sieve_mask
 
     mask = np.zeros((60, 60), dtype=np.uint8)
     mask[10:40, 10:40] = 1
@@ -151,7 +151,7 @@ def test_sieve_removes_specks_fills_small_holes_and_keeps_nodata_out() -> None:
 
 
 def test_polygon_cap_counts_what_would_be_answered() -> None:
-    from serving.polygons import TooManyPolygons
+    from inference.scenes.polygons import TooManyPolygons
 
     mask = np.zeros((90, 90), dtype=np.uint8)
     mask[::3, ::3] = 1  # 900 one-pixel regions of 0.01 ha

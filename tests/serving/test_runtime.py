@@ -9,19 +9,18 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
+from contract.artifacts import artifact_folder, sha256_file
 from contract.errors import AgrilandError
+from contract.manifest import Manifest, TensorSpec, write_manifest
 from contract.radiometry import Radiometry
-from contract.manifest import Manifest, TensorSpec, sha256_file, write_manifest
-from serving.runtime import (
+from inference.models.onnx_model import OnnxModel, warm_up
+from inference.models.sessions import (
     CONV_ALGO_SEARCH_ENV,
-    OnnxModel,
-    artifact_folder,
     choose_providers,
     conv_algo_search,
     cuda_loadable,
     nvidia_device_present,
     tensorrt_options,
-    warm_up,
 )
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,11 +14,11 @@ from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
 
 from contract.errors import AgrilandError
-from serving.geo import Raster, read_scene
-from contract.radiometry import Radiometry
 from contract.manifest import Manifest, TensorSpec
-from serving.scene import cluster_scene, segment_scene
-from serving.scene_outputs import geotiff_bytes, quicklook, scene_geojson, write_geotiff
+from contract.radiometry import Radiometry
+from inference.scenes.cluster import cluster_scene, segment_scene
+from inference.scenes.geo import Raster, read_scene
+from inference.scenes.outputs import geotiff_bytes, quicklook, scene_geojson, write_geotiff
 
 T = 64
 UTM_TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)

@@ -13,7 +13,7 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from contract.manifest import Manifest, read_manifest
-from serving.masks import rle_decode
+from serving.mask_encoding import rle_decode
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from contract.manifest import read_manifest
-from serving.masks import rle_decode
+from serving.mask_encoding import rle_decode
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import threading
 import numpy as np
 import pytest
 
-from serving.batching import RunTimeout
+from inference.models.batching import RunTimeout
 from serving.scene_endpoints import BatcherBridge
 from serving.scene_jobs import SceneJobs
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from contract.errors import AgrilandError
-from serving.tiling import WEIGHT_FLOOR, Stitcher, TileGrid, tile_starts
+from inference.scenes.tiling import WEIGHT_FLOOR, Stitcher, TileGrid, tile_starts
 
 T = 64
 # Seam measure: the largest, over all tile-border lines inside the scene, of the mean absolute stitching

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from contract.errors import AgrilandError
-from serving.tta import TTA_ENV, effective_views, mean_of_views, rotated_views
+from inference.models.tta import TTA_ENV, effective_views, mean_of_views, rotated_views
 
 
 def test_rotations_round_trip_and_average() -> None:

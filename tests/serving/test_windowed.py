@@ -10,16 +10,17 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
+from agriland.segment_cli import predictor
+from contract.artifacts import artifact_folder
 from contract.errors import AgrilandError
-from serving.geo import read_scene
-from serving.runtime import OnnxModel, artifact_folder
-from serving.scene import segment_scene
-from serving.scene_cli import predictor
-from serving.scene_files import segment_file
-from serving.fields import FieldOptions
-from serving.scene_outputs import scene_polygons, scene_summary
-from serving.tiling import Stitcher, TileGrid
-from serving.windowed import DEFAULT_SIEVE_PX, WindowParams
+from inference.fields import FieldOptions
+from inference.models.onnx_model import OnnxModel
+from inference.scenes.cluster import segment_scene
+from inference.scenes.geo import read_scene
+from inference.scenes.outputs import scene_polygons, scene_summary
+from inference.scenes.segment import segment_file
+from inference.scenes.tiling import Stitcher, TileGrid
+from inference.scenes.windowed import DEFAULT_SIEVE_PX, WindowParams
 
 UTM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
 FIELD = (slice(100, 420), slice(150, 620))  # crosses several 128 px blocks in both directions
@@ -62,7 +63,7 @@ def greenness(batch: np.ndarray) -> np.ndarray:
 
 
 def stitched_in_memory(path: Path, predict, tile: int, overlap: int, bands: str) -> np.ndarray:
-    """The in-memory reference: the whole scene decoded, every tile through serving.tiling.Stitcher."""
+    """The in-memory reference: the whole scene decoded, every tile through inference.scenes.tiling.Stitcher."""
     raster = read_scene(path, bands=bands)
     grid = TileGrid(raster.height, raster.width, tile, overlap)
     stitcher = Stitcher(grid)
@@ -161,8 +162,8 @@ def test_complex_masks_merge_to_the_same_polygons_as_one_pass() -> None:
     """Speckled fields with holes and pinch points, cut into 64 px blocks: same count and area as one pass."""
     from rasterio.windows import Window
 
-    from serving.polygons import extract_polygons
-    from serving.scene_sinks import PolygonSink
+    from inference.scenes.polygons import extract_polygons
+    from inference.scenes.sinks import PolygonSink
 
     rng = np.random.default_rng(1)
     mask = (rng.random((300, 340)) < 0.45).astype(np.uint8)

@@ -10,8 +10,8 @@ import pytest
 
 from agriland.cli import main as agriland
 from contract.errors import AgrilandError
-from training.cluster_naming import parse_name_pairs, write_assignments
 from contract.radiometry import Radiometry
+from training.cluster_naming import parse_name_pairs, write_assignments
 from training.clusters_cli import main as clusters
 
 

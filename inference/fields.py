@@ -26,10 +26,10 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 from scipy import ndimage
-from skimage.color import rgb2lab
-from skimage.filters import sobel
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from skimage.color import rgb2lab
+from skimage.filters import sobel
 from skimage.segmentation import relabel_sequential, watershed
 
 from contract.errors import AgrilandError

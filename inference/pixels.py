@@ -8,12 +8,12 @@ import numpy as np
 
 from contract.radiometry import (
     DEFAULT_RADIOMETRY,
+    MAX_STRETCH_SAMPLES,
     AppliedRadiometry,
     Calibration,
-    calibrated_to_uint8,
-    MAX_STRETCH_SAMPLES,
     Radiometry,
     Scaling,
+    calibrated_to_uint8,
     looks_like_reflectance,
     reflectance_to_uint8,
     select_bands,

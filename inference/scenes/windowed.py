@@ -8,16 +8,16 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy import ndimage
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.features import sieve
 from rasterio.windows import Window
+from scipy import ndimage
 from tqdm import tqdm
 
 from contract.errors import AgrilandError
-from serving.fields import FOUR_CONNECTED, without_small_regions
-from serving.tiling import TileGrid
+from inference.fields import FOUR_CONNECTED, without_small_regions
+from inference.scenes.tiling import TileGrid
 
 log = logging.getLogger(__name__)
 

@@ -13,15 +13,6 @@ from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
 from contract.errors import AgrilandError
-from serving.geo import (
-    SceneLimits,
-    band_positions,
-    check_header,
-    gdal_io_problems,
-    has_dataset_mask,
-    open_error,
-    parse_bands,
-)
 from contract.radiometry import (
     IMPLAUSIBLE_CLIPPED,
     AppliedRadiometry,
@@ -29,14 +20,16 @@ from contract.radiometry import (
     clipped_fraction,
     looks_like_reflectance,
 )
-from serving.calibration import file_calibration
-from serving.pixels import (
-    MAX_STRETCH_SAMPLES,
-    SCENE_STRETCH,
-    PixelSpec,
-    SampleCollector,
-    WindowScaler,
-    scene_valid,
+from inference.pixels import MAX_STRETCH_SAMPLES, SCENE_STRETCH, PixelSpec, SampleCollector, WindowScaler, scene_valid
+from inference.scenes.calibration import file_calibration
+from inference.scenes.geo import (
+    SceneLimits,
+    band_positions,
+    check_header,
+    gdal_io_problems,
+    has_dataset_mask,
+    open_error,
+    parse_bands,
 )
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 from contract.errors import AgrilandError
 from contract.formats import IMAGE_FORMATS, is_tiff
 from contract.radiometry import select_bands, to_model_input, valid_mask
-from serving.pixels import PixelSpec
+from inference.pixels import PixelSpec
 
 log = logging.getLogger(__name__)
 

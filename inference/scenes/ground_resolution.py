@@ -11,7 +11,7 @@ from affine import Affine
 from PIL import Image
 from rasterio.crs import CRS
 
-from serving.windowed import Predict, WindowParams
+from inference.scenes.windowed import Predict, WindowParams
 
 log = logging.getLogger(__name__)
 

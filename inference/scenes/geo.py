@@ -18,7 +18,7 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.io import DatasetReader, MemoryFile
 
 from contract.errors import AgrilandError
-from serving.pixels import SCENE_STRETCH, PixelSpec, decode_whole, scene_valid
+from inference.pixels import SCENE_STRETCH, PixelSpec, decode_whole, scene_valid
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from rasterio.crs import CRS
 from tqdm import tqdm
 
 from contract.errors import AgrilandError
-from serving.geo import Raster
 from contract.manifest import Manifest
-from serving.polygons import feature_collection
-from serving.windowed import DEFAULT_BLOCK, ArraySink, ArraySource, Predict, WindowedSegmenter, WindowParams
+from inference.scenes.geo import Raster
+from inference.scenes.polygons import feature_collection
+from inference.scenes.windowed import DEFAULT_BLOCK, ArraySink, ArraySource, Predict, WindowedSegmenter, WindowParams
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ def segment_scene(
     """Tile, predict in batches, blend, and threshold one in-memory scene. Nodata is never arable.
 
     `predict` maps a uint8 [N, T, T, 3] batch to float32 [N, T, T] or [N, T, T, 1] probabilities.
-    Tiles that hold only nodata are not computed. This is the windowed engine (serving.windowed) run on
-    an in-memory source; `serving.scene_files.segment_file` runs the same engine on a file of any size.
+    Tiles that hold only nodata are not computed. This is the windowed engine (inference.scenes.windowed) run on
+    an in-memory source; `inference.scenes.segment.segment_file` runs the same engine on a file of any size.
     """
     params = WindowParams(tile_size, overlap, threshold, batch_size, block_size)
     source = ArraySource(raster.rgb, raster.valid, raster.crs, raster.transform, raster.name)

@@ -15,9 +15,9 @@ import rasterio
 from PIL import Image
 from rasterio.io import MemoryFile
 
-from serving.geo import Raster
-from serving.polygons import ArablePolygons, SceneSummary, extract_polygons, polygons_geojson, summarize
-from serving.scene import SceneResult
+from inference.scenes.cluster import SceneResult
+from inference.scenes.geo import Raster
+from inference.scenes.polygons import ArablePolygons, SceneSummary, extract_polygons, polygons_geojson, summarize
 
 log = logging.getLogger(__name__)
 

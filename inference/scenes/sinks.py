@@ -16,12 +16,18 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.features import shapes
 from rasterio.windows import Window
+from scipy import ndimage
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from scipy import ndimage
 
-from serving.fields import FOUR_CONNECTED
-from serving.polygons import RAW_POLYGON_FACTOR, ArablePolygons, TooManyPolygons, finish_polygons, valid_area_ha
+from inference.fields import FOUR_CONNECTED
+from inference.scenes.polygons import (
+    RAW_POLYGON_FACTOR,
+    ArablePolygons,
+    TooManyPolygons,
+    finish_polygons,
+    valid_area_ha,
+)
 
 log = logging.getLogger(__name__)
 

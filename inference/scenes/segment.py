@@ -15,14 +15,14 @@ from rasterio.crs import CRS
 
 from contract.errors import AgrilandError
 from contract.radiometry import AppliedRadiometry
-from serving.geo import SceneLimits
-from serving.polygons import ArablePolygons, SceneSummary, scene_summary_of
-from serving.scene_sinks import CogSink, Kind, PolygonSink
-from serving.ground_resolution import adapt_to_model_gsd, pixel_size_m
-from serving.pixels import SCENE_STRETCH, PixelSpec
-from serving.fields import FieldOptions, delineate
-from serving.scene_source import GeoTiffSource
-from serving.windowed import Predict, Refine, WindowedSegmenter, WindowedStats, WindowParams
+from inference.fields import FieldOptions, delineate
+from inference.pixels import SCENE_STRETCH, PixelSpec
+from inference.scenes.geo import SceneLimits
+from inference.scenes.ground_resolution import adapt_to_model_gsd, pixel_size_m
+from inference.scenes.polygons import ArablePolygons, SceneSummary, scene_summary_of
+from inference.scenes.sinks import CogSink, Kind, PolygonSink
+from inference.scenes.source import GeoTiffSource
+from inference.scenes.windowed import Predict, Refine, WindowedSegmenter, WindowedStats, WindowParams
 
 log = logging.getLogger(__name__)
 

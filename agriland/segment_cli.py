@@ -6,17 +6,15 @@ import argparse
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from contract.errors import AgrilandError
-from serving.geo import BAND_PRESETS
-from serving.pixels import PixelSpec
-from serving.polygons import polygons_geojson
-from serving.runtime import OnnxModel, choose_variant
-from serving.fields import MODES, FieldOptions
-from serving.scene_files import segment_file
-from serving.scene_outputs import preview_image, write_json, write_png
-from serving.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX, Predict, WindowParams, default_overlap
+from inference.fields import MODES, FieldOptions
+from inference.models.onnx_model import OnnxModel, choose_variant, predictor
+from inference.pixels import PixelSpec
+from inference.scenes.geo import BAND_PRESETS
+from inference.scenes.outputs import preview_image, write_json, write_png
+from inference.scenes.polygons import polygons_geojson
+from inference.scenes.segment import segment_file
+from inference.scenes.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX, WindowParams, default_overlap
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +70,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--provider", default="auto", choices=["auto", "cpu", "cuda", "tensorrt"])
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
-
-
-def predictor(model: OnnxModel) -> Predict:
-    """The model's batched call, returning the `mask` output."""
-    names = [spec.name for spec in model.manifest.outputs]
-    output = "mask" if "mask" in names else names[0]
-
-    def predict(batch: np.ndarray) -> np.ndarray:
-        return model.run(batch)[output]
-
-    return predict
 
 
 def main(argv: list[str] | None = None) -> int:

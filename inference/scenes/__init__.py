@@ -1,0 +1,1 @@
+"""Whole scenes, windowed: GeoTIFF sources, the blending engine, ground resolution, sinks, polygons, clusters."""

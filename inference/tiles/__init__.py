@@ -1,0 +1,1 @@
+"""Single tiles: image bytes to model RGB, and odd-size tiles fitted to the model size and back."""
