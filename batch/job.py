@@ -46,8 +46,7 @@ class SceneWorker:
     """A Ray Data actor: one ONNX Runtime session, scenes in, result rows out."""
 
     def __init__(self, config: BatchConfig) -> None:
-        from agriland.segment_cli import predictor
-        from inference.models.onnx_model import OnnxModel
+        from inference.models.onnx_model import OnnxModel, predictor
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.config = config

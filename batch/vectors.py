@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Literal
 
@@ -12,6 +10,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from contract.atomic import atomic_file
 from inference.scenes.polygons import WGS84, ArablePolygons
 
 log = logging.getLogger(__name__)
@@ -45,16 +44,9 @@ def polygons_frame(polygons: ArablePolygons, scene_id: str, model_version: str, 
 
 
 def _atomic(path: Path, write) -> Path:
-    """Write through a temporary sibling, then rename into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    os.unlink(tmp)  # some drivers refuse to overwrite; let them create it
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write through a temporary sibling that the driver creates itself, then rename into place."""
+    with atomic_file(path, suffix=path.suffix, placeholder=False) as tmp:
+        write(tmp)
     return path
 
 

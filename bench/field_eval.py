@@ -94,8 +94,8 @@ def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, varian
     """The answered mask (1 = field) of one image through `segment_file`, as the CLI runs it."""
     import rasterio
 
-    from agriland.segment_cli import predictor
     from inference.fields import FieldOptions
+    from inference.models.onnx_model import predictor
     from inference.pixels import PixelSpec
     from inference.scenes.segment import segment_file
     from inference.scenes.windowed import DEFAULT_SIEVE_PX, WindowParams, default_overlap

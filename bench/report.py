@@ -270,8 +270,8 @@ def scene_section(data: dict, targets: Targets) -> list[str]:
     local_rate = local["n_tiles"] / local["segment_s"]
     if http.get("available"):
         out.append(roofline("unet", http["n_tiles"] / http["seconds_median"], "POST /segment_scene, computed tiles"))
-    out += [f"- In-process `inference.scenes.cluster.segment_scene` (no HTTP, batch {local['batch']}): read "
-            f"{f(local['read_s'], 2)} s + tile/run/stitch {f(local['segment_s'], 2)} s for {local['n_tiles']} tiles "
+    out += [f"- In-process `inference.scenes.segment.segment_file` (no HTTP, batch {local['batch']}): windowed "
+            f"read + tile/run/blend {f(local['segment_s'], 2)} s for {local['n_tiles']} tiles "
             f"= {f(local_rate, 2)} tiles/s ({f(100 * local_rate / ref)} % of model-only).", ""]
     return out
 

@@ -1,6 +1,6 @@
 """Scene level: a 2000x2000 synthetic GeoTIFF through POST /segment_scene, vs model-only tile throughput.
 
-Also times the same scene in-process (inference.scenes.cluster.segment_scene on ONNX Runtime, no HTTP) to split the
+Also times the same scene in-process (inference.scenes.segment.segment_file on ONNX Runtime, no HTTP) to split the
 cost between the model, tiling/stitching and the HTTP/decoding around it. When the server has no
 /segment_scene yet, only the in-process figure is recorded and the result says so.
 Reproduce: `.venv/bin/python bench/scene_speed.py [--quick]`.
@@ -92,20 +92,17 @@ def _find_int(body: object, keys: tuple[str, ...]) -> int | None:
 
 
 def in_process(path: Path, batch: int) -> dict:
-    """inference.scenes.cluster.segment_scene with the fp32 ONNX model, no HTTP (read + tile + run + stitch)."""
-    from inference.models.onnx_model import OnnxModel
+    """inference.scenes.segment.segment_file with the fp32 ONNX model, no HTTP (windowed read + tile + run + blend)."""
+    from inference.models.onnx_model import OnnxModel, predictor
     from inference.models.sessions import default_cpu_threads
-    from inference.scenes.cluster import segment_scene
-    from inference.scenes.geo import read_scene
+    from inference.scenes.segment import segment_file
+    from inference.scenes.windowed import WindowParams
 
     model = OnnxModel.load(MODELS_DIR / "unet" / "fp32", "cpu", default_cpu_threads(1))
     model.run(scene_tiles(1, seed=3))
     t0 = time.perf_counter()
-    raster = read_scene(path)
-    read_s = time.perf_counter() - t0
-    t1 = time.perf_counter()
-    result = segment_scene(raster, lambda b: model.run(b)["mask"], TILE, overlap=OVERLAP, batch_size=batch)
-    return {"read_s": read_s, "segment_s": time.perf_counter() - t1, "n_tiles": result.n_tiles, "batch": batch}
+    run = segment_file(path, predictor(model), WindowParams(TILE, OVERLAP, batch_size=batch))
+    return {"segment_s": time.perf_counter() - t0, "n_tiles": run.stats.n_tiles, "batch": batch}
 
 
 def model_only(batches: tuple[int, ...], seconds: float) -> dict[str, float]:
@@ -132,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         result["server_peak_rss_mb"] = server.peak_rss_mb
     log.info("/segment_scene: %s", result["http"])
     result["in_process"] = in_process(path, 16)
-    log.info("in-process segment_scene: %s", result["in_process"])
+    log.info("in-process segment_file: %s", result["in_process"])
     result["model_only_tiles_per_s"] = model_only((8, 16), 2.0 if args.quick else 5.0)
     result["load_average_after"] = load_average()
     log.info("wrote %s", save_result("scene_speed", result))

@@ -1,7 +1,8 @@
-"""Atomic output folders: build in a temporary sibling, swap into place only when everything succeeded."""
+"""Atomic outputs, the one way agriland writes files and folders: build beside the target, swap in only on success."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -9,6 +10,44 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from contract.errors import AgrilandError
+
+SHARED_FILE_MODE = 0o644  # mkstemp makes 0600; outputs are for analysts and other services to read
+
+
+@contextmanager
+def atomic_file(path: Path | str, suffix: str = ".tmp", placeholder: bool = True) -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write to; it replaces `path` only if the block finishes.
+
+    On any error the temporary file is removed and `path` is left as it was, so no reader ever sees a
+    half-written file. `suffix` lets writers that infer the format from the name (GDAL drivers) see it;
+    `placeholder=False` removes the reserved empty file first, for writers that refuse to overwrite one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    if not placeholder:
+        tmp.unlink()
+    try:
+        yield tmp
+        os.chmod(tmp, SHARED_FILE_MODE)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes_atomic(path: Path | str, data: bytes) -> Path:
+    """Write a whole file or nothing."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
+def write_text_atomic(path: Path | str, text: str) -> Path:
+    """Write a whole UTF-8 text file or nothing (newlines as given)."""
+    return write_bytes_atomic(path, text.encode("utf-8"))
 
 
 @contextmanager
@@ -30,10 +69,15 @@ def atomic_dir(out_dir: Path | str, overwrite: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    replace_dir(tmp, out_dir)
+
+
+def replace_dir(staging: Path, final: Path) -> None:
+    """Swap a finished staging folder into `final` (an existing `final` is moved aside first, then removed)."""
     old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{tmp.name[-8:]}")
-        out_dir.rename(old)
-    tmp.rename(out_dir)
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{staging.name[-8:]}")
+        final.rename(old)
+    staging.rename(final)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)

@@ -10,6 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contract.atomic import write_text_atomic
 from contract.errors import AgrilandError
 from contract.radiometry import Radiometry
 
@@ -171,11 +172,7 @@ def read_manifest(folder: Path | str) -> Manifest:
 
 def write_manifest(folder: Path | str, manifest: Manifest) -> Path:
     """Write `folder/manifest.json` atomically (temp file + rename)."""
-    path = Path(folder) / MANIFEST_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(manifest.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(Path(folder) / MANIFEST_FILE, manifest.model_dump_json(indent=2) + "\n")
 
 
 def update_cluster_names(folder: Path | str, names: dict[str, str]) -> Manifest:

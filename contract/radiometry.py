@@ -52,6 +52,28 @@ def valid_mask(array: np.ndarray, nodata: float | None = None) -> np.ndarray:
     return ~invalid
 
 
+def percentile_limits(samples: np.ndarray, percentiles: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-band (low, high) at the `percentiles` of [n, bands] valid-pixel samples: the one percentile stretch.
+
+    Every path that stretches (tiles, windowed scenes, GeoTIFF training folders) takes its limits from here and
+    applies them with `stretch_to_uint8`; no samples give all-zero limits (a flat, black result).
+    """
+    lo_pct, hi_pct = percentiles
+    if not 0.0 <= lo_pct < hi_pct <= 100.0:
+        raise AgrilandError(f"stretch percentiles must satisfy 0 <= low < high <= 100, got {percentiles}")
+    if not len(samples):
+        bands = samples.shape[-1] if samples.ndim == 2 else 1
+        return np.zeros(bands), np.zeros(bands)
+    return np.percentile(samples, lo_pct, axis=0), np.percentile(samples, hi_pct, axis=0)
+
+
+def stretch_to_uint8(data: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Each band linearly from [low, high] to 0..255, clipped; a flat band (high <= low) and NaN become 0."""
+    scale = np.where(high > low, 255.0 / np.maximum(high - low, 1e-12), 0.0)
+    scaled = (np.nan_to_num(data, nan=0.0) - low) * scale
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
 def to_uint8(
     array: np.ndarray,
     stretch: tuple[float, float] | None = DEFAULT_STRETCH,
@@ -80,17 +102,11 @@ def to_uint8(
         low = np.full(data.shape[-1], float(max(info.min, 0)))
         high = np.full(data.shape[-1], float(info.max))
     else:
-        lo_pct, hi_pct = stretch or (0.0, 100.0)
-        if not 0.0 <= lo_pct < hi_pct <= 100.0:
-            raise AgrilandError(f"stretch percentiles must satisfy 0 <= low < high <= 100, got {stretch}")
         samples = data[valid]
         if len(samples) > MAX_STRETCH_SAMPLES:
             samples = samples[:: -(-len(samples) // MAX_STRETCH_SAMPLES)]
-        low = np.percentile(samples, lo_pct, axis=0)
-        high = np.percentile(samples, hi_pct, axis=0)
-    scale = np.where(high > low, 255.0 / np.maximum(high - low, 1e-12), 0.0)
-    scaled = (np.nan_to_num(data, nan=0.0) - low) * scale
-    out = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        low, high = percentile_limits(samples, stretch or (0.0, 100.0))
+    out = stretch_to_uint8(data, low, high)
     out[~valid] = 0
     return out if array.ndim == 3 else out[..., 0]
 

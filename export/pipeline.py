@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 
 from contract.artifacts import MODEL_FILE, VARIANTS, artifact_folder, verify_artifact
+from contract.atomic import replace_dir
 from contract.errors import AgrilandError
 from contract.manifest import read_manifest, write_manifest
 from export.manifest_builder import KERAS_FILE, build_manifest, read_summary
@@ -140,17 +141,6 @@ def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity
                         calibration_source=cal_source, parity_split=split)
 
 
-def _publish(staging: Path, final: Path) -> None:
-    """Swap `staging` into place as `final` (the old folder is removed only once the new one is there)."""
-    old = final.with_name(f".{final.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if final.exists():
-        final.rename(old)
-    staging.rename(final)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _fp32_is_current(folder: Path, inputs: ExportInputs) -> bool:
     from export.manifest_builder import model_version
 
@@ -193,7 +183,7 @@ def export_variant(inputs: ExportInputs, models_dir: Path, variant: Variant) -> 
         manifest = build_manifest(inputs.run_dir, staging, inputs.name, variant, parity, inputs.summary, extra)
         write_manifest(staging, manifest)
         verify_artifact(staging)
-        _publish(staging, final)
+        replace_dir(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log.info("exported %s/%s -> %s", inputs.name, variant, final)

@@ -15,14 +15,15 @@ from contract.radiometry import (
     Scaling,
     calibrated_to_uint8,
     looks_like_reflectance,
+    percentile_limits,
     reflectance_to_uint8,
     select_bands,
-    to_model_input,
+    stretch_to_uint8,
     to_uint8,
     valid_mask,
 )
 
-__all__ = ["MAX_STRETCH_SAMPLES", "Calibration", "PixelSpec", "WindowScaler", "decode_whole", "scene_valid"]
+__all__ = ["MAX_STRETCH_SAMPLES", "Calibration", "PixelSpec", "WindowScaler", "scene_valid"]
 
 SENTINEL2_RGB = (4, 3, 2)
 
@@ -60,15 +61,6 @@ def scene_valid(hwc: np.ndarray, nodata: float | None, extra_mask: np.ndarray | 
     return valid
 
 
-def decode_whole(hwc: np.ndarray, band_index: tuple[int, ...], valid: np.ndarray,
-                 pixels: PixelSpec = SCENE_STRETCH) -> np.ndarray:
-    """uint8 [H, W, 3] of a whole scene held in memory (statistics from the scene itself); 0 on nodata."""
-    rgb = np.ascontiguousarray(to_model_input(select_bands(hwc, band_index), pixels.radiometry, valid,
-                                              pixels.scaling))
-    rgb[~valid] = 0
-    return rgb
-
-
 def needs_statistics(dtype: np.dtype, pixels: PixelSpec) -> bool:
     """Whether scaling depends on the whole scene (a percentile stretch) rather than on each pixel alone."""
     return pixels.scaling_for(dtype) == "percentile"
@@ -102,10 +94,7 @@ class WindowScaler:
         if self.empty:
             return np.zeros(chosen.shape[:2] + (3,), dtype=np.uint8)
         if self.low is not None and self.high is not None:
-            data = chosen.astype(np.float32)
-            scale = np.where(self.high > self.low, 255.0 / np.maximum(self.high - self.low, 1e-12), 0.0)
-            scaled = (np.nan_to_num(data, nan=0.0) - self.low) * scale
-            rgb = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+            rgb = stretch_to_uint8(chosen.astype(np.float32), self.low, self.high)
         elif self.gain is not None and self.bias is not None:
             rgb = calibrated_to_uint8(chosen, self.gain, self.bias, self.pixels.radiometry.reflectance_white, valid)
         elif self.pixels.scaling_for(chosen.dtype) == "reflectance":
@@ -121,9 +110,7 @@ class WindowScaler:
         """Percentile limits from float32 [n, 3] valid-pixel samples, with `to_uint8`'s rule."""
         if len(samples) == 0:
             return cls(band_index, pixels, empty=True)
-        lo_pct, hi_pct = pixels.radiometry.percentiles
-        low = np.percentile(samples, lo_pct, axis=0)
-        high = np.percentile(samples, hi_pct, axis=0)
+        low, high = percentile_limits(samples, pixels.radiometry.percentiles)
         return cls(band_index, pixels, low=low, high=high)
 
     @classmethod

@@ -10,7 +10,7 @@ import numpy as np
 
 from contract.errors import AgrilandError
 from inference.models.batching import MicroBatcher
-from inference.models.onnx_model import OnnxModel, choose_variant
+from inference.models.onnx_model import OnnxModel, choose_variant, warm_up
 from serving.config import ServeSettings
 from serving.resources import service_ort_threads
 
@@ -69,6 +69,7 @@ class Engine:
                     log.warning("%s", fallback)
                 model = OnnxModel.load(folder, settings.provider_choice, threads)
                 self._check_contract(name, model)
+                warm_up(model, settings.max_batch_size)  # first-run costs paid before /readyz says ready
             except AgrilandError as err:
                 self.errors[name] = str(err)
                 log.error("model %r is NOT loaded, the service is not ready: %s", name, err)

@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 
 from contract.errors import AgrilandError
 from inference.models.batching import Overloaded, RunTimeout
-from inference.tiles.decoding import DecodeLimits, decode_cost, set_pillow_limits
+from inference.tiles.decoding import set_pillow_limits
 from serving.api_specs import (
     ClusterInput,
     ClusterSceneInput,
@@ -26,32 +26,26 @@ from serving.api_specs import (
     SegmentSceneInput,
 )
 from serving.config import ServeSettings
-from serving.endpoints import cluster_results, pixel_spec, prepare_tiles, segment_results
 from serving.engine import Engine
 from serving.http_errors import JsonRouterErrors
-from serving.http_input import TileUpload, parse_tiles
-from serving.mask_encoding import mask_png
-from serving.offload import run_sized
 from serving.raw_endpoints import cluster_raw_handler, segment_raw_handler
 from serving.resources import service_resources
 from serving.scene_endpoints import cluster_scene_handler, segment_scene_handler
 from serving.scene_jobs import SceneJobs
 from serving.schemas import (
     ApiError,
-    ClusterOptions,
     ClusterResponse,
-    PixelOptions,
-    SegmentOptions,
     SegmentResponse,
     SegmentSceneResponse,
 )
+from serving.tile_endpoints import cluster_handler, segment_handler
 
 log = logging.getLogger(__name__)
 
 try:
     SETTINGS, SETTINGS_ERROR = ServeSettings.from_env(), None
 except AgrilandError as _err:  # a bad variable must not kill the process: it stays up, not ready
-    SETTINGS, SETTINGS_ERROR = ServeSettings(), str(_err)
+    SETTINGS, SETTINGS_ERROR = ServeSettings.model_construct(), str(_err)  # defaults, the environment unread
 set_pillow_limits(SETTINGS.max_pixels)
 
 CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection before the answer"
@@ -106,80 +100,12 @@ async def answer(service: "Agriland", ctx: bentoml.Context, name: str, model: st
     return response
 
 
-def _wants_png(request: Request) -> bool:
-    flag = request.query_params.get("format", "json").lower()
-    if flag not in {"json", "png"}:
-        raise ApiError(400, f"query parameter format={flag!r}: use json or png")
-    accept = request.headers.get("accept", "")
-    return flag == "png" or accept.split(",")[0].split(";")[0].strip().lower() == "image/png"
-
-
-def tile_limits(settings: ServeSettings, tile_size: int) -> DecodeLimits:
-    """Header-checked bounds of /segment and /cluster uploads: at most `max_side_factor` model tiles a side."""
-    max_side = min(tile_size * settings.max_side_factor, 16384)
-    return DecodeLimits(
-        max_bytes=settings.max_upload_bytes,
-        max_pixels=min(settings.max_pixels, max_side * max_side),
-        max_side=max_side,
-        hint=f"; that is larger than this endpoint accepts ({max_side // tile_size} model tiles of {tile_size}), "
-        "send larger images to /segment_scene",
-    )
-
-
-def _decode_cost(uploads: list[TileUpload], options: PixelOptions) -> int:
-    """Bytes the uploads decode to, from their headers; a ground-resolution resampling is never cheap."""
-    return (1 << 40) if options.gsd is not None else sum(decode_cost(upload.data) for upload in uploads)
-
-
 async def _segment(request: Request, service: "Agriland") -> Response:
-    want_png = _wants_png(request)
-    uploads, options = await parse_tiles(request, SegmentOptions, SETTINGS.max_upload_bytes, SETTINGS.max_tiles)
-    if want_png and len(uploads) != 1:
-        raise ApiError(400, f"a mask image (format=png / Accept: image/png) needs exactly one tile, got {len(uploads)}")
-    model = service.engine.models["unet"]
-    limits = tile_limits(SETTINGS, model.tile_size)
-    prepared = await run_sized(
-        _decode_cost(uploads, options), prepare_tiles, uploads, model.tile_size, options.fit, limits,
-        limits.max_side, pixel_spec(options, model.manifest), options.gsd,
-    )
-    probabilities = await service.predict_masks(prepared.batch)
-    encodings = frozenset() if want_png else None  # the PNG answer encodes its one mask below, once
-    # field delineation (watershed, CIELAB) takes ~13 ms per 64 px tile: never on the event loop; the plain cut
-    # and the encodings of a few tiles take well under a millisecond: inline
-    cost = (1 << 40) if options.mask_mode == "fields" else probabilities.nbytes // 4
-    results, masks = await run_sized(
-        cost, segment_results, probabilities, prepared, options, model.manifest, encodings,
-    )
-    if want_png:
-        headers = {"X-Arable-Fraction": f"{results[0].arable_fraction:.6f}", "X-Threshold": str(results[0].threshold)}
-        return Response(mask_png(masks[0]), media_type="image/png", headers=headers)
-    body = SegmentResponse(model="unet", model_version=model.manifest.version, results=results)
-    return Response(body.model_dump_json(exclude_none=False, exclude=_unasked(options)), media_type="application/json")
-
-
-def _unasked(options: SegmentOptions) -> dict | None:
-    """The mask encoding a request did not ask for is left out of the JSON (not sent as null)."""
-    if options.mask_encoding == "both":
-        return None
-    dropped = "mask_rle" if options.mask_encoding == "png" else "mask_png_base64"
-    return {"results": {"__all__": {dropped}}}
+    return await segment_handler(request, service, SETTINGS)
 
 
 async def _cluster(request: Request, service: "Agriland") -> Response:
-    uploads, options = await parse_tiles(request, ClusterOptions, SETTINGS.max_upload_bytes, SETTINGS.max_tiles)
-    model = service.engine.models["dec"]
-    limits = tile_limits(SETTINGS, model.tile_size)
-    prepared = await run_sized(
-        _decode_cost(uploads, options), prepare_tiles, uploads, model.tile_size, options.fit, limits,
-        limits.max_side, pixel_spec(options, model.manifest), options.gsd,
-    )
-    q, embedding = await service.predict_clusters(prepared.batch)
-    results = cluster_results(q, embedding, prepared, options, model.manifest)
-    n_clusters = model.manifest.n_clusters or int(q.shape[1])
-    body = ClusterResponse(model="dec", model_version=model.manifest.version, n_clusters=n_clusters, results=results)
-    # `embedding` only when asked: a null list is what BentoML's clients cannot decode
-    exclude = None if options.include_embedding else {"results": {"__all__": {"embedding"}}}
-    return Response(body.model_dump_json(exclude=exclude), media_type="application/json")
+    return await cluster_handler(request, service, SETTINGS)
 
 
 async def _segment_raw(request: Request, service: "Agriland") -> Response:

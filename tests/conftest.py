@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# fixtures shared across packages live in tests/testkit (on the path through pyproject's `pythonpath`)
+pytest_plugins = ("testkit.servers",)
 # Everything that changes what the tiny models are; a change to any of these rebuilds them.
 _MODEL_SOURCES = ("training", "export", "contract", "inference/models", "tests/conftest.py")
 

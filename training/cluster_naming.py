@@ -5,27 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from contract.atomic import write_text_atomic
 from contract.errors import AgrilandError
 from training.cluster_metrics import majority_labels
 
 ASSIGNMENTS_FILE = "assignments.csv"
 NAMES_FILE = "cluster_names.json"
 ASSIGNMENT_COLUMNS = ("index", "path", "cluster", "confidence", "label")
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write a whole file or nothing: temp file in the same folder, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    Path(tmp).replace(path)
 
 
 def write_assignments(path: Path, paths: list[str], q: np.ndarray, labels: np.ndarray | None = None,
@@ -41,7 +31,7 @@ def write_assignments(path: Path, paths: list[str], q: np.ndarray, labels: np.nd
             label = class_names[labels[i]] if class_names and labels[i] < len(class_names) else str(int(labels[i]))
         source = paths[i] if i < len(paths) else ""
         writer.writerow([i, source, int(cluster), f"{float(q[i, cluster]):.6f}", label])
-    _atomic_write_text(path, buffer.getvalue())
+    write_text_atomic(path, buffer.getvalue())
     return path
 
 
@@ -75,7 +65,7 @@ def write_cluster_names(run_dir: Path, names: dict[str, str]) -> Path:
     """Write cluster_names.json sorted by cluster id."""
     ordered = dict(sorted(names.items(), key=lambda item: int(item[0])))
     path = run_dir / NAMES_FILE
-    _atomic_write_text(path, json.dumps(ordered, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(ordered, indent=2) + "\n")
     return path
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from contract.errors import AgrilandError
-from contract.radiometry import DEFAULT_RADIOMETRY, to_model_input
+from contract.radiometry import DEFAULT_RADIOMETRY, percentile_limits, stretch_to_uint8, to_model_input
 from training.tile_io import (
     IMAGE_SUFFIXES,
     TIFF_SUFFIXES,
@@ -198,9 +198,7 @@ def load_geotiff_tiles(
         logger.info("read %d GeoTIFF tiles from %s (bands %s, radiometry contract)", len(files), folder,
                     bands or (1, 2, 3))
         return TileData(_stack(images, tile_size, 3), None, None, None, [str(p) for p in files])
-    lo, hi = stretch
-    if not 0 <= lo < hi <= 100:
-        raise AgrilandError(f"stretch percentiles must satisfy 0 <= low < high <= 100, got {stretch}")
+    percentile_limits(np.zeros((0, 3)), stretch)  # refuses bad percentiles before any file is read
     rasters = [read_geotiff(p, bands) for p in files]
     rng = np.random.default_rng(0)
     samples = []
@@ -209,17 +207,13 @@ def load_geotiff_tiles(
         if len(pixels) > 4096:
             pixels = pixels[rng.choice(len(pixels), 4096, replace=False)]
         samples.append(pixels.astype(np.float64))
-    pool = np.concatenate(samples)
-    low = np.percentile(pool, lo, axis=0) if len(pool) else np.zeros(3)
-    high = np.percentile(pool, hi, axis=0) if len(pool) else np.zeros(3)
-    scale = np.where(high > low, 255.0 / np.maximum(high - low, 1e-12), 0.0)
+    low, high = percentile_limits(np.concatenate(samples), stretch)
     images = []
     for data, valid in rasters:
         if data.dtype == np.uint8:  # already display-ready
             scaled = data.copy()
         else:
-            scaled = np.clip(np.rint((np.nan_to_num(data.astype(np.float64)) - low) * scale), 0, 255)
-            scaled = scaled.astype(np.uint8)
+            scaled = stretch_to_uint8(data.astype(np.float64), low, high)
         scaled[~valid] = 0
         images.append(to_tile(scaled, tile_size))
     logger.info("read %d GeoTIFF tiles from %s (bands %s, stretch %s)", len(files), folder, bands or (1, 2, 3),

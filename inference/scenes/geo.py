@@ -1,4 +1,4 @@
-"""GeoTIFF scenes in: header checks, band selection, nodata and the radiometry contract to a uint8 RGB raster."""
+"""GeoTIFF scenes in: band presets and selection, header checks and limits, GDAL I/O problems as clear errors."""
 
 from __future__ import annotations
 
@@ -6,19 +6,14 @@ import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
-import numpy as np
-import rasterio
 from affine import Affine
-from rasterio.crs import CRS
 from rasterio.enums import MaskFlags
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
-from rasterio.io import DatasetReader, MemoryFile
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import DatasetReader
 
 from contract.errors import AgrilandError
-from inference.pixels import SCENE_STRETCH, PixelSpec, decode_whole, scene_valid
 
 log = logging.getLogger(__name__)
 
@@ -47,34 +42,6 @@ class SceneLimits:
 
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_bands: int = 64
-
-
-@dataclass
-class Raster:
-    """A decoded scene: uint8 RGB pixels, the valid-pixel mask and the georeferencing to write results back."""
-
-    rgb: np.ndarray  # uint8 [H, W, 3]
-    valid: np.ndarray  # bool [H, W]; False = nodata (all bands zero, NaN, or equal to the nodata tag)
-    crs: CRS
-    transform: Affine
-    name: str = "scene"
-    source_dtype: str = "uint8"
-    band_count: int = 3
-    bands: tuple[int, ...] = (1, 2, 3)
-    nodata: float | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def height(self) -> int:
-        return int(self.rgb.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.rgb.shape[1])
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.height, self.width
 
 
 def parse_bands(spec: str | tuple[int, ...] | list[int] | None) -> tuple[int, ...] | None:
@@ -168,42 +135,6 @@ def has_dataset_mask(ds: DatasetReader) -> bool:
     return any(MaskFlags.per_dataset in flags or MaskFlags.alpha in flags for flags in ds.mask_flag_enums)
 
 
-def _read(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: SceneLimits,
-          pixels: PixelSpec, problems: _IOProblems) -> Raster:
-    """Read the selected bands, build the valid mask, scale to the model's uint8 (radiometry contract)."""
-    if problems.messages:
-        raise AgrilandError(f"{name} is truncated or corrupt: {problems.messages[0]}")
-    chosen = check_header(ds, name, bands, limits)
-    unique = tuple(dict.fromkeys(chosen))
-    try:
-        data = ds.read(indexes=list(unique))  # [B, H, W], each band read once
-        extra_mask = ds.dataset_mask() if has_dataset_mask(ds) else None
-    except RasterioError as err:
-        raise AgrilandError(f"{name} is truncated or corrupt: {err}") from err
-    if problems.messages:
-        raise AgrilandError(f"{name} is truncated or corrupt: {problems.messages[0]}")
-    hwc = np.moveaxis(data, 0, -1)
-    nodata = ds.nodata
-    valid = scene_valid(hwc, nodata, extra_mask)
-    rgb = decode_whole(hwc, band_positions(unique, chosen), valid, pixels)
-    log.info(
-        "%s: %dx%d %s, %d band(s), bands %s, %.1f%% valid, CRS %s",
-        name, ds.width, ds.height, ds.dtypes[0], ds.count, chosen, 100.0 * valid.mean(), ds.crs.to_string(),
-    )
-    return Raster(
-        rgb=rgb,
-        valid=valid,
-        crs=ds.crs,
-        transform=ds.transform,
-        name=name,
-        source_dtype=str(ds.dtypes[0]),
-        band_count=ds.count,
-        bands=chosen,
-        nodata=None if nodata is None else float(nodata),
-        tags={str(k): str(v) for k, v in ds.tags().items()},
-    )
-
-
 def open_error(name: str, err: Exception) -> AgrilandError:
     text = str(err)
     if "zero" in text.lower() and ("size" in text.lower() or "width" in text.lower()):
@@ -213,37 +144,3 @@ def open_error(name: str, err: Exception) -> AgrilandError:
     return AgrilandError(f"{name} cannot be read as a GeoTIFF (truncated or corrupt?): {text}")
 
 
-def read_scene(
-    path: Path | str,
-    bands: str | tuple[int, ...] | None = None,
-    limits: SceneLimits | None = None,
-    pixels: PixelSpec = SCENE_STRETCH,
-) -> Raster:
-    """Read a GeoTIFF scene from disk into a Raster (uint8 RGB + valid mask + CRS/transform)."""
-    path = Path(path)
-    if not path.is_file():
-        raise AgrilandError(f"no such scene file: {path}")
-    try:
-        with gdal_io_problems() as problems, rasterio.open(path) as ds:
-            return _read(ds, path.name, parse_bands(bands), limits or SceneLimits(), pixels, problems)
-    except RasterioError as err:
-        raise open_error(path.name, err) from err
-
-
-def scene_from_bytes(
-    data: bytes,
-    bands: str | tuple[int, ...] | None = None,
-    limits: SceneLimits | None = None,
-    pixels: PixelSpec = SCENE_STRETCH,
-    name: str = "upload",
-) -> Raster:
-    """Decode GeoTIFF bytes (an HTTP upload) with the limits applied; every bad input is an AgrilandError."""
-    if not data:
-        raise AgrilandError(f"{name} is empty (0 bytes)")
-    if data[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-        raise AgrilandError(f"{name} is not a GeoTIFF (no TIFF header)")
-    try:
-        with gdal_io_problems() as problems, MemoryFile(data) as memfile, memfile.open() as ds:
-            return _read(ds, name, parse_bands(bands), limits or SceneLimits(), pixels, problems)
-    except RasterioError as err:
-        raise open_error(name, err) from err

@@ -20,7 +20,9 @@ from scipy import ndimage
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from contract.atomic import atomic_file
 from inference.fields import FOUR_CONNECTED
+from inference.scenes.outputs import MASK_NODATA
 from inference.scenes.polygons import (
     RAW_POLYGON_FACTOR,
     ArablePolygons,
@@ -32,7 +34,6 @@ from inference.scenes.polygons import (
 log = logging.getLogger(__name__)
 
 Kind = Literal["mask", "probability"]
-MASK_NODATA = 255
 COG_BLOCK = 512
 
 
@@ -67,18 +68,12 @@ class CogSink:
     def close(self) -> Path:
         """Finish: the COG replaces `path` only when complete."""
         self._dst.close()
-        fd, cog = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".cog.tif", dir=self.path.parent)
-        os.close(fd)
         try:
-            rasterio.shutil.copy(
-                self._tmp, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=COG_BLOCK, OVERVIEWS="AUTO",
-                RESAMPLING="NEAREST" if self.kind == "mask" else "AVERAGE", BIGTIFF="IF_SAFER",
-            )
-            os.chmod(cog, 0o644)  # mkstemp makes 0600; outputs are for analysts to share
-            os.replace(cog, self.path)
-        except BaseException:
-            Path(cog).unlink(missing_ok=True)
-            raise
+            with atomic_file(self.path, suffix=".cog.tif") as cog:
+                rasterio.shutil.copy(
+                    self._tmp, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=COG_BLOCK, OVERVIEWS="AUTO",
+                    RESAMPLING="NEAREST" if self.kind == "mask" else "AVERAGE", BIGTIFF="IF_SAFER",
+                )
         finally:
             self._tmp.unlink(missing_ok=True)
         log.info("wrote %s (COG, %s)", self.path, self.kind)

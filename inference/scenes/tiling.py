@@ -1,4 +1,4 @@
-"""Cut a scene of any size into model-size tiles with overlap, and stitch predictions back without seams."""
+"""Cut a scene of any size into model-size tiles with overlap, with the blend weights that join them without seams."""
 
 from __future__ import annotations
 
@@ -98,29 +98,4 @@ class TileGrid:
         out = np.empty((len(indices), self.tile, self.tile, image.shape[-1]), dtype=image.dtype)
         for k, (y, x) in enumerate(self.origins[indices]):
             out[k] = image[y : y + self.tile, x : x + self.tile]
-        return out
-
-
-class Stitcher:
-    """Accumulates weighted tile predictions into a scene-size probability map."""
-
-    def __init__(self, grid: TileGrid) -> None:
-        self.grid = grid
-        self._window = grid.window
-        self._sum = np.zeros((grid.height, grid.width), dtype=np.float32)
-        self._weight = np.zeros((grid.height, grid.width), dtype=np.float32)
-
-    def add(self, indices: np.ndarray, predictions: np.ndarray) -> None:
-        """Blend float [n, T, T] predictions for the tiles `indices` into the scene."""
-        h, w, t = self.grid.height, self.grid.width, self.grid.tile
-        for (y, x), pred in zip(self.grid.origins[indices], predictions):
-            ch, cw = min(t, h - y), min(t, w - x)
-            win = self._window[:ch, :cw]
-            self._sum[y : y + ch, x : x + cw] += win * pred[:ch, :cw]
-            self._weight[y : y + ch, x : x + cw] += win
-
-    def result(self) -> np.ndarray:
-        """float32 [H, W] blended map; pixels no tile covered are 0."""
-        out = np.zeros_like(self._sum)
-        np.divide(self._sum, self._weight, out=out, where=self._weight > 0)
         return out

@@ -10,13 +10,11 @@ from typing import Protocol
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.features import sieve
 from rasterio.windows import Window
-from scipy import ndimage
 from tqdm import tqdm
 
 from contract.errors import AgrilandError
-from inference.fields import FOUR_CONNECTED, without_small_regions
+from inference.scenes.mask_step import probability_to_mask
 from inference.scenes.tiling import TileGrid
 
 log = logging.getLogger(__name__)
@@ -60,52 +58,6 @@ class WindowParams:
             raise AgrilandError(f"block size must be positive, got {self.block_size}")
         if not 0 <= self.sieve_px <= MAX_SIEVE_PX:
             raise AgrilandError(f"sieve_px must be in [0, {MAX_SIEVE_PX}], got {self.sieve_px}")
-
-
-def _fill_field_holes(mask: np.ndarray, valid: np.ndarray, sieve_px: int) -> None:
-    """Fill (in place) valid 0-regions of fewer than `sieve_px` pixels that only one field surrounds; a 0-region
-    between two fields is the line that keeps them apart and stays."""
-    fields, n = ndimage.label(mask, structure=FOUR_CONNECTED)
-    holes, m = ndimage.label((mask == 0) & valid, structure=FOUR_CONNECTED)
-    if not m:
-        return
-    small = np.bincount(holes.ravel(), minlength=m + 1) < sieve_px
-    small[0] = False
-    if not small.any():
-        return
-    none = n + 1
-    above = ndimage.grey_dilation(fields, footprint=FOUR_CONNECTED)  # the largest field id next to each pixel
-    below = -ndimage.grey_dilation(-np.where(fields > 0, fields, none), footprint=FOUR_CONNECTED)  # the smallest
-    index = np.arange(m + 1)
-    largest = np.asarray(ndimage.maximum(above, holes, index))
-    smallest = np.asarray(ndimage.minimum(below, holes, index))
-    fill = small & (smallest == largest) & (smallest > 0) & (smallest < none)
-    mask[fill[holes]] = 1
-
-
-def probability_to_mask(probability: np.ndarray, valid: np.ndarray, params: WindowParams,
-                        refined: np.ndarray | None = None) -> np.ndarray:
-    """The arable mask of one block (with `params.halo` pixels of context on every inner side).
-
-    The one place where probabilities become the 0/1 mask that every raster and polygon output is made of:
-    the threshold, then regions (4-connected arable specks and holes in fields) of fewer than `sieve_px` pixels
-    merged into their surroundings (rasterio.features.sieve); or `refined`, the field delineation's mask of the
-    same extent, with arable specks and holes inside one field of fewer than `sieve_px` pixels sieved (the lines
-    between touching fields are kept). Nodata is never arable.
-    """
-    if refined is not None:
-        # fields: only arable specks go; 0-regions are never filled, since the one-pixel lines that keep touching
-        # fields apart are 0-regions too (a staircase line is a chain of single pixels)
-        mask = (refined.astype(bool) & valid).astype(np.uint8)
-        if params.sieve_px > 1 and mask.any():
-            mask = (without_small_regions(mask, params.sieve_px)[0] > 0).astype(np.uint8)
-            _fill_field_holes(mask, valid, params.sieve_px)
-        return mask
-    mask = ((probability >= params.threshold) & valid).astype(np.uint8)
-    if params.sieve_px > 1:
-        mask = sieve(mask, size=int(params.sieve_px), connectivity=4)
-        mask[~valid] = 0
-    return mask
 
 
 class SceneSource(Protocol):
@@ -293,7 +245,7 @@ class WindowedSegmenter:
                 refined = self.refine(rgb[:h, :w], full, valid).astype(np.uint8)[extent]
                 wide = full[extent]
             inner = (slice(by0 - ey0, by1 - ey0), slice(bx0 - ex0, bx1 - ex0))
-            mask = np.ascontiguousarray(probability_to_mask(wide, wide_valid, p, refined)[inner])
+            mask = np.ascontiguousarray(probability_to_mask(wide, wide_valid, p.threshold, p.sieve_px, refined)[inner])
             probability, block_valid = np.ascontiguousarray(wide[inner]), wide_valid[inner]
             window = Window(bx0, by0, bx1 - bx0, by1 - by0)
             for sink in sinks:
@@ -305,30 +257,3 @@ class WindowedSegmenter:
         log.info("%s: %d tiles computed, %d all-nodata skipped", self.source.name, self.stats.n_tiles,
                  self.stats.n_tiles_skipped)
         return self.stats
-
-
-class ArraySource:
-    """An in-memory scene (uint8 RGB + valid mask) as a window source."""
-
-    def __init__(self, rgb: np.ndarray, valid: np.ndarray, crs: CRS, transform: Affine, name: str = "scene") -> None:
-        self.rgb, self.valid, self.crs, self.transform, self.name = rgb, valid, crs, transform, name
-        self.height, self.width = int(rgb.shape[0]), int(rgb.shape[1])
-
-    def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        rows, cols = window.toslices()
-        return self.rgb[rows, cols], self.valid[rows, cols]
-
-
-class ArraySink:
-    """Collects the blocks into whole-scene probability, mask and valid arrays (the in-memory path)."""
-
-    def __init__(self, height: int, width: int) -> None:
-        self.probability = np.zeros((height, width), dtype=np.float32)
-        self.mask = np.zeros((height, width), dtype=np.uint8)
-        self.valid = np.zeros((height, width), dtype=bool)
-
-    def write(self, window: Window, probability: np.ndarray, mask: np.ndarray, valid: np.ndarray) -> None:
-        rows, cols = window.toslices()
-        self.probability[rows, cols] = probability
-        self.mask[rows, cols] = mask
-        self.valid[rows, cols] = valid

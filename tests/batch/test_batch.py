@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -12,23 +10,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import rasterio
+from testkit import servers
+from testkit.scene_files import write_scene
 
 from agriland.cli import main as agriland_main
 from batch.inputs import resolve_inputs
 from contract.errors import AgrilandError
-
-
-def _scene_writer():
-    """tests/serving/test_windowed.py's scene writer (loaded by path: importlib mode)."""
-    path = Path(__file__).resolve().parents[1] / "serving" / "test_windowed.py"
-    spec = importlib.util.spec_from_file_location("windowed_scenes", path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    return module.write_scene
-
-
-write_scene = _scene_writer()
 
 
 @pytest.fixture(scope="module")
@@ -128,17 +115,6 @@ def test_inputs_from_folders_lists_and_stac(tmp_path: Path) -> None:
         resolve_inputs([str(tmp_path / "empty")])
 
 
-def _serving_helpers():
-    """tests/serving/conftest.py's server starter (loaded by path: importlib mode)."""
-    path = Path(__file__).resolve().parents[1] / "serving" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("serving_helpers", path)
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.slow
 def test_service_cli_and_batch_give_the_same_polygons(ray_local, exported_models: Path, tmp_path: Path) -> None:
     """One scene path: the same scene and options answer the same mask, polygons and hectares everywhere (the
@@ -147,7 +123,7 @@ def test_service_cli_and_batch_give_the_same_polygons(ray_local, exported_models
     from shapely.geometry import shape
 
     scene = write_scene(tmp_path / "field.tif", height=333, width=470)
-    helpers = _serving_helpers()
+    helpers = servers
     server = helpers.start_server(exported_models, tmp_path)
     try:
         assert helpers.wait_ready(server.url) == 200, server.log()[-3000:]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from inference.models.batching import RunTimeout
-from serving.scene_endpoints import BatcherBridge
+from serving.scene_bridge import BatcherBridge
 from serving.scene_jobs import SceneJobs
 
 

@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
+from testkit.in_memory import ArraySink, ArraySource
 
+from inference.scenes.mask_step import probability_to_mask
 from inference.scenes.polygons import sieve_mask
-from inference.scenes.windowed import ArraySink, ArraySource, WindowedSegmenter, WindowParams, probability_to_mask
+from inference.scenes.windowed import WindowedSegmenter, WindowParams
 
 
 def green(batch: np.ndarray) -> np.ndarray:
@@ -57,4 +59,4 @@ def test_field_refinement_feeds_the_same_mask_step() -> None:
 
     WindowedSegmenter(source, green, params, refine=nothing_arable).run([sink])
     assert not sink.mask.any() and sink.probability.max() > 0.5
-    assert probability_to_mask(sink.probability, valid, params).any()
+    assert probability_to_mask(sink.probability, valid, params.threshold, params.sieve_px).any()

@@ -1,4 +1,4 @@
-"""Serving fixtures: tiny exported models and a real `bentoml serve` subprocess on a free loopback port."""
+"""Server fixtures for every test package: a real `bentoml serve` subprocess on a free loopback port, and its checks."""
 
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from inference.models.sessions import (
     tensorrt_options,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _write_identity_artifact(folder: Path) -> None:

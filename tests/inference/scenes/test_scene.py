@@ -12,13 +12,12 @@ import rasterio
 from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
+from testkit.in_memory import Raster, geotiff_bytes, quicklook, read_scene, scene_geojson, segment_scene, write_geotiff
 
 from contract.errors import AgrilandError
 from contract.manifest import Manifest, TensorSpec
 from contract.radiometry import Radiometry
-from inference.scenes.cluster import cluster_scene, segment_scene
-from inference.scenes.geo import Raster, read_scene
-from inference.scenes.outputs import geotiff_bytes, quicklook, scene_geojson, write_geotiff
+from inference.scenes.cluster import cluster_scene
 
 T = 64
 UTM_TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)

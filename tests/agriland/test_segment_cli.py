@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
+from testkit.scene_models import build_unet_artifact
 
 from agriland.cli import main as agriland_main
 
@@ -18,20 +18,12 @@ UTM_TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
 FIELD = (slice(60, 200), slice(120, 300))
 
 
-def _build_models(models_dir: Path) -> Path:
-    """Build the tiny exported U-Net with tests/serving/scene_models.py (loaded by path: importlib mode)."""
-    spec = importlib.util.spec_from_file_location("scene_models", Path(__file__).with_name("scene_models.py"))
-    module = importlib.util.module_from_spec(spec)
-    assert spec.loader is not None
-    spec.loader.exec_module(module)
-    module.build_unet_artifact(models_dir)
-    return models_dir
-
-
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real tf2onnx-exported U-Net whose head scores greenness, so the field it must find is known."""
-    return _build_models(tmp_path_factory.mktemp("models"))
+    models_dir = tmp_path_factory.mktemp("models")
+    build_unet_artifact(models_dir)
+    return models_dir
 
 
 def _scene(path: Path, height: int = 333, width: int = 411) -> Path:
