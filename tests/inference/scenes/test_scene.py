@@ -12,12 +12,22 @@ import rasterio
 from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
-from testkit.in_memory import Raster, geotiff_bytes, quicklook, read_scene, scene_geojson, segment_scene, write_geotiff
+from testkit.in_memory import (
+    ArraySource,
+    Raster,
+    geotiff_bytes,
+    quicklook,
+    read_scene,
+    scene_geojson,
+    segment_scene,
+    write_geotiff,
+)
 
 from contract.errors import AgrilandError
 from contract.manifest import Manifest, TensorSpec
 from contract.radiometry import Radiometry
 from inference.scenes.cluster import cluster_scene
+from inference.scenes.source import GeoTiffSource
 
 T = 64
 UTM_TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
@@ -136,7 +146,7 @@ def test_geojson_and_quicklook(utm_raster: Raster) -> None:
     assert image.size == (256, 199)
 
 
-def test_cluster_scene_grid_cells(utm_raster: Raster) -> None:
+def test_cluster_scene_grid_cells(utm_raster: Raster, tmp_path: Path) -> None:
     manifest = Manifest(
         radiometry=Radiometry(),
         name="dec", task="clustering", version="t", tile_size=T,
@@ -149,7 +159,10 @@ def test_cluster_scene_grid_cells(utm_raster: Raster) -> None:
         green = greenness(batch).mean(axis=(1, 2))
         return np.stack([1.0 - green, green], axis=1)
 
-    collection = cluster_scene(utm_raster, predict_q, T, manifest, batch_size=7)
+    with GeoTiffSource(farmland_scene(tmp_path / "utm.tif"), bands="sentinel2-10m") as source:
+        collection = cluster_scene(source, predict_q, T, manifest, batch_size=7)  # strip by strip from the file
+    in_memory = ArraySource(utm_raster.rgb, utm_raster.valid, utm_raster.crs, utm_raster.transform, utm_raster.name)
+    assert cluster_scene(in_memory, predict_q, T, manifest, batch_size=64) == collection  # the whole-scene pass
     cells = collection["features"]
     ny, nx = -(-777 // T), -(-1000 // T)
     assert len(cells) == (ny - 1) * (nx - 1)  # bottom row and left column lie in the nodata margins
