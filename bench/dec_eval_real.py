@@ -11,7 +11,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -24,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import training  # noqa: E402,F401  (environment for TF before it loads)
-from bench.common import replace_section  # noqa: E402
+from bench.dec_eval_report import GALLERY_FILE, TSNE_FILE, render, write_section  # noqa: E402
 from training.autoencoder import Autoencoder, build_head_autoencoder, build_pca_head, embed, pretrain_head  # noqa: E402
 from training.cluster_metrics import evaluate_clustering  # noqa: E402
 from training.cluster_naming import ARABLE_NAMES, names_from_labeled_tiles  # noqa: E402
@@ -36,14 +35,8 @@ from training.tile_io import image_files, read_rgb  # noqa: E402
 
 log = logging.getLogger("dec_eval_real")
 
-BEGIN = "<!-- eurosat-evaluation:begin (bench/dec_eval_real.py regenerates this part) -->"
-END = "<!-- eurosat-evaluation:end -->"
 CROPLAND = ("AnnualCrop", "PermanentCrop")
 LEFT_OUT = ("Pasture", "HerbaceousVegetation")  # vegetation, not cropland: not in the false-arable rate
-TSNE_FILE = "dec_eurosat_tsne.png"
-GALLERY_FILE = "dec_eurosat_gallery.png"
-
-
 @dataclass
 class Split:
     """Tiles of one split with their class codes."""
@@ -252,126 +245,6 @@ def gallery_figure(gallery_dir: Path, q: np.ndarray, names: dict[str, str], path
     Image.open(tmp).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(tmp, optimize=True)
     tmp.replace(path)
     return path
-
-
-def _mean_range(values: list[float]) -> str:
-    return f"{np.mean(values):.2f} ({min(values):.2f}–{max(values):.2f})"
-
-
-def _verdicts(rows: dict[int, dict[str, dict[str, object]]], k: int) -> str:
-    """Say plainly, for one K, whether the expected order by NMI held and how DEC compares with issue 13's targets."""
-    expected = ["DEC", "AE + k-means", "k-means on pretrained features", "k-means on pixels"]
-    ranked = sorted(rows[k], key=lambda name: float(rows[k][name]["nmi"]), reverse=True)  # type: ignore[arg-type]
-    dec = rows[k]["DEC"]
-    recall = float(np.mean([x["recall"] for x in dec["naming"]]))  # type: ignore[index]
-    false_arable = float(np.mean([x["false_arable"] for x in dec["naming"]]))  # type: ignore[index]
-    text = (f"K={k}: order by NMI {' > '.join(ranked)} ({'matches' if ranked == expected else 'does not match'} "
-            f"the expected {' > '.join(expected)}); DEC cropland recall {recall:.2f} at false-arable "
-            f"{false_arable:.2f} (target >= 0.90 at <= 0.05: "
-            f"{'met' if recall >= 0.9 and false_arable <= 0.05 else 'not met'})")
-    if k == 10:
-        met = float(dec["acc"]) >= 0.80 and float(dec["nmi"]) >= 0.72  # type: ignore[arg-type]
-        text += f"; DEC ACC/NMI target 0.80/0.72: {'met' if met else 'not met'}"
-    return text + "."
-
-
-def render(report: dict[str, object], args: argparse.Namespace, command: str, seconds: float) -> str:
-    """The EuroSAT section, between the markers."""
-    config: DecConfig = report["config"]  # type: ignore[assignment]
-    rows: dict[int, dict[str, dict[str, object]]] = report["rows"]  # type: ignore[assignment]
-    classes: list[str] = report["classes"]  # type: ignore[assignment]
-    ks: list[int] = report["ks"]  # type: ignore[assignment]
-    lines = [
-        BEGIN,
-        "",
-        "# DEC evaluation on real Sentinel-2 tiles (EuroSAT RGB)",
-        "",
-        f"Data: the EuroSAT RGB development set (64 px, {len(classes)} classes), a subsample: per class a seeded "
-        f"shuffle (seed {args.seed}) of the sorted file list gives **{args.test_per_class} test tiles** and the "
-        f"next {args.train_per_class} train tiles ({report['n_train']} train / {report['n_test']} test in all; the "
-        "splits share no tile). Every method is fitted on the train split only (k-means centres, the "
-        "autoencoder, DEC self-training) and scored on the **held-out test split**: a test tile takes its "
-        "nearest k-means centre / its largest DEC q. ACC is Hungarian-matched accuracy (with K > 10 several "
-        "clusters cannot be matched, so ACC is capped well below 1 and NMI is the fairer figure).",
-        "",
-        "Reproduce:",
-        "",
-        "```",
-        command,
-        "```",
-        "",
-        f"Machine: {platform.machine()} CPU, {os.cpu_count()} cores shared with other jobs (times are wall clock "
-        f"and indicative), Python {platform.python_version()}; the whole command took {seconds / 60:.1f} min.",
-        "",
-        "| K | method | ACC | NMI | ARI | time (s) |",
-        "|---:|---|---:|---:|---:|---:|",
-    ]
-    for k in ks:
-        for name, r in rows[k].items():
-            lines.append(f"| {k} | {name} | {r['acc']:.3f} | {r['nmi']:.3f} | {r['ari']:.3f} | "
-                         f"{r['seconds']:.0f} |")
-    dec = report["dec"]  # type: ignore[assignment]
-    for k in ks:
-        lines += ["", _verdicts(rows, k)]
-    lines += [
-        "",
-        f"Time: fitting only; the frozen features of all {report['n_train'] + report['n_test']} tiles took "
-        f"{report['feature_seconds']:.0f} s more (shared by every row but pixels). AE + k-means and DEC include the "
-        f"{report['ae_seconds']:.0f} s of autoencoder pretraining (shared by both).",
-        "",
-        f"Setup (`{args.profile}` profile, `training.dec_run` path): frozen ImageNet EfficientNet-Lite0 "
-        f"(`training.pretrained_features`: pooled `block6a` + `top` maps, each L2-normalised, averaged over "
-        f"{config.views} flips, {report['feature_dim']} values); "
-        + (f"PCA-whitening head (`build_pca_head`: the closed-form linear autoencoder, {config.embedding_dim} "
-           f"components x {config.head_scale}, {config.ae_epochs} epochs of fine-tuning)" if config.head == "pca" else
-           f"dense head autoencoder (`build_head_autoencoder`/`pretrain_head`: hidden {config.hidden_units}, "
-           f"embedding {config.embedding_dim}, {config.ae_epochs} epochs, Adam {config.ae_learning_rate}, batch "
-           f"{config.ae_batch_size})")
-        + f"; k-means n_init {config.kmeans_n_init}; DEC (`DecTrainer`) {config.optimizer} "
-        f"lr {config.learning_rate}, batch {config.batch_size}, target update every {config.update_interval} "
-        f"iterations, tol {config.tol}, at most {config.max_iter} iterations. "
-        + " ".join(f"K={k}: DEC ran {d['iterations']} iterations (stopped by {d['stopped_by']}); its k-means "
-                   f"start scored train ACC {d['init'].get('acc', float('nan')):.3f} / NMI "
-                   f"{d['init'].get('nmi', float('nan')):.3f}." for k, d in dec.items()),
-        "",
-        "## Finding cropland after naming the clusters",
-        "",
-        f"Each cluster is named by `training.cluster_naming.names_from_labeled_tiles` from "
-        f"**{args.labeled_per_class} labeled tiles per class** drawn from the train split (majority class of the "
-        "labeled tiles in the cluster; a cluster with none takes the class of the labeled tile nearest its "
-        "centre). A test tile is called arable when its cluster is named AnnualCrop or PermanentCrop. "
-        "Cropland recall: share of test AnnualCrop + PermanentCrop tiles called arable. False-arable rate: "
-        "share of the other test tiles called arable, **leaving out Pasture and HerbaceousVegetation** "
-        f"(vegetation, not cropland). Mean over {args.label_draws} seeded labeled draws, (min–max) in brackets.",
-        "",
-        "| K | method | cropland recall | false-arable rate | clusters named cropland |",
-        "|---:|---|---:|---:|---:|",
-    ]
-    for k in ks:
-        for name, r in rows[k].items():
-            s = r["naming"]
-            lines.append(f"| {k} | {name} | {_mean_range([x['recall'] for x in s])} | "
-                         f"{_mean_range([x['false_arable'] for x in s])} | "
-                         f"{np.mean([x['n_arable_clusters'] for x in s]):.1f} |")
-    k_big = max(ks)
-    lines += [
-        "",
-        f"![t-SNE of the DEC K={k_big} embedding of held-out tiles]({TSNE_FILE})",
-        "",
-        f"![gallery of the DEC K={k_big} clusters]({GALLERY_FILE})",
-        "",
-        f"Pictures: t-SNE (`cluster_tools.tsne_plot`, 1,000 test tiles) of the DEC K={k_big} embedding coloured by "
-        f"true class; the galleries (`cluster_tools.write_galleries`) of the same model on the test tiles, each "
-        "cluster titled with the name the first labeled draw gave it.",
-        "",
-        END,
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def write_section(path: Path, section: str) -> None:
-    """Replace this evaluation's part of the page (between its markers) and keep everything else."""
-    replace_section(path, BEGIN, END, section, append=True)
 
 
 def main(argv: list[str] | None = None) -> int:

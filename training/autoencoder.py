@@ -113,7 +113,7 @@ def build_autoencoder(config: DecConfig) -> Autoencoder:
 
 def reconstruction_dataset(images: np.ndarray, config: DecConfig, augment: bool) -> tf.data.Dataset:
     """(uint8 tile, tile / 255) batches from the shared data pipeline (augmented when asked)."""
-    from training.data import make_tf_dataset
+    from training.tf_dataset import make_tf_dataset
 
     ds = make_tf_dataset(images, batch_size=config.ae_batch_size, shuffle=True, augment=augment, seed=config.seed)
     return ds.map(lambda x: (x, tf.cast(x, tf.float32) / 255.0), num_parallel_calls=tf.data.AUTOTUNE)

@@ -1,11 +1,11 @@
-"""Tile loaders (image folder, EuroSAT, image/mask CSV, GeoTIFF) and the tf.data training pipeline.
+"""Tile loaders (image folder, EuroSAT, image/mask CSV, GeoTIFF).
 
 Every loader returns a `TileData` of uint8 RGB tiles resized to `tile_size` (bilinear for images, nearest
 for masks). Masks are binarised to {0, 1}: a mask whose values are all 0/1 is taken as is, any other mask
 (0/255 PNG, JPEG with compression noise) is thresholded at 128. GeoTIFF bands (uint16, float) are scaled to
 uint8 with one per-band percentile stretch for the whole data set: the `stretch` percentiles (default 2 and
 98) of the valid pixels of all tiles map to 0 and 255, so tiles keep their relative brightness. TensorFlow
-is imported only inside `make_tf_dataset`.
+is not imported here (the tf.data pipeline is training/tf_dataset.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -31,11 +31,6 @@ from training.tile_io import (
     read_rgb,
     to_tile,
 )
-
-if TYPE_CHECKING:
-    import tensorflow as tf
-
-    from training.augment import AugmentConfig
 
 logger = logging.getLogger(__name__)
 
@@ -260,58 +255,3 @@ def load_tiles(
     if kind not in loaders:
         raise AgrilandError(f"unknown data kind {kind!r}; choose auto, folder, eurosat, pairs or geotiff")
     return loaders[kind](source, tile_size)
-
-
-def make_tf_dataset(
-    images: np.ndarray,
-    masks: np.ndarray | None = None,
-    batch_size: int = 16,
-    shuffle: bool = True,
-    augment: bool = True,
-    seed: int = 0,
-    repeat: bool = False,
-    augment_config: AugmentConfig | None = None,
-) -> tf.data.Dataset:
-    """Batches of uint8 images [B,T,T,3], or (uint8 image, float32 mask [B,T,T,1]) pairs, prefetched.
-
-    Augmentation (see `training.augment`) applies the same random flips, 90-degree turns, small rotation
-    and crop-and-rescale to image and mask; it is seeded, so a seed gives the same batches every run.
-    """
-    import tensorflow as tf
-
-    from training.augment import AugmentConfig, augment_batch, photometric_batch
-
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] != images.shape[2]:
-        raise AgrilandError(f"images must be (N, T, T, 3), got {images.shape}")
-    if len(images) == 0:
-        raise AgrilandError("no images to build a dataset from")
-    images = images.astype(np.uint8, copy=False)
-    tensors: tuple = (images,)
-    if masks is not None:
-        masks = np.asarray(masks)
-        if masks.ndim == 4 and masks.shape[-1] == 1:
-            masks = masks[..., 0]
-        if masks.shape != images.shape[:3]:
-            raise AgrilandError(f"masks {masks.shape} do not match images {images.shape[:3]}")
-        tensors = (images, (masks > 0).astype(np.float32)[..., None])
-    ds = tf.data.Dataset.from_tensor_slices(tensors)
-    if shuffle:
-        ds = ds.shuffle(min(len(images), 10_000), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size)
-    config = augment_config or AugmentConfig()
-
-    def _map(index: tf.Tensor, batch: tuple) -> tf.Tensor | tuple[tf.Tensor, tf.Tensor]:
-        step_seed = tf.stack([tf.constant(seed, tf.int64), index])
-        image = batch[0]
-        mask = batch[1] if masks is not None else None
-        if augment:
-            image, mask = augment_batch(image, mask, step_seed, config)
-            if config.photometric:
-                image = photometric_batch(image, step_seed + 1)
-        return image if mask is None else (image, mask)
-
-    ds = ds.enumerate().map(_map, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)

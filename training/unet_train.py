@@ -148,7 +148,7 @@ def _train(
     model: tf_keras.Model, config: UnetConfig, splits: tuple[Split, Split], staging: Path, verbose: int
 ) -> dict[str, list[float]]:
     from training.augment import AugmentConfig
-    from training.data import make_tf_dataset
+    from training.tf_dataset import make_tf_dataset
 
     (x_tr, m_tr), (x_val, m_val) = splits
     augment = AugmentConfig(min_crop_scale=config.min_crop_scale, photometric=config.photometric)

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 
 from training.augment import AugmentConfig, augment_batch
-from training.data import make_tf_dataset
+from training.tf_dataset import make_tf_dataset
 
 SIZE = 32
 

@@ -17,9 +17,9 @@ from training.data import (
     load_image_folder,
     load_pairs_csv,
     load_tiles,
-    make_tf_dataset,
 )
 from training.synthetic import write_dataset
+from training.tf_dataset import make_tf_dataset
 
 
 def _rgb(seed: int, size: int = 16) -> np.ndarray:
