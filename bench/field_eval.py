@@ -6,7 +6,7 @@
 everything outside the polygons is not field). Every image goes through the scene path that `agriland segment`,
 `/segment_scene` and `agriland batch` share (written as a GeoTIFF at `--gsd` m/px), and the answered mask's
 4-connected regions are the answered fields. Objects match one-to-one (Hungarian on IoU) at IoU > 0.5.
-Each `--variants` entry is one answer mode of the served model (see serving/fields.py); `--train-folds K` adds
+Each `--variants` entry is one answer mode of the served model (see inference/fields.py); `--train-folds K` adds
 a variant that is trained on the other folds' images (split by image, never on a scored image) through
 `agriland via-to-masks` + `agriland train-unet`, the workflow's own annotate-then-train path.
 Writes the table into docs/field_evaluation.md (section per --tag) and overlays into docs/.

@@ -36,7 +36,7 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
      ("decode_image", "prepare_tiles", "fit_tile", "PIL/")),
     ("response building (results, PNG/RLE, JSON)",
      ("segment_results", "cluster_results", "mask_png_base64", "rle_encode", "pydantic", "json", "render")),
-    ("micro-batcher", ("serving/batching.py",)),
+    ("micro-batcher", ("inference/models/batching.py",)),
     ("request parsing (serving.http_input)", ("http_input.py",)),
     ("HTTP / ASGI (uvicorn, starlette, bentoml)", ("uvicorn", "starlette", "h11", "httptools", "_bentoml", "bentoml/")),
     ("metrics (prometheus_client)", ("prometheus_client",)),

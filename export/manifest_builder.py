@@ -29,7 +29,7 @@ _DTYPES = {onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.FLOAT: "float32", o
            onnx.TensorProto.INT64: "int64"}
 
 
-# Rotations averaged per U-Net tile at inference (serving/tta.py). Measured on the 30 real NAIP field images
+# Rotations averaged per U-Net tile at inference (inference/models/tta.py). Measured on the 30 real NAIP field images
 # (docs/field_evaluation.md): 4 views raised pixel IoU 0.60 -> 0.66 and object F1 0.41 -> 0.43 at 4x the compute.
 SEGMENTATION_TTA_VIEWS = 4
 

@@ -97,7 +97,7 @@ def segment_file(
     Pixels are scaled by `pixels` (the model's radiometry contract); a scene at another ground resolution is
     cut into tiles of the model's ground size and resampled per tile, so every output stays on the input grid.
     `preview_side` > 0 also returns decimated RGB, mask and valid arrays for a quick-look. `fields` decides how
-    the mask is answered (serving/fields.py: delineated fields, one 4-connected region each, or the plain cut).
+    the mask is answered (inference/fields.py: delineated fields, one 4-connected region each, or the plain cut).
     The service, the CLI and the batch job all run scenes through here: the same scene and options give the
     same polygons. `vectorise=False` skips the polygons (a raster answer); `max_polygons` raises
     TooManyPolygons past it.

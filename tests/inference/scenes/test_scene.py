@@ -12,16 +12,8 @@ import rasterio
 from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
-from testkit.in_memory import (
-    ArraySource,
-    Raster,
-    geotiff_bytes,
-    quicklook,
-    read_scene,
-    scene_geojson,
-    segment_scene,
-    write_geotiff,
-)
+from testkit.in_memory import ArraySource, Raster, read_scene
+from testkit.scene_results import geotiff_bytes, quicklook, scene_geojson, segment_scene, write_geotiff
 
 from contract.errors import AgrilandError
 from contract.manifest import Manifest, TensorSpec

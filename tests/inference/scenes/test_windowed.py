@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from testkit.in_memory import Stitcher, read_scene, scene_polygons, scene_summary, segment_scene
+from testkit.in_memory import Stitcher, read_scene
 from testkit.scene_files import UTM, greenness, write_scene
+from testkit.scene_results import scene_polygons, scene_summary, segment_scene
 
 from contract.artifacts import artifact_folder
 from contract.errors import AgrilandError
