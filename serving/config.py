@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,8 @@ ProviderSetting = Literal["auto", "cpu", "cuda", "tensorrt"]
 PROVIDERS: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
 ENV_PREFIX = "AGRILAND_"
 DEFAULT_WORKER_MEMORY_MB = 512
+# set while from_env reads a given mapping: the process environment is then not a source at all
+_MAPPING_ONLY: ContextVar[bool] = ContextVar("agriland_settings_mapping_only", default=False)
 
 
 class ServeSettings(BaseSettings):
@@ -55,6 +58,12 @@ class ServeSettings(BaseSettings):
     access_log: bool = False
     tracing: bool = False
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,  # noqa: ANN001
+                                   file_secret_settings):  # noqa: ANN001, ANN206
+        """AGRILAND_* variables only (no .env or secrets files); only the given mapping inside from_env(environ)."""
+        return (init_settings,) if _MAPPING_ONLY.get() else (init_settings, env_settings)
+
     @field_validator("*", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -89,7 +98,11 @@ class ServeSettings(BaseSettings):
             else:
                 values = {key[len(ENV_PREFIX):].lower(): raw for key, raw in environ.items()
                           if key.startswith(ENV_PREFIX)}
-                settings = cls.model_validate({k: v for k, v in values.items() if k in cls.model_fields})
+                token = _MAPPING_ONLY.set(True)
+                try:
+                    settings = cls(**{k: v for k, v in values.items() if k in cls.model_fields})
+                finally:
+                    _MAPPING_ONLY.reset(token)
         except ValidationError as err:
             raise AgrilandError(settings_problem(err)) from None
         if settings.workers == "auto":
