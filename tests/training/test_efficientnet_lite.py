@@ -1,17 +1,139 @@
-"""EfficientNet-Lite0 built in Keras from the registry package's ImageNet weights matches the reference ONNX."""
+"""EfficientNet-Lite0 in Keras: reference-layout .pth weights land on the right layers; ImageNet parity where present."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from contract.errors import AgrilandError
+
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "efficientnet_lite0_imagenet_gap1280.onnx"
+
+
+# Writes the arrays of an .npz (in its order) as a PyTorch legacy-format state dict without torch: stand-in `torch`
+# modules in a child process make the pickles name `torch._utils._rebuild_tensor_v2` and `torch.FloatStorage`.
+PTH_WRITER = textwrap.dedent('''
+    import collections, pickle, sys, types
+    import numpy as np
+    torch = types.ModuleType("torch"); utils = types.ModuleType("torch._utils")
+    class FloatStorage: pass
+    FloatStorage.__module__ = "torch"; torch.FloatStorage = FloatStorage
+    def _rebuild_tensor_v2(*args): pass
+    _rebuild_tensor_v2.__module__ = "torch._utils"; utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+    sys.modules["torch"], sys.modules["torch._utils"] = torch, utils
+    class Tensor:
+        def __init__(self, key, array): self.key, self.array = key, np.ascontiguousarray(array, "<f4")
+        def __reduce__(self):
+            a = self.array
+            return (_rebuild_tensor_v2, (("storage", self.key, a.size), 0, a.shape,
+                                         tuple(s // a.itemsize for s in a.strides), False, collections.OrderedDict()))
+    class P(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, tuple) and len(obj) == 3 and obj[0] == "storage":
+                return ("storage", FloatStorage, obj[1], "cpu", obj[2], None)
+            return None
+    arrays = np.load(sys.argv[1])
+    tensors = [(name, Tensor(str(i), arrays[name])) for i, name in enumerate(arrays.files)]
+    with open(sys.argv[2], "wb") as f:
+        for obj in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
+            pickle.dump(obj, f, protocol=2)
+        P(f, protocol=2).dump(collections.OrderedDict(tensors))
+        pickle.dump([t.key for _, t in tensors], f, protocol=2)
+        for _, t in tensors:
+            f.write(np.int64(t.array.size).tobytes()); f.write(t.array.tobytes())
+''')
+
+
+def _write_pth(arrays: dict[str, np.ndarray], folder: Path, name: str) -> Path:
+    np.savez(folder / f"{name}.npz", **arrays)
+    subprocess.run([sys.executable, "-c", PTH_WRITER, str(folder / f"{name}.npz"), str(folder / f"{name}.pth")],
+                   check=True)
+    return folder / f"{name}.pth"
+
+
+def _reference_state_dict(model: object) -> dict[str, np.ndarray]:
+    """The model's weights as the reference (lukemelas) PyTorch Lite0 names and layouts, found from the layer order
+    alone: stem conv + bn, per block [expand conv + bn] depthwise + bn, project + bn, then head conv + bn."""
+    import tf_keras
+
+    layers = [layer for layer in model.layers if layer.get_weights()]
+    state: dict[str, np.ndarray] = {}
+
+    def conv(prefix: str, layer: object) -> None:
+        (kernel,) = layer.get_weights()
+        depthwise = isinstance(layer, tf_keras.layers.DepthwiseConv2D)
+        state[f"{prefix}.weight"] = kernel.transpose(2, 3, 0, 1) if depthwise else kernel.transpose(3, 2, 0, 1)
+
+    def bn(prefix: str, layer: object) -> None:
+        assert isinstance(layer, tf_keras.layers.BatchNormalization), layer.name
+        for key, value in zip(("weight", "bias", "running_mean", "running_var"), layer.get_weights()):
+            state[f"{prefix}.{key}"] = value
+
+    conv("_conv_stem", layers[0])
+    bn("_bn0", layers[1])
+    rest, block = layers[2:-2], 0
+    while rest:
+        if isinstance(rest[0], tf_keras.layers.DepthwiseConv2D):
+            parts, rest = rest[:4], rest[4:]
+        else:
+            conv(f"_blocks.{block}._expand_conv", rest[0])
+            bn(f"_blocks.{block}._bn0", rest[1])
+            parts, rest = rest[2:6], rest[6:]
+        assert isinstance(parts[0], tf_keras.layers.DepthwiseConv2D), parts[0].name
+        conv(f"_blocks.{block}._depthwise_conv", parts[0])
+        bn(f"_blocks.{block}._bn1", parts[1])
+        conv(f"_blocks.{block}._project_conv", parts[2])
+        bn(f"_blocks.{block}._bn2", parts[3])
+        block += 1
+    conv("_conv_head", layers[-2])
+    bn("_bn1", layers[-1])
+    assert block == 16  # Lite0: 1 + 2 + 2 + 3 + 3 + 4 + 1 MBConv blocks
+    return state
+
+
+@pytest.mark.slow
+def test_reference_layout_weights_land_on_the_right_keras_layers(tmp_path: Path) -> None:
+    import tf_keras
+
+    from training.efficientnet_lite import build_efficientnet_lite0, load_lite0_weights
+
+    tf_keras.utils.set_random_seed(1)
+    source = build_efficientnet_lite0((32, 32, 3), weights=None, name="source")
+    rng = np.random.default_rng(2)
+    for layer in source.layers:  # BN layers start as the identity: give each its own statistics
+        if isinstance(layer, tf_keras.layers.BatchNormalization):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 2.0, var.shape)])
+    state = _reference_state_dict(source)
+    target = build_efficientnet_lite0((32, 32, 3), weights=None, name="target")
+    x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    expected = source(x, training=False).numpy()
+    assert expected.std() > 0 and not np.allclose(target(x, training=False).numpy(), expected)
+
+    loaded = load_lite0_weights(target, _write_pth(state, tmp_path, "lite0"))
+    assert loaded == len([n for n in state if n.endswith(".weight") and "_bn" not in n]) * 2
+    np.testing.assert_allclose(target(x, training=False).numpy(), expected, rtol=1e-5, atol=1e-5)
+    by_path = build_efficientnet_lite0((32, 32, 3), weights=tmp_path / "lite0.pth", name="by_path")
+    np.testing.assert_allclose(by_path(x, training=False).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+    missing = dict(state)
+    del missing["_blocks.7._bn1.running_var"]
+    with pytest.raises(AgrilandError, match=r"no weights for _blocks\.7\._bn1"):
+        load_lite0_weights(target, _write_pth(missing, tmp_path, "missing"))
+    swapped = {**state, "_conv_head.weight": state["_conv_head.weight"].transpose(1, 0, 2, 3)}
+    with pytest.raises(AgrilandError, match="_conv_head has shapes .* layer top_conv expects"):
+        load_lite0_weights(target, _write_pth(swapped, tmp_path, "swapped"))
 
 
 @pytest.mark.slow
 def test_pooled_features_match_the_reference_onnx() -> None:
+    """The registry package's ImageNet weights against the reference ONNX export (development machines only)."""
     if not REFERENCE.is_file():
         pytest.skip(f"reference ONNX not present at {REFERENCE} (only on development machines with ../shared)")
     import onnxruntime as ort

@@ -13,6 +13,7 @@ from contract.artifacts import artifact_folder, sha256_file
 from contract.errors import AgrilandError
 from contract.manifest import Manifest, TensorSpec, write_manifest
 from contract.radiometry import Radiometry
+from inference.models import sessions
 from inference.models.onnx_model import OnnxModel, warm_up
 from inference.models.sessions import (
     CONV_ALGO_SEARCH_ENV,
@@ -60,9 +61,53 @@ def test_cpu_fallback_without_cuda() -> None:
         assert providers == ["CPUExecutionProvider"]
 
 
-def test_auto_never_asks_for_cuda_that_cannot_load() -> None:
-    names = [p if isinstance(p, str) else p[0] for p in choose_providers("auto")]
-    assert ("CUDAExecutionProvider" in names) == cuda_loadable()
+CPU_EP, CUDA_EP, TRT_EP = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
+
+
+@pytest.mark.parametrize("choice", ["auto", "cpu", "cuda", "tensorrt"])
+@pytest.mark.parametrize("built_with", [(CPU_EP,), (CUDA_EP, CPU_EP), (TRT_EP, CUDA_EP, CPU_EP)])
+@pytest.mark.parametrize("loadable", [True, False])
+def test_gpu_providers_are_asked_for_exactly_where_onnxruntime_has_them_and_cuda_loads(
+    monkeypatch: pytest.MonkeyPatch, choice: str, built_with: tuple[str, ...], loadable: bool
+) -> None:
+    monkeypatch.setattr(sessions.ort, "get_available_providers", lambda: list(built_with))
+    monkeypatch.setattr(sessions, "cuda_loadable", lambda: loadable)
+    names = [p if isinstance(p, str) else p[0] for p in choose_providers(choice, trt_options={"k": "v"})]
+    gpu = loadable and CUDA_EP in built_with and choice != "cpu"
+    trt = gpu and choice == "tensorrt" and TRT_EP in built_with
+    assert names == [TRT_EP] * trt + [CUDA_EP] * gpu + [CPU_EP]  # CPU always last, TensorRT before CUDA
+    options = dict(p for p in choose_providers(choice, trt_options={"k": "v"}) if not isinstance(p, str))
+    if trt:
+        assert options[TRT_EP] == {"k": "v"}
+    if gpu:
+        assert options[CUDA_EP]["cudnn_conv_algo_search"] == conv_algo_search()
+
+
+def test_cuda_is_not_loadable_without_an_nvidia_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(name: str) -> None:
+        raise AssertionError(f"tried to load {name} on a host without an NVIDIA device")
+
+    monkeypatch.setattr(sessions, "nvidia_device_present", lambda: False)
+    monkeypatch.setattr(sessions.ctypes, "CDLL", never)
+    assert cuda_loadable() is False
+
+
+@pytest.mark.parametrize("missing", [None, *sessions._CUDA_LIBS])
+def test_cuda_is_loadable_only_when_every_library_loads(monkeypatch: pytest.MonkeyPatch, missing: str | None) -> None:
+    tried: list[str] = []
+
+    def load(name: str) -> object:
+        tried.append(name)
+        if name == missing:
+            raise OSError(f"{name}: cannot open shared object file")
+        return object()
+
+    monkeypatch.setattr(sessions, "nvidia_device_present", lambda: True)
+    monkeypatch.setattr(sessions, "preload_cuda_dlls", lambda: False)
+    monkeypatch.setattr(sessions.ctypes, "CDLL", load)
+    assert cuda_loadable() is (missing is None)
+    assert missing is None or tried[-1] == missing
+    assert set(sessions._CUDA_LIBS) >= set(tried) and tried[0] == sessions._CUDA_LIBS[0]
 
 
 def test_loads_and_runs_a_verified_artifact(tmp_path: Path) -> None:
