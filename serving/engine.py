@@ -54,6 +54,7 @@ class Engine:
         self.models: dict[str, OnnxModel] = {}
         self.errors: dict[str, str] = {}
         self.batchers: dict[str, MicroBatcher] = {}
+        self.warmed: dict[str, dict[int, float]] = {}  # seconds per batch size run at load, per model
         self.metrics = _metrics(settings.max_batch_size)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ort")
         if settings_error:
@@ -69,7 +70,7 @@ class Engine:
                     log.warning("%s", fallback)
                 model = OnnxModel.load(folder, settings.provider_choice, threads)
                 self._check_contract(name, model)
-                warm_up(model, settings.max_batch_size)  # first-run costs paid before /readyz says ready
+                self.warmed[name] = warm_up(model, settings.max_batch_size)  # paid before /readyz says ready
             except AgrilandError as err:
                 self.errors[name] = str(err)
                 log.error("model %r is NOT loaded, the service is not ready: %s", name, err)
