@@ -2,58 +2,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from testkit.legacy_pth import write_legacy_pth
 
 from contract.errors import AgrilandError
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "efficientnet_lite0_imagenet_gap1280.onnx"
 
 
-# Writes the arrays of an .npz (in its order) as a PyTorch legacy-format state dict without torch: stand-in `torch`
-# modules in a child process make the pickles name `torch._utils._rebuild_tensor_v2` and `torch.FloatStorage`.
-PTH_WRITER = textwrap.dedent('''
-    import collections, pickle, sys, types
-    import numpy as np
-    torch = types.ModuleType("torch"); utils = types.ModuleType("torch._utils")
-    class FloatStorage: pass
-    FloatStorage.__module__ = "torch"; torch.FloatStorage = FloatStorage
-    def _rebuild_tensor_v2(*args): pass
-    _rebuild_tensor_v2.__module__ = "torch._utils"; utils._rebuild_tensor_v2 = _rebuild_tensor_v2
-    sys.modules["torch"], sys.modules["torch._utils"] = torch, utils
-    class Tensor:
-        def __init__(self, key, array): self.key, self.array = key, np.ascontiguousarray(array, "<f4")
-        def __reduce__(self):
-            a = self.array
-            return (_rebuild_tensor_v2, (("storage", self.key, a.size), 0, a.shape,
-                                         tuple(s // a.itemsize for s in a.strides), False, collections.OrderedDict()))
-    class P(pickle.Pickler):
-        def persistent_id(self, obj):
-            if isinstance(obj, tuple) and len(obj) == 3 and obj[0] == "storage":
-                return ("storage", FloatStorage, obj[1], "cpu", obj[2], None)
-            return None
-    arrays = np.load(sys.argv[1])
-    tensors = [(name, Tensor(str(i), arrays[name])) for i, name in enumerate(arrays.files)]
-    with open(sys.argv[2], "wb") as f:
-        for obj in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
-            pickle.dump(obj, f, protocol=2)
-        P(f, protocol=2).dump(collections.OrderedDict(tensors))
-        pickle.dump([t.key for _, t in tensors], f, protocol=2)
-        for _, t in tensors:
-            f.write(np.int64(t.array.size).tobytes()); f.write(t.array.tobytes())
-''')
-
-
 def _write_pth(arrays: dict[str, np.ndarray], folder: Path, name: str) -> Path:
-    np.savez(folder / f"{name}.npz", **arrays)
-    subprocess.run([sys.executable, "-c", PTH_WRITER, str(folder / f"{name}.npz"), str(folder / f"{name}.pth")],
-                   check=True)
-    return folder / f"{name}.pth"
+    return write_legacy_pth(arrays, folder / f"{name}.pth")
 
 
 def _reference_state_dict(model: object) -> dict[str, np.ndarray]:

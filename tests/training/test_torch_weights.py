@@ -2,61 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pytest
+from testkit.legacy_pth import write_legacy_pth
 
 from contract.errors import AgrilandError
 from training.torch_weights import read_legacy_state_dict
 
-# Writes a file in PyTorch's legacy format without torch: stand-in `torch` modules in a child process make the
-# pickles name `torch._utils._rebuild_tensor_v2` and `torch.FloatStorage` exactly as torch.save does.
-WRITER = textwrap.dedent('''
-    import collections, pickle, sys, types
-    import numpy as np
-    torch = types.ModuleType("torch"); utils = types.ModuleType("torch._utils")
-    class FloatStorage: pass
-    FloatStorage.__module__ = "torch"; torch.FloatStorage = FloatStorage
-    def _rebuild_tensor_v2(*args): pass
-    _rebuild_tensor_v2.__module__ = "torch._utils"; utils._rebuild_tensor_v2 = _rebuild_tensor_v2
-    sys.modules["torch"], sys.modules["torch._utils"] = torch, utils
-    class Tensor:
-        def __init__(self, key, array): self.key, self.array = key, array
-        def __reduce__(self):
-            a = self.array
-            return (_rebuild_tensor_v2, (("storage", self.key, a.size), 0, a.shape,
-                                         tuple(s // a.itemsize for s in a.strides), False, collections.OrderedDict()))
-    class Evil:
-        def __reduce__(self):
-            import os
-            return (os.system, ("echo pwned",))
-    class P(pickle.Pickler):
-        def persistent_id(self, obj):
-            if isinstance(obj, tuple) and len(obj) == 3 and obj[0] == "storage":
-                return ("storage", FloatStorage, obj[1], "cpu", obj[2], None)
-            return None
-    path, evil = sys.argv[1], sys.argv[2] == "evil"
-    w = np.arange(24, dtype=np.float32).reshape(2, 3, 4); b = np.array([1.5, -2.0], np.float32)
-    state = collections.OrderedDict([("conv.weight", Tensor("10", w)), ("conv.bias", Tensor("11", b))])
-    if evil:
-        state["payload"] = Evil()
-    with open(path, "wb") as f:
-        for obj in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
-            pickle.dump(obj, f, protocol=2)
-        P(f, protocol=2).dump(state)
-        pickle.dump(["10", "11"], f, protocol=2)
-        for a in (w, b):
-            f.write(np.int64(a.size).tobytes()); f.write(a.astype("<f4").tobytes())
-''')
-
 
 def _write(path: Path, evil: bool = False) -> Path:
-    subprocess.run([sys.executable, "-c", WRITER, str(path), "evil" if evil else "ok"], check=True)
-    return path
+    w = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    b = np.array([1.5, -2.0], np.float32)
+    return write_legacy_pth({"conv.weight": w, "conv.bias": b}, path, evil)
 
 
 def test_reads_tensors_of_a_legacy_file(tmp_path: Path) -> None:
