@@ -61,11 +61,6 @@ def scene_valid(hwc: np.ndarray, nodata: float | None, extra_mask: np.ndarray | 
     return valid
 
 
-def needs_statistics(dtype: np.dtype, pixels: PixelSpec) -> bool:
-    """Whether scaling depends on the whole scene (a percentile stretch) rather than on each pixel alone."""
-    return pixels.scaling_for(dtype) == "percentile"
-
-
 @dataclass(frozen=True)
 class WindowScaler:
     """Scene-wide scaling fixed once, then applied to any window: the same numbers `decode_whole` would use.
