@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import numpy as np
@@ -14,6 +15,7 @@ from rasterio.windows import Window
 from tqdm import tqdm
 
 from contract.errors import AgrilandError
+from inference.scenes.finishing import FinishingStage
 from inference.scenes.mask_step import probability_to_mask
 from inference.scenes.tiling import TileGrid
 
@@ -129,8 +131,10 @@ class _Blocks:
 class WindowedSegmenter:
     """Runs one scene block by block; tile predictions shared by neighbouring blocks are computed once."""
 
-    def __init__(self, source: SceneSource, predict: Predict, params: WindowParams, refine: Refine | None = None) -> None:
+    def __init__(self, source: SceneSource, predict: Predict, params: WindowParams, refine: Refine | None = None,
+                 overlap: bool = True) -> None:
         params.check()
+        self.overlap = overlap  # finish block k (delineate, mask, sinks) on a thread while block k + 1 is computed
         self.source = source
         self.predict = predict
         self.params = params
@@ -217,6 +221,23 @@ class WindowedSegmenter:
                 if blocks.last_col[j] == c:
                     self._cache.pop((int(i), int(j)), None)
 
+    def _finish_block(self, sinks: Sequence[BlockSink], window: Window, rgb: np.ndarray, probability: np.ndarray,
+                      valid: np.ndarray, extent: tuple[slice, slice], inner: tuple[slice, slice]) -> None:
+        """One block's mask step and sinks (the finishing stage's thread). `probability` covers the read extent
+        with fields (delineation sees the block's surroundings, so neighbouring blocks agree along their edge)
+        and the block + halo without."""
+        p = self.params
+        wide_valid = valid[extent]
+        refined = None
+        if self.refine is not None:
+            h, w = valid.shape
+            refined = self.refine(rgb[:h, :w], probability, valid).astype(np.uint8)[extent]
+            probability = probability[extent]
+        mask = np.ascontiguousarray(probability_to_mask(probability, wide_valid, p.threshold, p.sieve_px, refined)[inner])
+        block_probability, block_valid = np.ascontiguousarray(probability[inner]), wide_valid[inner]
+        for sink in sinks:
+            sink.write(window, block_probability, mask, block_valid)
+
     def run(self, sinks: Sequence[BlockSink], progress: bool = False) -> WindowedStats:
         """Compute every block and hand it to each sink; returns the tile counts."""
         g, p = self.grid, self.params
@@ -226,32 +247,25 @@ class WindowedSegmenter:
             "%s: %dx%d px, %d tiles of %d px (overlap %d), %d blocks of %d px",
             self.source.name, g.width, g.height, len(g), g.tile, p.overlap, len(blocks), p.block_size,
         )
-        for r, c, by0, by1, bx0, bx1 in tqdm(blocks, total=len(blocks), desc=self.source.name, unit="block",
-                                             disable=not progress):
-            ey0, ey1 = max(0, by0 - halo), min(g.height, by1 + halo)  # the block and its halo
-            ex0, ex1 = max(0, bx0 - halo), min(g.width, bx1 + halo)
-            rows, cols = _touching(g.ys, g.tile, ey0, ey1), _touching(g.xs, g.tile, ex0, ex1)
-            y0, x0, rgb, valid = self._read_extent(rows, cols)
-            self._predict_missing(rows, cols, y0, x0, rgb, valid)
-            extent = (slice(ey0 - y0, ey1 - y0), slice(ex0 - x0, ex1 - x0))
-            wide_valid = valid[extent]
-            refined = None
-            if self.refine is None:
-                wide = np.clip(self._blend(rows, cols, ey0, ey1, ex0, ex1), 0.0, 1.0)
-                wide[~wide_valid] = 0.0
-            else:  # one blend of the read extent serves the delineation and the block's own answer
-                full = self._extent_probability(rows, cols, y0, x0, valid)
-                h, w = valid.shape
-                refined = self.refine(rgb[:h, :w], full, valid).astype(np.uint8)[extent]
-                wide = full[extent]
-            inner = (slice(by0 - ey0, by1 - ey0), slice(bx0 - ex0, bx1 - ex0))
-            mask = np.ascontiguousarray(probability_to_mask(wide, wide_valid, p.threshold, p.sieve_px, refined)[inner])
-            probability, block_valid = np.ascontiguousarray(wide[inner]), wide_valid[inner]
-            window = Window(bx0, by0, bx1 - bx0, by1 - by0)
-            for sink in sinks:
-                sink.write(window, probability, mask, block_valid)
-            self._evict(rows, cols, r, c, blocks)
-            self.stats.n_blocks += 1
+        with FinishingStage(overlap=self.overlap) as finishing:
+            for r, c, by0, by1, bx0, bx1 in tqdm(blocks, total=len(blocks), desc=self.source.name, unit="block",
+                                                 disable=not progress):
+                ey0, ey1 = max(0, by0 - halo), min(g.height, by1 + halo)  # the block and its halo
+                ex0, ex1 = max(0, bx0 - halo), min(g.width, bx1 + halo)
+                rows, cols = _touching(g.ys, g.tile, ey0, ey1), _touching(g.xs, g.tile, ex0, ex1)
+                y0, x0, rgb, valid = self._read_extent(rows, cols)
+                self._predict_missing(rows, cols, y0, x0, rgb, valid)
+                extent = (slice(ey0 - y0, ey1 - y0), slice(ex0 - x0, ex1 - x0))
+                inner = (slice(by0 - ey0, by1 - ey0), slice(bx0 - ex0, bx1 - ex0))
+                if self.refine is None:
+                    wide = np.clip(self._blend(rows, cols, ey0, ey1, ex0, ex1), 0.0, 1.0)
+                    wide[~valid[extent]] = 0.0
+                else:  # one blend of the read extent serves the delineation and the block's own answer
+                    wide = self._extent_probability(rows, cols, y0, x0, valid)
+                window = Window(bx0, by0, bx1 - bx0, by1 - by0)
+                finishing.submit(partial(self._finish_block, sinks, window, rgb, wide, valid, extent, inner))
+                self._evict(rows, cols, r, c, blocks)
+                self.stats.n_blocks += 1
         if self._cache:
             raise AgrilandError(f"internal: {len(self._cache)} tile predictions were never released")
         log.info("%s: %d tiles computed, %d all-nodata skipped", self.source.name, self.stats.n_tiles,

@@ -8,7 +8,7 @@ from affine import Affine
 from rasterio.crs import CRS
 
 from contract.errors import AgrilandError
-from inference.fields import FieldOptions, delineate, separate
+from inference.fields import FOUR_CONNECTED, FieldOptions, delineate, flood, separate
 from inference.scenes.polygons import extract_polygons
 
 UTM = CRS.from_epsg(32633)
@@ -97,3 +97,48 @@ def test_shapes_and_modes_are_checked() -> None:
     with pytest.raises(AgrilandError, match="mask mode"):
         FieldOptions.parse("blobs")
     assert FieldOptions.parse(None).mode == "fields" and FieldOptions.parse("threshold").mode == "threshold"
+
+
+def _flood_case(seed: int, levels: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A textured gradient (`levels`: rounded to plateaus), nodata holes, and the 4-connected cores as markers."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(seed)
+    gradient = ndimage.gaussian_filter(rng.random((180, 220)), 3).astype(np.float32)
+    if levels:
+        gradient = np.round(gradient * levels) / levels
+    valid = np.ones(gradient.shape, bool)
+    valid[40:70, 100:140] = False
+    valid[:, :3] = rng.random((180, 3)) < 0.5
+    core = (gradient <= np.quantile(gradient, 0.5)) & valid
+    markers, n = ndimage.label(core, structure=FOUR_CONNECTED)
+    assert n > 5 and (markers[0] > 0).any()  # markers touch the image edge too
+    return gradient, markers.astype(np.int32), valid
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_rim_flood_gives_skimages_whole_watershed(seed: int) -> None:
+    """Flooding only from the markers' rims gives the labels and lines of skimage's watershed flooded from every
+    marker pixel (no exact ties in a continuous gradient)."""
+    from skimage.segmentation import watershed
+
+    gradient, markers, valid = _flood_case(seed, None)
+    expected = watershed(gradient, markers, mask=valid, watershed_line=True)
+    got = flood(gradient, markers, valid)
+    np.testing.assert_array_equal(got, expected)
+    assert (got == 0).sum() > (~valid).sum()  # there are lines to get right
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_on_plateaus_the_rim_flood_is_still_a_watershed_of_the_same_markers(seed: int) -> None:
+    """Where ties are broken differently, the answer is still a partition of the valid pixels by the same markers:
+    every marker keeps its pixels, nodata stays 0, the same segments come back, and nearly every pixel agrees."""
+    from skimage.segmentation import watershed
+
+    gradient, markers, valid = _flood_case(seed, 40)
+    expected = watershed(gradient, markers, mask=valid, watershed_line=True)
+    got = flood(gradient, markers, valid)
+    seeded = markers > 0
+    np.testing.assert_array_equal(got[seeded], markers[seeded])
+    assert (got[~valid] == 0).all() and set(np.unique(got)) == set(np.unique(expected))
+    assert (got == expected).mean() > 0.98

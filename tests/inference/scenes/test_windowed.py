@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from testkit.in_memory import Stitcher, read_scene
+from testkit.in_memory import ArraySource, Stitcher, read_scene
 from testkit.scene_files import UTM, greenness, write_scene
 from testkit.scene_results import scene_polygons, scene_summary, segment_scene
 
@@ -182,3 +182,39 @@ def test_fields_mode_gives_one_polygon_per_field_across_blocks(tmp_path: Path) -
         answers.append(mask)
     same = (answers[0] == answers[1]).mean()
     assert same > 0.99  # block edges barely change the answer
+
+
+@pytest.mark.parametrize("mask_mode", ["fields", "threshold"])
+def test_finishing_on_its_own_thread_gives_the_same_blocks_as_in_line(tmp_path: Path, mask_mode: str) -> None:
+    """Delineation, mask and sinks of block k run beside block k + 1's model: the answer must not change."""
+    from testkit.in_memory import ArraySink, read_scene
+
+    from inference.scenes.segment import field_refiner
+    from inference.scenes.windowed import WindowedSegmenter
+
+    raster = read_scene(_two_field_scene(tmp_path / "fields.tif"), bands="1,2,3")
+    params = WindowParams(64, 16, 0.35, block_size=128, sieve_px=DEFAULT_SIEVE_PX)
+    refine = field_refiner(FieldOptions.parse(mask_mode), params.threshold, 10.0)
+    sinks = []
+    for overlap in (True, False):
+        source = ArraySource(raster.rgb, raster.valid, raster.crs, raster.transform)
+        sink = ArraySink(raster.height, raster.width)
+        WindowedSegmenter(source, not_blue, params, refine, overlap=overlap).run([sink])
+        sinks.append(sink)
+    threaded, in_line = sinks
+    np.testing.assert_array_equal(threaded.mask, in_line.mask)
+    np.testing.assert_array_equal(threaded.probability, in_line.probability)
+    assert threaded.mask.sum() > 1000 and set(np.unique(threaded.mask)) <= {0, 1}
+
+
+def test_a_sink_failure_on_the_finishing_thread_fails_the_run() -> None:
+    from inference.scenes.windowed import WindowedSegmenter
+
+    class Full:
+        def write(self, *args) -> None:
+            raise OSError("no space left on device")
+
+    rgb = np.full((300, 300, 3), 90, np.uint8)
+    source = ArraySource(rgb, np.ones((300, 300), bool), rasterio.crs.CRS.from_epsg(32633), UTM)
+    with pytest.raises(OSError, match="no space"):
+        WindowedSegmenter(source, not_blue, WindowParams(64, 8, block_size=128)).run([Full()])
