@@ -19,6 +19,7 @@ import argparse
 import json
 import logging
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -164,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"machine": machine_info(), "side": args.side, "overlap": args.overlap, "variant": args.variant,
                     "models": str(args.models), "command": "python -m bench.sentinel2_tile " +
                     " ".join(argv if argv is not None else sys.argv[1:])}
+    for stale in ("segment", "batch"):  # a batch run resumes: an earlier run's outputs would make it skip the scene
+        shutil.rmtree(work / stale, ignore_errors=True)
     result["model_only_before"] = model_only(args.models, args.variant)
     segment = run_measured([str(AGRILAND), "segment", str(scene), "--out", str(work / "segment"), *common])
     summary = json.loads((work / "segment" / "summary.json").read_text())
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
                               "--actors", "1", "--threads-per-actor", "2", *common])
         run = json.loads((out / "run.json").read_text())
         batch.update(tiles=run["timings"]["tiles"], engine_s=run["timings"].get("seconds"))
+        if not batch["tiles"]:
+            raise RuntimeError(f"agriland batch computed no tiles (run.json: {run['timings']})")
         result["batch"] = batch
     result["model_only_after"] = model_only(args.models, args.variant)
     result["model_only_variants"] = {}
