@@ -166,3 +166,13 @@ def replace_section(path: Path, begin: str, end: str, section: str, append: bool
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
+
+
+def baseline_tree(ref: str) -> Path:
+    """The code of git `ref` exported to out/bench/baseline-<ref> (served from there, models from --models)."""
+    folder = WORK / f"baseline-{ref.replace('/', '_')}"
+    if not folder.is_dir():
+        folder.mkdir(parents=True)
+        archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder

@@ -30,7 +30,7 @@ if __package__ in (None, ""):  # run as `python bench/overhead.py`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import wrk
-from bench.common import DOCS, ROOT, WORK, load_average, machine_info, save_result, setup_logging
+from bench.common import DOCS, ROOT, WORK, baseline_tree, load_average, machine_info, save_result, setup_logging
 from bench.server import Server, log_tail
 
 log = logging.getLogger(__name__)
@@ -95,16 +95,6 @@ def bodies(tile_size: int) -> dict[str, wrk.Body]:
         "raw16": wrk.Body(np.repeat(rgb[None], 16, 0).tobytes(), "application/octet-stream",
                           f"/segment_raw?shape=16,{shape}", tiles=16),
     }
-
-
-def baseline_tree(ref: str) -> Path:
-    """The code of git `ref` exported to out/bench/baseline-<ref> (served from there, models from --models)."""
-    folder = WORK / f"baseline-{ref.replace('/', '_')}"
-    if not folder.is_dir():
-        folder.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", ref], cwd=ROOT, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
 
 
 def servers(models: Path, baseline: str | None) -> list[dict]:

@@ -105,11 +105,11 @@ def write_scene(path: Path, side: int, seed: int = 0) -> Path:
     return path
 
 
-def run_measured(cmd: list[str]) -> dict:
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict:
     """Run a command, sampling the summed RSS of its whole process tree every 0.2 s."""
     started = time.monotonic()
     log.info("running %s", " ".join(cmd))
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     root = psutil.Process(proc.pid)
     peak = 0
     while proc.poll() is None:
