@@ -17,11 +17,11 @@ class FinishingStage:
     `submit` first waits for the previous job, so blocks reach the sinks in submission order, memory holds one
     finished block beside the one being computed, and a failed job's error surfaces at the next `submit`, at
     `drain` or on exit. Leaving the `with` block always waits for a running job, so nothing writes to a sink after
-    the caller has moved on (closed or removed the outputs). `overlap=False` runs each job on the caller's thread.
+    the caller has moved on (closed or removed the outputs). `threaded=False` runs each job on the caller's thread.
     """
 
-    def __init__(self, overlap: bool = True) -> None:
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="agriland-finish") if overlap else None
+    def __init__(self, threaded: bool = True) -> None:
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="agriland-finish") if threaded else None
         self._pending: Future[None] | None = None
 
     def submit(self, job: Callable[[], None]) -> None:

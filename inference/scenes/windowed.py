@@ -132,9 +132,9 @@ class WindowedSegmenter:
     """Runs one scene block by block; tile predictions shared by neighbouring blocks are computed once."""
 
     def __init__(self, source: SceneSource, predict: Predict, params: WindowParams, refine: Refine | None = None,
-                 overlap: bool = True) -> None:
+                 threaded: bool = True) -> None:
         params.check()
-        self.overlap = overlap  # finish block k (delineate, mask, sinks) on a thread while block k + 1 is computed
+        self.threaded = threaded  # finish block k (delineate, mask, sinks) on a thread while block k + 1 is computed
         self.source = source
         self.predict = predict
         self.params = params
@@ -247,7 +247,7 @@ class WindowedSegmenter:
             "%s: %dx%d px, %d tiles of %d px (overlap %d), %d blocks of %d px",
             self.source.name, g.width, g.height, len(g), g.tile, p.overlap, len(blocks), p.block_size,
         )
-        with FinishingStage(overlap=self.overlap) as finishing:
+        with FinishingStage(threaded=self.threaded) as finishing:
             for r, c, by0, by1, bx0, bx1 in tqdm(blocks, total=len(blocks), desc=self.source.name, unit="block",
                                                  disable=not progress):
                 ey0, ey1 = max(0, by0 - halo), min(g.height, by1 + halo)  # the block and its halo

@@ -10,10 +10,10 @@ import pytest
 from inference.scenes.finishing import FinishingStage
 
 
-@pytest.mark.parametrize("overlap", [True, False])
-def test_jobs_run_in_submission_order(overlap: bool) -> None:
+@pytest.mark.parametrize("threaded", [True, False])
+def test_jobs_run_in_submission_order(threaded: bool) -> None:
     done: list[int] = []
-    with FinishingStage(overlap=overlap) as stage:
+    with FinishingStage(threaded=threaded) as stage:
         for i in range(20):
             stage.submit(lambda i=i: done.append(i))
     assert done == list(range(20))

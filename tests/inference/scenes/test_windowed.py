@@ -196,10 +196,10 @@ def test_finishing_on_its_own_thread_gives_the_same_blocks_as_in_line(tmp_path: 
     params = WindowParams(64, 16, 0.35, block_size=128, sieve_px=DEFAULT_SIEVE_PX)
     refine = field_refiner(FieldOptions.parse(mask_mode), params.threshold, 10.0)
     sinks = []
-    for overlap in (True, False):
+    for threaded in (True, False):
         source = ArraySource(raster.rgb, raster.valid, raster.crs, raster.transform)
         sink = ArraySink(raster.height, raster.width)
-        WindowedSegmenter(source, not_blue, params, refine, overlap=overlap).run([sink])
+        WindowedSegmenter(source, not_blue, params, refine, threaded=threaded).run([sink])
         sinks.append(sink)
     threaded, in_line = sinks
     np.testing.assert_array_equal(threaded.mask, in_line.mask)
