@@ -149,9 +149,21 @@ class TileReader:
         self._batches = self._make()
 
 
-def to_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, batch_size: int = 8) -> Path:
-    """Static QDQ int8 (per-channel s8 weights, u8 activations) calibrated on real uint8 tiles."""
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+def to_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, batch_size: int = 8, *,
+            keep_float: Callable[[onnx.NodeProto], bool] | None = None,
+            activations: Literal["uint8", "uint16"] = "uint8",
+            calibration_method: Literal["minmax", "percentile"] = "minmax") -> Path:
+    """Static QDQ int8 (per-channel s8 weights, u8 activations) calibrated on real uint8 tiles.
+
+    The keyword options are the export's defaults; bench/int8_study.py varies them (nodes for which `keep_float`
+    is true stay float, 16-bit activations, percentile calibration) to find where the int8 error comes from."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if len(calibration) == 0:
@@ -165,14 +177,18 @@ def to_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, batch_size
         _name_nodes(pre)
         onnx.save(pre, str(pre_path))
         excluded = preprocessing_nodes(pre) + downstream_nodes(pre, HEAD_ROOT)
-        log.info("int8: calibrating on %d tiles; %d nodes kept float (input preprocessing, DEC head)",
-                 len(calibration), len(excluded))
+        if keep_float is not None:
+            excluded += [node.name for node in pre.graph.node if keep_float(node) and node.name not in excluded]
+        log.info("int8: calibrating on %d tiles; %d nodes kept float (input preprocessing, DEC head%s)",
+                 len(calibration), len(excluded), ", chosen" if keep_float is not None else "")
         try:
             quantize_static(
                 str(pre_path), str(out_path), TileReader(calibration, batch_size),
                 quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
-                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                nodes_to_exclude=excluded,
+                activation_type=QuantType.QUInt16 if activations == "uint16" else QuantType.QUInt8,
+                weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
+                calibrate_method=(CalibrationMethod.Percentile if calibration_method == "percentile"
+                                  else CalibrationMethod.MinMax),
             )
         except Exception as err:  # the quantizer raises assorted errors on graphs it cannot handle
             raise AgrilandError(f"int8 quantization of {fp32_path} failed: {err}") from err
