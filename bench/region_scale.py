@@ -1,8 +1,8 @@
 """Region scale: a large 4-band uint16 GeoTIFF through `agriland segment` and `agriland batch` (Ray), peak RSS.
 
 Writes the scene by windows (never whole in memory), runs the single-process CLI and the Ray batch on it
-(and on N copies for scene-level parallelism), samples the summed RSS of each command's process tree with
-psutil, and writes the "Region scale" section of docs/benchmarks.md.
+(and on N copies for scene-level parallelism), samples the summed RSS and PSS of each command's process tree
+(`bench/measured_run.py`), and writes the "Region scale" section of docs/benchmarks.md.
 Reproduce: `nice .venv/bin/python bench/region_scale.py --side 20000 --models MODELS_DIR`.
 """
 
@@ -12,18 +12,16 @@ import argparse
 import json
 import logging
 import re
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-import psutil
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DOCS, ROOT, WORK, machine_info, scene_cli_options, setup_logging
+from bench.common import DOCS, ROOT, WORK, machine_info, scene_cli_options, setup_logging  # noqa: E402
+from bench.measured_run import run_measured  # noqa: E402
 
 log = logging.getLogger(__name__)
 AGRILAND = ROOT / ".venv" / "bin" / "agriland"
@@ -55,25 +53,6 @@ def write_scene(path: Path, side: int, seed: int = 0) -> Path:
             dst.write(base, window=Window(0, y, side, h))
     tmp.replace(path)
     return path
-
-
-def run_measured(cmd: list[str]) -> dict:
-    """Run a command, sampling the summed RSS of its whole process tree every 0.2 s."""
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    root = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.2)
-    output = proc.stdout.read() if proc.stdout else ""
-    if proc.returncode not in (0,):
-        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{output[-3000:]}")
-    return {"wall_s": round(time.monotonic() - started, 2), "peak_rss_mb": round(peak / 2**20), "output": output[-2000:]}
 
 
 def main(argv: list[str] | None = None) -> int:
