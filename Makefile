@@ -5,7 +5,11 @@ PORT ?= 3000
 PROFILE ?= quick
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast bench build clean
+.PHONY: install run test test-fast bench build clean release-fields
+
+# The shipped field model (agriland/release/fields): trained on field polygons whose licence allows shipping a model
+# (the NAIP development set: US public-domain imagery, MIT annotations). FIELDS=<folder with images/ and a VIA json>.
+FIELDS ?=
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +33,11 @@ bench: install
 
 build: install
 	$(BIN)/bentoml build
+
+release-fields: install
+	@test -n "$(FIELDS)" || { echo "usage: make release-fields FIELDS=<folder with images/ and via_annotations.json>"; exit 2; }
+	$(BIN)/agriland train-fields --polygons $(FIELDS)/via_annotations.json --images $(FIELDS)/images --run runs/fields-release --profile quick
+	$(BIN)/agriland export fields --run runs/fields-release --models agriland/release
 
 clean:
 	rm -rf runs models data out

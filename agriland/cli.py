@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "clusters": ("training.clusters_cli:main", "inspect and name clusters (galleries, t-SNE, names)"),
     "mosaics": ("training.mosaics_cli:main", "arable-mask mosaics of real labeled tiles (split by source tile)"),
     "train-unet": ("training.unet_cli:main", "train the arable-land U-Net"),
+    "train-fields": ("training.field_cli:main", "train the field model (interior / boundary) from field polygons"),
     "export": ("export.cli:main", "export a trained model to ONNX with a manifest"),
     "segment": ("agriland.segment_cli:main", "segment a GeoTIFF scene: mask GeoTIFF, GeoJSON, quick-look"),
     "batch": ("batch.cli:main", "segment many scenes on Ray Data: COGs, GeoParquet, run manifest, resume"),

@@ -30,6 +30,41 @@ def _models_ready(models_dir: Path) -> bool:
     return True
 
 
+RELEASE_DIR = Path(__file__).resolve().parent / "release"  # trained models that ship with the package
+
+
+def install_release_models(models_dir: Path, release_dir: Path = RELEASE_DIR) -> list[str]:
+    """Copy the shipped release models (e.g. the field model, trained on real field polygons) into `models_dir`
+    where it has none of that name or an older version; each is verified (sha256) before and after. Returns the
+    names installed."""
+    from contract.artifacts import verify_artifact
+    from contract.atomic import replace_dir
+
+    installed = []
+    for manifest in sorted(release_dir.glob("*/*/manifest.json")):
+        source = manifest.parent
+        name, variant = source.parent.name, source.name
+        shipped = verify_artifact(source)
+        target = models_dir / name / variant
+        try:
+            if verify_artifact(target).version == shipped.version:
+                continue
+        except AgrilandError:
+            pass
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{variant}.release-", dir=target.parent))
+        try:
+            for item in ("model.onnx", "manifest.json"):
+                shutil.copy2(source / item, staging / item)
+            verify_artifact(staging)
+            replace_dir(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        log.info("quickstart: release model %s/%s %s installed in %s", name, variant, shipped.version, target)
+        installed.append(name)
+    return installed
+
+
 def _step(title: str, args: list[str]) -> None:
     """Run one `agriland` subcommand in its own process (TensorFlow memory is freed after each)."""
     log.info("quickstart: %s", title)
@@ -115,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         log.info("quickstart: models built in %.1f min", (time.monotonic() - started) / 60)
     else:
         log.info("quickstart: reusing the models in %s (pass --rebuild to train again)", args.models)
+    install_release_models(args.models)
     if args.no_serve:
         return 0
     serve(args.models, args.port, args.host)

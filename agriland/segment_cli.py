@@ -8,12 +8,13 @@ from pathlib import Path
 
 from contract.errors import AgrilandError
 from inference.fields import MODES, FieldOptions
-from inference.models.onnx_model import OnnxModel, choose_variant, predictor
+from inference.models.answering import load_answering_model
+from inference.models.onnx_model import predictor
 from inference.pixels import PixelSpec
 from inference.scenes.geo import BAND_PRESETS
 from inference.scenes.outputs import preview_image, write_json, write_png
 from inference.scenes.polygons import polygons_geojson
-from inference.scenes.segment import segment_file
+from inference.scenes.segment import QUALITIES, segment_file
 from inference.scenes.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX, WindowParams, default_overlap
 
 log = logging.getLogger(__name__)
@@ -58,8 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="arable probability cut (default: the manifest's field_threshold for --mask-mode "
                              "fields, its threshold for --mask-mode threshold)")
     parser.add_argument("--mask-mode", choices=MODES, default="fields",
-                        help="fields (default): the probability snapped to the image's field boundaries, one mask "
-                             "region and one polygon per field; threshold: the plain per-pixel cut")
+                        help="fields (default): one mask region and one polygon per field, from the field model "
+                             "(models/fields) where exported, else the U-Net snapped to colour edges; threshold: the "
+                             "U-Net's plain per-pixel cut")
+    parser.add_argument("--quality", choices=QUALITIES, default="fast",
+                        help="fast (default): the field model at the image's own resolution (2.5-10 m); best: at "
+                             "half its ground size (4x the pixels; docs/field_evaluation.md)")
     parser.add_argument("--wgs84", action="store_true",
                         help="kept for old scripts: the GeoJSON is always RFC 7946 (EPSG:4326 lon/lat); mask.tif keeps the scene CRS")
     parser.add_argument("--min-area-ha", type=float, default=0.0, help="drop polygons smaller than this (hectares)")
@@ -77,12 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.min_area_ha < 0:
         raise AgrilandError(f"--min-area-ha must be >= 0, got {args.min_area_ha}")
-    folder, fallback = choose_variant(args.models, "unet", args.variant)
-    if fallback:
-        log.warning("%s", fallback)
-    model = OnnxModel.load(folder, providers=args.provider)
-    if model.manifest.task != "segmentation":
-        raise AgrilandError(f"{model.folder} holds a {model.manifest.task} model, not a segmentation U-Net")
+    model, field_model = load_answering_model(args.models, args.variant, args.mask_mode, args.provider)
     threshold = model.manifest.cut(args.mask_mode, args.threshold)
     out: Path = args.out  # created only once the scene has opened (a bad scene leaves nothing behind)
     overlap = default_overlap(model.tile_size) if args.overlap is None else args.overlap
@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         progress=not args.no_progress,
         preview_side=1024,
         fields=FieldOptions.parse(args.mask_mode),
+        field_model=field_model,
+        quality=args.quality,
     )
     summary = result.summary
     write_json(out / OUTPUT_FILES["geojson"], polygons_geojson(result.polygons))
@@ -107,13 +109,15 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "scene": str(args.scene),
         "model": str(model.folder),
+        "quality": args.quality,
         "model_version": model.manifest.version,
         "threshold": threshold,
         "mask_mode": args.mask_mode,
         "tiles": result.stats.n_tiles,
         "tile_size": result.tile_size,
         "source_gsd_m": result.source_gsd_m,
-        "model_gsd_m": model.manifest.radiometry.gsd_m,
+        "model_gsd_m": (field_model.working_gsd(result.source_gsd_m, args.quality) if field_model
+                        else model.manifest.radiometry.gsd_m),
         "tiles_skipped_nodata": result.stats.n_tiles_skipped,
         "seconds": round(result.seconds, 3),
         "overlap": params.overlap,

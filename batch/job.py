@@ -30,6 +30,7 @@ from batch.scene_task import (
 from batch.vectors import merge_polygons, write_summary
 from contract.artifacts import verify_artifact
 from contract.errors import AgrilandError
+from inference.models.answering import answering_model_name
 from inference.models.onnx_model import choose_variant
 from inference.pixels import PixelSpec
 from inference.scenes.outputs import write_json
@@ -50,7 +51,8 @@ class SceneWorker:
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.config = config
-        self.model = OnnxModel.load(choose_variant(config.models, "unet", config.variant)[0],
+        self.model = OnnxModel.load(choose_variant(config.models, answering_model_name(config.models, config.mask_mode),
+                                                   config.variant)[0],
                                     providers=config.provider, intra_op_threads=config.threads_per_actor)
         self.predict = predictor(self.model)
 
@@ -59,7 +61,8 @@ class SceneWorker:
         rows = [
             run_scene(SceneInput(str(sid), str(href), str(calibration)), self.predict, manifest.tile_size,
                       manifest.version, manifest.onnx_sha256, manifest.cut(self.config.mask_mode), self.config,
-                      PixelSpec(manifest.radiometry, scaling=self.config.scaling), variant=manifest.variant)
+                      PixelSpec(manifest.radiometry, scaling=self.config.scaling), variant=manifest.variant,
+                      field_model=manifest.field_model)
             for sid, href, calibration in zip(batch["scene_id"], batch["href"], batch["calibration"])
         ]
         return {key: [row[key] for row in rows] for key in rows[0]}
@@ -137,12 +140,13 @@ def _process(config: BatchConfig, todo: list[SceneInput]):
 def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = True) -> RunReport:
     """Segment every scene not already finished; keep `run.json` current after each scene."""
     config.check()
-    model_folder, fallback = choose_variant(config.models, "unet", config.variant)
+    name = answering_model_name(config.models, config.mask_mode)
+    model_folder, fallback = choose_variant(config.models, name, config.variant)
     if fallback:
         log.warning("%s", fallback)
     manifest = verify_artifact(model_folder)
-    if manifest.task != "segmentation":
-        raise AgrilandError(f"{model_folder} holds a {manifest.task} model, not a segmentation U-Net")
+    if manifest.task != ("fields" if name == "fields" else "segmentation"):
+        raise AgrilandError(f"{model_folder} holds a {manifest.task} model, not the {name} model")
     config.out.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(config.out)
     started = time.monotonic()

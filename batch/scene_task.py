@@ -13,6 +13,7 @@ from batch.inputs import SceneInput
 from batch.vectors import FILE_NAMES, polygons_frame, write_vectors
 from contract.atomic import atomic_dir
 from contract.errors import AgrilandError
+from contract.manifest import FieldModelSpec
 from inference.fields import FieldOptions
 from inference.pixels import SCENE_STRETCH, PixelSpec
 from inference.scenes.outputs import write_json
@@ -92,7 +93,7 @@ def _row(scene: SceneInput, status: str, **values: object) -> dict:
 
 def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version: str, model_sha256: str,
               default_threshold: float, config: BatchConfig, pixels: PixelSpec = SCENE_STRETCH,
-              variant: str = "fp32") -> dict:
+              variant: str = "fp32", field_model: FieldModelSpec | None = None) -> dict:
     """Segment one scene into `out/scenes/<id>/`; every failure becomes a `failed` row, never an exception."""
     started = time.monotonic()
     key = answer_key(scene, config, model_sha256, variant, tile_size, default_threshold)
@@ -108,7 +109,7 @@ def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version
                 targets["probability"] = tmp / "probability.tif"
             result = segment_file(scene.href, predict, params, targets, bands=config.bands, pixels=pixels,
                                   simplify_px=config.simplify, min_area_ha=config.min_area_ha,
-                                  fields=FieldOptions.parse(config.mask_mode))
+                                  fields=FieldOptions.parse(config.mask_mode), field_model=field_model)
             frame = polygons_frame(result.polygons, scene.scene_id, model_version, model_sha256)
             vectors = write_vectors(frame, tmp, config.formats)
             files = [p.name for p in result.outputs.values()] + [p.name for p in vectors.values()]

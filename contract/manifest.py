@@ -17,7 +17,7 @@ from contract.radiometry import Radiometry
 MANIFEST_FILE = "manifest.json"
 SCHEMA_VERSION = 1
 
-Task = Literal["segmentation", "clustering"]
+Task = Literal["segmentation", "clustering", "fields"]
 Variant = Literal["fp32", "fp16", "int8"]
 
 
@@ -29,6 +29,42 @@ class TensorSpec(BaseModel):
     name: str
     dtype: Literal["uint8", "float16", "float32", "int64"]
     shape: list[int | None]
+
+
+class FieldModelSpec(BaseModel):
+    """What a field model (task `fields`) answers and at which ground resolutions it works.
+
+    Its output `fields` is a softmax over `classes` per pixel. Images finer than `work_gsd_m` are resampled to it;
+    images between `work_gsd_m` and `max_gsd_m` are answered at their own resolution (`quality=best` halves it,
+    down to `work_gsd_m`); coarser ones are upsampled to `max_gsd_m`. Answers always come back on the input grid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    classes: list[str] = Field(default_factory=lambda: ["background", "interior", "boundary"])
+    work_gsd_m: float = Field(default=2.5, gt=0)
+    max_gsd_m: float = Field(default=10.0, gt=0)
+    extent_cut: float = Field(default=0.5, ge=0.0, le=1.0)
+    interior_cut: float = Field(default=0.5, ge=0.0, le=1.0)
+    vote_cut: float = Field(default=0.35, ge=0.0, le=1.0)
+    min_field_ha: float = Field(default=0.05, ge=0.0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "FieldModelSpec":
+        if self.max_gsd_m < self.work_gsd_m:
+            raise ValueError(f"max_gsd_m ({self.max_gsd_m}) must be >= work_gsd_m ({self.work_gsd_m})")
+        missing = {"background", "interior", "boundary"} - set(self.classes)
+        if missing:
+            raise ValueError(f"field classes must name background, interior and boundary; missing {sorted(missing)}")
+        return self
+
+    def working_gsd(self, source_gsd: float | None, quality: str = "fast") -> float:
+        """The ground resolution an image of `source_gsd` m/px is answered at."""
+        if source_gsd is None or source_gsd <= 0:
+            return self.max_gsd_m
+        gsd = min(max(source_gsd, self.work_gsd_m), self.max_gsd_m)
+        if quality == "best":
+            gsd = max(self.work_gsd_m, gsd / 2)
+        return float(gsd)
 
 
 class Parity(BaseModel):
@@ -93,6 +129,7 @@ class Manifest(BaseModel):
     # masks rotated back and averaged; every reader of the model (service, CLI, batch) does it through the runtime.
     tta_views: Literal[1, 2, 4] = 1
     radiometry: Radiometry  # bands, 8/16-bit/float scaling and ground resolution: every pixel reader applies it
+    field_model: FieldModelSpec | None = None  # task `fields` only: classes, working resolutions, instance cuts
     metrics: dict[str, float] = Field(default_factory=dict)
     parity: Parity = Field(default_factory=Parity)
     training_data: dict[str, object] = Field(default_factory=dict)
@@ -105,6 +142,12 @@ class Manifest(BaseModel):
         if requested is not None:
             return float(requested)
         return self.field_threshold if mask_mode == "fields" else self.threshold
+
+    @model_validator(mode="after")
+    def _fields_have_a_spec(self) -> "Manifest":
+        if self.task == "fields" and self.field_model is None:
+            raise ValueError("a fields manifest needs field_model (classes, working resolutions)")
+        return self
 
     @model_validator(mode="after")
     def _permanent_crops_are_not_arable(self) -> "Manifest":

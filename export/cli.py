@@ -1,4 +1,4 @@
-"""`agriland export dec|unet`: ONNX artifacts with parity-checked manifests, one or all variants."""
+"""`agriland export dec|unet|fields`: ONNX artifacts with parity-checked manifests, one or all variants."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ GRAPH_OPTIMIZERS = ("auto", "tf2onnx", "onnxruntime")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="agriland export",
                                      description="Export a trained model to ONNX (model.onnx + manifest.json).")
-    parser.add_argument("name", choices=("dec", "unet"), help="which model to export")
+    parser.add_argument("name", choices=("dec", "unet", "fields"), help="which model to export")
     parser.add_argument("--run", type=Path, default=None, help="training run folder (default runs/<name>)")
     parser.add_argument("--models", type=Path, default=Path("models"), help="artifact root (default models)")
     parser.add_argument("--variant", choices=(*VARIANTS, "all"), default="fp32",

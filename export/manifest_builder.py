@@ -13,7 +13,7 @@ import onnx
 
 from contract.artifacts import MODEL_FILE, sha256_file
 from contract.errors import AgrilandError
-from contract.manifest import Manifest, Parity, TensorSpec
+from contract.manifest import FieldModelSpec, Manifest, Parity, TensorSpec
 from contract.radiometry import DEFAULT_RADIOMETRY, Radiometry
 from training.cluster_naming import NAMES_FILE
 from training.cluster_naming import read_cluster_names as training_cluster_names
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY_FILE = "training_summary.json"
 KERAS_FILE = "inference_model.keras"
-TASKS = {"dec": "clustering", "unet": "segmentation"}
+TASKS = {"dec": "clustering", "unet": "segmentation", "fields": "fields"}
 _LIBRARIES = ("agriland", "tensorflow", "tf-keras", "tf2onnx", "onnx", "onnxconverter-common", "onnxruntime-gpu",
               "onnxruntime", "numpy")
 _DTYPES = {onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
@@ -104,6 +104,12 @@ def model_version(run_dir: Path) -> str:
     return f"{stamp}-{sha256_file(path)[:10]}"
 
 
+def field_model_spec(summary: dict) -> FieldModelSpec:
+    """The manifest's field block from a field run's summary (classes, working resolutions, instance cuts)."""
+    keys = ("classes", "work_gsd_m", "max_gsd_m", "extent_cut", "interior_cut", "vote_cut", "min_field_ha")
+    return FieldModelSpec(**{k: summary[k] for k in keys if k in summary})
+
+
 def build_manifest(run_dir: Path, folder: Path, name: str, variant: str, parity: Parity,
                    summary: dict | None = None, extra_data: dict[str, object] | None = None) -> Manifest:
     """The Manifest for `folder/model.onnx` (written there by the caller), validated by pydantic."""
@@ -130,8 +136,9 @@ def build_manifest(run_dir: Path, folder: Path, name: str, variant: str, parity:
             outputs=outputs,
             cluster_names=read_cluster_names(run_dir, n_clusters) if name == "dec" else {},
             threshold=float(summary.get("threshold", 0.5)),
-            tta_views=SEGMENTATION_TTA_VIEWS if name == "unet" else 1,
+            tta_views=SEGMENTATION_TTA_VIEWS if name == "unet" else int(summary.get("tta_views", 1)),
             radiometry=Radiometry.model_validate(summary.get("radiometry") or DEFAULT_RADIOMETRY.model_dump()),
+            field_model=field_model_spec(summary) if name == "fields" else None,
             metrics=metrics,
             parity=parity,
             training_data=json.loads(json.dumps(training_data, default=str)),

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 OPSET = 17
 INPUT_NAME = "image"
-ModelName = Literal["dec", "unet"]
+ModelName = Literal["dec", "unet", "fields"]
 # Who optimises the converted graph. tf2onnx's optimisers deep-copy the whole graph once per pass and
 # optimiser, which exhausts memory on graphs holding huge weights (the `full` DEC's 131072 x 1024 Dense);
 # "onnxruntime" converts with them off and runs ONNX Runtime's offline basic-level optimisation instead
@@ -29,7 +29,7 @@ GraphOptimizer = Literal["auto", "tf2onnx", "onnxruntime"]
 # convolutions have at most ~2.4 M; the DEC's flatten -> Dense has 33.5 M at 256 px with 256 hidden units).
 LARGE_WEIGHT_ELEMENTS = 16_000_000
 # Graph output names per model, in the order of the Keras model's outputs.
-OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"unet": ("mask",), "dec": ("embedding", "q")}
+OUTPUT_NAMES: dict[str, tuple[str, ...]] = {"unet": ("mask",), "dec": ("embedding", "q"), "fields": ("fields",)}
 # Element-wise / layout ops that may sit between the input and the first real compute node.
 _PREPROCESSING_OPS = frozenset({"Cast", "Mul", "Add", "Sub", "Div", "Gather", "Concat", "Transpose", "Identity"})
 

@@ -112,6 +112,8 @@ def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], 
         figures[f"scale_{name}"] = float(np.max(np.abs(ref))) if ref.size else 0.0
     if "mask" in reference:
         figures["mask_iou"] = mask_iou(reference["mask"], candidate["mask"], threshold)
+    if "fields" in reference:  # the field model: IoU of the field extent (interior + boundary = 1 - background)
+        figures["mask_iou"] = mask_iou(1.0 - reference["fields"][..., :1], 1.0 - candidate["fields"][..., :1], 0.5)
     if "q" in reference:
         figures["cluster_agreement"] = cluster_agreement(reference["q"], candidate["q"])
     return figures
@@ -129,10 +131,10 @@ def judge(figures: dict[str, float], variant: VariantName, n_tiles: int, min_til
     if variant == "int8" and n_tiles < min_tiles:
         problems.append(f"only {n_tiles} parity tiles, the gate needs >= {min_tiles} (pass --parity-tiles and "
                         "--parity-data with more held-out tiles)")
-    prob_diffs = [figures[f"max_abs_diff_{n}"] for n in ("mask", "q") if f"max_abs_diff_{n}" in figures]
+    prob_diffs = [figures[f"max_abs_diff_{n}"] for n in ("mask", "q", "fields") if f"max_abs_diff_{n}" in figures]
     max_abs = max(prob_diffs) if prob_diffs else None
     if tol.max_abs_diff is not None:
-        for name in ("mask", "q", "embedding"):
+        for name in ("mask", "q", "fields", "embedding"):
             if f"max_abs_diff_{name}" not in figures:
                 continue
             limit = tol.max_abs_diff * (max(1.0, figures[f"scale_{name}"]) if name == "embedding" else 1.0)

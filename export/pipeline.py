@@ -25,7 +25,8 @@ from export.variants import VariantOutcome, gated, to_fp16, to_int8
 
 log = logging.getLogger(__name__)
 
-Name = Literal["dec", "unet"]
+Name = Literal["dec", "unet", "fields"]
+PARITY_CHIPS_FILE = "parity_chips.npy"  # a field run's held-out chips (real imagery), its default parity tiles
 Variant = Literal["fp32", "fp16", "int8"]
 MAX_CALIBRATION_TILES = 64
 SUMMARY_NAME = "export_summary.json"  # models/<name>/export_summary.json: what each variant's export did
@@ -119,7 +120,18 @@ def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity
     shape = tuple(model.inputs[0].shape)
     if shape[1:] != (tile, tile, 3):
         raise AgrilandError(f"{run_dir / KERAS_FILE} takes {shape[1:]} tiles but its summary says tile_size {tile}")
-    images, source, cal_images, cal_source = _tile_sources(run_dir, summary, tile, calibration_source, parity_source)
+    chips = run_dir / PARITY_CHIPS_FILE
+    if name == "fields" and parity_source is None and calibration_source is None:
+        if not chips.is_file():
+            raise AgrilandError(f"{chips} is missing: pass --parity-data PATH (image tiles) to check the export")
+        images = np.load(chips, allow_pickle=False)
+        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (tile, tile, 3):
+            raise AgrilandError(f"{chips} holds {images.dtype} {images.shape}, not uint8 [N, {tile}, {tile}, 3] chips")
+        source = cal_source = str(chips)
+        cal_images = images
+    else:
+        images, source, cal_images, cal_source = _tile_sources(run_dir, summary, tile, calibration_source,
+                                                               parity_source)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(images))
     parity = images[order[:n_parity_tiles]]
@@ -136,6 +148,7 @@ def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity
              len(calibration), cal_source)
     reference = keras_outputs(model, parity, OUTPUT_NAMES[name])
     split = ("held-out tiles from --parity-data" if parity_source is not None
+             else f"held-out validation chips of the run ({PARITY_CHIPS_FILE})" if source == str(chips)
              else "tiles of the run's training data, not held out: pass --parity-data for a held-out figure")
     return ExportInputs(run_dir, name, summary, parity, calibration, reference, str(source), model,
                         calibration_source=cal_source, parity_split=split)
@@ -237,7 +250,7 @@ def run_export(run_dir: Path | str, models_dir: Path | str, name: Name, variants
     are dropped with a warning, recorded in export_summary.json, unless `strict`.
     """
     if name not in OUTPUT_NAMES:
-        raise AgrilandError(f"unknown model {name!r}; choose dec or unet")
+        raise AgrilandError(f"unknown model {name!r}; choose dec, unet or fields")
     for variant in variants:
         if variant not in VARIANTS:
             raise AgrilandError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")

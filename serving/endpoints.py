@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from contract.manifest import Manifest
-from inference.fields import FieldOptions, delineate
+from inference.fields import FieldOptions, Fields, delineate
 from inference.scenes.geo import parse_bands
 from inference.tiles.decoding import DecodeLimits, ImageDecodeError, PixelSpec, decode_image
 from inference.tiles.fitting import FitInfo, FitMode, fit_tile, restore_probability
@@ -93,7 +93,7 @@ def prepare_tiles(
 
 def segment_results(
     probabilities: np.ndarray, prepared: PreparedTiles, options: SegmentOptions, manifest: Manifest,
-    encodings: frozenset[str] | None = None,
+    encodings: frozenset[str] | None = None, model_fields: list[Fields] | None = None,
 ) -> tuple[list[SegmentResult], list[np.ndarray]]:
     """Per-tile results plus the 0/1 masks; only the mask encodings asked for (`png`, `rle`) are computed.
 
@@ -107,15 +107,18 @@ def segment_results(
     field_options = FieldOptions.parse(options.mask_mode)
     sources = prepared.sources or [None] * len(prepared.fits)
     results, masks = [], []
-    for probability, info, name, source in zip(probabilities, prepared.fits, prepared.names, sources):
+    for k, (probability, info, name, source) in enumerate(zip(probabilities, prepared.fits, prepared.names, sources)):
         restored = restore_probability(probability, info)
         tile_options = field_options
-        if source is None or source.shape[:2] != restored.shape:
-            source = np.zeros((*restored.shape, 3), np.uint8)  # no pixels kept: the plain cut
-            tile_options = FieldOptions(mode="threshold")
-        # all-zero pixels are nodata (as in scenes) for fields; the plain cut keeps its old meaning
-        valid = source.any(axis=-1) if tile_options.mode == "fields" else np.ones(restored.shape, bool)
-        found = delineate(source, restored, valid, threshold, gsd, tile_options)
+        if model_fields is not None and model_fields[k].mask.shape == restored.shape:
+            found = model_fields[k]  # the field model's fields (interior split by its boundaries)
+        else:
+            if source is None or source.shape[:2] != restored.shape:
+                source = np.zeros((*restored.shape, 3), np.uint8)  # no pixels kept: the plain cut
+                tile_options = FieldOptions(mode="threshold")
+            # all-zero pixels are nodata (as in scenes) for fields; the plain cut keeps its old meaning
+            valid = source.any(axis=-1) if tile_options.mode == "fields" else np.ones(restored.shape, bool)
+            found = delineate(source, restored, valid, threshold, gsd, tile_options)
         mask = found.mask
         masks.append(mask)
         height, width = info.output_size

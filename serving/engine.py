@@ -17,6 +17,7 @@ from serving.resources import service_ort_threads
 log = logging.getLogger(__name__)
 
 MODEL_NAMES: tuple[str, ...] = ("dec", "unet")
+OPTIONAL_MODELS: tuple[str, ...] = ("fields",)  # served where models/fields/ holds an export
 _METRICS: dict[str, Any] = {}
 
 
@@ -62,8 +63,9 @@ class Engine:
             log.error("service is NOT ready: %s", settings_error)
             return
         threads = service_ort_threads(settings.workers, settings.ort_threads)  # cgroup quota, less the loop's core
-        variants = {"dec": settings.dec_variant, "unet": settings.unet_variant}
-        for name in MODEL_NAMES:
+        variants = {"dec": settings.dec_variant, "unet": settings.unet_variant, "fields": "fp32"}
+        optional = [n for n in OPTIONAL_MODELS if any((settings.models_dir / n).glob("*/manifest.json"))]
+        for name in (*MODEL_NAMES, *optional):
             try:
                 folder, fallback = choose_variant(settings.models_dir, name, variants[name])
                 if fallback:
@@ -89,7 +91,9 @@ class Engine:
     @staticmethod
     def _check_contract(name: str, model: OnnxModel) -> None:
         outputs = {spec.name for spec in model.manifest.outputs}
-        needed = {"dec": {"q", "embedding"}, "unet": {"mask"}}[name]
+        needed = {"dec": {"q", "embedding"}, "unet": {"mask"}, "fields": {"fields"}}[name]
+        if name == "fields" and model.manifest.field_model is None:
+            raise AgrilandError(f"{model.folder}: a field model's manifest needs its field_model block")
         if not needed <= outputs:
             raise AgrilandError(f"{model.folder}: outputs {sorted(outputs)} lack {sorted(needed - outputs)}")
         if model.manifest.input.dtype != "uint8":
@@ -115,7 +119,7 @@ class Engine:
 
     @property
     def ready(self) -> bool:
-        return not self.errors and set(self.models) == set(MODEL_NAMES)
+        return not self.errors and set(MODEL_NAMES) <= set(self.models)
 
     def not_ready_reason(self, name: str | None = None) -> str | None:
         """Why `name` (or, without a name, the whole service) cannot answer; None when it can."""
@@ -142,6 +146,18 @@ class Engine:
         """uint8 [N, T, T, 3] -> float32 [N, T, T] arable probability, through the shared batcher."""
         out = (await self.batchers["unet"].submit(tiles))["mask"]
         return np.asarray(out, dtype=np.float32).reshape(out.shape[0], out.shape[1], out.shape[2])
+
+    async def predict_field_planes(self, tiles: np.ndarray) -> np.ndarray:
+        """uint8 [N, T, T, 3] -> float32 [N, T, T, 2] field extent and boundary probability (the field model)."""
+        from inference.field_model import field_planes
+
+        model = self.models["fields"]
+        out = (await self.batchers["fields"].submit(tiles))["fields"]
+        return field_planes(np.asarray(out, np.float32), model.manifest.field_model.classes)
+
+    def field_model_for(self, mask_mode: str) -> OnnxModel | None:
+        """The field model when it answers `mask_mode` (fields, and one is loaded), else None."""
+        return self.models.get("fields") if mask_mode == "fields" else None
 
     async def predict_clusters(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """uint8 [N, T, T, 3] -> (q [N, K] soft assignments, embedding [N, D]), through the shared batcher."""

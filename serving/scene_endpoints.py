@@ -65,7 +65,7 @@ def _segment_answer(
             pixels=PixelSpec(manifest.radiometry, scaling=options.scaling), simplify_px=options.simplify,
             min_area_ha=options.min_area_ha, limits=SceneLimits(max_pixels=settings.max_scene_pixels),
             vectorise=options.format != "geotiff", max_polygons=settings.max_polygons,
-            fields=FieldOptions.parse(options.mask_mode),
+            fields=FieldOptions.parse(options.mask_mode), field_model=manifest.field_model, quality=options.quality,
         )
     except TooManyPolygons as err:
         raise too_many_polygons(err, options) from err
@@ -78,12 +78,12 @@ def _segment_answer(
         return Response(cog.read_bytes(), media_type="image/tiff", headers=headers)
     geojson = polygons_geojson(result.polygons)
     if options.format == "geojson":  # RFC 7946 allows foreign members: the facts a GIS user needs
-        geojson["agriland"] = {"model": "unet", "model_version": manifest.version, "name": result.name,
+        geojson["agriland"] = {"model": manifest.name, "model_version": manifest.version, "name": result.name,
                                "summary": result.summary.model_dump(),
                                "radiometry": None if result.radiometry is None else result.radiometry.model_dump()}
         return Response(_dumps(geojson), media_type=GEOJSON)
     body = SegmentSceneResponse(
-        model="unet",
+        model=manifest.name,
         model_version=manifest.version,
         name=result.name,
         summary=result.summary,
@@ -122,17 +122,19 @@ def _dumps(payload: dict[str, Any]) -> bytes:
 async def segment_scene_handler(request: Request, service: SceneService, settings: ServeSettings) -> Response:
     """POST /segment_scene: mask, arable polygons with hectares and a summary of one GeoTIFF."""
     engine = service.engine
-    model = engine.models["unet"]
-    tile = model.tile_size
     async with scene_folder(service, settings) as folder:
         upload, options = await receive_scene(request, SegmentSceneOptions, settings.max_scene_bytes, folder)
+        field_model = engine.field_model_for(options.mask_mode)
+        model = field_model or engine.models["unet"]
+        submit = engine.predict_field_planes if field_model is not None else engine.predict_masks
+        tile = model.tile_size
         threshold = model.manifest.cut(options.mask_mode, options.threshold)
         params = WindowParams(tile, _overlap(options, tile), threshold, settings.max_batch_size,
                               sieve_px=options.sieve_px)
         loop = asyncio.get_running_loop()
 
         def work(cancelled: threading.Event) -> Response:
-            bridge = BatcherBridge(loop, engine.predict_masks, cancelled, settings.max_latency_ms / 1000.0,
+            bridge = BatcherBridge(loop, submit, cancelled, settings.max_latency_ms / 1000.0,
                                    settings.run_timeout_ms / 1000.0)
             return _segment_answer(upload, options, bridge, params, model.manifest, settings, folder)
 

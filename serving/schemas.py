@@ -93,8 +93,9 @@ class SegmentOptions(PixelOptions):
     )
     include_probability: bool = Field(default=True, description="add the mean arable probability (a ranking score that does not depend on the cut)")
     mask_mode: Literal["fields", "threshold"] = Field(
-        default="fields", description="fields: the probability snapped to the image's field boundaries, one "
-        "4-connected mask region per field (touching fields are split by a 1-px line); threshold: the plain cut")
+        default="fields", description="fields: one 4-connected mask region per field (touching fields are split by "
+        "a 1-px line), from the field model where the service has one, else the probability snapped to colour "
+        "edges; threshold: the U-Net's plain cut")
     include_fields: bool = Field(default=False, description="add the instance mask (16-bit PNG, 0 = not field, "
                                  "k = field k) and per-field id, pixels, hectares and confidence")
     mask_encoding: Literal["both", "png", "rle"] = Field(
@@ -218,9 +219,12 @@ class SegmentSceneOptions(SceneOptions):
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's "
                                     "field_threshold for mask_mode=fields, its threshold for mask_mode=threshold")
     mask_mode: Literal["fields", "threshold"] = Field(
-        default="fields", description="fields: the probability snapped to the image's field boundaries, one "
-        "4-connected mask region and one polygon per field (as `agriland segment` and `agriland batch`); "
-        "threshold: the plain per-pixel cut")
+        default="fields", description="fields: one 4-connected mask region and one polygon per field, from the "
+        "field model (interior / boundary) where the service has one, else the U-Net snapped to colour edges (as "
+        "`agriland segment` and `agriland batch`); threshold: the U-Net's plain per-pixel cut")
+    quality: Literal["fast", "best"] = Field(
+        default="fast", description="fields from the field model: fast answers at the image's own resolution "
+        "(2.5-10 m), best at half its ground size (4x the pixels; see docs/field_evaluation.md)")
     min_area_ha: float = Field(default=0.0, ge=0.0, description="leave out polygons smaller than this (hectares)")
     sieve_px: int = Field(
         default=SIEVE_PX, ge=0, le=MAX_SIEVE_PX,

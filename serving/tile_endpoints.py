@@ -10,7 +10,9 @@ from starlette.responses import Response
 
 from inference.tiles.decoding import DecodeLimits, decode_cost
 from serving.config import ServeSettings
-from serving.endpoints import cluster_results, pixel_spec, prepare_tiles, segment_results
+from inference.field_tiles import field_tiles, fields_of_tiles
+from inference.fields import Fields
+from serving.endpoints import PreparedTiles, cluster_results, pixel_spec, prepare_tiles, segment_results
 from serving.engine import Engine
 from serving.http_input import TileUpload, parse_tiles
 from serving.mask_encoding import mask_png
@@ -66,18 +68,39 @@ async def segment_handler(request: Request, service: TileService, settings: Serv
         limits.max_side, pixel_spec(options, model.manifest), options.gsd,
     )
     probabilities = await service.predict_masks(prepared.batch)
+    model_fields = await _model_fields(service.engine, prepared, options, model.manifest.radiometry.gsd_m)
     encodings = frozenset() if want_png else None  # the PNG answer encodes its one mask below, once
     # field delineation (watershed, CIELAB) takes ~6 ms per 64 px tile: never on the event loop; the plain cut
     # and the encodings of a few tiles take well under a millisecond: inline
     cost = (1 << 40) if options.mask_mode == "fields" else probabilities.nbytes // 4
     results, masks = await run_sized(
-        cost, segment_results, probabilities, prepared, options, model.manifest, encodings,
+        cost, segment_results, probabilities, prepared, options, model.manifest, encodings, model_fields,
     )
     if want_png:
         headers = {"X-Arable-Fraction": f"{results[0].arable_fraction:.6f}", "X-Threshold": str(results[0].threshold)}
         return Response(mask_png(masks[0]), media_type="image/png", headers=headers)
-    body = SegmentResponse(model="unet", model_version=model.manifest.version, results=results)
+    name = "unet" if model_fields is None else "unet+fields"
+    version = model.manifest.version if model_fields is None else (
+        f"{model.manifest.version}+{service.engine.models['fields'].manifest.version}")
+    body = SegmentResponse(model=name, model_version=version, results=results)
     return Response(body.model_dump_json(exclude_none=False, exclude=_unasked(options)), media_type="application/json")
+
+
+async def _model_fields(engine: Engine, prepared: PreparedTiles, options: SegmentOptions,
+                        default_gsd: float) -> list[Fields] | None:
+    """The field model's fields of every tile (at the tile's own size) when it answers this mask mode, else None.
+
+    The arable probability (`mean_probability`) stays the U-Net's; the mask and the fields are the field model's."""
+    field_model = engine.field_model_for(options.mask_mode)
+    if field_model is None or not prepared.sources:
+        return None
+    spec = field_model.manifest.field_model
+    gsd = options.gsd or default_gsd
+    tiles = await run_sized(1 << 40, field_tiles, prepared.sources, gsd, spec, field_model.tile_size)
+    planes = await engine.predict_field_planes(tiles.batch)
+    valids = [source.any(axis=-1) for source in prepared.sources]  # all-zero pixels are nodata, as in scenes
+    answered = await run_sized(1 << 40, fields_of_tiles, planes, tiles, spec, valids)
+    return [found for found, _ in answered]
 
 
 def _unasked(options: SegmentOptions) -> dict | None:

@@ -89,3 +89,11 @@ def tiny_runs(exported_models: Path) -> Path:
     if not runs.is_dir():
         pytest.skip("AGRILAND_TEST_MODELS points at a models folder without runs/")
     return runs
+
+
+@pytest.fixture(scope="session")
+def models_with_field_model(exported_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The suite's tiny dec and unet plus a tiny field model trained on drawn fields and exported, all for real."""
+    from testkit.field_data import models_with_fields
+
+    return models_with_fields(exported_models, tmp_path_factory.mktemp("field-models"))

@@ -87,7 +87,7 @@ def _sm_unet_core(encoder: Encoder) -> tf_keras.Model:
 
 
 def lite0_unet_core(weights: str | Path | None = "imagenet",
-                    filters: tuple[int, ...] = LITE0_DECODER_FILTERS) -> tf_keras.Model:
+                    filters: tuple[int, ...] = LITE0_DECODER_FILTERS, classes: int = 1) -> tf_keras.Model:
     """EfficientNet-Lite0 encoder (ImageNet weights from the installed package) + segmentation-models' U-Net
     decoder blocks (upsample x2, concatenate the skip, two 3x3 conv-BN-ReLU) on the 1/16 .. 1/2 skips."""
     from segmentation_models.models import unet as sm_unet
@@ -103,7 +103,7 @@ def lite0_unet_core(weights: str | Path | None = "imagenet",
     for stage, width in enumerate(filters):
         skip = skips[stage] if stage < len(skips) else None
         x = sm_unet.DecoderUpsamplingX2Block(width, stage, use_batchnorm=True)(x, skip)
-    logits = tf_keras.layers.Conv2D(1, 3, padding="same", name="final_conv")(x)
+    logits = tf_keras.layers.Conv2D(classes, 3, padding="same", name="final_conv")(x)
     return tf_keras.Model(encoder.input, logits, name=CORE_NAME)
 
 
@@ -113,7 +113,7 @@ def _conv_bn_relu(x, filters: int, name: str):
     return tf_keras.layers.Activation("relu", name=f"{name}_relu")(x)
 
 
-def plain_unet_core(filters: tuple[int, ...] = (16, 32, 64, 128, 256)) -> tf_keras.Model:
+def plain_unet_core(filters: tuple[int, ...] = (16, 32, 64, 128, 256), classes: int = 1) -> tf_keras.Model:
     """The classic U-Net (Ronneberger et al.) with no pretrained backbone: two 3x3 convs per level,
     five 2x2 max-pools down to 1/32, upsampling + concatenation skips back up. Small and fast on a CPU."""
     inputs = tf_keras.Input((None, None, 3))
@@ -129,7 +129,7 @@ def plain_unet_core(filters: tuple[int, ...] = (16, 32, 64, 128, 256)) -> tf_ker
         x = tf_keras.layers.Concatenate(name=f"decoder_stage{level}_concat")([x, skips[level]])
         x = _conv_bn_relu(x, filters[level], f"decoder_stage{level}a")
         x = _conv_bn_relu(x, filters[level], f"decoder_stage{level}b")
-    logits = tf_keras.layers.Conv2D(1, 1, name="final_conv")(x)
+    logits = tf_keras.layers.Conv2D(classes, 1, name="final_conv")(x)
     return tf_keras.Model(inputs, logits, name=CORE_NAME)
 
 

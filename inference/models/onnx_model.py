@@ -106,7 +106,7 @@ class OnnxModel:
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
             raise AgrilandError(f"expected a uint8 [N, H, W, 3] batch, got {images.dtype} {images.shape}")
         names = [spec.name for spec in self.manifest.outputs]
-        views = effective_views(self.manifest.tta_views) if names == ["mask"] else 1
+        views = effective_views(self.manifest.tta_views) if names in (["mask"], ["fields"]) else 1
         if views > 1:
             images = rotated_views(images, views)
         values = self.session.run(names, {self.manifest.input.name: np.ascontiguousarray(images)})
@@ -116,7 +116,12 @@ class OnnxModel:
 
 
 def predictor(model: OnnxModel) -> Callable[[np.ndarray], np.ndarray]:
-    """The model's batched call as the scene engine's `Predict`: uint8 NHWC in, its `mask` output (or first output) out."""
+    """The model's batched call as the scene engine's `Predict`: uint8 NHWC in, its `mask` output (or first output)
+    out; a field model answers its two planes, field extent and boundary ([N, T, T, 2])."""
+    if model.manifest.task == "fields" and model.manifest.field_model is not None:
+        from inference.field_model import field_predict
+
+        return field_predict(model.run, model.manifest.field_model)  # [N, T, T, 2]: extent, boundary
     names = [spec.name for spec in model.manifest.outputs]
     output = "mask" if "mask" in names else names[0]
 

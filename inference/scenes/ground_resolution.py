@@ -50,10 +50,17 @@ def adapt_to_model_gsd(predict: Predict, params: WindowParams, source_gsd: float
     def resampled(batch: np.ndarray) -> np.ndarray:
         down = Image.Resampling.LANCZOS if source_tile > model_tile else Image.Resampling.BILINEAR
         tiles = np.stack([np.asarray(Image.fromarray(t).resize((model_tile, model_tile), down)) for t in batch])
-        probabilities = np.asarray(predict(tiles), np.float32).reshape(len(batch), model_tile, model_tile)
-        return np.stack([np.asarray(Image.fromarray(p, mode="F").resize((source_tile, source_tile),
-                                                                         Image.Resampling.BILINEAR))
-                         for p in probabilities])
+        out = np.asarray(predict(tiles), np.float32)
+        if out.ndim == 4 and out.shape[-1] == 1:
+            out = out[..., 0]
+        planes = out if out.ndim == 4 else out[..., None]  # a field model answers several planes
+
+        def back(plane: np.ndarray) -> np.ndarray:
+            return np.asarray(Image.fromarray(np.ascontiguousarray(plane), mode="F").resize(
+                (source_tile, source_tile), Image.Resampling.BILINEAR))
+
+        restored = np.stack([np.stack([back(p[..., c]) for c in range(p.shape[-1])], -1) for p in planes])
+        return restored if out.ndim == 4 else restored[..., 0]
 
     return resampled, replace(params, tile_size=source_tile, overlap=overlap,
                               block_size=max(params.block_size, source_tile))

@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import rasterio
@@ -15,6 +16,8 @@ from rasterio.crs import CRS
 
 from contract.errors import AgrilandError
 from contract.radiometry import AppliedRadiometry
+from contract.manifest import FieldModelSpec
+from inference.field_model import field_model_refiner
 from inference.fields import FieldOptions, delineate
 from inference.pixels import SCENE_STRETCH, PixelSpec
 from inference.scenes.geo import SceneLimits
@@ -25,6 +28,9 @@ from inference.scenes.source import GeoTiffSource
 from inference.scenes.windowed import Predict, Refine, WindowedSegmenter, WindowedStats, WindowParams
 
 log = logging.getLogger(__name__)
+
+Quality = Literal["fast", "best"]  # best: a field model works at half the input's ground size (more pixels, views)
+QUALITIES: tuple[str, ...] = ("fast", "best")
 
 GDAL_CACHE_MB = 128  # GDAL's block cache; its default (5% of RAM) would dominate peak memory
 
@@ -90,6 +96,8 @@ def segment_file(
     limits: SceneLimits | None = None,
     vectorise: bool = True,
     max_polygons: int | None = None,
+    field_model: FieldModelSpec | None = None,
+    quality: Quality = "fast",
 ) -> FileResult:
     """Segment a GeoTIFF/COG block by block: COGs for the requested `outputs` kinds, polygons, a summary.
 
@@ -100,7 +108,8 @@ def segment_file(
     the mask is answered (inference/fields.py: delineated fields, one 4-connected region each, or the plain cut).
     The service, the CLI and the batch job all run scenes through here: the same scene and options give the
     same polygons. `vectorise=False` skips the polygons (a raster answer); `max_polygons` raises
-    TooManyPolygons past it.
+    TooManyPolygons past it. `field_model` (the manifest's spec) says `predict` is a field model's: the scene is
+    answered at the spec's working resolution for `quality` and its fields come from the model's boundaries.
     """
     if min_area_ha < 0:
         raise AgrilandError(f"minimum area must be >= 0 ha, got {min_area_ha}")
@@ -109,9 +118,14 @@ def segment_file(
     band_arg = tuple(bands) if isinstance(bands, (list, tuple)) else bands
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), GeoTiffSource(path, band_arg, pixels, limits) as source:
         source_gsd = pixel_size_m(source.crs, source.transform, source.height, source.width)
-        model_gsd = pixels.radiometry.gsd_m
-        predict, params = adapt_to_model_gsd(predict, params, source_gsd, model_gsd)
-        refine = field_refiner(fields, params.threshold, source_gsd or model_gsd)
+        if field_model is not None:  # `predict` is a field model's: planes of field extent and boundary
+            model_gsd = field_model.working_gsd(source_gsd, quality)
+            predict, params = adapt_to_model_gsd(predict, params, source_gsd, model_gsd)
+            refine = None if fields.mode == "threshold" else field_model_refiner(field_model, source_gsd or model_gsd)
+        else:
+            model_gsd = pixels.radiometry.gsd_m
+            predict, params = adapt_to_model_gsd(predict, params, source_gsd, model_gsd)
+            refine = field_refiner(fields, params.threshold, source_gsd or model_gsd)
         tags = {"AGRILAND_THRESHOLD": str(params.threshold), "AGRILAND_TILE_SIZE": str(params.tile_size),
                 "AGRILAND_OVERLAP": str(params.overlap), "AGRILAND_SIEVE_PX": str(params.sieve_px)}
         applied = source.radiometry.applied

@@ -92,12 +92,13 @@ class WindowedStats:
 
 
 def _as_probabilities(output: np.ndarray, n: int, tile: int) -> np.ndarray:
-    """Check a model batch output and return float32 [n, T, T]."""
+    """Check a model batch output and return float32 [n, T, T] (one plane) or [n, T, T, C] (a field model's planes:
+    extent first)."""
     out = np.asarray(output)
     if out.ndim == 4 and out.shape[-1] == 1:
         out = out[..., 0]
-    if out.shape != (n, tile, tile):
-        raise AgrilandError(f"the model returned shape {tuple(np.shape(output))}; expected [{n}, {tile}, {tile}(, 1)]")
+    if out.shape[:3] != (n, tile, tile) or out.ndim not in (3, 4):
+        raise AgrilandError(f"the model returned shape {tuple(np.shape(output))}; expected [{n}, {tile}, {tile}(, C)]")
     return out.astype(np.float32, copy=False)
 
 
@@ -187,8 +188,11 @@ class WindowedSegmenter:
     def _blend(self, rows: np.ndarray, cols: np.ndarray, by0: int, by1: int, bx0: int, bx1: int) -> np.ndarray:
         """Weighted average of the cached predictions over one block, tiles added in row-major order."""
         g, t, window = self.grid, self.grid.tile, self.grid.window
-        total = np.zeros((by1 - by0, bx1 - bx0), dtype=np.float32)
-        weight = np.zeros_like(total)
+        planes = next((p.shape[2:] for p in self._cache.values() if p is not None), ())
+        total = np.zeros((by1 - by0, bx1 - bx0, *planes), dtype=np.float32)
+        weight = np.zeros((by1 - by0, bx1 - bx0), dtype=np.float32)
+        if planes:
+            window = window[..., None]
         for i in rows:
             for j in cols:
                 pred = self._cache[(int(i), int(j))]
@@ -199,9 +203,10 @@ class WindowedSegmenter:
                 xa, xb = max(tx, bx0), min(tx + t, bx1)
                 win = window[ya - ty : yb - ty, xa - tx : xb - tx]
                 total[ya - by0 : yb - by0, xa - bx0 : xb - bx0] += win * pred[ya - ty : yb - ty, xa - tx : xb - tx]
-                weight[ya - by0 : yb - by0, xa - bx0 : xb - bx0] += win
+                weight[ya - by0 : yb - by0, xa - bx0 : xb - bx0] += win[..., 0] if planes else win
         out = np.zeros_like(total)
-        np.divide(total, weight, out=out, where=weight > 0)
+        w = weight[..., None] if planes else weight
+        np.divide(total, w, out=out, where=np.broadcast_to(w > 0, total.shape))
         return out
 
     def _extent_probability(self, rows: np.ndarray, cols: np.ndarray, y0: int, x0: int,
@@ -233,6 +238,8 @@ class WindowedSegmenter:
             h, w = valid.shape
             refined = self.refine(rgb[:h, :w], probability, valid).astype(np.uint8)[extent]
             probability = probability[extent]
+        if probability.ndim == 3:  # a field model's planes: the sinks and the plain cut read the field extent
+            probability = probability[..., 0]
         mask = np.ascontiguousarray(probability_to_mask(probability, wide_valid, p.threshold, p.sieve_px, refined)[inner])
         block_probability, block_valid = np.ascontiguousarray(probability[inner]), wide_valid[inner]
         for sink in sinks:
