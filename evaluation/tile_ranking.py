@@ -50,10 +50,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tiles, truth, classes = held_out_tiles(args.eurosat, args.per_class)
-    unet = OnnxModel.load(artifact_folder(args.models, "unet", "fp32"), providers="cpu")
+    has_unet = (artifact_folder(args.models, "unet", "fp32") / "manifest.json").is_file()
     fields = OnnxModel.load(artifact_folder(args.models, "fields", "fp32"), providers="cpu")
     spec = fields.manifest.field_model
-    probability = np.concatenate([unet.run(tiles[i:i + 64])["mask"][..., 0] for i in range(0, len(tiles), 64)])
+    probability = None
+    if has_unet:
+        unet = OnnxModel.load(artifact_folder(args.models, "unet", "fp32"), providers="cpu")
+        probability = np.concatenate([unet.run(tiles[i:i + 64])["mask"][..., 0] for i in range(0, len(tiles), 64)])
     batch = field_tiles(list(tiles), 10.0, spec, fields.tile_size)
     planes = np.concatenate([fields.run(batch.batch[i:i + 32])["fields"] for i in range(0, len(batch.batch), 32)])
     from inference.field_model import field_planes
@@ -62,15 +65,16 @@ def main(argv: list[str] | None = None) -> int:
                                [np.ones(t.shape[:2], bool) for t in tiles])
     share = np.array([f.mask.mean() for f, _ in answered])
     extent = np.array([e.mean() for _, e in answered])
-    vetoed = []
-    for (found, _), p in zip(answered, probability):
-        n = len(found.confidence)
-        keep = np.asarray(ndimage.mean(p, found.labels, np.arange(1, n + 1))) >= 0.35 if n else np.zeros(0, bool)
-        vetoed.append(np.isin(found.labels, np.flatnonzero(keep) + 1).mean() if n else 0.0)
-    rows = {"U-Net mean probability": probability.reshape(len(tiles), -1).mean(1),
-            "field model: answered field share": share,
-            "field model: mean extent probability": extent,
-            "field share, fields the U-Net calls arable (>= 0.35)": np.asarray(vetoed)}
+    rows = {"field model: answered field share (the served arable_fraction)": share,
+            "field model: mean extent probability": extent}
+    if probability is not None:
+        vetoed = []
+        for (found, _), p in zip(answered, probability):
+            n = len(found.confidence)
+            keep = np.asarray(ndimage.mean(p, found.labels, np.arange(1, n + 1))) >= 0.35 if n else np.zeros(0, bool)
+            vetoed.append(np.isin(found.labels, np.flatnonzero(keep) + 1).mean() if n else 0.0)
+        rows["U-Net mean probability"] = probability.reshape(len(tiles), -1).mean(1)
+        rows["field share, fields the U-Net calls arable (>= 0.35)"] = np.asarray(vetoed)
     print(f"{len(tiles)} held-out EuroSAT tiles ({int(truth.sum())} cropland)")
     print("| score | ROC AUC cropland vs rest |\n|---|---|")
     for name, score in rows.items():
