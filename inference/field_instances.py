@@ -18,12 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from skimage.segmentation import relabel_sequential, watershed
 
 from contract.errors import AgrilandError
-from inference.fields import FOUR_CONNECTED, Fields, separate, without_small_regions
+from inference.fields import FOUR_CONNECTED, Fields, join_regions, separate, without_small_regions
 
 
 @dataclass(frozen=True)
@@ -55,16 +53,7 @@ def _merge_unvoted(labels: np.ndarray, boundary: np.ndarray, vote_cut: float) ->
     weak = vote < vote_cut
     if not weak.any():
         return labels
-    graph = coo_matrix((np.ones(int(weak.sum())), (i[weak], j[weak])), shape=(n + 1, n + 1))
-    _, component = connected_components(graph, directed=False)
-    smallest = np.full(component.max() + 1, n + 1)
-    np.minimum.at(smallest, component, np.arange(n + 1))
-    roots = smallest[component]
-    roots[0] = 0
-    merged = roots[labels]
-    joined = between & (roots[np.minimum(low, n)] == roots[high])
-    merged[joined] = roots[high[joined]]
-    return merged
+    return join_regions(labels, i[weak], j[weak], between, low, high)
 
 
 def instances(extent: np.ndarray, boundary: np.ndarray, valid: np.ndarray, gsd_m: float,

@@ -198,7 +198,16 @@ def _merge_weak(labels: np.ndarray, gradient: np.ndarray, lab: np.ndarray, level
     weak = (strength < level) & (np.linalg.norm(means[i] - means[j], axis=1) < delta_e)
     if not weak.any():
         return labels
-    graph = coo_matrix((np.ones(int(weak.sum())), (i[weak], j[weak])), shape=(n + 1, n + 1))
+    return join_regions(labels, i[weak], j[weak], between, low, high)
+
+
+def join_regions(labels: np.ndarray, i: np.ndarray, j: np.ndarray, between: np.ndarray, low: np.ndarray,
+                 high: np.ndarray) -> np.ndarray:
+    """Labels with the region pairs (i[k], j[k]) united (transitively), each group named by its smallest id; the
+    line pixels `between` two regions (`low`, `high`: the smaller and larger id beside each) join the group when
+    both sides are in it."""
+    n = int(labels.max())
+    graph = coo_matrix((np.ones(len(i)), (i, j)), shape=(n + 1, n + 1))
     _, component = connected_components(graph, directed=False)
     # each group is named by its smallest segment id, so roots[k] == k for a segment left alone
     smallest = np.full(component.max() + 1, n + 1)
