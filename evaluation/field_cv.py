@@ -216,9 +216,63 @@ def main(argv: list[str] | None = None) -> int:
     text = table(done, args.seeds, args.folds, args.coarsen, args.gsd)
     print(text)
     if not args.no_report:
-        section = REPORT.with_name("field_cv_table.md")
-        section.write_text(text + "\n")
+        write_report(args, done, text, len(images), sum(im.n_fields for im in images))
     return 0
+
+
+def _sheet(work: Path, out: Path) -> Path | None:
+    """The overlays of seed 0 (each fold's first held-out image, as delivered and coarsened) in one figure."""
+    paths = sorted(work.glob("overlay_x*_seed0_*.png"), key=lambda p: (p.name.split("_seed0_")[1], p.name))
+    if not paths:
+        return None
+    side = 300
+    sheet = Image.new("RGB", (side * len(paths), side), "white")
+    for k, path in enumerate(paths):
+        sheet.paste(Image.open(path).convert("RGB").resize((side, side), Image.Resampling.NEAREST), (k * side, 0))
+    sheet.save(out)
+    return out
+
+
+def write_report(args: argparse.Namespace, done: dict, text: str, n_images: int, n_fields: int) -> None:
+    """The cross-validation section of docs/field_evaluation.md (between its markers)."""
+    import platform
+    from datetime import datetime, timezone
+
+    from bench.common import replace_section  # run from the repository root (python -m evaluation.field_cv)
+
+    figure = _sheet(args.work, DOCS / "field_overlays_cv.png")
+    seconds = [r.get("train_seconds", 0) for r in done.values() if r.get("train_seconds")]
+    begin, end = "<!-- field-cv:begin -->", "<!-- field-cv:end -->"
+    rows = [f"| {key} | {len(r['held_out'])} | " + " | ".join(
+        f"{r['scales'][f]['total']['pixel_iou']:.3f} / {r['scales'][f]['total']['object_f1']:.3f}"
+        for f in map(str, args.coarsen)) + " |" for key, r in sorted(done.items())]
+    section = "\n".join([
+        begin,
+        f"## The field model, cross-validated by image ({args.fields.name}: {n_images} images, {n_fields} fields)",
+        "",
+        f"Command: `.venv/bin/python -m evaluation.field_cv --fields {args.fields} --folds {args.folds} --seeds "
+        f"{' '.join(map(str, args.seeds))} --profile {args.profile}" + (f" --epochs {args.epochs}" if args.epochs else "")
+        + f" --quality {args.quality}` ({platform.node() or 'this machine'}, 2 CPU cores, "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; training {np.mean(seconds) / 60:.0f} min per fold on "
+        "average, on cores shared with other jobs). Each fold's model is trained on the other folds' images only "
+        "(with the shipped EuroSAT not-field tiles), exported to ONNX and run through `segment_file` — the "
+        "scene path of the service, `agriland segment` and `agriland batch` — on the held-out images as "
+        "GeoTIFFs, as delivered and area-averaged to 10 m; scores are pooled over the folds of a seed, then "
+        "mean ± sd over seeds.",
+        "",
+        text,
+        "",
+        *([f"![held-out overlays, seed 0: hits green, false field red, missed field blue, answered outlines "
+           f"white]({figure.name})", ""] if figure else []),
+        "<details><summary>per fold and seed (pixel IoU / object F1)</summary>\n",
+        "| run | held-out images | " + " | ".join(f"x{f}" for f in args.coarsen) + " |",
+        "|---|---|" + "---|" * len(args.coarsen),
+        *rows,
+        "\n</details>",
+        end,
+    ])
+    replace_section(REPORT, begin, end, section, append=False)
+    log.info("wrote %s", REPORT)
 
 
 if __name__ == "__main__":
