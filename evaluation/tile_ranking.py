@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eurosat", type=Path, required=True)
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--per-class", type=int, default=150)
+    parser.add_argument("--cuts", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.35],
+                        help="per-field veto cuts on the U-Net's mean probability to compare")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tiles, truth, classes = held_out_tiles(args.eurosat, args.per_class)
@@ -68,13 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     rows = {"field model: answered field share (the served arable_fraction)": share,
             "field model: mean extent probability": extent}
     if probability is not None:
-        vetoed = []
-        for (found, _), p in zip(answered, probability):
-            n = len(found.confidence)
-            keep = np.asarray(ndimage.mean(p, found.labels, np.arange(1, n + 1))) >= 0.35 if n else np.zeros(0, bool)
-            vetoed.append(np.isin(found.labels, np.flatnonzero(keep) + 1).mean() if n else 0.0)
         rows["U-Net mean probability"] = probability.reshape(len(tiles), -1).mean(1)
-        rows["field share, fields the U-Net calls arable (>= 0.35)"] = np.asarray(vetoed)
+        for cut in args.cuts:
+            vetoed = []
+            for (found, _), p in zip(answered, probability):
+                n = len(found.confidence)
+                keep = np.asarray(ndimage.mean(p, found.labels, np.arange(1, n + 1))) >= cut if n else np.zeros(0, bool)
+                vetoed.append(np.isin(found.labels, np.flatnonzero(keep) + 1).mean() if n else 0.0)
+            rows[f"field share, fields with U-Net mean probability >= {cut:g}"] = np.asarray(vetoed)
     print(f"{len(tiles)} held-out EuroSAT tiles ({int(truth.sum())} cropland)")
     print("| score | ROC AUC cropland vs rest |\n|---|---|")
     for name, score in rows.items():

@@ -87,3 +87,19 @@ def instances(extent: np.ndarray, boundary: np.ndarray, valid: np.ndarray, gsd_m
         return empty
     conf = ndimage.mean(extent, labels, np.arange(1, count + 1)).astype(np.float32)
     return Fields((labels > 0).astype(np.uint8), labels, conf)
+
+
+def crop_vetoed(found: Fields, probability: np.ndarray, cut: float) -> Fields:
+    """The fields whose mean `probability` (the arable U-Net's, same grid) reaches `cut`; the others are dropped and
+    the kept ones renumbered 1..n in order (0 keeps every field)."""
+    n = len(found.confidence)
+    if cut <= 0 or n == 0:
+        return found
+    if probability.shape != found.labels.shape:
+        raise AgrilandError(f"crop veto: probability {probability.shape} and fields {found.labels.shape} differ")
+    means = np.asarray(ndimage.mean(probability, found.labels, np.arange(1, n + 1)))
+    kept = np.flatnonzero(means >= cut)
+    lookup = np.zeros(n + 1, np.int32)
+    lookup[kept + 1] = np.arange(1, len(kept) + 1, dtype=np.int32)
+    labels = lookup[found.labels]
+    return Fields((labels > 0).astype(np.uint8), labels, found.confidence[kept])

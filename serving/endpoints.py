@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image
 
 from contract.manifest import Manifest
+from inference.field_instances import crop_vetoed
 from inference.fields import FieldOptions, Fields, delineate
 from inference.scenes.geo import parse_bands
 from inference.tiles.decoding import DecodeLimits, ImageDecodeError, PixelSpec, decode_image
@@ -111,7 +112,9 @@ def segment_results(
         restored = restore_probability(probability, info)
         tile_options = field_options
         if model_fields is not None and model_fields[k].mask.shape == restored.shape:
-            found = model_fields[k]  # the field model's fields (interior split by its boundaries)
+            # the field model's fields (interiors split by its boundaries), those the U-Net calls cropland
+            veto = manifest.cut("fields") if options.crop_veto is None else options.crop_veto
+            found = crop_vetoed(model_fields[k], restored, veto)
         else:
             if source is None or source.shape[:2] != restored.shape:
                 source = np.zeros((*restored.shape, 3), np.uint8)  # no pixels kept: the plain cut

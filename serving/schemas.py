@@ -96,6 +96,10 @@ class SegmentOptions(PixelOptions):
         default="fields", description="fields: one 4-connected mask region per field (touching fields are split by "
         "a 1-px line), from the field model where the service has one, else the probability snapped to colour "
         "edges; threshold: the U-Net's plain cut")
+    crop_veto: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="with a field model: answer only the fields whose mean U-Net arable "
+        "probability reaches this (default: the U-Net's field_threshold, so a tile's arable_fraction ranks cropland; "
+        "0: every field the field model finds, as /segment_scene answers; docs/field_evaluation.md has the trade-off)")
     include_fields: bool = Field(default=False, description="add the instance mask (16-bit PNG, 0 = not field, "
                                  "k = field k) and per-field id, pixels, hectares and confidence")
     mask_encoding: Literal["both", "png", "rle"] = Field(

@@ -57,3 +57,19 @@ def test_no_field_pixels_give_no_fields_and_bad_shapes_are_refused() -> None:
         instances(zeros, np.zeros((8, 9), np.float32), np.ones((8, 8), bool), 1.0)
     with pytest.raises(AgrilandError, match="positive"):
         instances(zeros, zeros, np.ones((8, 8), bool), 0.0)
+
+
+def test_crop_veto_keeps_the_fields_the_arable_model_calls_cropland() -> None:
+    from inference.field_instances import crop_vetoed
+
+    extent, boundary = _planes(line=0.9)
+    found = instances(extent, boundary, np.ones(extent.shape, bool), 10.0)
+    arable = np.zeros(extent.shape, np.float32)
+    arable[:, 36:] = 0.8  # only the right field looks like cropland
+    kept = crop_vetoed(found, arable, 0.35)
+    assert len(kept.confidence) == 1 and kept.labels.max() == 1
+    assert kept.mask[:, 36:].any() and not kept.mask[:, :35].any()
+    assert crop_vetoed(found, arable, 0.0) is found
+    assert len(crop_vetoed(found, arable, 0.9).confidence) == 0
+    with pytest.raises(AgrilandError, match="differ"):
+        crop_vetoed(found, arable[:10], 0.35)

@@ -80,7 +80,7 @@ def test_segment_tile_fields_from_the_field_model(field_client: httpx.Client) ->
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     response = field_client.post("/segment", files={"file": ("t.png", buffer.getvalue())},
-                                 data={"include_fields": "true", "gsd": "2.5"})
+                                 data={"include_fields": "true", "gsd": "2.5", "crop_veto": "0"})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["model"] == "unet+fields"
@@ -96,6 +96,12 @@ def test_segment_tile_fields_from_the_field_model(field_client: httpx.Client) ->
     plain = field_client.post("/segment", files={"file": ("t.png", buffer.getvalue())},
                               data={"mask_mode": "threshold"})
     assert plain.status_code == 200 and plain.json()["model"] == "unet"
+    # a veto no field passes (mean U-Net probability >= 1) answers none; an impossible one is a 400
+    none = field_client.post("/segment", files={"file": ("t.png", buffer.getvalue())},
+                             data={"gsd": "2.5", "crop_veto": "1"}).json()["results"][0]
+    assert none["n_fields"] == 0 and none["arable_fraction"] == 0.0
+    bad = field_client.post("/segment", files={"file": ("t.png", buffer.getvalue())}, data={"crop_veto": "2"})
+    assert bad.status_code == 400 and "crop_veto" in bad.text
 
 
 def test_ready_with_the_optional_field_model(field_client: httpx.Client) -> None:
