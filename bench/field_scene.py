@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
     setup_logging()
+    WORK.mkdir(parents=True, exist_ok=True)
     scene = write_scene(WORK / f"s2_mosaic_{args.side}.tif", args.side)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
