@@ -185,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/field_cv"))
     parser.add_argument("--overlays", action="store_true", help="save an overlay of each fold's first image")
     parser.add_argument("--rescore", action="store_true", help="score the kept fold models again (no training)")
+    parser.add_argument("--score-only", action="store_true", help="never train: score the fold models there are")
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     images = read_fields(via, args.fields / "images", args.gsd)
     negatives = load_negative_tiles(args.negatives, 400, 0) if args.negatives.is_dir() else None
     folds = folds_of([im.name for im in images], args.folds)
-    results_path = args.work / "results.json"
+    results_path = args.work / ("results.json" if args.quality == "fast" else f"results-{args.quality}.json")
     done: dict[str, dict] = json.loads(results_path.read_text()) if results_path.is_file() else {}
     for seed in args.seeds:
         for f, fold in enumerate(folds):
@@ -204,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             if key in done and not args.rescore:
                 continue
             if not (models / "fields" / "fp32" / "manifest.json").is_file():
+                if args.score_only:
+                    continue
                 log.info("%s: training on %d images, scoring %d", key, len(images) - len(fold), len(fold))
                 seconds = train_fold(images, fold, seed, args, negatives, models)
             else:
