@@ -35,8 +35,8 @@ RELEASE_DIR = Path(__file__).resolve().parent / "release"  # trained models that
 
 def install_release_models(models_dir: Path, release_dir: Path = RELEASE_DIR) -> list[str]:
     """Copy the shipped release models (e.g. the field model, trained on real field polygons) into `models_dir`
-    where it has none of that name or an older version; each is verified (sha256) before and after. Returns the
-    names installed."""
+    where it has no valid model of that name and variant (a user's own model is never replaced); each is verified
+    (sha256) before and after. Returns the names installed."""
     from contract.artifacts import verify_artifact
     from contract.atomic import replace_dir
 
@@ -47,10 +47,14 @@ def install_release_models(models_dir: Path, release_dir: Path = RELEASE_DIR) ->
         shipped = verify_artifact(source)
         target = models_dir / name / variant
         try:
-            if verify_artifact(target).version == shipped.version:
-                continue
+            present = verify_artifact(target)
         except AgrilandError:
-            pass
+            present = None  # none there, or a broken copy: install the release
+        if present is not None:
+            if present.version != shipped.version:
+                log.info("quickstart: %s holds another %s model (%s); the release %s is not installed over it "
+                         "(remove the folder to get it)", target, name, present.version, shipped.version)
+            continue
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{variant}.release-", dir=target.parent))
         try:

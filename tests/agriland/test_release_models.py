@@ -32,3 +32,8 @@ def test_quickstart_installs_the_release_once(tmp_path: Path) -> None:
     (models / "fields" / "fp32" / "model.onnx").write_bytes(b"corrupt")
     assert install_release_models(models) == ["fields"]  # a broken copy is replaced
     assert verify_artifact(models / "fields" / "fp32").onnx_sha256 == shipped.onnx_sha256
+    # a user's own field model (another version) is kept
+    manifest = models / "fields" / "fp32" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(shipped.version, "20990101-own"))
+    assert install_release_models(models) == []
+    assert verify_artifact(models / "fields" / "fp32").version == "20990101-own"
