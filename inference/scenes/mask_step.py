@@ -23,9 +23,13 @@ def _fill_field_holes(mask: np.ndarray, valid: np.ndarray, sieve_px: int) -> Non
     none = n + 1
     above = ndimage.grey_dilation(fields, footprint=FOUR_CONNECTED)  # the largest field id next to each pixel
     below = -ndimage.grey_dilation(-np.where(fields > 0, fields, none), footprint=FOUR_CONNECTED)  # the smallest
-    index = np.arange(m + 1)
-    largest = np.asarray(ndimage.maximum(above, holes, index))
-    smallest = np.asarray(ndimage.minimum(below, holes, index))
+    # only the pixels of small holes matter (the big 0-regions were most of the work)
+    inside = small[holes]
+    ids = holes[inside]
+    largest = np.zeros(m + 1, np.int64)
+    np.maximum.at(largest, ids, above[inside])
+    smallest = np.full(m + 1, none, np.int64)
+    np.minimum.at(smallest, ids, below[inside])
     fill = small & (smallest == largest) & (smallest > 0) & (smallest < none)
     mask[fill[holes]] = 1
 
