@@ -18,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from skimage.segmentation import relabel_sequential, watershed
+from skimage.segmentation import relabel_sequential
 
 from contract.errors import AgrilandError
-from inference.fields import FOUR_CONNECTED, Fields, join_regions, separate, without_small_regions
+from inference.fields import FOUR_CONNECTED, Fields, flood, join_regions, separate, without_small_regions
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def instances(extent: np.ndarray, boundary: np.ndarray, valid: np.ndarray, gsd_m
         markers[small[markers]] = 0
     if not markers.any():  # no clear interior anywhere: each field piece is its own seed
         markers, _ = ndimage.label(field, structure=FOUR_CONNECTED)
-    regions = watershed(boundary, markers, mask=field, watershed_line=True).astype(np.int32)
+    regions = flood(boundary, markers, field)  # skimage's marker watershed with lines, flooded from seed rims
     regions = _merge_unvoted(regions, boundary, options.vote_cut)
     regions, _, _ = relabel_sequential(regions)
     regions = separate(regions.astype(np.int32))
