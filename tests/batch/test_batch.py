@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -165,6 +166,35 @@ def test_service_cli_and_batch_give_the_same_polygons(ray_local, exported_models
     for key in ("arable_ha", "valid_ha", "n_polygons"):
         assert served["summary"][key] == pytest.approx(cli_summary[key], abs=1e-6)
         assert served["summary"][key] == pytest.approx(batch_row[key], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_cli_and_batch_answer_the_same_fields_with_a_field_model(ray_local, models_with_field_model: Path,
+                                                                 tmp_path: Path) -> None:
+    """Where models/fields holds a field model, the default field answer of `agriland segment` and `agriland batch`
+    is that model's, and the two agree field for field."""
+    from contract.artifacts import verify_artifact
+    from testkit.field_data import draw_fields
+
+    image, _ = draw_fields(np.random.default_rng(5), 200)
+    scene = tmp_path / "drawn.tif"
+    with rasterio.open(scene, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8", crs="EPSG:32633",
+                       transform=rasterio.transform.from_origin(500_000.0, 4_500_000.0, 2.5, 2.5)) as dst:
+        dst.write(np.moveaxis(image, -1, 0))
+    field_model = verify_artifact(models_with_field_model / "fields" / "fp32")
+    cli_out, batch_out = tmp_path / "cli", tmp_path / "batch"
+    assert agriland_main(["segment", str(scene), "--out", str(cli_out), "--models", str(models_with_field_model),
+                          "--provider", "cpu", "--no-progress"]) == 0
+    assert agriland_main(["batch", str(scene), "--out", str(batch_out), "--models", str(models_with_field_model),
+                          "--provider", "cpu", "--no-progress"]) == 0
+    run = json.loads((batch_out / "run.json").read_text())
+    assert run["model"]["sha256"] == field_model.onnx_sha256
+    assert json.loads((cli_out / "summary.json").read_text())["model_version"] == field_model.version
+    with rasterio.open(cli_out / "mask.tif") as cli_mask, \
+            rasterio.open(batch_out / "scenes" / "drawn" / "mask.tif") as batch_mask:
+        assert (cli_mask.read(1) == batch_mask.read(1)).all()
+    cli_features = json.loads((cli_out / "arable.geojson").read_text())["features"]
+    assert len(cli_features) == len(gpd.read_parquet(batch_out / "scenes" / "drawn" / "polygons.parquet"))
 
 
 def _shifted_copy(source: Path, dest: Path, dx_px: int) -> Path:
