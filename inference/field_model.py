@@ -46,6 +46,8 @@ def field_model_refiner(spec: FieldModelSpec, gsd_m: float) -> Callable[[np.ndar
     options = instance_options(spec)
 
     def refine(rgb: np.ndarray, planes: np.ndarray, valid: np.ndarray) -> np.ndarray:
+        if planes.ndim != 3:  # no tile of this block's extent held data: the model answered nothing here
+            return np.zeros(valid.shape, np.uint8)
         return instances(planes[..., EXTENT], planes[..., BOUNDARY], valid, gsd_m, options).mask
 
     return refine
