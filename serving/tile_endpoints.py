@@ -8,6 +8,7 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
+from contract.errors import AgrilandError
 from inference.tiles.decoding import DecodeLimits, decode_cost
 from serving.config import ServeSettings
 from inference.field_tiles import field_tiles, fields_of_tiles
@@ -96,7 +97,10 @@ async def _model_fields(engine: Engine, prepared: PreparedTiles, options: Segmen
         return None
     spec = field_model.manifest.field_model
     gsd = options.gsd or default_gsd
-    tiles = await run_sized(1 << 40, field_tiles, prepared.sources, gsd, spec, field_model.tile_size)
+    try:
+        tiles = await run_sized(1 << 40, field_tiles, prepared.sources, gsd, spec, field_model.tile_size)
+    except AgrilandError as err:  # an image too large at the field model's working resolution
+        raise ApiError(413, str(err)) from err
     planes = await engine.predict_field_planes(tiles.batch)
     valids = [source.any(axis=-1) for source in prepared.sources]  # all-zero pixels are nodata, as in scenes
     answered = await run_sized(1 << 40, fields_of_tiles, planes, tiles, spec, valids)
