@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mask-mode", choices=("fields", "threshold"), default="fields",
                         help="fields (default, as agriland segment and /segment_scene): one polygon per delineated "
                              "field; threshold: the plain per-pixel cut")
+    parser.add_argument("--quality", choices=("fast", "best"), default="fast",
+                        help="with a field model: fast (default) answers at each scene's own resolution (2.5-10 m), "
+                             "best at half its ground size (4x the pixels)")
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per model call (default: 8)")
     parser.add_argument("--block-size", type=int, default=DEFAULT_BLOCK, help=f"window side (default {DEFAULT_BLOCK})")
     parser.add_argument("--min-area-ha", type=float, default=0.0, help="drop polygons smaller than this (hectares)")
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the batch; the exit status says whether every scene finished."""
     args = build_parser().parse_args(argv)
     config = BatchConfig(
-        out=args.out, models=args.models, variant=args.variant, provider=args.provider, overlap=args.overlap, sieve_px=args.sieve_px, mask_mode=args.mask_mode,
+        out=args.out, models=args.models, variant=args.variant, provider=args.provider, overlap=args.overlap, sieve_px=args.sieve_px, mask_mode=args.mask_mode, quality=args.quality,
         threshold=args.threshold, batch_size=args.batch_size, block_size=args.block_size, bands=args.bands, scaling=args.scaling,
         formats=tuple(args.formats or ("parquet",)), probability=args.probability, min_area_ha=args.min_area_ha,
         simplify=args.simplify, actors=args.actors, threads_per_actor=args.threads_per_actor,

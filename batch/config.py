@@ -22,6 +22,7 @@ class BatchConfig:
     overlap: int | None = None  # None: 1/8 of the model tile (inference.scenes.windowed.default_overlap)
     sieve_px: int = DEFAULT_SIEVE_PX
     mask_mode: Literal["fields", "threshold"] = "fields"  # as `agriland segment` and /segment_scene
+    quality: Literal["fast", "best"] = "fast"  # a field model's working resolution (inference.scenes.segment)
     threshold: float | None = None  # None: the manifest's
     batch_size: int = 8
     block_size: int = DEFAULT_BLOCK

@@ -44,6 +44,7 @@ def answer_key(scene: SceneInput, config: BatchConfig, model_sha256: str, varian
         "threshold": default_threshold if config.threshold is None else config.threshold,
         "overlap": default_overlap(tile_size) if config.overlap is None else config.overlap,
         "mask_mode": config.mask_mode,
+        "quality": config.quality,
         "bands": config.bands,
         "scaling": config.scaling,
         "calibration": scene.calibration,
@@ -109,7 +110,8 @@ def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version
                 targets["probability"] = tmp / "probability.tif"
             result = segment_file(scene.href, predict, params, targets, bands=config.bands, pixels=pixels,
                                   simplify_px=config.simplify, min_area_ha=config.min_area_ha,
-                                  fields=FieldOptions.parse(config.mask_mode), field_model=field_model)
+                                  fields=FieldOptions.parse(config.mask_mode), field_model=field_model,
+                                  quality=config.quality)
             frame = polygons_frame(result.polygons, scene.scene_id, model_version, model_sha256)
             vectors = write_vectors(frame, tmp, config.formats)
             files = [p.name for p in result.outputs.values()] + [p.name for p in vectors.values()]

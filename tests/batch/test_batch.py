@@ -195,6 +195,11 @@ def test_cli_and_batch_answer_the_same_fields_with_a_field_model(ray_local, mode
         assert (cli_mask.read(1) == batch_mask.read(1)).all()
     cli_features = json.loads((cli_out / "arable.geojson").read_text())["features"]
     assert len(cli_features) == len(gpd.read_parquet(batch_out / "scenes" / "drawn" / "polygons.parquet"))
+    # quality changes the answer: a rerun with another one is not skipped
+    assert agriland_main(["batch", str(scene), "--out", str(batch_out), "--models", str(models_with_field_model),
+                          "--provider", "cpu", "--no-progress", "--quality", "best"]) == 0
+    rerun = json.loads((batch_out / "run.json").read_text())
+    assert rerun["counts"]["ok"] == 1 and rerun["scenes"]["drawn"]["status"] == "ok"
 
 
 def _shifted_copy(source: Path, dest: Path, dx_px: int) -> Path:
