@@ -31,6 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DOCS, machine_info, replace_section, setup_logging  # noqa: E402
+from evaluation.field_cv import overlay, write_geotiff  # noqa: E402
 from inference.models.tta import TTA_ENV  # noqa: E402
 from training.annotations import read_via, region_mask  # noqa: E402
 from training.field_metrics import FieldScores, instances_of, score_fields  # noqa: E402
@@ -78,17 +79,6 @@ def load_fields(folder: Path, limit: int | None = None) -> list[FieldImage]:
     return out
 
 
-def _write_geotiff(path: Path, rgb: np.ndarray, gsd: float) -> None:
-    """The image as a 3-band GeoTIFF at `gsd` m/px in a projected CRS (UTM 16N; only the pixel size matters)."""
-    import rasterio
-    from rasterio.transform import from_origin
-
-    h, w = rgb.shape[:2]
-    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8", crs="EPSG:32616",
-                       transform=from_origin(500_000.0, 4_500_000.0, gsd, gsd)) as dst:
-        dst.write(np.moveaxis(rgb, -1, 0))
-
-
 def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, variant: str, mode: str,
                                work: Path, threshold: float | None = None) -> np.ndarray:
     """The answered mask (1 = field) of one image through `segment_file`, as the CLI runs it."""
@@ -102,7 +92,7 @@ def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, varian
 
     model = _model(models, variant)
     scene = work / "scene.tif"
-    _write_geotiff(scene, rgb, gsd)
+    write_geotiff(scene, rgb, gsd)
     # the defaults `agriland segment`, /segment_scene and `agriland batch` answer with
     params = WindowParams(model.tile_size, default_overlap(model.tile_size), model.manifest.cut(mode, threshold), 16,
                           sieve_px=DEFAULT_SIEVE_PX)
@@ -124,20 +114,6 @@ def _model(models: Path, variant: str):
     if key not in _MODELS:
         _MODELS[key] = OnnxModel.load(artifact_folder(models, "unet", variant), providers="cpu")
     return _MODELS[key]
-
-
-def overlay(rgb: np.ndarray, answer: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Hits green, false field red, missed field blue over the dimmed image; answered field outlines white."""
-    from scipy import ndimage
-
-    a, t = answer > 0, truth > 0
-    out = (rgb.astype(np.float32) * 0.55).astype(np.uint8)
-    for where, colour in ((a & t, (40, 200, 60)), (a & ~t, (230, 40, 40)), (~a & t, (40, 90, 240))):
-        out[where] = (0.5 * out[where] + 0.5 * np.array(colour)).astype(np.uint8)
-    labels = instances_of(answer)
-    edge = (labels != ndimage.grey_erosion(labels, size=3)) & (labels > 0)
-    out[edge] = 255
-    return out
 
 
 def evaluate(images: list[FieldImage], answer_of, label: str) -> tuple[FieldScores, list[dict], list[np.ndarray]]:
@@ -170,7 +146,7 @@ def save_overlays(images: list[FieldImage], answers: list[np.ndarray], path: Pat
     side = 384
     sheet = Image.new("RGB", (side * len(picks), side), "white")
     for k, i in enumerate(picks):
-        tile = Image.fromarray(overlay(images[i].rgb, answers[i], images[i].fields)).resize((side, side))
+        tile = Image.fromarray(overlay(images[i].rgb, instances_of(answers[i]), images[i].fields)).resize((side, side))
         sheet.paste(tile, (k * side, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
