@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
@@ -50,11 +51,19 @@ class ServeSettings(BaseSettings):
     max_scene_pixels: PositiveInt = 8_000_000
     max_scene_bytes: PositiveInt = 256 * 1024 * 1024
     max_scenes: PositiveInt = 1  # scenes processed at once per worker; later ones wait their turn
+    # scenes admitted beyond those running, waiting their turn in order (spooled to disk, at most max_scene_bytes
+    # each); past running + waiting a scene is refused with 503 + Retry-After before any byte is spooled
+    max_scene_queue: PositiveInt = 4
     # polygons in one /segment_scene JSON/GeoJSON answer (~0.3-1 kB each); more is a 422 pointing to
     # min_area_ha, sieve_px, format=geotiff or the batch job instead of a huge body
     max_polygons: PositiveInt = 20_000
     # BentoML's per-request extras, off by default: the access log line (~0.2 ms a request) and the OpenTelemetry
     # middleware (spans nobody exports unless a tracing exporter is configured)
+    # the map page (/map): an online basemap only when configured (an XYZ tile URL template with {z}, {x}, {y});
+    # the cluster gallery's sample tiles (`agriland clusters gallery` writes them to <run>/galleries/)
+    map_basemap_url: str | None = None
+    map_basemap_attribution: str | None = None
+    gallery_dir: Path | None = None
     access_log: bool = False
     tracing: bool = False
 
@@ -72,6 +81,15 @@ class ServeSettings(BaseSettings):
             value = value.strip()
             if not value:
                 raise PydanticUseDefault()
+        return value
+
+    @field_validator("map_basemap_url")
+    @classmethod
+    def _tile_template(cls, value: str | None) -> str | None:
+        if value is not None and (not re.fullmatch(r"https?://[^\s'\"<>]+", value)
+                                  or not all(k in value for k in ("{z}", "{x}", "{y}"))):
+            raise ValueError("an http(s) XYZ tile URL template with {z}, {x} and {y}, such as "
+                             "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
         return value
 
     @field_validator("providers", "workers", mode="before")

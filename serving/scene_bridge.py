@@ -18,6 +18,7 @@ import numpy as np
 from inference.models.batching import Overloaded, RunTimeout
 from serving.config import ServeSettings
 from serving.engine import Engine
+from serving.scene_queue import SceneQueue
 from serving.schemas import ApiError
 
 log = logging.getLogger(__name__)
@@ -26,11 +27,10 @@ BRIDGE_MARGIN_S = 5.0
 
 
 class SceneService(Protocol):
-    """What a scene handler needs of the service: its engine and the per-worker scene semaphore."""
+    """What a scene handler needs of the service: its engine and the per-worker scene queue."""
 
     engine: Engine
-    scene_slots: asyncio.Semaphore
-    scenes_admitted: int
+    scene_queue: SceneQueue
 
 
 class SceneCancelled(Exception):
@@ -85,13 +85,13 @@ class BatcherBridge:
 
 
 async def run_scene(service: SceneService, work: Callable[[threading.Event], Any]) -> Any:
-    """Run `work(cancelled)` in a thread, one scene slot held.
+    """Run `work(cancelled)` in a thread, one scene slot held (waiting for it in the scene queue's order).
 
     A cancelled request sets `cancelled` (the scene stops before its next batch) and then waits for the
     thread to return: the slot, the temp folder and the memory are released only once the work stopped.
     """
     cancelled = threading.Event()
-    async with service.scene_slots:
+    async with service.scene_queue.slot():
         running = asyncio.get_running_loop().run_in_executor(None, work, cancelled)
         try:
             return await asyncio.shield(running)
@@ -105,19 +105,8 @@ async def run_scene(service: SceneService, work: Callable[[threading.Event], Any
 
 
 @contextlib.asynccontextmanager
-async def scene_folder(service: SceneService, settings: ServeSettings) -> AsyncIterator[Path]:
-    """A temp folder for one admitted scene; 503 before any byte is spooled when too many are in progress."""
-    limit = settings.max_scenes * 2  # the running ones, and as many uploading or waiting for a slot
-    if service.scenes_admitted >= limit:
-        raise ApiError(
-            503, f"{service.scenes_admitted} scenes are being uploaded or processed (limit {limit} per worker); "
-            "retry later", retry_after_s=30,
-        )
-    service.scenes_admitted += 1
-    try:
+async def scene_folder(service: SceneService, settings: ServeSettings, ticket: str | None = None) -> AsyncIterator[Path]:
+    """A temp folder for one admitted scene; 503 before any byte is spooled when the scene queue is full."""
+    async with service.scene_queue.admitted(ticket):
         with tempfile.TemporaryDirectory(prefix="agriland-scene-") as folder:
             yield Path(folder)
-    finally:
-        service.scenes_admitted -= 1
-
-

@@ -26,10 +26,10 @@ from inference.scenes.source import GeoTiffSource
 from inference.scenes.windowed import WindowParams, default_overlap
 from serving.config import ServeSettings
 from serving.scene_bridge import BatcherBridge, SceneService, run_scene, scene_folder
+from serving.scene_extras import PREVIEW_SIDE, geoparquet_base64, web_preview
+from serving.scene_queue import TICKET_HEADER, parse_ticket
 from serving.scene_uploads import SceneUpload, check_upload, receive_scene
 from serving.schemas import ApiError, SceneOptions, SegmentSceneOptions, SegmentSceneResponse
-
-log = logging.getLogger(__name__)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ def _overlap(options: SegmentSceneOptions, tile: int) -> int:
             400, f"invalid options: overlap={overlap} must be smaller than half the model tile ({tile // 2} px)"
         )
     return overlap
+
+
+def scene_ticket(request: Request) -> str | None:
+    """The client's X-Agriland-Ticket (to read its place in the scene queue), checked."""
+    return parse_ticket(request.headers.get(TICKET_HEADER))
 
 
 # ----- the handlers -----------------------------------------------------------------------------------------
@@ -66,6 +71,7 @@ def _segment_answer(
             min_area_ha=options.min_area_ha, limits=SceneLimits(max_pixels=settings.max_scene_pixels),
             vectorise=options.format != "geotiff", max_polygons=settings.max_polygons,
             fields=FieldOptions.parse(options.mask_mode), field_model=manifest.field_model, quality=options.quality,
+            preview_side=PREVIEW_SIDE if options.include_preview and options.format == "json" else 0,
         )
     except TooManyPolygons as err:
         raise too_many_polygons(err, options) from err
@@ -97,6 +103,9 @@ def _segment_answer(
         radiometry=result.radiometry,
         polygons=geojson,
         mask_geotiff_base64=base64.b64encode(cog.read_bytes()).decode("ascii") if options.include_mask else None,
+        preview=None if result.preview is None else web_preview(
+            result.preview[0], result.preview[2], result.crs, result.transform, result.height, result.width),
+        polygons_geoparquet_base64=geoparquet_base64(geojson) if options.include_geoparquet else None,
     )
     return Response(body.model_dump_json(), media_type="application/json")
 
@@ -122,7 +131,7 @@ def _dumps(payload: dict[str, Any]) -> bytes:
 async def segment_scene_handler(request: Request, service: SceneService, settings: ServeSettings) -> Response:
     """POST /segment_scene: mask, arable polygons with hectares and a summary of one GeoTIFF."""
     engine = service.engine
-    async with scene_folder(service, settings) as folder:
+    async with scene_folder(service, settings, scene_ticket(request)) as folder:
         upload, options = await receive_scene(request, SegmentSceneOptions, settings.max_scene_bytes, folder)
         field_model = engine.field_model_for(options.mask_mode)
         model = field_model or engine.models["unet"]
@@ -146,7 +155,7 @@ async def cluster_scene_handler(request: Request, service: SceneService, setting
     engine = service.engine
     model = engine.models["dec"]
     tile = model.tile_size
-    async with scene_folder(service, settings) as folder:
+    async with scene_folder(service, settings, scene_ticket(request)) as folder:
         upload, options = await receive_scene(request, SceneOptions, settings.max_scene_bytes, folder)
         loop = asyncio.get_running_loop()
 

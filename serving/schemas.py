@@ -241,9 +241,22 @@ class SegmentSceneOptions(SceneOptions):
         default="json", description="json: summary + polygons; geojson: the polygons; geotiff: the raster itself"
     )
     include_mask: bool = Field(default=False, description="json only: add the raster GeoTIFF as base64")
+    include_preview: bool = Field(default=False, description="json only: add the scene as a Web Mercator PNG "
+                                  "(at most 1024 px a side) with its lon/lat bounds, for a web map")
+    include_geoparquet: bool = Field(default=False, description="json only: add the polygons as GeoParquet 1.1 "
+                                     "(EPSG:4326), base64")
     product: Literal["mask", "probability"] = Field(
         default="mask", description="raster to return: uint8 mask (0/1, nodata 255) or float32 probability (NaN)"
     )
+
+
+class ScenePreview(BaseModel):
+    """A PNG of the scene in Web Mercator and the lon/lat box it covers."""
+
+    png_base64: str = Field(description="RGBA PNG, EPSG:3857 pixels, transparent where the scene has no data")
+    bounds: list[list[float]] = Field(description="[[south, west], [north, east]] in degrees (EPSG:4326)")
+    width: int
+    height: int
 
 
 class SegmentSceneResponse(BaseModel):
@@ -265,3 +278,6 @@ class SegmentSceneResponse(BaseModel):
     polygons: dict[str, Any] = Field(description="RFC 7946 GeoJSON FeatureCollection (EPSG:4326) of arable "
                                      "polygons, `area_ha` on each")
     mask_geotiff_base64: str | None = Field(default=None, description="with include_mask: the raster GeoTIFF, base64")
+    preview: ScenePreview | None = Field(default=None, description="with include_preview: the scene for a web map")
+    polygons_geoparquet_base64: str | None = Field(default=None, description="with include_geoparquet: the "
+                                                   "polygons as GeoParquet 1.1 (EPSG:4326), base64")

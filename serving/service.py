@@ -28,10 +28,12 @@ from serving.api_specs import (
 from serving.config import ServeSettings
 from serving.engine import Engine
 from serving.http_errors import JsonRouterErrors
+from serving.map_app import MAP_PATH, build_map_app
 from serving.raw_endpoints import cluster_raw_handler, segment_raw_handler
 from serving.resources import service_resources
 from serving.scene_endpoints import cluster_scene_handler, segment_scene_handler
 from serving.scene_jobs import SceneJobs
+from serving.scene_queue import SceneQueue
 from serving.schemas import (
     ApiError,
     ClusterResponse,
@@ -138,8 +140,7 @@ class Agriland:
 
     def __init__(self) -> None:
         self.in_flight = 0
-        self.scenes_admitted = 0  # scene requests uploading, waiting for a slot or running
-        self.scene_slots = asyncio.Semaphore(SETTINGS.max_scenes)  # scenes decoded/stitched at once
+        self.scene_queue = SceneQueue(SETTINGS.max_scenes, SETTINGS.max_scene_queue)  # running + waiting scenes
         self.engine = Engine(SETTINGS, SETTINGS_ERROR)
         self.jobs = SceneJobs()
 
@@ -229,3 +230,4 @@ class Agriland:
 
 
 Agriland.add_asgi_middleware(JsonRouterErrors)
+Agriland.mount_asgi_app(build_map_app(SETTINGS), path=MAP_PATH, name="map")  # the map page and cluster gallery
