@@ -9,7 +9,7 @@
     "#ffd8b1", "#000075", "#808080"];
   const MAX_RETRIES = 20;
 
-  const map = L.map("map", { zoomControl: true, zoomSnap: 0.25 }).setView([20, 0], 2);
+  const map = L.map("map", { zoomControl: true, zoomSnap: 0.25, fadeAnimation: false }).setView([20, 0], 2);
   const layers = L.control.layers(null, null, { collapsed: false }).addTo(map);
   let current = []; // layers and object URLs of the answer on screen
   const view = { fields: null, clusters: null, answer: null, grid: null };
@@ -152,7 +152,7 @@
       current.push(image);
     }
     const fields = L.geoJSON(answer.polygons, {
-      style: () => ({ color: "#ffd400", weight: 2, fillColor: "#ffd400", fillOpacity: 0.25, className: "agriland-field" }),
+      style: () => ({ color: "#ffffff", weight: 2, fillColor: "#ffffff", fillOpacity: 0.12, className: "agriland-field" }),
       onEachFeature: (feature, layer) => layer.bindPopup(() => fieldPopup(feature.properties)),
     }).addTo(map);
     fields.eachLayer((layer) => {
