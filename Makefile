@@ -1,15 +1,17 @@
-# agriland: `make run` builds the quickstart models (first time) and serves them; `make test` runs the tests.
+# agriland: `make run` serves the release models that ship with the package; `make test` runs the tests.
 PYTHON ?= python3.11
 VENV ?= .venv
 PORT ?= 3000
 PROFILE ?= quick
 BIN := $(VENV)/bin
 
-.PHONY: install run test test-fast bench build clean release-fields
+.PHONY: install run test test-fast bench build clean release-models
 
-# The shipped field model (agriland/release/fields): trained on field polygons whose licence allows shipping a model
-# (the NAIP development set: US public-domain imagery, MIT annotations). FIELDS=<folder with images/ and a VIA json>.
-FIELDS ?=
+# The shipped release models (agriland/release): trained only on development data whose licence allows shipping a
+# model (EuroSAT: MIT; the NAIP field polygons: US public domain imagery, MIT annotations). DATA=<folder holding
+# eurosat-rgb/ and fields-naip-dev/>; MODELS=dec,unet (add fields to retrain the field model too).
+DATA ?=
+MODELS ?= dec,unet
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,10 +36,9 @@ bench: install
 build: install
 	$(BIN)/bentoml build
 
-release-fields: install
-	@test -n "$(FIELDS)" || { echo "usage: make release-fields FIELDS=<folder with images/ and via_annotations.json>"; exit 2; }
-	$(BIN)/agriland train-fields --polygons $(FIELDS)/via_annotations.json --images $(FIELDS)/images --run runs/fields-release --profile quick
-	$(BIN)/agriland export fields --run runs/fields-release --models agriland/release
+release-models: install
+	@test -n "$(DATA)" || { echo "usage: make release-models DATA=<folder with eurosat-rgb/ and fields-naip-dev/> [MODELS=dec,unet,fields] [REPLACE=1]"; exit 2; }
+	$(BIN)/agriland release build --data $(DATA) --models $(MODELS) $(if $(REPLACE),--replace)
 
 clean:
 	rm -rf runs models data out

@@ -23,7 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "batch": ("batch.cli:main", "segment many scenes on Ray Data: COGs, GeoParquet, run manifest, resume"),
     "client": ("agriland.client:main", "call a running agriland service"),
     "demo": ("agriland.demo:main", "post sample tiles and a scene to a running service and draw the result"),
-    "quickstart": ("agriland.quickstart:main", "build the quickstart models (once) and serve them"),
+    "quickstart": ("agriland.quickstart:main", "serve the release models (--rebuild: train the demonstration ones)"),
+    "release": ("agriland.release_build:main", "release build --data DIR: train, measure, install the release models"),
 }
 
 

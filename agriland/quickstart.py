@@ -1,4 +1,10 @@
-"""`agriland quickstart`: build the quickstart models once (real EuroSAT sample -> DEC + U-Net -> ONNX) and serve them."""
+"""`agriland quickstart` (what `make run` calls): serve the release models that ship with the package, no training.
+
+The release (agriland/release/: DEC, the arable U-Net and the field model, each with a model card) is copied into
+the models folder wherever that folder has no valid model of the name, so a user's own models are served as they
+are (`--models DIR` or AGRILAND_MODELS). `--rebuild` is the demonstration path: it runs the workflow end to end on
+the shipped EuroSAT sample (DEC, cluster names, mosaics, U-Net, export) in minutes of CPU time and serves what it built.
+"""
 
 from __future__ import annotations
 
@@ -69,6 +75,23 @@ def install_release_models(models_dir: Path, release_dir: Path = RELEASE_DIR) ->
     return installed
 
 
+def describe_models(models_dir: Path, release_dir: Path = RELEASE_DIR) -> str:
+    """`dec 20261207-ab (release), unet 20261101-cd (not the release: remove the folder to get it), ...`."""
+    from contract.artifacts import verify_artifact
+
+    parts = []
+    for folder in sorted(models_dir.glob("*/fp32")):
+        try:
+            version = verify_artifact(folder).version
+        except AgrilandError:
+            continue
+        shipped = release_dir / folder.parent.name / "fp32" / "manifest.json"
+        release = shipped.is_file() and verify_artifact(shipped.parent).version == version
+        parts.append(f"{folder.parent.name} {version} "
+                     f"({'release' if release else 'your own, kept: remove the folder to get the release'})")
+    return ", ".join(parts) or "no models"
+
+
 def _step(title: str, args: list[str]) -> None:
     """Run one `agriland` subcommand in its own process (TensorFlow memory is freed after each)."""
     log.info("quickstart: %s", title)
@@ -137,24 +160,34 @@ def serve(models_dir: Path, port: int, host: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="agriland quickstart", description=__doc__)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                        help="quick: minutes on 2 CPU cores; full: the workflow's sizes, for a GPU machine")
-    parser.add_argument("--models", type=Path, default=Path("models"), help="artifact folder to build and serve")
+                        help="sizes of --rebuild: quick, minutes on 2 CPU cores; full, the workflow's, for a GPU")
+    parser.add_argument("--models", type=Path,
+                        default=Path(os.environ.get("AGRILAND_MODELS") or os.environ.get("AGRILAND_MODELS_DIR")
+                                     or "models"),
+                        help="models folder to serve (default AGRILAND_MODELS or models/); the release models are "
+                             "added where it has none of a name")
     parser.add_argument("--work-dir", type=Path, default=Path("."), help="where data/ and runs/ go")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--rebuild", action="store_true", help="train and export again even if models exist")
+    parser.add_argument("--rebuild", action="store_true",
+                        help="the demonstration path: train DEC and the U-Net on the shipped sample, export them "
+                             "into --models and serve them instead of the release")
     parser.add_argument("--no-serve", action="store_true", help="build the models and stop")
     args = parser.parse_args(argv)
     # absolute paths: training summaries record their data source, which export reads from anywhere
     args.models, args.work_dir = args.models.resolve(), args.work_dir.resolve()
 
-    if args.rebuild or not _models_ready(args.models):
+    if args.rebuild:
+        log.info("quickstart --rebuild: the demonstration path, the whole workflow on the shipped sample of %s; "
+                 "the release models (agriland/release) are trained on far more data", SAMPLE_DIR)
         started = time.monotonic()
         build_models(PROFILES[args.profile], args.work_dir, args.models)
         log.info("quickstart: models built in %.1f min", (time.monotonic() - started) / 60)
-    else:
-        log.info("quickstart: reusing the models in %s (pass --rebuild to train again)", args.models)
-    install_release_models(args.models)
+    installed = install_release_models(args.models)
+    if not _models_ready(args.models):
+        raise AgrilandError(f"{args.models} has no valid dec and unet models and the release in {RELEASE_DIR} "
+                            "could not fill them in; run `agriland quickstart --rebuild` to train them")
+    log.info("quickstart: serving %s: %s", args.models, describe_models(args.models))
     if args.no_serve:
         return 0
     serve(args.models, args.port, args.host)

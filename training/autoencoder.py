@@ -270,6 +270,48 @@ def build_pca_head(config: DecConfig, features: np.ndarray) -> tuple[Autoencoder
     return model, mse
 
 
+def build_lda_head(config: DecConfig, features: np.ndarray, labels: np.ndarray) -> tuple[Autoencoder, float]:
+    """The linear discriminant projection of labelled features (PCA whitening to at most 256 components first,
+    then LDA without shrinkage, so Euclidean distances in the embedding are the discriminant metric) as the
+    encoder's one Dense layer, x `head_scale`; its pseudo-inverse as the decoder.
+
+    For a labelled development set: the embedding keeps the classes apart, so each DEC cluster holds one land cover.
+    At most classes - 1 dimensions (and at most `embedding_dim`).
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    n_classes = len(np.unique(labels))
+    if n_classes < 2:
+        raise AgrilandError(f"the lda head needs tiles of at least 2 classes, got {n_classes}")
+    dim = min(config.embedding_dim, n_classes - 1)
+    pca = PCA(min(256, len(features) - 1, features.shape[1]), whiten=True, random_state=config.seed).fit(features)
+    lda = LinearDiscriminantAnalysis(solver="eigen", n_components=dim)
+    lda.fit(pca.transform(features), labels)
+
+    def project(x: np.ndarray) -> np.ndarray:
+        return lda.transform(pca.transform(x)) * config.head_scale
+
+    bias = project(np.zeros((1, features.shape[1]), np.float64))[0]
+    kernel = project(np.eye(features.shape[1])) - bias  # the composed affine map, [F, D]
+    features_in = tf_keras.Input((features.shape[1],), name="features")
+    embedding = tf_keras.layers.Dense(dim, name="embedding")
+    encoder = tf_keras.Model(features_in, embedding(features_in), name="encoder")
+    embedding.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    z_in = tf_keras.Input((dim,), name="embedding_in")
+    inverse = tf_keras.layers.Dense(features.shape[1], name="dec_features")
+    decoder = tf_keras.Model(z_in, inverse(z_in), name="decoder")
+    inverse_kernel = np.linalg.pinv(kernel)  # [D, F]
+    inverse.set_weights([inverse_kernel.astype(np.float32), (-bias @ inverse_kernel).astype(np.float32)])
+    reconstruction = tf_keras.layers.Activation("linear", name="reconstruction")(decoder(encoder.output))
+    model = Autoencoder(encoder=encoder, decoder=decoder,
+                        autoencoder=tf_keras.Model(features_in, reconstruction, name="autoencoder"))
+    mse = float(np.mean((model.autoencoder.predict(features, batch_size=512, verbose=0) - features) ** 2))
+    log.info("LDA head: %d classes -> %d discriminant components (training accuracy of the projection %.3f)",
+             n_classes, dim, float(lda.score(pca.transform(features), labels)))
+    return model, mse
+
+
 def pretrain_head(model: Autoencoder, features: np.ndarray, config: DecConfig, checkpoint_dir: Path,
                   resume: bool = False, verbose: int = 1) -> dict[str, float]:
     """Adam + MSE reconstruction of the pooled features (input dropout denoises); checkpointed, resumable."""

@@ -26,8 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--train-backbone", action=argparse.BooleanOptionalAction, default=None,
                        help="train the backbone during pretraining (--no-train-backbone: calibrate BatchNorm, freeze)")
     group.add_argument("--encoder-weights", help="local weights file for the backbone (default: random init)")
-    group.add_argument("--head", choices=("pca", "mlp"),
-                       help="efficientnet-lite0: PCA-whitening head (default) or a ReLU dense head on the features")
+    group.add_argument("--head", choices=("pca", "mlp", "lda"),
+                       help="efficientnet-lite0: PCA-whitening head (default), a ReLU dense head on the features, "
+                            "or the linear discriminant head (labelled class folders only)")
     group.add_argument("--views", type=int, choices=(1, 2, 4), help="efficientnet-lite0: flips averaged (4)")
     group.add_argument("--hidden-units", type=int, help="width of the dense layer after the backbone")
     group.add_argument("--embedding-dim", type=int, help="embedding size D")

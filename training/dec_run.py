@@ -17,6 +17,7 @@ from contract.radiometry import DEFAULT_RADIOMETRY
 from training.autoencoder import (
     build_autoencoder,
     build_head_autoencoder,
+    build_lda_head,
     build_pca_head,
     compose_image_model,
     pretrain,
@@ -92,6 +93,10 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
         inputs = extract(extractor, images)
         if config.head == "pca":
             ae, pca_mse = build_pca_head(config, inputs)
+        elif config.head == "lda":
+            if labels is None:
+                raise AgrilandError("the lda head learns from labelled tiles: give class folders (EuroSAT layout)")
+            ae, pca_mse = build_lda_head(config, inputs, labels)
         else:
             ae, pca_mse = build_head_autoencoder(config, inputs.shape[1]), float("nan")
         ae_stats = {"ae_loss": pca_mse, "ae_epochs": 0.0}

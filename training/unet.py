@@ -138,8 +138,10 @@ def build_unet(
     encoder: str = "inceptionv3",
     arch: Arch = "unet",
     encoder_weights: Path | str | None = None,
+    decoder_filters: tuple[int, ...] = LITE0_DECODER_FILTERS,
 ) -> tf_keras.Model:
-    """The segmentation model for `arch` ("unet": segmentation-models U-Net, or the hand-built variant)."""
+    """The segmentation model for `arch` ("unet": segmentation-models U-Net, or the hand-built variant);
+    `decoder_filters` sets the EfficientNet-Lite0 U-Net's decoder widths."""
     check_tile_size(tile_size)
     enc = normalize_encoder(encoder)
     if arch == "handbuilt":
@@ -150,7 +152,7 @@ def build_unet(
         core = build_handbuilt_core()
     elif arch == "unet" and enc == "efficientnet-lite0":
         weights = encoder_weights or "imagenet"
-        core = lite0_unet_core(weights)
+        core = lite0_unet_core(weights, filters=tuple(decoder_filters))
         encoder_weights = None  # loaded by the builder
     elif arch == "unet":
         core = plain_unet_core() if enc == "none" else _sm_unet_core(enc)

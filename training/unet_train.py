@@ -201,7 +201,7 @@ def train_unet(
     staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.staging-", dir=run_dir.parent))
     try:
         tf_keras.utils.set_random_seed(config.seed)  # same seed, same initial weights and batches
-        model = build_unet(config.tile_size, encoder, config.arch, config.encoder_weights)
+        model = build_unet(config.tile_size, encoder, config.arch, config.encoder_weights, config.decoder_filters)
         set_batchnorm_momentum(model, config.bn_momentum)
         fit_start = time.monotonic()
         history = _train(model, config, ((images[train_idx], masks[train_idx]), (images[val_idx], masks[val_idx])),

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agriland.quickstart import _models_ready
+from agriland.quickstart import RELEASE_DIR, _models_ready
+from contract.artifacts import verify_artifact
 
 pytestmark = pytest.mark.slow
 
@@ -39,36 +40,66 @@ def test_models_ready_requires_both_verified_artifacts(exported_models: Path, tm
     assert not _models_ready(tmp_path)
 
 
-def test_second_run_reuses_models_and_serves(exported_models: Path, tmp_path: Path) -> None:
-    models = tmp_path / "models"  # a copy: the quickstart adds the release field model to the folder it serves
-    shutil.copytree(exported_models, models)
+def _serve(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, int, Path]:
     port = _free_port()
-    log = tmp_path / "quickstart.log"
+    log = tmp_path / f"quickstart-{port}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "agriland.cli", "quickstart", "--models", str(models),
-             "--work-dir", str(tmp_path), "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", "agriland.cli", "quickstart", *args, "--work-dir", str(tmp_path), "--port",
+             str(port)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path,
         )
+    deadline = time.monotonic() + 120
+    status = None
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code
+        except httpx.HTTPError:
+            status = None
+        if status == 200:
+            break
+        time.sleep(0.5)
+    if status != 200:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        pytest.fail(f"not ready; log:\n{log.read_text(errors='replace')[-3000:]}")
+    return process, port, log
+
+
+def test_fresh_machine_serves_the_release_without_training(tmp_path: Path) -> None:
+    """What `make run` does on a fresh clone: no models folder, no data -> the shipped release serves at once."""
+    release = {name: verify_artifact(RELEASE_DIR / name / "fp32").version for name in ("dec", "unet", "fields")}
+    process, port, log = _serve([], tmp_path)  # the default models folder, models/ under the working directory
     try:
-        deadline = time.monotonic() + 90
-        status = None
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code
-            except httpx.HTTPError:
-                status = None
-            if status == 200:
-                break
-            time.sleep(0.5)
         text = log.read_text(errors="replace")
-        assert status == 200, f"not ready; log:\n{text[-3000:]}"
-        assert "reusing the models" in text
-        assert "release model fields/fp32" in text and (models / "fields" / "fp32" / "model.onnx").is_file()
-        assert httpx.post(f"http://127.0.0.1:{port}/segment", files={"file": ("t.png", _tile())},
-                          timeout=60).json()["model"] == "unet+fields"
-        assert not (tmp_path / "runs").exists(), "a second run must not train again"
+        for name, version in release.items():
+            assert verify_artifact(tmp_path / "models" / name / "fp32").version == version
+            assert f"{name} {version} (release)" in text
+        tile = {"file": ("t.png", _tile())}
+        cluster = httpx.post(f"http://127.0.0.1:{port}/cluster", files=tile, timeout=60).json()
+        assert cluster["n_clusters"] == verify_artifact(tmp_path / "models" / "dec" / "fp32").n_clusters
+        assert "cropland" in cluster["results"][0]
+        assert httpx.post(f"http://127.0.0.1:{port}/segment", files=tile, timeout=60).json()["model"] == "unet+fields"
+        assert not (tmp_path / "runs").exists() and not (tmp_path / "data").exists(), "the release needs no training"
         assert f"http://localhost:{port}/segment" in text
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_a_users_own_models_are_served_as_they_are(exported_models: Path, tmp_path: Path) -> None:
+    models = tmp_path / "own"  # AGRILAND_MODELS selects them; the release only fills in the missing field model
+    shutil.copytree(exported_models, models)
+    own = verify_artifact(models / "dec" / "fp32").version
+    os.environ["AGRILAND_MODELS"] = str(models)
+    try:
+        process, port, log = _serve([], tmp_path)
+    finally:
+        del os.environ["AGRILAND_MODELS"]
+    try:
+        text = log.read_text(errors="replace")
+        assert f"dec {own} (your own" in text and verify_artifact(models / "dec" / "fp32").version == own
+        assert (models / "fields" / "fp32" / "model.onnx").is_file()
+        assert not (tmp_path / "runs").exists()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)

@@ -1,0 +1,150 @@
+"""`agriland release build`: train, export and measure the release models that ship with the package.
+
+    agriland release build --data ../shared/data            # make release-models DATA=../shared/data
+
+On the development data whose licence allows shipping a model: the EuroSAT tiles (MIT) for DEC and the arable
+U-Net, the NAIP field polygons (US public domain imagery, MIT annotations) for the field model; never the forest
+aerial set (research use only). A fixed 15 % of the EuroSAT tiles (`training.holdout_split`) is held out from every
+model; each candidate is scored on it (`evaluation.release_eval`) beside the shipped model of the same name, and
+replaces it in `agriland/release/` only when it measures better (or with --replace). Each installed model gets a
+model card with its data, command, code commit, wall time and held-out metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from agriland.model_card import write_model_card
+from contract.artifacts import verify_artifact
+from contract.atomic import replace_dir
+from contract.errors import AgrilandError
+
+log = logging.getLogger(__name__)
+
+RELEASE_DIR = Path(__file__).resolve().parent / "release"
+MODELS: tuple[str, ...] = ("dec", "unet", "fields")
+MOSAICS = 9000  # 64 px arable-mask mosaics of the training tiles for the U-Net
+MAX_FALSE_CROPLAND = 0.05  # a DEC is only better if it stays under this false-cropland rate
+
+
+def _agriland(args: list[str]) -> float:
+    """Run one `agriland` subcommand in its own process (TensorFlow memory is freed after each); its wall time."""
+    log.info("release: agriland %s", " ".join(args))
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "agriland.cli", *args], check=False)
+    if result.returncode != 0:
+        raise AgrilandError(f"release step failed (exit {result.returncode}): agriland {' '.join(args)}")
+    return time.monotonic() - started
+
+
+def _commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True, check=False,
+                            cwd=Path(__file__).resolve().parents[1])
+    return result.stdout.strip() or "unknown"
+
+
+def _train(name: str, data: Path, work: Path, split: Path) -> float:
+    """Train and export one candidate into `work/models/<name>/fp32`; the wall time of all its steps."""
+    models, run = work / "models", work / "runs" / name
+    seconds = 0.0
+    if name == "dec":
+        seconds += _agriland(["train-dec", "--data", str(split / "train"), "--run", str(run), "--profile", "release"])
+        seconds += _agriland(["clusters", "name", "--from-labels", "--run", str(run)])
+    elif name == "unet":
+        mosaics = work / "mosaics"
+        seconds += _agriland(["mosaics", "--eurosat", str(split / "train"), "--out", str(mosaics), "--size", "64",
+                              "--n", str(MOSAICS), "--test-fraction", "0.1", "--val-fraction", "0.1", "--overwrite"])
+        seconds += _agriland(["train-unet", "--data", str(mosaics / "pairs.csv"), "--run", str(run),
+                              "--profile", "release"])
+    else:
+        fields = data / "fields-naip-dev"
+        seconds += _agriland(["train-fields", "--polygons", str(fields / "via_annotations.json"),
+                              "--images", str(fields / "images"), "--run", str(run), "--profile", "quick"])
+    seconds += _agriland(["export", name, "--run", str(run), "--models", str(models), "--variant", "fp32"])
+    return seconds
+
+
+def _better(name: str, new: dict | None, old: dict | None) -> bool:
+    """Whether the candidate's held-out scores beat the shipped model's (no shipped model: it is better)."""
+    if old is None:
+        return True
+    if new is None:
+        return False  # the field model has no EuroSAT held-out score: replaced only on request
+    if name == "dec":
+        return new["false_cropland"] <= MAX_FALSE_CROPLAND and new["cropland_recall"] > old["cropland_recall"]
+    return new["auc"] > old["auc"]
+
+
+def install(candidate: Path, name: str) -> None:
+    """Replace `agriland/release/<name>/fp32` by the verified candidate artifact folder."""
+    verify_artifact(candidate)
+    target = RELEASE_DIR / name / "fp32"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".fp32.release-", dir=target.parent))
+    try:
+        for item in ("model.onnx", "manifest.json"):
+            shutil.copy2(candidate / item, staging / item)
+        verify_artifact(staging)
+        replace_dir(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def build(data: Path, work: Path, names: list[str], replace: bool, command: str) -> dict[str, dict]:
+    """Train, score and (when better) install each named model; returns what happened to each."""
+    from evaluation.release_eval import score_models
+    from training.holdout_split import split_class_folders
+
+    eurosat = data / "eurosat-rgb"
+    split = work / "eurosat"
+    counts = split_class_folders(eurosat, split)
+    outcome: dict[str, dict] = {}
+    for name in names:
+        seconds = _train(name, data, work, split)
+        new = score_models(work / "models", split / "heldout").get(name)
+        old = score_models(RELEASE_DIR, split / "heldout").get(name) if (RELEASE_DIR / name / "fp32").is_dir() else None
+        better = _better(name, new, old)
+        outcome[name] = {"wall_s": round(seconds), "heldout": new, "shipped_heldout": old, "better": better,
+                         "installed": better or replace}
+        log.info("release: %s candidate %s shipped %s -> %s", name, new, old,
+                 "installed" if better or replace else "kept the shipped model (not better; --replace forces it)")
+        if better or replace:
+            install(work / "models" / name / "fp32", name)
+            if name == "fields":
+                continue  # its card (agriland/release/fields/MODEL_CARD.md) cites the cross-validation by image
+            summary = json.loads((work / "runs" / name / "training_summary.json").read_text())
+            write_model_card(RELEASE_DIR / name, verify_artifact(RELEASE_DIR / name / "fp32"), new, counts,
+                             seconds=seconds, commit=_commit(), command=command, config=summary.get("config", {}))
+    (work / "release_outcome.json").write_text(json.dumps(outcome, indent=2))
+    return outcome
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="agriland release build", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("action", choices=("build",))
+    parser.add_argument("--data", type=Path, required=True,
+                        help="development data folder holding eurosat-rgb/ and fields-naip-dev/")
+    parser.add_argument("--work", type=Path, default=Path("runs/release"), help="runs, mosaics and candidates")
+    parser.add_argument("--models", default="dec,unet", help=f"comma list of {', '.join(MODELS)} (default dec,unet)")
+    parser.add_argument("--replace", action="store_true", help="install the candidates even if not better")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown or not names:
+        raise AgrilandError(f"unknown release model(s) {unknown or [args.models]}; choose from {', '.join(MODELS)}")
+    for needed in ("eurosat-rgb", *(("fields-naip-dev",) if "fields" in names else ())):
+        if not (args.data / needed).is_dir():
+            raise AgrilandError(f"{args.data / needed} not found: --data must hold {needed}/")
+    command = "agriland release build " + " ".join(argv if argv is not None else sys.argv[2:])
+    outcome = build(args.data.resolve(), args.work.resolve(), names, args.replace, command)
+    print(json.dumps({n: {k: o[k] for k in ("wall_s", "better", "installed")} for n, o in outcome.items()}, indent=2))
+    return 0
