@@ -7,6 +7,8 @@ upload, a refused upload must show the service's own message, and the screenshot
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 from testkit.browser import chromium, sample_scene, sample_tile
+from testkit.scene_files import write_scene
 
 pytestmark = pytest.mark.slow
 
@@ -42,8 +45,16 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _wait_state(driver, attribute: str = "state", states: tuple[str, ...] = ("done", "error")) -> str:  # noqa: ANN001
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, WAIT_S, poll_frequency=0.25).until(
-        lambda d: d.execute_script(f"return document.body.dataset.{attribute}") in states)
+    from selenium.common.exceptions import TimeoutException
+
+    try:
+        WebDriverWait(driver, WAIT_S, poll_frequency=0.25).until(
+            lambda d: d.execute_script(f"return document.body.dataset.{attribute}") in states)
+    except TimeoutException:
+        seen = driver.execute_script("return [document.body.dataset.state, document.body.dataset.tile, "
+                                     "document.getElementById('status-text')?.textContent, "
+                                     "document.getElementById('error')?.textContent]")
+        pytest.fail(f"the page never reached {states} in {WAIT_S} s: state, tile, status, error = {seen}")
     return driver.execute_script(f"return document.body.dataset.{attribute}")
 
 
@@ -173,6 +184,43 @@ def test_cluster_gallery(browser, map_server) -> None:  # noqa: ANN001
                                     ".map(i => i.complete && i.naturalWidth > 0)")
     assert loaded and all(loaded)
     assert not _csp_violations(browser)
+
+
+def test_a_busy_service_is_retried_by_the_page(browser, exported_models: Path, server_factory, poll_ready,  # noqa: ANN001
+                                              scene: Path, tmp_path: Path) -> None:
+    """One scene running and one waiting fill a queue of 1: the page's scene is refused with 503 + Retry-After,
+    shows the wait, asks again by itself and is answered."""
+    from selenium.webdriver.common.by import By
+
+    server = server_factory(exported_models, env={"AGRILAND_MAX_SCENES": "1", "AGRILAND_MAX_SCENE_QUEUE": "1"})
+    assert poll_ready(server.url) == 200
+    busy = write_scene(tmp_path / "busy.tif", 700, 900).read_bytes()
+    tickets = ["busy-ticket-1", "busy-ticket-2"]
+
+    def post(ticket: str) -> None:
+        httpx.post(server.url + "/segment_scene", timeout=300, headers={"X-Agriland-Ticket": ticket},
+                   files={"file": ("busy.tif", busy, "image/tiff")},
+                   data={"bands": "sentinel2-10m", "mask_mode": "threshold"})
+
+    threads = [threading.Thread(target=post, args=(t,)) for t in tickets]
+    browser.get(server.url + "/map/")
+    for thread in threads:
+        thread.start()
+        time.sleep(0.3)
+    deadline, full = time.monotonic() + 60, False
+    while time.monotonic() < deadline and not full:  # the queue is full: one running, one waiting
+        place = httpx.get(server.url + "/map/api/queue", params={"ticket": tickets[1]}, timeout=10).json()
+        full = place["running"] == 1 and place["waiting"] == 1
+        time.sleep(0.05)
+    assert full, f"the two busy scenes never filled the queue: {place}"
+    _upload(browser, "scene-file", scene)
+    assert _wait_state(browser, states=("retrying", "done", "error")) == "retrying"
+    assert "Retrying in" in browser.find_element(By.ID, "status-text").text
+    assert "scene queue is full" in browser.find_element(By.ID, "status-text").text
+    assert _wait_state(browser) == "done", browser.find_element(By.ID, "error").text
+    for thread in threads:
+        thread.join()
+    assert browser.execute_script("return document.querySelectorAll('path.agriland-field').length") > 0
 
 
 def test_lost_connection_says_so(browser, map_server, scene: Path) -> None:  # noqa: ANN001 (stops the server: last)
