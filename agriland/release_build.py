@@ -51,42 +51,44 @@ def _commit() -> str:
     return result.stdout.strip() or "unknown"
 
 
-def _train(name: str, data: Path, work: Path, split: Path) -> float:
+def _train(name: str, data: Path, work: Path, split: Path, profile: str, mosaics: int) -> float:
     """Train and export one candidate into `work/models/<name>/fp32`; the wall time of all its steps."""
     models, run = work / "models", work / "runs" / name
+    fields_profile = "quick" if profile == "release" else profile
     seconds = 0.0
     if name == "dec":
-        seconds += _agriland(["train-dec", "--data", str(split / "train"), "--run", str(run), "--profile", "release"])
+        seconds += _agriland(["train-dec", "--data", str(split / "train"), "--run", str(run), "--profile", profile])
         seconds += _agriland(["clusters", "name", "--from-labels", "--run", str(run)])
     elif name == "unet":
         mosaics = work / "mosaics"
         seconds += _agriland(["mosaics", "--eurosat", str(split / "train"), "--out", str(mosaics), "--size", "64",
-                              "--n", str(MOSAICS), "--test-fraction", "0.1", "--val-fraction", "0.1", "--overwrite"])
+                              "--n", str(mosaics), "--test-fraction", "0.1", "--val-fraction", "0.1", "--overwrite"])
         seconds += _agriland(["train-unet", "--data", str(mosaics / "pairs.csv"), "--run", str(run),
-                              "--profile", "release"])
+                              "--profile", profile])
     else:
         fields = data / "fields-naip-dev"
         seconds += _agriland(["train-fields", "--polygons", str(fields / "via_annotations.json"),
-                              "--images", str(fields / "images"), "--run", str(run), "--profile", "quick"])
+                              "--images", str(fields / "images"), "--run", str(run), "--profile", fields_profile])
     seconds += _agriland(["export", name, "--run", str(run), "--models", str(models), "--variant", "fp32"])
     return seconds
 
 
-def _better(name: str, new: dict | None, old: dict | None) -> bool:
-    """Whether the candidate's held-out scores beat the shipped model's (no shipped model: it is better)."""
-    if old is None:
+def is_better(name: str, new: dict | None, old: dict | None, shipped: bool) -> bool:
+    """Whether the candidate's held-out scores beat the shipped model's (none shipped: it is better). The field
+    model has no EuroSAT held-out score (its recipe is cross-validated by image): it is replaced only on request."""
+    if not shipped:
         return True
-    if new is None:
-        return False  # the field model has no EuroSAT held-out score: replaced only on request
+    if new is None or old is None:
+        return False
     if name == "dec":
         return new["false_cropland"] <= MAX_FALSE_CROPLAND and new["cropland_recall"] > old["cropland_recall"]
     return new["auc"] > old["auc"]
 
 
-def install(candidate: Path, name: str) -> None:
-    """Replace `agriland/release/<name>/fp32` by the verified candidate artifact folder."""
+def install(candidate: Path, name: str, release_dir: Path = RELEASE_DIR) -> None:
+    """Replace `<release_dir>/<name>/fp32` by the verified candidate artifact folder."""
     verify_artifact(candidate)
-    target = RELEASE_DIR / name / "fp32"
+    target = release_dir / name / "fp32"
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".fp32.release-", dir=target.parent))
     try:
@@ -98,8 +100,9 @@ def install(candidate: Path, name: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def build(data: Path, work: Path, names: list[str], replace: bool, command: str) -> dict[str, dict]:
-    """Train, score and (when better) install each named model; returns what happened to each."""
+def build(data: Path, work: Path, names: list[str], replace: bool, command: str, profile: str = "release",
+          release_dir: Path = RELEASE_DIR, mosaics: int = MOSAICS) -> dict[str, dict]:
+    """Train, score and (when better) install each named model in `release_dir`; returns what happened to each."""
     from evaluation.release_eval import score_models
     from training.holdout_split import split_class_folders
 
@@ -108,20 +111,21 @@ def build(data: Path, work: Path, names: list[str], replace: bool, command: str)
     counts = split_class_folders(eurosat, split)
     outcome: dict[str, dict] = {}
     for name in names:
-        seconds = _train(name, data, work, split)
-        new = score_models(work / "models", split / "heldout").get(name)
-        old = score_models(RELEASE_DIR, split / "heldout").get(name) if (RELEASE_DIR / name / "fp32").is_dir() else None
-        better = _better(name, new, old)
+        seconds = _train(name, data, work, split, profile, mosaics)
+        new = score_models(work / "models", split / "heldout", [name]).get(name)
+        shipped = (release_dir / name / "fp32" / "manifest.json").is_file()
+        old = score_models(release_dir, split / "heldout", [name]).get(name) if shipped else None
+        better = is_better(name, new, old, shipped)
         outcome[name] = {"wall_s": round(seconds), "heldout": new, "shipped_heldout": old, "better": better,
                          "installed": better or replace}
         log.info("release: %s candidate %s shipped %s -> %s", name, new, old,
                  "installed" if better or replace else "kept the shipped model (not better; --replace forces it)")
         if better or replace:
-            install(work / "models" / name / "fp32", name)
+            install(work / "models" / name / "fp32", name, release_dir)
             if name == "fields":
                 continue  # its card (agriland/release/fields/MODEL_CARD.md) cites the cross-validation by image
             summary = json.loads((work / "runs" / name / "training_summary.json").read_text())
-            write_model_card(RELEASE_DIR / name, verify_artifact(RELEASE_DIR / name / "fp32"), new, counts,
+            write_model_card(release_dir / name, verify_artifact(release_dir / name / "fp32"), new, counts,
                              seconds=seconds, commit=_commit(), command=command, config=summary.get("config", {}))
     (work / "release_outcome.json").write_text(json.dumps(outcome, indent=2))
     return outcome
@@ -136,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/release"), help="runs, mosaics and candidates")
     parser.add_argument("--models", default="dec,unet", help=f"comma list of {', '.join(MODELS)} (default dec,unet)")
     parser.add_argument("--replace", action="store_true", help="install the candidates even if not better")
+    parser.add_argument("--profile", default="release",
+                        help="training profile (release; tiny only checks the command end to end)")
+    parser.add_argument("--mosaics", type=int, default=MOSAICS, help=f"U-Net training mosaics ({MOSAICS})")
+    parser.add_argument("--release-dir", type=Path, default=RELEASE_DIR,
+                        help="where the release models live (default: the package's agriland/release)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]
@@ -145,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.data / needed).is_dir():
             raise AgrilandError(f"{args.data / needed} not found: --data must hold {needed}/")
     command = "agriland release build " + " ".join(argv if argv is not None else sys.argv[2:])
-    outcome = build(args.data.resolve(), args.work.resolve(), names, args.replace, command)
+    outcome = build(args.data.resolve(), args.work.resolve(), names, args.replace, command, args.profile,
+                    args.release_dir.resolve(), args.mosaics)
     print(json.dumps({n: {k: o[k] for k in ("wall_s", "better", "installed")} for n, o in outcome.items()}, indent=2))
     return 0

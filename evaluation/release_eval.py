@@ -98,13 +98,14 @@ def segmentation_scores(folder: Path, tiles: np.ndarray, classes: np.ndarray) ->
     }
 
 
-def score_models(models: Path, tiles_dir: Path) -> dict[str, dict]:
-    """Scores of `models/dec/fp32` and `models/unet/fp32` (those present) on the tiles of `tiles_dir`."""
+def score_models(models: Path, tiles_dir: Path, names: list[str] | None = None) -> dict[str, dict]:
+    """Scores of `models/dec/fp32` and `models/unet/fp32` (those present, of `names` if given) on the tiles of
+    `tiles_dir`."""
     tiles, classes = load_class_tiles(tiles_dir)
     scores: dict[str, dict] = {}
     for name, score in (("dec", clustering_scores), ("unet", segmentation_scores)):
         folder = models / name / "fp32"
-        if (folder / "manifest.json").is_file():
+        if (names is None or name in names) and (folder / "manifest.json").is_file():
             scores[name] = score(folder, tiles, classes)
             log.info("%s (%s): %s", name, folder, scores[name])
     return scores

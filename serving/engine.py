@@ -39,6 +39,12 @@ def _metrics(max_batch_size: int) -> dict[str, Any]:
             labelnames=["model"],
             buckets=[0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0],
         )
+        _METRICS["model_info"] = prometheus_client.Gauge(
+            "agriland_model_info",
+            "1 for each model this worker serves: its variant and version (the release names it)",
+            labelnames=["model", "variant", "version"],
+            multiprocess_mode="max",
+        )
         _METRICS["rejected"] = prometheus_client.Counter(
             "agriland_rejected_requests",
             "Requests answered with 4xx/5xx by reason",
@@ -82,6 +88,8 @@ class Engine:
                 log.exception("model %r is NOT loaded, the service is not ready", name)
                 continue
             self.models[name] = model
+            self.metrics["model_info"].labels(model=name, variant=model.manifest.variant,
+                                              version=model.manifest.version).set(1)
             self.batchers[name] = self._batcher(name, model)
             log.info(
                 "model %s %s (tile %d) on %s, %d CPU threads, batches up to %d",

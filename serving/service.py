@@ -29,6 +29,7 @@ from serving.config import ServeSettings
 from serving.engine import Engine
 from serving.http_errors import JsonRouterErrors
 from serving.map_app import MAP_PATH, build_map_app
+from serving.models_app import MODELS_PATH, build_models_app
 from serving.raw_endpoints import cluster_raw_handler, segment_raw_handler
 from serving.resources import service_resources
 from serving.scene_endpoints import cluster_scene_handler, segment_scene_handler
@@ -231,3 +232,4 @@ class Agriland:
 
 Agriland.add_asgi_middleware(JsonRouterErrors)
 Agriland.mount_asgi_app(build_map_app(SETTINGS), path=MAP_PATH, name="map")  # the map page and cluster gallery
+Agriland.mount_asgi_app(build_models_app(), path=MODELS_PATH, name="models")  # which models and versions serve

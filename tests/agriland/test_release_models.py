@@ -20,7 +20,12 @@ def test_shipped_release_models_validate_and_are_small() -> None:
     assert sum(p.stat().st_size for p in RELEASE_DIR.rglob("*") if p.is_file()) <= MAX_TRACKED_BYTES
     fields = verify_artifact(RELEASE_DIR / "fields" / "fp32")
     assert fields.task == "fields" and fields.field_model is not None
-    assert (RELEASE_DIR / "fields" / "MODEL_CARD.md").is_file()
+    dec, unet = verify_artifact(RELEASE_DIR / "dec" / "fp32"), verify_artifact(RELEASE_DIR / "unet" / "fp32")
+    assert dec.task == "clustering" and dec.n_clusters and len(dec.cluster_names) == dec.n_clusters
+    assert unet.task == "segmentation"
+    for manifest in (dec, unet, fields):  # each card names the release it describes
+        card = (RELEASE_DIR / manifest.name / "MODEL_CARD.md").read_text()
+        assert manifest.version in card and "Known limits" in card
 
 
 def test_quickstart_installs_the_release_once(tmp_path: Path) -> None:

@@ -66,3 +66,19 @@ def test_health_and_metrics_routes(server) -> None:
     assert metrics.status_code == 200
     assert "agriland_batch_size_bucket" in metrics.text
     assert "agriland_queue_wait_seconds_bucket" in metrics.text
+
+
+def test_models_route_and_metrics_name_the_served_versions(server, exported_models) -> None:
+    from contract.manifest import read_manifest
+
+    report = httpx.get(server.url + "/models", follow_redirects=True, timeout=30)
+    assert report.status_code == 200, report.text
+    served = {m["name"]: m for m in report.json()["models"]}
+    metrics = httpx.get(server.url + "/metrics", timeout=30).text
+    for name in ("dec", "unet"):
+        manifest = read_manifest(exported_models / name / served[name]["variant"])
+        assert served[name]["version"] == manifest.version and served[name]["onnx_sha256"] == manifest.onnx_sha256
+        line = (f'agriland_model_info{{model="{name}",variant="{manifest.variant}",'
+                f'version="{manifest.version}"}} 1.0')
+        assert line in metrics, f"{line} not in /metrics"
+    assert report.json()["not_loaded"] == {}
