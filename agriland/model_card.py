@@ -43,14 +43,18 @@ LIMITS = {
 }
 
 
+def _number(value: float | None) -> str:
+    return "n/a (no such tile held out)" if value is None else f"{value:.3f}"
+
+
 def _metrics_lines(name: str, scores: dict) -> list[str]:
     if name == "dec":
-        return [f"- cropland recall **{scores['cropland_recall']:.3f}** (AnnualCrop + PermanentCrop tiles answered "
-                f"`cropland`), false-cropland rate **{scores['false_cropland']:.3f}** (Forest, Highway, Industrial, "
-                "Residential, River, SeaLake answered `cropland`);",
-                f"- FAO arable: AnnualCrop recall {scores['arable_recall_annual_crop']:.3f}, false-arable rate "
-                f"{scores['false_arable']:.3f};",
-                f"- NMI of clusters against the 10 classes {scores['nmi']:.3f}."]
+        return [f"- cropland recall **{_number(scores['cropland_recall'])}** (AnnualCrop + PermanentCrop tiles "
+                f"answered `cropland`), false-cropland rate **{_number(scores['false_cropland'])}** (Forest, "
+                "Highway, Industrial, Residential, River, SeaLake answered `cropland`);",
+                f"- FAO arable: AnnualCrop recall {_number(scores['arable_recall_annual_crop'])}, false-arable rate "
+                f"{_number(scores['false_arable'])};",
+                f"- NMI of clusters against the classes {_number(scores['nmi'])}."]
     fractions = ", ".join(f"{c} {v:.2f}" for c, v in scores["arable_fraction"].items())
     return [f"- ROC AUC of the mean cropland probability, cropland against the rest: **{scores['auc']:.3f}**;",
             f"- mean cropland fraction per class: {fractions}."]

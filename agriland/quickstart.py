@@ -9,6 +9,7 @@ the shipped EuroSAT sample (DEC, cluster names, mosaics, U-Net, export) in minut
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import shutil
@@ -135,7 +136,22 @@ def instance_env(environ: dict[str, str], models_dir: Path, port: int) -> dict[s
     """
     env = {**environ, "AGRILAND_MODELS_DIR": str(models_dir.resolve())}
     env.setdefault("BENTOML_HOME", str(Path(tempfile.gettempdir()) / f"agriland-bentoml-{port}"))
+    gallery = dec_gallery(models_dir)
+    if gallery is not None:
+        env.setdefault("AGRILAND_GALLERY_DIR", str(gallery))
     return env
+
+
+def dec_gallery(models_dir: Path) -> Path | None:
+    """The galleries/ of the served DEC's training run, where that run is on this machine (the map's gallery page
+    then shows sample tiles of each cluster)."""
+    manifest = models_dir / "dec" / "fp32" / "manifest.json"
+    try:
+        run = json.loads(manifest.read_text()).get("training_data", {}).get("run")
+    except (OSError, ValueError):
+        return None
+    gallery = Path(run) / "galleries" if isinstance(run, str) and run else None
+    return gallery.resolve() if gallery is not None and gallery.is_dir() else None
 
 
 def serve(models_dir: Path, port: int, host: str) -> None:

@@ -60,10 +60,10 @@ def _train(name: str, data: Path, work: Path, split: Path, profile: str, mosaics
         seconds += _agriland(["train-dec", "--data", str(split / "train"), "--run", str(run), "--profile", profile])
         seconds += _agriland(["clusters", "name", "--from-labels", "--run", str(run)])
     elif name == "unet":
-        mosaics = work / "mosaics"
-        seconds += _agriland(["mosaics", "--eurosat", str(split / "train"), "--out", str(mosaics), "--size", "64",
+        mosaic_dir = work / "mosaics"
+        seconds += _agriland(["mosaics", "--eurosat", str(split / "train"), "--out", str(mosaic_dir), "--size", "64",
                               "--n", str(mosaics), "--test-fraction", "0.1", "--val-fraction", "0.1", "--overwrite"])
-        seconds += _agriland(["train-unet", "--data", str(mosaics / "pairs.csv"), "--run", str(run),
+        seconds += _agriland(["train-unet", "--data", str(mosaic_dir / "pairs.csv"), "--run", str(run),
                               "--profile", profile])
     else:
         fields = data / "fields-naip-dev"
@@ -78,8 +78,8 @@ def is_better(name: str, new: dict | None, old: dict | None, shipped: bool) -> b
     model has no EuroSAT held-out score (its recipe is cross-validated by image): it is replaced only on request."""
     if not shipped:
         return True
-    if new is None or old is None:
-        return False
+    if new is None or old is None or None in new.values() or None in old.values():
+        return False  # a score that could not be measured never replaces a shipped model
     if name == "dec":
         return new["false_cropland"] <= MAX_FALSE_CROPLAND and new["cropland_recall"] > old["cropland_recall"]
     return new["auc"] > old["auc"]

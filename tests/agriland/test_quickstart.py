@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import signal
@@ -86,9 +87,13 @@ def test_fresh_machine_serves_the_release_without_training(tmp_path: Path) -> No
         process.wait(timeout=30)
 
 
-def test_a_users_own_models_are_served_as_they_are(exported_models: Path, tmp_path: Path) -> None:
+def test_a_users_own_models_are_served_as_they_are(exported_models: Path, tiny_runs: Path, tmp_path: Path) -> None:
     models = tmp_path / "own"  # AGRILAND_MODELS selects them; the release only fills in the missing field model
     shutil.copytree(exported_models, models)
+    manifest = models / "dec" / "fp32" / "manifest.json"  # its training run: the cached copy of the tiny DEC run
+    payload = json.loads(manifest.read_text())
+    payload["training_data"]["run"] = str(tiny_runs / "dec")
+    manifest.write_text(json.dumps(payload))
     own = verify_artifact(models / "dec" / "fp32").version
     os.environ["AGRILAND_MODELS"] = str(models)
     try:
@@ -100,6 +105,9 @@ def test_a_users_own_models_are_served_as_they_are(exported_models: Path, tmp_pa
         assert f"dec {own} (your own" in text and verify_artifact(models / "dec" / "fp32").version == own
         assert (models / "fields" / "fp32" / "model.onnx").is_file()
         assert not (tmp_path / "runs").exists()
+        # the DEC's training run is on this machine: the map's gallery shows its sample tiles
+        gallery = httpx.get(f"http://127.0.0.1:{port}/map/api/gallery", timeout=30).json()
+        assert gallery["model_version"] == own and gallery["samples"] is True
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
