@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from contract.errors import AgrilandError
+from contract.atomic import write_bytes_atomic
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 
@@ -87,10 +88,7 @@ def _write_masks(result: dict, tiles: list[Path], out: Path) -> list[Path]:
     written = []
     for tile, item in zip(tiles, result["results"]):
         target = out if len(tiles) == 1 and out.suffix.lower() == ".png" else out / f"{tile.stem}.mask.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".png.tmp")
-        tmp.write_bytes(base64.b64decode(item["mask_png_base64"]))
-        tmp.replace(target)
+        write_bytes_atomic(target, base64.b64decode(item["mask_png_base64"]))
         written.append(target)
     return written
 

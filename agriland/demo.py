@@ -14,6 +14,7 @@ from PIL import Image
 
 from agriland.profiles import SAMPLE_DIR
 from contract.errors import AgrilandError
+from contract.atomic import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +153,9 @@ def run_demo(url: str, out: Path, sample: Path, blocks: int = 4, block_tiles: in
     fig.suptitle("agriland demo on real Sentinel-2 tiles (EuroSAT sample): /segment + /cluster (top), "
                  "/segment_scene (bottom)")
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".tmp.png")
-    fig.savefig(tmp)
+    with atomic_file(out, suffix=".png") as tmp:
+        fig.savefig(tmp)
     plt.close(fig)
-    tmp.replace(out)
     return out
 
 

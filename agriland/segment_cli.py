@@ -65,8 +65,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--quality", choices=QUALITIES, default="fast",
                         help="fast (default): the field model at the image's own resolution (2.5-10 m); best: at "
                              "half its ground size (4x the pixels; docs/field_evaluation.md)")
-    parser.add_argument("--wgs84", action="store_true",
-                        help="kept for old scripts: the GeoJSON is always RFC 7946 (EPSG:4326 lon/lat); mask.tif keeps the scene CRS")
     parser.add_argument("--min-area-ha", type=float, default=0.0, help="drop polygons smaller than this (hectares)")
     parser.add_argument("--simplify", type=float, default=1.0, help="polygon simplification tolerance in pixels")
     parser.add_argument("--batch-size", type=int, default=8, help="tiles per model call (default: 8)")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +38,6 @@ class BatchConfig:
     address: str | None = None  # None: RAY_ADDRESS or a new local Ray
     num_cpus: int | None = None  # local Ray only
     asset: str | None = None  # STAC asset key
-    extra: dict = field(default_factory=dict)
 
     def check(self) -> None:
         unknown = [f for f in self.formats if f not in VECTOR_FORMATS]

@@ -96,8 +96,8 @@ def _init_ray(config: BatchConfig) -> None:
 
     address = config.address or os.environ.get("RAY_ADDRESS") or None
     if ray.is_initialized():
-        pass
-    elif address:
+        return
+    if address:
         log.info("connecting to the Ray cluster at %s", address)
         ray.init(address=address, log_to_driver=False)
     else:

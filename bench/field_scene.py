@@ -11,16 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import tempfile
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import DOCS, ROOT, WORK, machine_info, replace_section, setup_logging  # noqa: E402
-from bench.measured_run import run_measured  # noqa: E402
-from bench.sentinel2_tile import S2_SIDE, write_scene  # noqa: E402
+from bench.common import DOCS, ROOT, WORK, machine_info, replace_section, setup_logging
+from bench.measured_run import run_measured
+from bench.sentinel2_tile import S2_SIDE, write_scene
 
 log = logging.getLogger(__name__)
 AGRILAND = ROOT / ".venv" / "bin" / "agriland"

@@ -17,10 +17,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `python bench/gpu.py` from anywhere
-    sys.path.insert(0, str(ROOT))
 
-from inference.models.sessions import (  # noqa: E402
+from inference.models.sessions import (
     CONV_ALGO_SEARCHES,
     create_session,
     cuda_loadable,
@@ -32,7 +30,7 @@ log = logging.getLogger("bench.gpu")
 
 BEGIN, END = "<!-- gpu:begin -->", "<!-- gpu:end -->"
 NO_GPU = "no GPU: not run"
-COMMAND = ".venv/bin/python bench/gpu.py"
+COMMAND = ".venv/bin/python -m bench.gpu"
 
 
 def gpu_status() -> tuple[bool, str]:

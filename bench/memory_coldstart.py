@@ -2,20 +2,16 @@
 
 RSS is summed over the server's process tree (psutil) when ready, after one tile per endpoint, and after one
 16-tile request per endpoint (ONNX Runtime grows its arenas on the first large batch). fp32 is the default;
-the int8 variants are measured once for comparison. Reproduce: `.venv/bin/python bench/memory_coldstart.py`.
+the int8 variants are measured once for comparison. Reproduce: `.venv/bin/python -m bench.memory_coldstart`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
-from pathlib import Path
 
 import httpx
 
-if __package__ in (None, ""):  # run as `python bench/memory_coldstart.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import load_average, machine_info, save_result, setup_logging
 from bench.models import MODELS_DIR, TILES_DIR, prepare

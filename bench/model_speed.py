@@ -1,6 +1,6 @@
 """Model level: Keras predict vs ONNX Runtime fp32 vs int8 (CPU) on the same tiles at batch 1, 8 and 32.
 
-Reproduce: `.venv/bin/python bench/model_speed.py [--quick]` (writes out/bench/results/model_speed.json).
+Reproduce: `.venv/bin/python -m bench.model_speed [--quick]` (writes out/bench/results/model_speed.json).
 """
 
 from __future__ import annotations
@@ -8,13 +8,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as `python bench/model_speed.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import TILE, load_average, machine_info, matmul_peak, save_result, setup_logging, time_runs
 from bench.flops import count_flops, params_of

@@ -17,14 +17,11 @@ import json
 import logging
 import os
 import shutil
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as `python bench/models.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, TILE, WORK, setup_logging
 

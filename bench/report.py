@@ -3,22 +3,19 @@
 The hand-written analysis between the `analysis:begin` / `analysis:end` markers of an existing
 docs/benchmarks.md is kept across re-renders, and so is every section this script does not write (other
 benchmarks' sections: batching comparison, region scale, GPU), verbatim and in their order.
-Reproduce: `.venv/bin/python bench/report.py`.
+Reproduce: `.venv/bin/python -m bench.report`.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as `python bench/report.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import DOCS, load_result, setup_logging
 from bench.plot import plot
-from bench.report_sections import (  # noqa: E402
+from bench.report_sections import (
     ROOF,
     Targets,
     machine_block,
@@ -89,7 +86,7 @@ def render() -> Path:
     for name, section in sections:
         body += section(results[name], targets) if results[name] else [f"## {name}", "", "_not run_", ""]
     lines = ["# Benchmarks", "", "Written by `bench/report.py` from `out/bench/results/*.json`; everything: "
-             "`make bench` (= `.venv/bin/python bench/run_all.py`, add `--quick` for short points). Models: "
+             "`make bench` (= `.venv/bin/python -m bench.run_all`, add `--quick` for short points). Models: "
              "the quickstart defaults (`make run`, profile `quick`, 64 px tiles): the DEC on frozen ImageNet "
              "EfficientNet-Lite0 features (4 flip views averaged in the graph, K=50) and the U-Net with the Lite0 "
              "encoder, exported with `export.pipeline` to fp32 and static QDQ int8 ONNX (`bench/models.py`: "

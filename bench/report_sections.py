@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-CMD = ".venv/bin/python bench/{}.py"
+CMD = ".venv/bin/python -m bench.{}"
 
 
 ROOF: dict[str, float] = {}  # model -> GFLOP per tile, and "peak" -> GFLOP/s, from model_speed's results
@@ -142,8 +142,7 @@ def service_section(data: dict, targets: Targets) -> list[str]:
            "of one 64 px real EuroSAT PNG tile per request) against `bentoml serve` on 127.0.0.1; the load generator "
            "runs on the same 2 cores as the server (its CPU seconds are in the table). Servers, one after another: "
            "`onnx_batched` = `serving.service:Agriland`, micro-batcher up to 16 tiles; `onnx_unbatched` = the "
-           "same with `AGRILAND_MAX_BATCH_SIZE=1`; `keras_batched` = `bench/keras_service.py` (comparison "
-           "baseline: the tf_keras U-Net behind the same parsing and micro-batcher). Mean batch = delta of "
+           "same with `AGRILAND_MAX_BATCH_SIZE=1`. Mean batch = delta of "
            "`agriland_batch_size_sum / _count` from `/metrics` over the point.", "",
            "| server | endpoint | users | req/s | p50 ms | p95 ms | p99 ms | failures / requests | mean batch | "
            "client CPU s | server CPU s | load avg |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -217,11 +216,10 @@ def service_section(data: dict, targets: Targets) -> list[str]:
                                f"({data['servers'][spin]['env']}) {f(b['rps'], 2)} req/s, p50 {f(b['p50_ms'], 0)} ms "
                                f"(load {f(b['load_average'], 2)}): the default serves {f(a['rps'] / b['rps'], 2)}x the requests/s.")
     for users in (32, 64):
-        a, b, k = (by.get((s, "/segment", users)) for s in ("onnx_batched", "onnx_unbatched", "keras_batched"))
-        if a and b and k:
+        a, b = (by.get((s, "/segment", users)) for s in ("onnx_batched", "onnx_unbatched"))
+        if a and b:
             out.append(f"- /segment at {users} users: batched ONNX {f(a['rps'], 2)} req/s vs unbatched ONNX "
-                       f"{f(b['rps'], 2)} ({f(a['rps'] / b['rps'], 2)}x) vs Keras baseline {f(k['rps'], 2)} "
-                       f"({f(a['rps'] / k['rps'], 2)}x).")
+                       f"{f(b['rps'], 2)} ({f(a['rps'] / b['rps'], 2)}x).")
     out.append("")
     return out
 

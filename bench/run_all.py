@@ -1,6 +1,6 @@
 """Run every benchmark (models, service, scene, memory) one after another, then write docs/benchmarks.md + PNG.
 
-`make bench` runs `.venv/bin/python bench/run_all.py`; `--quick` shortens every point (smoke run); the 64 px
+`make bench` runs `.venv/bin/python -m bench.run_all`; `--quick` shortens every point (smoke run); the 64 px
 quickstart models are built and exported once (~2 minutes on 2 cores); `--runs DIR` benchmarks trained quickstart
 runs (DIR/dec-quick, DIR/unet-quick) instead; `--only model_speed,scene_speed` runs a subset and re-renders.
 Each benchmark runs in its own process so one's memory and threads never colour the next.
@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as `python bench/run_all.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import PYTHON, ROOT, load_average, setup_logging
 

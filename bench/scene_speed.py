@@ -3,22 +3,19 @@
 Also times the same scene in-process (inference.scenes.segment.segment_file on ONNX Runtime, no HTTP) to split the
 cost between the model, tiling/stitching and the HTTP/decoding around it. When the server has no
 /segment_scene yet, only the in-process figure is recorded and the result says so.
-Reproduce: `.venv/bin/python bench/scene_speed.py [--quick]`.
+Reproduce: `.venv/bin/python -m bench.scene_speed [--quick]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-if __package__ in (None, ""):  # run as `python bench/scene_speed.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import TILE, WORK, load_average, machine_info, save_result, scene_tiles, setup_logging, time_runs
 from bench.models import MODELS_DIR, prepare

@@ -27,10 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import (  # noqa: E402
+from bench.common import (
     DOCS,
     ROOT,
     WORK,
@@ -41,7 +39,7 @@ from bench.common import (  # noqa: E402
     scene_cli_options,
     setup_logging,
 )
-from bench.measured_run import run_measured  # noqa: E402
+from bench.measured_run import run_measured
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,9 @@
 """Service level: locust (headless, loopback) at 1/8/32/64 users on /segment and /cluster, three servers.
 
 Servers, one after another in the same run: the ONNX service with its micro-batcher (AGRILAND_MAX_BATCH_SIZE=16),
-the same ONNX models without batching (AGRILAND_MAX_BATCH_SIZE=1), and the bench-only Keras baseline
-(bench/keras_service.py, /segment only). Then model-only ONNX Runtime throughput at the batch size the service
-reached, for the ratio. Reproduce: `.venv/bin/python bench/service_load.py [--quick] [--duration 20]`.
+the same with ONNX Runtime's thread spinning flipped, and without batching (AGRILAND_MAX_BATCH_SIZE=1). Then
+model-only ONNX Runtime throughput at the batch size the service reached, for the ratio.
+Reproduce: `.venv/bin/python -m bench.service_load [--quick] [--duration 20]`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,12 @@ import logging
 import os
 import resource
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
 
-if __package__ in (None, ""):  # run as `python bench/service_load.py`
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, WORK, load_average, load_result, machine_info, save_result, setup_logging, time_runs
 from bench.models import MODELS_DIR, TILES_DIR, prepare
@@ -42,7 +39,7 @@ def spin_variant() -> tuple[str, str]:
     return ("onnx_batched_spin", "1") if DEFAULT_SPINNING == "0" else ("onnx_batched_nospin", "0")
 
 
-def server_configs(keras_model: Path) -> dict[str, dict]:
+def server_configs() -> dict[str, dict]:
     base = {"AGRILAND_MODELS_DIR": str(MODELS_DIR), "AGRILAND_PROVIDERS": "cpu"}
     spin_label, spin_value = spin_variant()
     return {
@@ -52,9 +49,6 @@ def server_configs(keras_model: Path) -> dict[str, dict]:
                      "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "16", "AGRILAND_ORT_SPINNING": spin_value}},
         "onnx_unbatched": {"target": "serving.service:Agriland", "endpoints": ("/segment", "/cluster"),
                            "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "1"}},
-        "keras_batched": {"target": "bench.keras_service:KerasSegment", "endpoints": ("/segment",),
-                          "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "16", "BENCH_KERAS_MODEL": str(keras_model),
-                                  "BENCH_MANIFEST_DIR": str(MODELS_DIR / "unet" / "fp32")}},
     }
 
 
@@ -160,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="5 s per point instead of 20 s")
     parser.add_argument("--duration", type=int, default=None, help="seconds per locust point")
     parser.add_argument("--servers", default=None,
-                        help="comma-separated; default: onnx_batched, its spinning-flipped twin, onnx_unbatched, "
-                             "keras_batched")
+                        help="comma-separated; default: onnx_batched, its spinning-flipped twin, onnx_unbatched")
     parser.add_argument("--users", default=",".join(map(str, USERS)))
     parser.add_argument("--merge", action="store_true",
                         help="replace only these servers' points in the saved results (keeps the model-only reference)")
@@ -173,11 +166,11 @@ def main(argv: list[str] | None = None) -> int:
         return remeasure(2.0 if args.quick else 6.0)
     duration = args.duration or (5 if args.quick else 20)
     users = tuple(int(u) for u in args.users.split(","))
-    models = prepare()
-    configs = server_configs(models["unet"].keras)
+    prepare()
+    configs = server_configs()
     result: dict = {"machine": machine_info(), "duration_s": duration, "users": list(users), "points": [],
                     "servers": {}, "quick": args.quick}
-    servers = args.servers or f"onnx_batched,{spin_variant()[0]},onnx_unbatched,keras_batched"
+    servers = args.servers or f"onnx_batched,{spin_variant()[0]},onnx_unbatched"
     for label in servers.split(","):
         config = configs[label]
         server = Server(config["target"], config["env"], label)

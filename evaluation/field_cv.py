@@ -241,7 +241,7 @@ def write_report(args: argparse.Namespace, done: dict, text: str, n_images: int,
     import platform
     from datetime import datetime, timezone
 
-    from bench.common import replace_section  # run from the repository root (python -m evaluation.field_cv)
+    from contract.reports import replace_section  # run from the repository root (python -m evaluation.field_cv)
 
     figure = _sheet(args.work, DOCS / "field_overlays_cv.png")
     seconds = [r.get("train_seconds", 0) for r in done.values() if r.get("train_seconds")]

@@ -6,7 +6,6 @@ import json
 import logging
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Literal
 import numpy as np
 
 from contract.artifacts import MODEL_FILE, VARIANTS, artifact_folder, verify_artifact
-from contract.atomic import replace_dir
+from contract.atomic import atomic_dir, write_text_atomic
 from contract.errors import AgrilandError
 from contract.manifest import read_manifest, write_manifest
 from export.manifest_builder import KERAS_FILE, build_manifest, read_summary
@@ -174,9 +173,7 @@ def export_variant(inputs: ExportInputs, models_dir: Path, variant: Variant) -> 
     if variant != "fp32" and not _fp32_is_current(fp32_folder, inputs):
         log.info("%s: exporting fp32 first (variants derive from it)", inputs.name)
         export_variant(inputs, models_dir, "fp32")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{variant}.tmp-", dir=final.parent))
-    try:
+    with atomic_dir(final, overwrite=True) as staging:
         model_path = staging / MODEL_FILE
         extra: dict[str, object] = {"parity_source": inputs.tile_source}
         tile = int(inputs.summary["tile_size"])
@@ -196,9 +193,6 @@ def export_variant(inputs: ExportInputs, models_dir: Path, variant: Variant) -> 
         manifest = build_manifest(inputs.run_dir, staging, inputs.name, variant, parity, inputs.summary, extra)
         write_manifest(staging, manifest)
         verify_artifact(staging)
-        replace_dir(staging, final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     log.info("exported %s/%s -> %s", inputs.name, variant, final)
     return final
 
@@ -233,11 +227,7 @@ def write_export_summary(models_dir: Path, inputs: ExportInputs, outcomes: list[
                "calibration_source": inputs.calibration_source or inputs.tile_source,
                "calibration_tiles": int(len(inputs.calibration_tiles)),
                "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "variants": variants}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps(summary, indent=2) + "\n")
 
 
 def run_export(run_dir: Path | str, models_dir: Path | str, name: Name, variants: list[str],
@@ -270,13 +260,6 @@ def run_export(run_dir: Path | str, models_dir: Path | str, name: Name, variants
         outcomes.append(outcome)
     log.info("%s export summary: %s", name, write_export_summary(models_dir, inputs, outcomes))
     return outcomes
-
-
-def export_models(run_dir: Path | str, models_dir: Path | str, name: Name, variants: list[str],
-                  calibration_source: Path | None = None, n_parity_tiles: int = 64) -> list[Path]:
-    """The folders of the variants that were exported (dropped fp16/int8 are left out; see run_export)."""
-    outcomes = run_export(run_dir, models_dir, name, variants, calibration_source, n_parity_tiles)
-    return [o.folder for o in outcomes if o.folder is not None]
 
 
 def export_model(run_dir: Path | str, models_dir: Path | str, name: Name, variant: Variant,

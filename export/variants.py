@@ -155,7 +155,7 @@ def to_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, batch_size
             calibration_method: Literal["minmax", "percentile"] = "minmax") -> Path:
     """Static QDQ int8 (per-channel s8 weights, u8 activations) calibrated on real uint8 tiles.
 
-    The keyword options are the export's defaults; bench/int8_study.py varies them (nodes for which `keep_float`
+    The keyword options are the export's defaults; the int8 study (docs/benchmarks.md, retired bench/int8_study.py) varied them (nodes for which `keep_float`
     is true stay float, 16-bit activations, percentile calibration) to find where the int8 error comes from."""
     from onnxruntime.quantization import (
         CalibrationDataReader,

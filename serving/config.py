@@ -134,10 +134,6 @@ class ServeSettings(BaseSettings):
         """Workers as a number (`auto` is resolved by from_env; a literal `auto` here counts as one)."""
         return self.workers if isinstance(self.workers, int) else 1
 
-    @property
-    def provider_choice(self) -> ProviderSetting:
-        return self.providers
-
 
 def settings_problem(err: ValidationError) -> str:
     """One line per refused variable: `AGRILAND_WORKERS='many': Input should be a valid integer`."""

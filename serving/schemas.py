@@ -24,14 +24,6 @@ class ApiError(Exception):
         self.detail = detail
 
 
-class ErrorResponse(BaseModel):
-    """Body of every 4xx/5xx answer."""
-
-    error: str = Field(description="what was wrong, naming the field or tile")
-    status: int
-    detail: Any = None
-
-
 class TileIn(BaseModel):
     """One tile as base64 (standard alphabet, optionally a data: URL) of a PNG, JPEG or TIFF file."""
 
@@ -105,18 +97,6 @@ class SegmentOptions(PixelOptions):
     mask_encoding: Literal["both", "png", "rle"] = Field(
         default="both", description="which mask encodings the JSON answer carries (each one costs time to compute)"
     )
-
-
-class ClusterRequest(ClusterOptions):
-    """JSON body of POST /cluster."""
-
-    tiles: list[TileIn] = Field(min_length=1, description="one or more tiles")
-
-
-class SegmentRequest(SegmentOptions):
-    """JSON body of POST /segment."""
-
-    tiles: list[TileIn] = Field(min_length=1, description="one or more tiles")
 
 
 class ClusterScore(BaseModel):

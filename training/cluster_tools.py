@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+from contract.atomic import atomic_dir, atomic_file
 from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.manifold import TSNE
@@ -45,10 +44,8 @@ def tsne_plot(z: np.ndarray, assignments: np.ndarray, path: Path, title: str = "
     ax.set_title(title or "t-SNE of the DEC embedding")
     ax.set_xticks([])
     ax.set_yticks([])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", bbox_inches="tight")
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png", bbox_inches="tight")
     return path
 
 
@@ -77,8 +74,7 @@ def write_galleries(run_dir: Path, images: np.ndarray, q: np.ndarray, per_cluste
     assignments = q.argmax(axis=1)
     final = run_dir / GALLERY_DIR
     run_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=".galleries."))
-    try:
+    with atomic_dir(final, overwrite=True) as staging:
         lines = [
             "# Cluster galleries",
             "",
@@ -101,11 +97,5 @@ def write_galleries(run_dir: Path, images: np.ndarray, q: np.ndarray, per_cluste
             lines.append(f"| {cluster} | {name} | {len(members)} | {q[members, cluster].mean():.3f} | "
                          f"[{file}]({file}) |")
         (staging / INDEX_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
-        if final.exists():
-            shutil.rmtree(final)
-        staging.replace(final)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging, ignore_errors=True)
     log.info("galleries: %d clusters written to %s", q.shape[1], final)
     return final / INDEX_FILE

@@ -131,7 +131,7 @@ def _kept_notes(path: Path) -> str:
 
 
 # The synthetic section measures the workflow's own pixel autoencoder (random ResNet-50, BatchNorm-calibrated and
-# frozen, average pooling, dense head) — the pretrained-feature DEC is evaluated on real tiles (bench/dec_eval_real.py).
+# frozen, average pooling, dense head) — the pretrained-feature DEC is evaluated on real tiles (evaluation/dec_eurosat.py).
 SYNTHETIC_WORKFLOW: dict[str, object] = {
     "backbone": "resnet50", "pooling": "avg", "train_backbone": False, "hidden_units": 256, "embedding_dim": 100,
     "ae_epochs": 3, "ae_batch_size": 32, "optimizer": "sgd", "learning_rate": 0.001, "batch_size": 32,

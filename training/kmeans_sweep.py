@@ -11,6 +11,7 @@ from sklearn.metrics import silhouette_score
 from tqdm import tqdm
 
 from contract.errors import AgrilandError
+from contract.atomic import write_text_atomic
 from training.cluster_metrics import evaluate_clustering
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,5 @@ def sweep_markdown(rows: list[dict[str, float]], source: str = "") -> str:
 
 
 def write_sweep_report(rows: list[dict[str, float]], path: Path, source: str = "") -> Path:
-    """Write the sweep table as Markdown (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(sweep_markdown(rows, source), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    """Write the sweep table as Markdown (whole or not at all)."""
+    return write_text_atomic(path, sweep_markdown(rows, source))

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from tqdm import tqdm
 
-from contract.atomic import atomic_dir
+from contract.atomic import atomic_dir, atomic_file
 from training.synthetic import LANDCOVER_CLASSES, TileSet, make_scene, make_tiles
 
 logger = logging.getLogger(__name__)
@@ -109,8 +109,6 @@ def write_contact_sheet(path: Path | str, tile_size: int = 128, seed: int = 0) -
     path = Path(path)
     tiles = make_tiles(30, tile_size, seed=seed)
     sheet = contact_sheet(tiles, cell=max(128, tile_size))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    sheet.save(tmp, format="PNG", optimize=True)
-    tmp.replace(path)
+    with atomic_file(path) as tmp:
+        sheet.save(tmp, format="PNG", optimize=True)
     return path

@@ -9,6 +9,7 @@ import numpy as np
 import tf_keras
 
 from training.seg_metrics import per_tile_iou, segmentation_metrics
+from contract.atomic import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -88,10 +89,8 @@ def write_overlays(
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=90)
+    with atomic_file(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90)
     plt.close(fig)
-    tmp.replace(path)
     log.info("overlays: %d tiles -> %s", len(indices), path)
     return path

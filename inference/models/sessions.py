@@ -22,7 +22,7 @@ _CUDA_LIBS = ("libcudart.so.13", "libcublasLt.so.13", "libcudnn.so.9")
 #                size is slow, which `warm_up` pays before the service reports ready);
 #   HEURISTIC  - cuDNN's heuristics, no benchmarking (fast first runs, possibly slower steady state);
 #   DEFAULT    - the implicit-GEMM default algorithm (no search at all).
-# `bench/gpu.py` measures all three on the GPU at hand; EXHAUSTIVE stays the default until it says otherwise.
+# `python -m bench.gpu` measures all three on the GPU at hand; EXHAUSTIVE stays the default until it says otherwise.
 CONV_ALGO_SEARCH_ENV = "AGRILAND_CUDNN_CONV_ALGO_SEARCH"
 CONV_ALGO_SEARCHES: tuple[str, ...] = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
 DEFAULT_CONV_ALGO_SEARCH: ConvAlgoSearch = "EXHAUSTIVE"
@@ -31,7 +31,7 @@ DEFAULT_CONV_ALGO_SEARCH: ConvAlgoSearch = "EXHAUSTIVE"
 # decode uploads, encode answers and run the event loop between model runs, and the spinning threads take
 # that CPU from them (and from every other process on a shared machine). Measured on 2 cores with the 64 px
 # quickstart models (docs/benchmarks.md, section 2): off served 1.5-3x the requests/s of on at 32 clients.
-# bench/service_load.py measures both side by side (onnx_batched vs onnx_batched_spin).
+# `python -m bench.service_load` measures both side by side (onnx_batched vs onnx_batched_spin).
 SPINNING_ENV = "AGRILAND_ORT_SPINNING"
 DEFAULT_SPINNING = "0"
 # The CPU memory arena (AGRILAND_ORT_CPU_ARENA=1/0): on, ONNX Runtime keeps the largest batch's activations

@@ -75,10 +75,10 @@ def test_segment_writes_georeferenced_outputs(models_dir: Path, tmp_path: Path, 
 
 
 @pytest.mark.slow
-def test_segment_wgs84_geojson(models_dir: Path, tmp_path: Path) -> None:
+def test_segment_geojson_is_lon_lat(models_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert agriland_main(["segment", str(_scene(tmp_path / "s.tif")), "--out", str(out), "--models",
-                          str(models_dir), "--overlap", "8", "--bands", "3,2,1", "--wgs84", "--no-progress",
+                          str(models_dir), "--overlap", "8", "--bands", "3,2,1", "--no-progress",
                           "--provider", "cpu"]) == 0
     collection = json.loads((out / "arable.geojson").read_text())
     assert "crs" not in collection

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from bench.measured_run import run_measured  # noqa: E402
+from bench.measured_run import run_measured
 
 # a parent that starts a child; the child holds 200 MB of touched memory for a second
 _TREE = (

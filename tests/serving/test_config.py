@@ -42,7 +42,7 @@ def test_values_are_stripped_and_lower_cased() -> None:
     settings = ServeSettings.from_env({"AGRILAND_PROVIDERS": " CUDA ", "AGRILAND_UNET_VARIANT": " INT8, FP32 ",
                                        "AGRILAND_DEC_VARIANT": "Fp32", "AGRILAND_MAX_TILES": " 12 ",
                                        "AGRILAND_MODELS_DIR": "  /srv/models "})
-    assert settings.providers == "cuda" and settings.provider_choice == "cuda"
+    assert settings.providers == "cuda"
     assert settings.unet_variant == "int8, fp32" and settings.dec_variant == "fp32"
     assert all(v.strip() in VARIANTS for v in settings.unet_variant.split(","))
     assert settings.max_tiles == 12 and settings.models_dir == Path("/srv/models")

@@ -1,7 +1,7 @@
 """EuroSAT section of docs/dec_evaluation.md: k-means (pixels, features), AE + k-means and DEC on a held-out split."""
 
 # Reproduce (about 15 minutes on 2 shared CPU cores):
-#     nice -n 10 .venv/bin/python bench/dec_eval_real.py --eurosat ../shared/data/eurosat-rgb
+#     nice -n 10 .venv/bin/python -m evaluation.dec_eurosat --eurosat ../shared/data/eurosat-rgb
 # Every method is fitted on the train split only and scored on the test split (seeded per class, disjoint).
 # Cluster names come from a few labeled tiles per class drawn from the train split (`names_from_labeled_tiles`).
 
@@ -20,18 +20,17 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import training  # noqa: E402,F401  (environment for TF before it loads)
-from bench.dec_eval_report import GALLERY_FILE, TSNE_FILE, render, write_section  # noqa: E402
-from training.autoencoder import Autoencoder, build_head_autoencoder, build_pca_head, embed, pretrain_head  # noqa: E402
-from training.cluster_metrics import evaluate_clustering  # noqa: E402
-from training.cluster_naming import ARABLE_NAMES, names_from_labeled_tiles  # noqa: E402
-from training.cluster_tools import tsne_plot, write_galleries  # noqa: E402
-from training.dec import DecTrainer, kmeans_init  # noqa: E402
-from training.dec_config import DecConfig, get_profile  # noqa: E402
-from training.pretrained_features import build_feature_extractor, extract  # noqa: E402
-from training.tile_io import image_files, read_rgb  # noqa: E402
+import training  # noqa: F401  (environment for TF before it loads)
+from evaluation.dec_eurosat_report import GALLERY_FILE, TSNE_FILE, render, write_section
+from training.autoencoder import Autoencoder, build_head_autoencoder, build_pca_head, embed, pretrain_head
+from training.cluster_metrics import evaluate_clustering
+from training.cluster_naming import ARABLE_NAMES, names_from_labeled_tiles
+from training.cluster_tools import tsne_plot, write_galleries
+from training.dec import DecTrainer, kmeans_init
+from training.dec_config import DecConfig, get_profile
+from training.pretrained_features import build_feature_extractor, extract
+from training.tile_io import image_files, read_rgb
 
 log = logging.getLogger("dec_eval_real")
 
@@ -282,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
             "report": {**report, "config": report["config"].to_dict()}, "given": given, "seconds": seconds,
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}},
             indent=1, default=float), encoding="utf-8")
-    command = "nice -n 10 .venv/bin/python bench/dec_eval_real.py " + " ".join(
+    command = "nice -n 10 .venv/bin/python -m evaluation.dec_eurosat " + " ".join(
         a if not Path(a).is_absolute() else os.path.relpath(a, ROOT) for a in given
         if a not in ("--render-only",))
     section = render(report, args, command, seconds)

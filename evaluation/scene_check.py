@@ -1,7 +1,7 @@
 """A check by construction on real imagery: a uint16 scene assembled from held-out EuroSAT tiles, one land-cover
 class per block, through the scene CLI path; reports the arable share of every class's blocks and draws it.
 
-    .venv/bin/python bench/scene_check_real.py --eurosat ../shared/data/eurosat-rgb --models models
+    .venv/bin/python -m evaluation.scene_check --eurosat ../shared/data/eurosat-rgb --models models
 
 Tiles are taken from the end of each class folder's sorted list (the quickstart sample is a random draw, so a few
 may overlap; the shipped sample's own file names are excluded). Writes docs/scene_check.md and docs/scene_check.png.
@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agriland.profiles import SAMPLE_DIR  # noqa: E402
-from contract.radiometry import DEFAULT_RADIOMETRY  # noqa: E402
+from agriland.profiles import SAMPLE_DIR
+from contract.radiometry import DEFAULT_RADIOMETRY
 
 ROOT = Path(__file__).resolve().parents[1]
 CLASSES = ("AnnualCrop", "PermanentCrop", "Pasture", "HerbaceousVegetation", "Forest", "SeaLake", "River",
@@ -120,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         "through `agriland segment` (windowed scene path, the manifest's radiometry contract). Truth is the block's "
         "class. Command:",
         "",
-        f"    .venv/bin/python bench/scene_check_real.py --eurosat PATH --models {args.models.name}",
+        f"    .venv/bin/python -m evaluation.scene_check --eurosat PATH --models {args.models.name}",
         "",
         f"Scene {image.shape[1]}x{image.shape[0]} px, {summary['n_polygons']} arable polygons, "
         f"{summary['arable_ha']:.0f} ha arable of {summary['valid_ha']:.0f} ha.",

@@ -1,4 +1,4 @@
-"""The EuroSAT DEC evaluation's report: verdicts and the docs/ section that bench/dec_eval_real.py writes."""
+"""The EuroSAT DEC evaluation's report: verdicts and the docs/ section that `python -m evaluation.dec_eurosat` writes."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import replace_section
+from contract.reports import replace_section
 from training.dec_config import DecConfig
 
-BEGIN = "<!-- eurosat-evaluation:begin (bench/dec_eval_real.py regenerates this part) -->"
+BEGIN = "<!-- eurosat-evaluation:begin (python -m evaluation.dec_eurosat regenerates this part) -->"
 END = "<!-- eurosat-evaluation:end -->"
 TSNE_FILE = "dec_eurosat_tsne.png"
 GALLERY_FILE = "dec_eurosat_gallery.png"

@@ -1,7 +1,7 @@
 """Real-imagery part of docs/unet_evaluation.md: U-Net encoders on EuroSAT mosaics and Forest Aerial, grouped splits."""
 
 # Reproduce (2 shared CPU cores; about 45 minutes for every encoder, a few minutes for the default one):
-#     nice -n 10 .venv/bin/python bench/unet_eval_real.py --eurosat ../shared/data/eurosat-rgb \
+#     nice -n 10 .venv/bin/python -m evaluation.unet_real --eurosat ../shared/data/eurosat-rgb \
 #         --forest ../shared/data/forest-aerial
 # Each model is trained by `training.unet_train.train_unet` (the shipped code path; one run folder per data set and
 # encoder under --work). `--reuse` takes a finished run folder whose config matches instead of training again, so
@@ -21,10 +21,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-import training  # noqa: E402,F401  (environment for TF / segmentation-models)
-from bench.unet_eval_report import (  # noqa: E402
+import training  # noqa: F401  (environment for TF / segmentation-models)
+from evaluation.unet_real_report import (
     ENCODERS,
     OVERLAY_FILES,
     PROFILE_RUN,
@@ -32,9 +31,9 @@ from bench.unet_eval_report import (  # noqa: E402
     render,
     write_section,
 )
-from training.mosaics import ARABLE_CLASSES, MosaicConfig, build_mosaics  # noqa: E402
-from training.unet_config import UnetConfig, get_profile  # noqa: E402
-from training.unet_train import (  # noqa: E402
+from training.mosaics import ARABLE_CLASSES, MosaicConfig, build_mosaics
+from training.unet_config import UnetConfig, get_profile
+from training.unet_train import (
     MODEL_FILE,
     OVERLAYS_FILE,
     SUMMARY_FILE,
@@ -184,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
 
     forest_native = native_size(next((args.forest / "images").iterdir()))[0]
     given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--reuse"]
-    command = "nice -n 10 .venv/bin/python bench/unet_eval_real.py " + " ".join(
+    command = "nice -n 10 .venv/bin/python -m evaluation.unet_real " + " ".join(
         os.path.relpath(a, ROOT) if Path(a).is_absolute() else a for a in given)
     section = render(results, aucs, args, command, forest_native)
     write_section(args.out, section)

@@ -1,6 +1,6 @@
 """Per-field evaluation on real imagery with drawn field polygons: pixel IoU / precision / recall and object F1.
 
-    .venv/bin/python bench/field_eval.py --fields ../shared/data/fields-naip-dev --gsd 1.0 --models models
+    .venv/bin/python -m evaluation.field_eval --fields ../shared/data/fields-naip-dev --gsd 1.0 --models models
 
 `--fields DIR` holds `images/` and a VGG Image Annotator export (`via_annotations.json`, one polygon per field;
 everything outside the polygons is not field). Every image goes through the scene path that `agriland segment`,
@@ -18,65 +18,41 @@ import argparse
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from bench.common import DOCS, machine_info, replace_section, setup_logging  # noqa: E402
-from evaluation.field_cv import overlay, write_geotiff  # noqa: E402
-from inference.models.tta import TTA_ENV  # noqa: E402
-from training.annotations import read_via, region_mask  # noqa: E402
-from training.field_metrics import FieldScores, instances_of, score_fields  # noqa: E402
+from contract.atomic import write_text_atomic
+from contract.reports import DOCS, machine_info, replace_section
+from evaluation.field_cv import overlay, write_geotiff
+from inference.models.tta import TTA_ENV
+from training.field_polygons import FieldImage, read_via_fields
+from training.field_metrics import FieldScores, instances_of, score_fields
 
 log = logging.getLogger("field_eval")
 REPORT = DOCS / "field_evaluation.md"
-
-
-@dataclass
-class FieldImage:
-    """One evaluation image: RGB pixels and the drawn fields as instance labels (0 = not field)."""
-
-    name: str
-    rgb: np.ndarray
-    fields: np.ndarray
 
 
 def coarsen(image: FieldImage, factor: int) -> FieldImage:
     """The image area-averaged by `factor` (a coarser sensor over the same fields); labels by nearest pixel."""
     if factor <= 1:
         return image
-    h, w = image.fields.shape
+    h, w = image.instances.shape
     size = (max(1, w // factor), max(1, h // factor))
     rgb = np.asarray(Image.fromarray(image.rgb).resize(size, Image.Resampling.BOX))
-    fields = np.asarray(Image.fromarray(image.fields).resize(size, Image.Resampling.NEAREST))
-    return FieldImage(image.name, rgb, fields.astype(np.int32))
+    fields = np.asarray(Image.fromarray(image.instances).resize(size, Image.Resampling.NEAREST))
+    return FieldImage(image.name, rgb, fields.astype(np.int32), image.gsd_m * factor)
 
 
-def load_fields(folder: Path, limit: int | None = None) -> list[FieldImage]:
-    """Images of `folder/images` with their VIA polygons rasterised as one instance label per field."""
+def _read(folder: Path, gsd: float) -> list[FieldImage]:
+    """The images of `folder/images` with the polygons of its VIA export (`*.json`) as field instances."""
     via = next(iter(sorted(folder.glob("*.json"))), None)
     if via is None:
         raise SystemExit(f"{folder} has no VIA export (*.json)")
-    out: list[FieldImage] = []
-    for entry in read_via(via)[:limit]:
-        path = folder / "images" / entry.filename
-        if not path.is_file():
-            log.warning("%s: listed in %s but missing; skipped", path, via.name)
-            continue
-        rgb = np.asarray(Image.open(path).convert("RGB"))
-        labels = np.zeros(rgb.shape[:2], dtype=np.int32)
-        for k, region in enumerate(entry.regions, start=1):
-            labels[region_mask(region.get("shape_attributes"), *rgb.shape[:2], f"{entry.filename} region {k}")] = k
-        out.append(FieldImage(path.stem, rgb, labels))
-    return out
+    return read_via_fields(via, folder / "images", gsd)
 
 
 def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, variant: str, mode: str,
@@ -122,7 +98,7 @@ def evaluate(images: list[FieldImage], answer_of, label: str) -> tuple[FieldScor
     for image in images:
         started = time.monotonic()
         answer = answer_of(image)
-        scores = score_fields(instances_of(answer), image.fields)
+        scores = score_fields(instances_of(answer), image.instances)
         total = total + scores
         rows.append({"image": image.name, "seconds": round(time.monotonic() - started, 2), **scores.as_dict()})
         answers.append(answer)
@@ -146,7 +122,7 @@ def save_overlays(images: list[FieldImage], answers: list[np.ndarray], path: Pat
     side = 384
     sheet = Image.new("RGB", (side * len(picks), side), "white")
     for k, i in enumerate(picks):
-        tile = Image.fromarray(overlay(images[i].rgb, instances_of(answers[i]), images[i].fields)).resize((side, side))
+        tile = Image.fromarray(overlay(images[i].rgb, instances_of(answers[i]), images[i].instances)).resize((side, side))
         sheet.paste(tile, (k * side, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
@@ -170,10 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", default="naip", help="report section name (one per data set)")
     parser.add_argument("--no-report", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
-    setup_logging()
-    images = [coarsen(image, args.coarsen) for image in load_fields(args.fields, args.limit)]
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    images = [coarsen(image, args.coarsen) for image in _read(args.fields, args.gsd)[:args.limit]]
     gsd = args.gsd * max(1, args.coarsen)
-    log.info("%d images, %d drawn fields", len(images), sum(int(im.fields.max()) for im in images))
+    log.info("%d images, %d drawn fields", len(images), sum(int(im.instances.max()) for im in images))
     results: dict[str, FieldScores] = {}
     per_image: dict[str, list[dict]] = {}
     answers_of: dict[str, list[np.ndarray]] = {}
@@ -205,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         f"## {args.tag}: {args.fields.name} ({len(images)} images, {sum(r['n_true'] for r in per_image[best])} "
         f"drawn fields, {gsd:g} m/px{f', coarsened {args.coarsen}x' if args.coarsen > 1 else ''})",
         "",
-        f"Command: `.venv/bin/python bench/field_eval.py --fields {args.fields} --gsd {args.gsd} "
+        f"Command: `.venv/bin/python -m evaluation.field_eval --fields {args.fields} --gsd {args.gsd} "
         f"--models {args.models} --coarsen {args.coarsen} --modes {args.modes}"
         + (f" --tta {args.tta}" if args.tta else "") + f" --tag {args.tag}`; machine: {info['cpu_model']}, {info['cores']} cores, "
         f"{info['date']}. Every image goes through the scene path (`segment_file`) as a GeoTIFF; answered fields are "
@@ -225,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         end,
     ])
     replace_section(REPORT, begin, end, section)
-    (DOCS / f"field_eval_{args.tag}.json").write_text(json.dumps(
+    write_text_atomic(DOCS / f"field_eval_{args.tag}.json", json.dumps(
         {name: {"total": results[name].as_dict(), "images": per_image[name]} for name in results}, indent=1))
     log.info("wrote %s and %s", REPORT, figure)
     return 0

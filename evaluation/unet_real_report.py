@@ -1,4 +1,4 @@
-"""The real-imagery U-Net evaluation's report: table rows and the docs/ section that bench/unet_eval_real.py writes."""
+"""The real-imagery U-Net evaluation's report: table rows and the docs/ section that `python -m evaluation.unet_real` writes."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import os
 import platform
 from pathlib import Path
 
-from bench.common import replace_section
+from contract.reports import replace_section
 from training.unet_config import get_profile
 
-BEGIN = "<!-- real-imagery-evaluation:begin (bench/unet_eval_real.py regenerates this part) -->"
+BEGIN = "<!-- real-imagery-evaluation:begin (python -m evaluation.unet_real regenerates this part) -->"
 END = "<!-- real-imagery-evaluation:end -->"
 # `efficientnet-lite0@profile`: the default model again, at the quick profile's own epochs and patience.
 PROFILE_RUN = "efficientnet-lite0@profile"
