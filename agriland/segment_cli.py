@@ -6,16 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from contract.errors import AgrilandError
-from inference.fields import MODES, FieldOptions
+from inference.fields import MODES
 from inference.models.answering import load_answering_model
 from inference.models.onnx_model import predictor
-from inference.pixels import PixelSpec
 from inference.scenes.geo import BAND_PRESETS
 from inference.scenes.outputs import preview_image, write_json, write_png
 from inference.scenes.polygons import polygons_geojson
-from inference.scenes.segment import QUALITIES, segment_file
-from inference.scenes.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX, WindowParams, default_overlap
+from inference.scenes.segment import QUALITIES, SceneRequest, segment_file
+from inference.scenes.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX
 
 log = logging.getLogger(__name__)
 
@@ -78,27 +76,20 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Segment one scene and write its outputs (each file written atomically)."""
     args = build_parser().parse_args(argv)
-    if args.min_area_ha < 0:
-        raise AgrilandError(f"--min-area-ha must be >= 0, got {args.min_area_ha}")
+    request = SceneRequest(mask_mode=args.mask_mode, quality=args.quality, threshold=args.threshold,
+                           overlap=args.overlap, sieve_px=args.sieve_px, bands=args.bands, scaling=args.scaling,
+                           simplify=args.simplify, min_area_ha=args.min_area_ha)
     model, field_model = load_answering_model(args.models, args.variant, args.mask_mode, args.provider)
-    threshold = model.manifest.cut(args.mask_mode, args.threshold)
+    scene = request.resolve(model.manifest, args.batch_size, args.block_size)
+    params = scene.params
     out: Path = args.out  # created only once the scene has opened (a bad scene leaves nothing behind)
-    overlap = default_overlap(model.tile_size) if args.overlap is None else args.overlap
-    params = WindowParams(model.tile_size, overlap, threshold, args.batch_size, args.block_size, args.sieve_px)
     result = segment_file(
         args.scene,
         predictor(model),
-        params,
+        scene,
         outputs={"mask": out / OUTPUT_FILES["mask"], "probability": out / OUTPUT_FILES["probability"]},
-        bands=args.bands,
-        pixels=PixelSpec(model.manifest.radiometry, scaling=args.scaling),
-        simplify_px=args.simplify,
-        min_area_ha=args.min_area_ha,
         progress=not args.no_progress,
         preview_side=1024,
-        fields=FieldOptions.parse(args.mask_mode),
-        field_model=field_model,
-        quality=args.quality,
     )
     summary = result.summary
     write_json(out / OUTPUT_FILES["geojson"], polygons_geojson(result.polygons))
@@ -109,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         "model": str(model.folder),
         "quality": args.quality,
         "model_version": model.manifest.version,
-        "threshold": threshold,
+        "threshold": params.threshold,
         "mask_mode": args.mask_mode,
         "tiles": result.stats.n_tiles,
         "tile_size": result.tile_size,

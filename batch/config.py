@@ -8,6 +8,7 @@ from typing import Literal
 
 from batch.vectors import VECTOR_FORMATS, VectorFormat
 from contract.errors import AgrilandError
+from inference.scenes.request import SceneRequest
 from inference.scenes.windowed import DEFAULT_BLOCK, DEFAULT_SIEVE_PX
 
 
@@ -52,8 +53,14 @@ class BatchConfig:
         if self.actors is not None and self.actors < 1:
             raise AgrilandError(f"--actors must be >= 1, got {self.actors}")
 
+    def scene_request(self) -> SceneRequest:
+        """The answer-changing options of every scene of this run (the type `agriland segment` and the service build)."""
+        return SceneRequest(mask_mode=self.mask_mode, quality=self.quality, threshold=self.threshold,
+                            overlap=self.overlap, sieve_px=self.sieve_px, bands=self.bands, scaling=self.scaling,
+                            simplify=self.simplify, min_area_ha=self.min_area_ha)
+
     def public(self) -> dict:
         """JSON-ready settings for the run manifest."""
         values = asdict(self)
         return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-                for k, v in values.items() if k != "extra"}
+                for k, v in values.items()}

@@ -32,7 +32,6 @@ from contract.artifacts import verify_artifact
 from contract.errors import AgrilandError
 from inference.models.answering import answering_model_name
 from inference.models.onnx_model import choose_variant
-from inference.pixels import PixelSpec
 from inference.scenes.outputs import write_json
 
 log = logging.getLogger(__name__)
@@ -46,23 +45,18 @@ LOCAL_OBJECT_STORE = 256 * 1024 * 1024
 class SceneWorker:
     """A Ray Data actor: one ONNX Runtime session, scenes in, result rows out."""
 
-    def __init__(self, config: BatchConfig) -> None:
+    def __init__(self, config: BatchConfig, model_folder: str) -> None:
         from inference.models.onnx_model import OnnxModel, predictor
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.config = config
-        self.model = OnnxModel.load(choose_variant(config.models, answering_model_name(config.models, config.mask_mode),
-                                                   config.variant)[0],
-                                    providers=config.provider, intra_op_threads=config.threads_per_actor)
+        self.model = OnnxModel.load(Path(model_folder), providers=config.provider,
+                                    intra_op_threads=config.threads_per_actor)
         self.predict = predictor(self.model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        manifest = self.model.manifest
         rows = [
-            run_scene(SceneInput(str(sid), str(href), str(calibration)), self.predict, manifest.tile_size,
-                      manifest.version, manifest.onnx_sha256, manifest.cut(self.config.mask_mode), self.config,
-                      PixelSpec(manifest.radiometry, scaling=self.config.scaling), variant=manifest.variant,
-                      field_model=manifest.field_model)
+            run_scene(SceneInput(str(sid), str(href), str(calibration)), self.predict, self.model.manifest, self.config)
             for sid, href, calibration in zip(batch["scene_id"], batch["href"], batch["calibration"])
         ]
         return {key: [row[key] for row in rows] for key in rows[0]}
@@ -119,7 +113,7 @@ def _actors(config: BatchConfig, n_scenes: int) -> int:
     return max(1, min(n_scenes, cpus // config.threads_per_actor))
 
 
-def _process(config: BatchConfig, todo: list[SceneInput]):
+def _process(config: BatchConfig, todo: list[SceneInput], model_folder: Path):
     """Yield result rows as actors finish scenes."""
     import ray.data
 
@@ -130,7 +124,7 @@ def _process(config: BatchConfig, todo: list[SceneInput]):
                                    for s in todo],
                                   override_num_blocks=len(todo))
     results = dataset.map_batches(
-        SceneWorker, fn_constructor_kwargs={"config": config}, batch_size=1,
+        SceneWorker, fn_constructor_kwargs={"config": config, "model_folder": str(model_folder)}, batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=actors),
         num_cpus=config.threads_per_actor, num_gpus=config.gpus_per_actor or None,
     )
@@ -147,14 +141,14 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
     manifest = verify_artifact(model_folder)
     if manifest.task != ("fields" if name == "fields" else "segmentation"):
         raise AgrilandError(f"{model_folder} holds a {manifest.task} model, not the {name} model")
+    config.scene_request().resolve(manifest)  # options this model cannot answer with fail here, not per scene
     config.out.mkdir(parents=True, exist_ok=True)
     _clean_leftovers(config.out)
     started = time.monotonic()
     records: dict[str, dict] = {}
     todo: list[SceneInput] = []
     for scene in scenes:
-        key = answer_key(scene, config, manifest.onnx_sha256, manifest.variant, manifest.tile_size,
-                         manifest.cut(config.mask_mode))
+        key = answer_key(scene, config, manifest)
         done = finished_record(config.out, scene, key, wanted_files(config))
         if done is None:
             todo.append(scene)
@@ -174,7 +168,7 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
     manifest_path = write_json(config.out / RUN_MANIFEST, run)
     if todo:
         bar = tqdm(total=len(todo), desc="scenes", unit="scene", disable=not progress)
-        for row in _process(config, todo):
+        for row in _process(config, todo, model_folder):
             row = {k: (str(v) if k in STR_FIELDS else v.item() if hasattr(v, "item") else v) for k, v in row.items()}
             row["radiometry"] = json.loads(row["radiometry"]) if row.get("radiometry") else None
             records[row["scene_id"]] = row

@@ -13,12 +13,10 @@ from batch.inputs import SceneInput
 from batch.vectors import FILE_NAMES, polygons_frame, write_vectors
 from contract.atomic import atomic_dir
 from contract.errors import AgrilandError
-from contract.manifest import FieldModelSpec
-from inference.fields import FieldOptions
-from inference.pixels import SCENE_STRETCH, PixelSpec
+from contract.manifest import Manifest
 from inference.scenes.outputs import write_json
 from inference.scenes.segment import segment_file
-from inference.scenes.windowed import Predict, WindowParams, default_overlap
+from inference.scenes.windowed import Predict
 
 log = logging.getLogger(__name__)
 
@@ -33,25 +31,10 @@ def scene_dir(out: Path, scene_id: str) -> Path:
     return out / SCENES_DIR / scene_id
 
 
-def answer_key(scene: SceneInput, config: BatchConfig, model_sha256: str, variant: str, tile_size: int,
-               default_threshold: float) -> dict:
+def answer_key(scene: SceneInput, config: BatchConfig, manifest: Manifest) -> dict:
     """Everything that changes a scene's answer: a rerun skips a scene only when all of it agrees (and the files
     asked for were written: see `finished_record`)."""
-    return {
-        "href": scene.href,
-        "model_sha256": model_sha256,
-        "variant": variant,
-        "threshold": default_threshold if config.threshold is None else config.threshold,
-        "overlap": default_overlap(tile_size) if config.overlap is None else config.overlap,
-        "mask_mode": config.mask_mode,
-        "quality": config.quality,
-        "bands": config.bands,
-        "scaling": config.scaling,
-        "calibration": scene.calibration,
-        "sieve_px": config.sieve_px,
-        "simplify": config.simplify,
-        "min_area_ha": config.min_area_ha,
-    }
+    return {"href": scene.href, **config.scene_request().answer_key(manifest), "calibration": scene.calibration}
 
 
 def wanted_files(config: BatchConfig) -> set[str]:
@@ -92,26 +75,21 @@ def _row(scene: SceneInput, status: str, **values: object) -> dict:
     return row
 
 
-def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version: str, model_sha256: str,
-              default_threshold: float, config: BatchConfig, pixels: PixelSpec = SCENE_STRETCH,
-              variant: str = "fp32", field_model: FieldModelSpec | None = None) -> dict:
+def run_scene(scene: SceneInput, predict: Predict, manifest: Manifest, config: BatchConfig) -> dict:
     """Segment one scene into `out/scenes/<id>/`; every failure becomes a `failed` row, never an exception."""
     started = time.monotonic()
-    key = answer_key(scene, config, model_sha256, variant, tile_size, default_threshold)
-    pixels = replace(pixels, calibration=scene.pixel_calibration())
-    threshold = default_threshold if config.threshold is None else config.threshold
-    overlap = default_overlap(tile_size) if config.overlap is None else config.overlap
-    params = WindowParams(tile_size, overlap, threshold, config.batch_size, config.block_size, config.sieve_px)
+    key = answer_key(scene, config, manifest)
+    model_version, model_sha256 = manifest.version, manifest.onnx_sha256
+    request = replace(config.scene_request(), calibration=scene.pixel_calibration())
+    resolved = request.resolve(manifest, config.batch_size, config.block_size)
+    params = resolved.params
     dest = scene_dir(config.out, scene.scene_id)
     try:
         with atomic_dir(dest, overwrite=True) as tmp:
             targets = {"mask": tmp / "mask.tif"}
             if config.probability:
                 targets["probability"] = tmp / "probability.tif"
-            result = segment_file(scene.href, predict, params, targets, bands=config.bands, pixels=pixels,
-                                  simplify_px=config.simplify, min_area_ha=config.min_area_ha,
-                                  fields=FieldOptions.parse(config.mask_mode), field_model=field_model,
-                                  quality=config.quality)
+            result = segment_file(scene.href, predict, resolved, targets)
             frame = polygons_frame(result.polygons, scene.scene_id, model_version, model_sha256)
             vectors = write_vectors(frame, tmp, config.formats)
             files = [p.name for p in result.outputs.values()] + [p.name for p in vectors.values()]
@@ -128,8 +106,8 @@ def run_scene(scene: SceneInput, predict: Predict, tile_size: int, model_version
             write_json(tmp / RECORD_FILE, {**row, "radiometry": json.loads(row["radiometry"] or "null"),
                                            "answer_key": key, "model_version": model_version,
                                            "model_sha256": model_sha256,
-                                           "threshold": threshold, "tile_size": tile_size, "overlap": overlap,
-                                           "sieve_px": config.sieve_px})
+                                           "threshold": params.threshold, "tile_size": params.tile_size,
+                                           "overlap": params.overlap, "sieve_px": params.sieve_px})
         dest.chmod(0o755)  # the temporary folder was private (0700)
         log.info("%s: ok, %.2f ha arable, %.1f s", scene.scene_id, row["arable_ha"], row["seconds"])
         return row

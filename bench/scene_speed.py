@@ -92,13 +92,13 @@ def in_process(path: Path, batch: int) -> dict:
     """inference.scenes.segment.segment_file with the fp32 ONNX model, no HTTP (windowed read + tile + run + blend)."""
     from inference.models.onnx_model import OnnxModel, predictor
     from inference.models.sessions import default_cpu_threads
-    from inference.scenes.segment import segment_file
+    from inference.scenes.segment import ResolvedScene, segment_file
     from inference.scenes.windowed import WindowParams
 
     model = OnnxModel.load(MODELS_DIR / "unet" / "fp32", "cpu", default_cpu_threads(1))
     model.run(scene_tiles(1, seed=3))
     t0 = time.perf_counter()
-    run = segment_file(path, predictor(model), WindowParams(TILE, OVERLAP, batch_size=batch))
+    run = segment_file(path, predictor(model), ResolvedScene(WindowParams(TILE, OVERLAP, batch_size=batch)))
     return {"segment_s": time.perf_counter() - t0, "n_tiles": run.stats.n_tiles, "batch": batch}
 
 

@@ -58,19 +58,13 @@ def answer(model, image: FieldImage, work: Path, quality: str = "fast") -> np.nd
     """The answered field instances of one image through `segment_file` with the served defaults."""
     import rasterio
 
-    from inference.fields import FieldOptions
     from inference.models.onnx_model import predictor
-    from inference.pixels import PixelSpec
-    from inference.scenes.segment import segment_file
-    from inference.scenes.windowed import DEFAULT_SIEVE_PX, WindowParams, default_overlap
+    from inference.scenes.segment import SceneRequest, segment_file
 
     scene = work / "scene.tif"
     write_geotiff(scene, image.rgb, image.gsd_m)
-    params = WindowParams(model.tile_size, default_overlap(model.tile_size), model.manifest.cut("fields"), 8,
-                          sieve_px=DEFAULT_SIEVE_PX)
-    segment_file(scene, predictor(model), params, outputs={"mask": work / "mask.tif"},
-                 pixels=PixelSpec(model.manifest.radiometry), fields=FieldOptions.parse("fields"),
-                 field_model=model.manifest.field_model, quality=quality)  # type: ignore[arg-type]
+    request = SceneRequest(mask_mode="fields", quality=quality)  # type: ignore[arg-type]
+    segment_file(scene, predictor(model), request.resolve(model.manifest, 8), outputs={"mask": work / "mask.tif"})
     with rasterio.open(work / "mask.tif") as ds:
         mask = ds.read(1)
     return instances_of(mask == 1)

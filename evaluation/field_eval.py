@@ -60,20 +60,15 @@ def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, varian
     """The answered mask (1 = field) of one image through `segment_file`, as the CLI runs it."""
     import rasterio
 
-    from inference.fields import FieldOptions
     from inference.models.onnx_model import predictor
-    from inference.pixels import PixelSpec
-    from inference.scenes.segment import segment_file
-    from inference.scenes.windowed import DEFAULT_SIEVE_PX, WindowParams, default_overlap
+    from inference.scenes.segment import SceneRequest, segment_file
 
     model = _model(models, variant)
     scene = work / "scene.tif"
     write_geotiff(scene, rgb, gsd)
     # the defaults `agriland segment`, /segment_scene and `agriland batch` answer with
-    params = WindowParams(model.tile_size, default_overlap(model.tile_size), model.manifest.cut(mode, threshold), 16,
-                          sieve_px=DEFAULT_SIEVE_PX)
-    segment_file(scene, predictor(model), params, outputs={"mask": work / "mask.tif"},
-                 pixels=PixelSpec(model.manifest.radiometry), fields=FieldOptions.parse(mode))
+    request = SceneRequest(mask_mode=mode, threshold=threshold)  # type: ignore[arg-type]
+    segment_file(scene, predictor(model), request.resolve(model.manifest, 16), outputs={"mask": work / "mask.tif"})
     with rasterio.open(work / "mask.tif") as ds:
         mask = ds.read(1)
     return (mask == 1).astype(np.uint8)

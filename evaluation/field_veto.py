@@ -27,17 +27,15 @@ def unet_probability(unet, image, work: Path) -> np.ndarray:
     """The U-Net's blended arable probability of one image through the scene path (its own radiometry and GSD)."""
     import rasterio
 
-    from inference.fields import FieldOptions
     from inference.models.onnx_model import predictor
-    from inference.pixels import PixelSpec
-    from inference.scenes.segment import segment_file
-    from inference.scenes.windowed import WindowParams, default_overlap
+    from inference.scenes.segment import SceneRequest, segment_file
 
     scene = work / "scene.tif"
     write_geotiff(scene, image.rgb, image.gsd_m)
-    params = WindowParams(unet.tile_size, default_overlap(unet.tile_size), 0.5, 8)
-    segment_file(scene, predictor(unet), params, outputs={"probability": work / "p.tif"},
-                 pixels=PixelSpec(unet.manifest.radiometry), fields=FieldOptions(mode="threshold"), vectorise=False)
+    # the probability only: no sieve, threshold mode (the cut does not change the probability raster)
+    request = SceneRequest(mask_mode="threshold", threshold=0.5, sieve_px=0)
+    segment_file(scene, predictor(unet), request.resolve(unet.manifest, 8), outputs={"probability": work / "p.tif"},
+                 vectorise=False)
     with rasterio.open(work / "p.tif") as ds:
         return np.nan_to_num(ds.read(1), nan=0.0)
 

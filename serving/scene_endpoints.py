@@ -16,14 +16,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contract.manifest import Manifest
-from inference.fields import FieldOptions
 from inference.pixels import PixelSpec
 from inference.scenes.cluster import cluster_scene
 from inference.scenes.geo import SceneLimits
 from inference.scenes.polygons import TooManyPolygons, polygons_geojson
+from inference.scenes.request import OptionError, ResolvedScene, SceneRequest
 from inference.scenes.segment import segment_file
 from inference.scenes.source import GeoTiffSource
-from inference.scenes.windowed import WindowParams, default_overlap
 from serving.config import ServeSettings
 from serving.scene_bridge import BatcherBridge, SceneService, run_scene, scene_folder
 from serving.scene_extras import PREVIEW_SIDE, geoparquet_base64, web_preview
@@ -36,13 +35,19 @@ log = logging.getLogger(__name__)
 GEOJSON = "application/geo+json"
 
 
-def _overlap(options: SegmentSceneOptions, tile: int) -> int:
-    overlap = default_overlap(tile) if options.overlap is None else options.overlap
-    if overlap >= tile // 2:  # more overlap multiplies the tiles to compute (near `tile`, without end)
-        raise ApiError(
-            400, f"invalid options: overlap={overlap} must be smaller than half the model tile ({tile // 2} px)"
-        )
-    return overlap
+def scene_request(options: SegmentSceneOptions) -> SceneRequest:
+    """The scene request of a /segment_scene form (the same type `agriland segment` and `agriland batch` build)."""
+    return SceneRequest(mask_mode=options.mask_mode, quality=options.quality, threshold=options.threshold,
+                        overlap=options.overlap, sieve_px=options.sieve_px, bands=options.bands,
+                        scaling=options.scaling, simplify=options.simplify, min_area_ha=options.min_area_ha)
+
+
+def resolve(options: SegmentSceneOptions, manifest: Manifest, batch_size: int) -> ResolvedScene:
+    """The request resolved against the answering model; an option it cannot answer with is a 400."""
+    try:
+        return scene_request(options).resolve(manifest, batch_size)
+    except OptionError as err:
+        raise ApiError(400, f"invalid options: {err}") from err
 
 
 def scene_ticket(request: Request) -> str | None:
@@ -54,7 +59,7 @@ def scene_ticket(request: Request) -> str | None:
 
 
 def _segment_answer(
-    upload: SceneUpload, options: SegmentSceneOptions, bridge: BatcherBridge, params: WindowParams,
+    upload: SceneUpload, options: SegmentSceneOptions, bridge: BatcherBridge, scene: ResolvedScene,
     manifest: Manifest, settings: ServeSettings, folder: Path,
 ) -> Response:
     """Segment, vectorise and encode the answer (runs in the worker thread) with the windowed engine that
@@ -66,11 +71,9 @@ def _segment_answer(
     cog = folder / f"{upload.path.stem}_{options.product}.tif"
     try:
         result = segment_file(
-            upload.path, bridge, params, {options.product: cog} if raster else {}, bands=options.bands,
-            pixels=PixelSpec(manifest.radiometry, scaling=options.scaling), simplify_px=options.simplify,
-            min_area_ha=options.min_area_ha, limits=SceneLimits(max_pixels=settings.max_scene_pixels),
-            vectorise=options.format != "geotiff", max_polygons=settings.max_polygons,
-            fields=FieldOptions.parse(options.mask_mode), field_model=manifest.field_model, quality=options.quality,
+            upload.path, bridge, scene, {options.product: cog} if raster else {},
+            limits=SceneLimits(max_pixels=settings.max_scene_pixels), vectorise=options.format != "geotiff",
+            max_polygons=settings.max_polygons,
             preview_side=PREVIEW_SIDE if options.include_preview and options.format == "json" else 0,
         )
     except TooManyPolygons as err:
@@ -88,6 +91,7 @@ def _segment_answer(
                                "summary": result.summary.model_dump(),
                                "radiometry": None if result.radiometry is None else result.radiometry.model_dump()}
         return Response(_dumps(geojson), media_type=GEOJSON)
+    params = scene.params
     body = SegmentSceneResponse(
         model=manifest.name,
         model_version=manifest.version,
@@ -136,16 +140,13 @@ async def segment_scene_handler(request: Request, service: SceneService, setting
         field_model = engine.field_model_for(options.mask_mode)
         model = field_model or engine.models["unet"]
         submit = engine.predict_field_planes if field_model is not None else engine.predict_masks
-        tile = model.tile_size
-        threshold = model.manifest.cut(options.mask_mode, options.threshold)
-        params = WindowParams(tile, _overlap(options, tile), threshold, settings.max_batch_size,
-                              sieve_px=options.sieve_px)
+        scene = resolve(options, model.manifest, settings.max_batch_size)
         loop = asyncio.get_running_loop()
 
         def work(cancelled: threading.Event) -> Response:
             bridge = BatcherBridge(loop, submit, cancelled, settings.max_latency_ms / 1000.0,
                                    settings.run_timeout_ms / 1000.0)
-            return _segment_answer(upload, options, bridge, params, model.manifest, settings, folder)
+            return _segment_answer(upload, options, bridge, scene, model.manifest, settings, folder)
 
         return await run_scene(service, work)
 

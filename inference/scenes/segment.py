@@ -4,33 +4,28 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 
-from contract.errors import AgrilandError
 from contract.radiometry import AppliedRadiometry
-from contract.manifest import FieldModelSpec
 from inference.field_model import field_model_refiner
 from inference.fields import FieldOptions, delineate
-from inference.pixels import SCENE_STRETCH, PixelSpec
 from inference.scenes.geo import SceneLimits
 from inference.scenes.ground_resolution import adapt_to_model_gsd, pixel_size_m
 from inference.scenes.polygons import ArablePolygons, SceneSummary, scene_summary_of
 from inference.scenes.sinks import CogSink, Kind, PolygonSink
 from inference.scenes.source import GeoTiffSource
-from inference.scenes.windowed import Predict, Refine, WindowedSegmenter, WindowedStats, WindowParams
+from inference.scenes.request import QUALITIES, ResolvedScene, SceneRequest
+from inference.scenes.windowed import Predict, Refine, WindowedSegmenter, WindowedStats
 
 log = logging.getLogger(__name__)
 
-Quality = Literal["fast", "best"]  # best: a field model works at half the input's ground size (more pixels, views)
-QUALITIES: tuple[str, ...] = ("fast", "best")
+__all__ = ["QUALITIES", "FileResult", "ResolvedScene", "SceneRequest", "segment_file"]
 
 GDAL_CACHE_MB = 128  # GDAL's block cache; its default (5% of RAM) would dominate peak memory
 
@@ -84,42 +79,37 @@ def field_refiner(fields: FieldOptions, threshold: float, gsd_m: float) -> Refin
 def segment_file(
     path: str | Path,
     predict: Predict,
-    params: WindowParams,
+    scene: ResolvedScene,
     outputs: dict[Kind, Path] | None = None,
-    bands: str | Sequence[int] | None = None,
-    pixels: PixelSpec = SCENE_STRETCH,
-    simplify_px: float = 1.0,
-    min_area_ha: float = 0.0,
     progress: bool = False,
     preview_side: int = 0,
-    fields: FieldOptions = FieldOptions(),
     limits: SceneLimits | None = None,
     vectorise: bool = True,
     max_polygons: int | None = None,
-    field_model: FieldModelSpec | None = None,
-    quality: Quality = "fast",
 ) -> FileResult:
     """Segment a GeoTIFF/COG block by block: COGs for the requested `outputs` kinds, polygons, a summary.
 
-    Memory is bounded by the block size, not the scene size. On any error no output file is left behind.
-    Pixels are scaled by `pixels` (the model's radiometry contract); a scene at another ground resolution is
+    `scene` is a `SceneRequest` resolved against the answering model (`SceneRequest.resolve`): the CLI, the service
+    and the batch job all build one and run scenes through here, so the same scene and request give the same
+    polygons. Memory is bounded by the block size, not the scene size. On any error no output file is left behind.
+    Pixels are scaled by `scene.pixels` (the model's radiometry contract); a scene at another ground resolution is
     cut into tiles of the model's ground size and resampled per tile, so every output stays on the input grid.
-    `preview_side` > 0 also returns decimated RGB, mask and valid arrays for a quick-look. `fields` decides how
-    the mask is answered (inference/fields.py: delineated fields, one 4-connected region each, or the plain cut).
-    The service, the CLI and the batch job all run scenes through here: the same scene and options give the
-    same polygons. `vectorise=False` skips the polygons (a raster answer); `max_polygons` raises
-    TooManyPolygons past it. `field_model` (the manifest's spec) says `predict` is a field model's: the scene is
-    answered at the spec's working resolution for `quality` and its fields come from the model's boundaries.
+    `preview_side` > 0 also returns decimated RGB, mask and valid arrays for a quick-look. `scene.fields` decides
+    how the mask is answered (inference/fields.py: delineated fields, one 4-connected region each, or the plain
+    cut); with `scene.field_model` set, `predict` is a field model's: the scene is answered at the spec's working
+    resolution for `scene.quality` and its fields come from the model's boundaries. `vectorise=False` skips the
+    polygons (a raster answer); `max_polygons` raises TooManyPolygons past it.
     """
-    if min_area_ha < 0:
-        raise AgrilandError(f"minimum area must be >= 0 ha, got {min_area_ha}")
     started = time.monotonic()
     outputs = dict(outputs or {})
+    params, pixels, fields, field_model = scene.params, scene.pixels, scene.fields, scene.field_model
+    min_area_ha = scene.min_area_ha
+    bands = scene.bands
     band_arg = tuple(bands) if isinstance(bands, (list, tuple)) else bands
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), GeoTiffSource(path, band_arg, pixels, limits) as source:
         source_gsd = pixel_size_m(source.crs, source.transform, source.height, source.width)
         if field_model is not None:  # `predict` is a field model's: planes of field extent and boundary
-            model_gsd = field_model.working_gsd(source_gsd, quality)
+            model_gsd = field_model.working_gsd(source_gsd, scene.quality)
             predict, params = adapt_to_model_gsd(predict, params, source_gsd, model_gsd)
             refine = None if fields.mode == "threshold" else field_model_refiner(field_model, source_gsd or model_gsd)
         else:
@@ -146,7 +136,7 @@ def segment_file(
             for done in written.values():  # a later output failed: remove the earlier ones of this run
                 done.unlink(missing_ok=True)
             raise
-        polygons = polygons_sink.polygons(simplify_px, min_area_ha) if vectorise else ArablePolygons(
+        polygons = polygons_sink.polygons(scene.simplify_px, min_area_ha) if vectorise else ArablePolygons(
             [], np.zeros(0), source.crs)
         preview = None
         if preview_side > 0:

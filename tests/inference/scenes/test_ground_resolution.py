@@ -13,7 +13,7 @@ from rasterio.transform import from_origin
 
 from inference.pixels import PixelSpec
 from inference.scenes.ground_resolution import MIN_SOURCE_TILE, adapt_to_model_gsd, pixel_size_m
-from inference.scenes.segment import segment_file
+from inference.scenes.segment import ResolvedScene, segment_file
 from inference.scenes.tiling import TileGrid
 from inference.scenes.windowed import WindowParams
 
@@ -113,8 +113,8 @@ def test_a_scene_at_2_5_m_is_cut_at_the_source_grid_and_answered_on_the_input_gr
             return _greenness(batch)
 
         scene = _scene(tmp_path / f"scene_{pixel_m}.tif", pixel_m)
-        result = segment_file(scene, model, params, outputs={"mask": tmp_path / f"mask_{pixel_m}.tif"},
-                              pixels=PixelSpec())
+        result = segment_file(scene, model, ResolvedScene(params, pixels=PixelSpec()),
+                              outputs={"mask": tmp_path / f"mask_{pixel_m}.tif"})
         assert shapes == {(64, 64, 3)}
         with rasterio.open(result.outputs["mask"]) as mask_file:
             assert (mask_file.width, mask_file.height) == (512, 512)

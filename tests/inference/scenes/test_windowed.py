@@ -15,7 +15,7 @@ from contract.artifacts import artifact_folder
 from contract.errors import AgrilandError
 from inference.fields import FieldOptions
 from inference.models.onnx_model import OnnxModel, predictor
-from inference.scenes.segment import segment_file
+from inference.scenes.segment import ResolvedScene, segment_file
 from inference.scenes.tiling import TileGrid
 from inference.scenes.windowed import DEFAULT_SIEVE_PX, WindowParams
 
@@ -46,7 +46,8 @@ def test_window_edges_match_the_in_memory_path(tmp_path: Path, cog: bool) -> Non
     reference = stitched_in_memory(scene, greenness, 64, 16, "sentinel2-10m")
     params = WindowParams(64, 16, 0.5, 8, block_size=128)  # many block edges, none on a tile edge
     out = {"probability": tmp_path / "p.tif", "mask": tmp_path / "m.tif"}
-    result = segment_file(scene, greenness, params, out, bands="sentinel2-10m", fields=FieldOptions(mode="threshold"))
+    result = segment_file(scene, greenness, ResolvedScene(params, fields=FieldOptions(mode="threshold"),
+                                                           bands="sentinel2-10m"), out)
     assert np.abs(read_probability(out["probability"]) - reference).max() <= 1e-5
     with rasterio.open(out["mask"]) as ds:
         mask = ds.read(1)
@@ -59,14 +60,14 @@ def test_statistics_sampled_like_the_in_memory_reader(tmp_path: Path) -> None:
     scene = write_scene(tmp_path / "big.tif", height=1100, width=1000)
     reference = stitched_in_memory(scene, greenness, 64, 8, "3,2,1")
     out = {"probability": tmp_path / "p.tif"}
-    segment_file(scene, greenness, WindowParams(64, 8, block_size=300), out, bands="3,2,1")
+    segment_file(scene, greenness, ResolvedScene(WindowParams(64, 8, block_size=300), bands="3,2,1"), out)
     assert np.abs(read_probability(out["probability"]) - reference).max() <= 1e-5
 
 
 def test_outputs_are_cogs_with_the_scene_georeferencing(tmp_path: Path) -> None:
     scene = write_scene(tmp_path / "scene.tif", height=1100, width=900, dtype="uint8")
     out = {"mask": tmp_path / "m.tif"}
-    segment_file(scene, greenness, WindowParams(64, 16, block_size=256), out, bands="3,2,1")
+    segment_file(scene, greenness, ResolvedScene(WindowParams(64, 16, block_size=256), bands="3,2,1"), out)
     with rasterio.open(scene) as src, rasterio.open(out["mask"]) as ds:
         assert ds.crs == src.crs and ds.transform == src.transform and ds.shape == src.shape
         assert ds.profile["tiled"] and ds.block_shapes[0] == (512, 512) and ds.nodata == 255
@@ -80,8 +81,8 @@ def test_polygons_crossing_blocks_are_merged(tmp_path: Path) -> None:
     raster = read_scene(scene, bands="sentinel2-10m")
     whole = segment_scene(raster, greenness, 64, 16)
     expected = scene_polygons(whole)
-    result = segment_file(scene, greenness, WindowParams(64, 16, block_size=128), {}, bands="sentinel2-10m",
-                          fields=FieldOptions(mode="threshold"))
+    result = segment_file(scene, greenness, ResolvedScene(WindowParams(64, 16, block_size=128), bands="sentinel2-10m",
+                                                           fields=FieldOptions(mode="threshold")), {})
     assert len(result.polygons.geometries) == len(expected.geometries) == 1
     assert result.polygons.areas_ha.sum() == pytest.approx(expected.areas_ha.sum(), rel=1e-9)
     assert result.polygons.geometries[0].equals(expected.geometries[0])
@@ -94,13 +95,13 @@ def test_bad_scenes_are_clear_errors_and_leave_nothing(tmp_path: Path) -> None:
     no_crs = write_scene(tmp_path / "nocrs.tif", height=100, width=100, crs=None)
     out = {"mask": tmp_path / "out" / "m.tif"}
     with pytest.raises(AgrilandError, match="no CRS"):
-        segment_file(no_crs, greenness, WindowParams(64), out)
+        segment_file(no_crs, greenness, ResolvedScene(WindowParams(64)), out)
     corrupt = tmp_path / "corrupt.tif"
     corrupt.write_bytes(write_scene(tmp_path / "ok.tif", height=300, width=300).read_bytes()[:5000])
     with pytest.raises(AgrilandError, match="corrupt|truncated|cannot be read"):
-        segment_file(corrupt, greenness, WindowParams(64), out)
+        segment_file(corrupt, greenness, ResolvedScene(WindowParams(64)), out)
     with pytest.raises(AgrilandError, match="no such scene"):
-        segment_file(tmp_path / "missing.tif", greenness, WindowParams(64), out)
+        segment_file(tmp_path / "missing.tif", greenness, ResolvedScene(WindowParams(64)), out)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -112,7 +113,8 @@ def test_real_onnx_model_window_parity(exported_models: Path, tmp_path: Path) ->
     scene = write_scene(tmp_path / "scene.tif", height=300, width=420)
     reference = stitched_in_memory(scene, predict, model.tile_size, 16, "sentinel2-10m")
     out = {"probability": tmp_path / "p.tif"}
-    segment_file(scene, predict, WindowParams(model.tile_size, 16, block_size=100), out, bands="sentinel2-10m")
+    segment_file(scene, predict, ResolvedScene(WindowParams(model.tile_size, 16, block_size=100), bands="sentinel2-10m"),
+                 out)
     assert np.abs(read_probability(out["probability"]) - reference).max() <= 1e-5
 
 
@@ -168,7 +170,7 @@ def test_fields_mode_gives_one_polygon_per_field_across_blocks(tmp_path: Path) -
     for block in (128, 1024):
         out = {"mask": tmp_path / f"m{block}.tif"}
         params = WindowParams(64, 16, 0.35, block_size=block, sieve_px=DEFAULT_SIEVE_PX)  # as the CLI answers
-        result = segment_file(scene, not_blue, params, out, bands="1,2,3")
+        result = segment_file(scene, not_blue, ResolvedScene(params, bands="1,2,3"), out)
         polygons = result.polygons
         big = polygons.areas_ha >= 10
         assert big.sum() == 2, (block, polygons.areas_ha)
