@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
 
 from contract.errors import AgrilandError
-from inference.models.batching import MicroBatcher
+from inference.models.batching import MicroBatcher, then
 from inference.models.onnx_model import OnnxModel, choose_variant, warm_up
 from serving.config import ServeSettings
 from serving.resources import service_ort_threads
+from serving.scene_queue import SceneQueue
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,15 @@ def _metrics(max_batch_size: int) -> dict[str, Any]:
     return _METRICS
 
 
+def _masks(out: dict[str, np.ndarray]) -> np.ndarray:
+    mask = out["mask"]
+    return np.asarray(mask, dtype=np.float32).reshape(mask.shape[0], mask.shape[1], mask.shape[2])
+
+
+def _clusters(out: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return np.asarray(out["q"], dtype=np.float32), np.asarray(out["embedding"], dtype=np.float32)
+
+
 class Engine:
     """Loads dec and unet from `settings.models_dir`; a model that fails stays unloaded with its reason."""
 
@@ -64,6 +75,7 @@ class Engine:
         self.warmed: dict[str, dict[int, float]] = {}  # seconds per batch size run at load, per model
         self.metrics = _metrics(settings.max_batch_size)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ort")
+        self.scene_queue = SceneQueue(settings.max_scenes, settings.max_scene_queue)  # running + waiting scenes
         if settings_error:
             self.errors["settings"] = settings_error
             log.error("service is NOT ready: %s", settings_error)
@@ -150,27 +162,35 @@ class Engine:
     def tile_size(self, name: str) -> int:
         return self.models[name].tile_size
 
-    async def predict_masks(self, tiles: np.ndarray) -> np.ndarray:
+    def submit_masks(self, tiles: np.ndarray) -> Future[np.ndarray]:
         """uint8 [N, T, T, 3] -> float32 [N, T, T] arable probability, through the shared batcher."""
-        out = (await self.batchers["unet"].submit(tiles))["mask"]
-        return np.asarray(out, dtype=np.float32).reshape(out.shape[0], out.shape[1], out.shape[2])
+        return then(self.batchers["unet"].submit(tiles), _masks)
 
-    async def predict_field_planes(self, tiles: np.ndarray) -> np.ndarray:
+    def submit_field_planes(self, tiles: np.ndarray) -> Future[np.ndarray]:
         """uint8 [N, T, T, 3] -> float32 [N, T, T, 2] field extent and boundary probability (the field model)."""
         from inference.field_model import field_planes
 
-        model = self.models["fields"]
-        out = (await self.batchers["fields"].submit(tiles))["fields"]
-        return field_planes(np.asarray(out, np.float32), model.manifest.field_model.classes)
+        spec = self.models["fields"].manifest.field_model
+        assert spec is not None  # checked at load (_check_contract)
+        return then(self.batchers["fields"].submit(tiles),
+                    lambda out: field_planes(np.asarray(out["fields"], np.float32), spec.classes))
+
+    def submit_clusters(self, tiles: np.ndarray) -> Future[tuple[np.ndarray, np.ndarray]]:
+        """uint8 [N, T, T, 3] -> (q [N, K] soft assignments, embedding [N, D]), through the shared batcher."""
+        return then(self.batchers["dec"].submit(tiles), _clusters)
+
+    async def predict_masks(self, tiles: np.ndarray) -> np.ndarray:
+        return await asyncio.wrap_future(self.submit_masks(tiles))
+
+    async def predict_field_planes(self, tiles: np.ndarray) -> np.ndarray:
+        return await asyncio.wrap_future(self.submit_field_planes(tiles))
 
     def field_model_for(self, mask_mode: str) -> OnnxModel | None:
         """The field model when it answers `mask_mode` (fields, and one is loaded), else None."""
         return self.models.get("fields") if mask_mode == "fields" else None
 
     async def predict_clusters(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 [N, T, T, 3] -> (q [N, K] soft assignments, embedding [N, D]), through the shared batcher."""
-        out = await self.batchers["dec"].submit(tiles)
-        return np.asarray(out["q"], dtype=np.float32), np.asarray(out["embedding"], dtype=np.float32)
+        return await asyncio.wrap_future(self.submit_clusters(tiles))
 
     def retry_after_s(self) -> int:
         return max([b.retry_after_s() for b in self.batchers.values()] or [1])

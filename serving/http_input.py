@@ -1,4 +1,4 @@
-"""Turn an HTTP request (JSON with base64, multipart upload, or one raw image) into tile bytes + options."""
+"""Image tiles of /segment and /cluster: JSON with base64, a multipart upload, or one raw image -> bytes + options."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import TypeVar
 
 import anyio.to_thread
 from pydantic import BaseModel, ValidationError
@@ -14,9 +13,9 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from serving.request_body import OptionsT, form_value, media_type, parse_options, read_body, validation_message
 from serving.schemas import ApiError, TileIn
 
-OptionsT = TypeVar("OptionsT", bound=BaseModel)
 RAW_TYPES = (
     "image/png", "image/jpeg", "image/jpg", "image/tiff", "image/tif", "image/webp", "application/octet-stream"
 )
@@ -30,49 +29,6 @@ class TileUpload:
     name: str | None
     data: bytes
     label: str  # how error messages refer to it, e.g. "tiles[2]" or "file 'a.png'"
-
-
-def form_value(raw: str) -> str | None:
-    """A form field as sent by curl (`fit=auto`) or JSON-encoded by BentoML's clients (`fit="auto"`, `null`)."""
-    if raw == "null":
-        return None
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        try:
-            decoded = json.loads(raw)
-        except json.JSONDecodeError:
-            return raw
-        return decoded if isinstance(decoded, str) else raw
-    return raw
-
-
-def validation_message(err: ValidationError, prefix: str = "") -> str:
-    """One readable line per pydantic error: `field.path: message`."""
-    parts = []
-    for item in err.errors(include_url=False):
-        loc = ".".join(str(p) for p in item.get("loc", ())) or "body"
-        parts.append(f"{prefix}{loc}: {item.get('msg', 'invalid')}")
-    return "; ".join(parts)
-
-
-async def read_body(request: Request, max_bytes: int) -> bytes:
-    """The whole body, refusing (413) anything over `max_bytes` before reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > max_bytes:
-                raise ApiError(413, f"request body is {int(declared)} bytes; the limit is {max_bytes}")
-        except ValueError as err:
-            raise ApiError(400, f"invalid Content-Length header {declared!r}") from err
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise ApiError(413, f"request body is over the {max_bytes}-byte limit")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    request._body = body  # noqa: SLF001 - lets request.form() parse the bytes already read
-    return body
 
 
 def decode_base64(text: str, label: str) -> bytes:
@@ -92,13 +48,6 @@ def decode_base64(text: str, label: str) -> bytes:
     if not data:
         raise ApiError(400, f"{label}.image_b64 decodes to no bytes")
     return data
-
-
-def _options(model: type[OptionsT], values: dict[str, object], where: str) -> OptionsT:
-    try:
-        return model.model_validate(values)
-    except ValidationError as err:
-        raise ApiError(400, f"invalid {where}: {validation_message(err)}") from err
 
 
 def _query_values(request: Request, model: type[BaseModel]) -> dict[str, object]:
@@ -126,7 +75,7 @@ def _from_json(body: bytes, options_model: type[OptionsT], query: dict[str, obje
     raw_tiles = payload.pop("tiles")
     if not isinstance(raw_tiles, list) or not raw_tiles:
         raise ApiError(400, "'tiles' must be a non-empty list of {\"image_b64\": ...} objects")
-    options = _options(options_model, {**query, **payload}, "JSON fields")
+    options = parse_options(options_model, {**query, **payload}, "JSON fields")
     uploads = []
     for index, raw in enumerate(raw_tiles):
         label = f"tiles[{index}]"
@@ -160,14 +109,14 @@ async def _from_multipart(
         await form.close()
     if not uploads:
         raise ApiError(400, "multipart body has no file part; send tiles as files, e.g. -F file=@tile.png")
-    return uploads, _options(options_model, values, "form fields")
+    return uploads, parse_options(options_model, values, "form fields")
 
 
-async def parse_tiles(
+async def image_tiles(
     request: Request, options_model: type[OptionsT], max_bytes: int, max_tiles: int
 ) -> tuple[list[TileUpload], OptionsT]:
     """Tiles and options from any accepted content type; every problem is an ApiError with a 4xx status."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(request.headers.get("content-type"))
     query = _query_values(request, options_model)
     body = await read_body(request, max_bytes)
     if not body:
@@ -177,7 +126,7 @@ async def parse_tiles(
     elif content_type == "multipart/form-data":
         uploads, options = await _from_multipart(request, options_model, query, max_tiles)
     elif content_type in RAW_TYPES:
-        uploads, options = [TileUpload(None, body, "body")], _options(options_model, query, "query parameters")
+        uploads, options = [TileUpload(None, body, "body")], parse_options(options_model, query, "query parameters")
     else:
         raise ApiError(
             415,

@@ -126,7 +126,7 @@ def build_map_app(settings: ServeSettings) -> ASGIApp:
             return _error(err.status, err.message.replace("X-Agriland-Ticket", "ticket"))
         if ticket is None:
             return _error(400, "give the ticket sent as X-Agriland-Ticket: /map/api/queue?ticket=...")
-        return JSONResponse(_service().scene_queue.position(ticket))
+        return JSONResponse(_service().engine.scene_queue.position(ticket))
 
     async def clusters(_: Request) -> Response:
         manifest = _dec_manifest()

@@ -8,8 +8,9 @@ from typing import Literal
 
 import numpy as np
 from numpy.lib import format as npy_format
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from serving.request_body import parse_options
 from serving.schemas import ApiError
 
 NPY_MAGIC = b"\x93NUMPY"
@@ -43,18 +44,14 @@ class RawTiles:
     answer_npy: bool
 
 
-def parse_options(query: list[tuple[str, str]]) -> RawOptions:
+def raw_options(query: list[tuple[str, str]]) -> RawOptions:
     """Query parameters -> RawOptions; unknown or invalid ones are a 400 naming them."""
     values: dict[str, str] = {}
     for key, value in query:
         if key in values:
             raise ApiError(400, f"query parameter {key!r} given twice")
         values[key] = value
-    try:
-        return RawOptions.model_validate(values)
-    except ValidationError as err:
-        parts = [f"{'.'.join(map(str, e['loc'])) or 'query'}: {e['msg']}" for e in err.errors(include_url=False)]
-        raise ApiError(400, "invalid query parameters: " + "; ".join(parts)) from err
+    return parse_options(RawOptions, values, "query parameters")
 
 
 def _shape_from_query(text: str | None) -> tuple[int, ...]:
@@ -103,7 +100,7 @@ def _check_shape(shape: tuple[int, ...], tile_size: int, max_tiles: int, max_byt
         raise ApiError(413, f"{n * height * width * 3} bytes of tiles; the limit is {max_bytes}")
 
 
-def parse_tiles(body: bytes, content_type: str, options: RawOptions, tile_size: int, max_tiles: int,
+def raw_tiles(body: bytes, content_type: str, options: RawOptions, tile_size: int, max_tiles: int,
                 max_bytes: int) -> RawTiles:
     """The body as a uint8 [N, T, T, 3] view (no copy); every problem is a 4xx ApiError."""
     if not body:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contract.manifest import Manifest
+from inference.models.batching import then
 from inference.pixels import PixelSpec
 from inference.scenes.cluster import cluster_scene
 from inference.scenes.geo import SceneLimits
@@ -24,10 +25,11 @@ from inference.scenes.request import OptionError, ResolvedScene, SceneRequest
 from inference.scenes.segment import segment_file
 from inference.scenes.source import GeoTiffSource
 from serving.config import ServeSettings
-from serving.scene_bridge import BatcherBridge, SceneService, run_scene, scene_folder
+from serving.engine import Engine
 from serving.scene_extras import PREVIEW_SIDE, geoparquet_base64, web_preview
 from serving.scene_queue import TICKET_HEADER, parse_ticket
 from serving.scene_uploads import SceneUpload, check_upload, receive_scene
+from serving.scene_work import ScenePredict, run_scene, scene_folder
 from serving.schemas import ApiError, SceneOptions, SegmentSceneOptions, SegmentSceneResponse
 
 log = logging.getLogger(__name__)
@@ -59,7 +61,7 @@ def scene_ticket(request: Request) -> str | None:
 
 
 def _segment_answer(
-    upload: SceneUpload, options: SegmentSceneOptions, bridge: BatcherBridge, scene: ResolvedScene,
+    upload: SceneUpload, options: SegmentSceneOptions, predict: ScenePredict, scene: ResolvedScene,
     manifest: Manifest, settings: ServeSettings, folder: Path,
 ) -> Response:
     """Segment, vectorise and encode the answer (runs in the worker thread) with the windowed engine that
@@ -71,14 +73,14 @@ def _segment_answer(
     cog = folder / f"{upload.path.stem}_{options.product}.tif"
     try:
         result = segment_file(
-            upload.path, bridge, scene, {options.product: cog} if raster else {},
+            upload.path, predict, scene, {options.product: cog} if raster else {},
             limits=SceneLimits(max_pixels=settings.max_scene_pixels), vectorise=options.format != "geotiff",
             max_polygons=settings.max_polygons,
             preview_side=PREVIEW_SIDE if options.include_preview and options.format == "json" else 0,
         )
     except TooManyPolygons as err:
         raise too_many_polygons(err, options) from err
-    log.info("%s: %d tiles in %d batches, %.1f s", result.name, result.stats.n_tiles, bridge.batches,
+    log.info("%s: %d tiles in %d batches, %.1f s", result.name, result.stats.n_tiles, predict.batches,
              time.monotonic() - started)
     if options.format == "geotiff":
         headers = {"Content-Disposition": f'attachment; filename="{cog.name}"'}
@@ -132,45 +134,40 @@ def _dumps(payload: dict[str, Any]) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
 
-async def segment_scene_handler(request: Request, service: SceneService, settings: ServeSettings) -> Response:
+async def segment_scene_handler(request: Request, engine: Engine, settings: ServeSettings) -> Response:
     """POST /segment_scene: mask, arable polygons with hectares and a summary of one GeoTIFF."""
-    engine = service.engine
-    async with scene_folder(service, settings, scene_ticket(request)) as folder:
+    async with scene_folder(engine.scene_queue, settings, scene_ticket(request)) as folder:
         upload, options = await receive_scene(request, SegmentSceneOptions, settings.max_scene_bytes, folder)
         field_model = engine.field_model_for(options.mask_mode)
         model = field_model or engine.models["unet"]
-        submit = engine.predict_field_planes if field_model is not None else engine.predict_masks
+        submit = engine.submit_field_planes if field_model is not None else engine.submit_masks
         scene = resolve(options, model.manifest, settings.max_batch_size)
-        loop = asyncio.get_running_loop()
 
         def work(cancelled: threading.Event) -> Response:
-            bridge = BatcherBridge(loop, submit, cancelled, settings.max_latency_ms / 1000.0,
-                                   settings.run_timeout_ms / 1000.0)
-            return _segment_answer(upload, options, bridge, scene, model.manifest, settings, folder)
+            predict = ScenePredict(submit, cancelled, settings.max_latency_ms / 1000.0, settings.run_timeout_ms / 1000.0)
+            return _segment_answer(upload, options, predict, scene, model.manifest, settings, folder)
 
-        return await run_scene(service, work)
+        return await run_scene(engine.scene_queue, work)
 
 
-async def cluster_scene_handler(request: Request, service: SceneService, settings: ServeSettings) -> Response:
+async def cluster_scene_handler(request: Request, engine: Engine, settings: ServeSettings) -> Response:
     """POST /cluster_scene: the DEC cluster of every tile of a GeoTIFF, as a GeoJSON grid of cells."""
-    engine = service.engine
     model = engine.models["dec"]
     tile = model.tile_size
-    async with scene_folder(service, settings, scene_ticket(request)) as folder:
+    async with scene_folder(engine.scene_queue, settings, scene_ticket(request)) as folder:
         upload, options = await receive_scene(request, SceneOptions, settings.max_scene_bytes, folder)
-        loop = asyncio.get_running_loop()
 
-        async def predict_q(batch: np.ndarray) -> np.ndarray:
-            return (await engine.predict_clusters(batch))[0]
+        def submit_q(batch: np.ndarray) -> Future[np.ndarray]:
+            return then(engine.submit_clusters(batch), lambda out: out[0])
 
         def work(cancelled: threading.Event) -> Response:
             check_upload(upload, settings.max_scene_pixels)
-            bridge = BatcherBridge(loop, predict_q, cancelled, settings.max_latency_ms / 1000.0,
+            predict = ScenePredict(submit_q, cancelled, settings.max_latency_ms / 1000.0,
                                    settings.run_timeout_ms / 1000.0)
             pixels = PixelSpec(model.manifest.radiometry, scaling=options.scaling)
             limits = SceneLimits(max_pixels=settings.max_scene_pixels)
             with GeoTiffSource(upload.path, options.bands, pixels, limits) as source:
-                grid = cluster_scene(source, bridge, tile, model.manifest, batch_size=settings.max_batch_size)
+                grid = cluster_scene(source, predict, tile, model.manifest, batch_size=settings.max_batch_size)
                 applied = source.radiometry.applied
                 grid["agriland"] = {
                     "model": "dec",
@@ -187,4 +184,4 @@ async def cluster_scene_handler(request: Request, service: SceneService, setting
                 }
             return Response(_dumps(grid), media_type=GEOJSON)
 
-        return await run_scene(service, work)
+        return await run_scene(engine.scene_queue, work)

@@ -6,22 +6,20 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import anyio
 import anyio.to_thread
 import rasterio
-from pydantic import BaseModel, ValidationError
 from rasterio.errors import RasterioError
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from contract.formats import is_tiff
-from serving.http_input import form_value, validation_message
+from serving.request_body import OptionsT, bounded, form_value, media_type, parse_options
 from serving.schemas import ApiError
 
-OptionsT = TypeVar("OptionsT", bound=BaseModel)
 RAW_TYPES = ("image/tiff", "image/tif", "image/geotiff", "application/octet-stream")
 _COPY_CHUNK = 1 << 20
 
@@ -41,43 +39,6 @@ def _safe_name(filename: str | None) -> str:
     """A file name for error messages and the temp copy: the upload's base name, harmless characters only."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename or "").name)[:120].lstrip(".")
     return name or "upload.tif"
-
-
-def _options(model: type[OptionsT], values: dict[str, Any]) -> OptionsT:
-    try:
-        return model.model_validate(values)
-    except ValidationError as err:
-        raise ApiError(400, f"invalid options: {validation_message(err)}") from err
-
-
-def _limited(request: Request, max_bytes: int) -> Request:
-    """The same request whose body stream answers 413 once more than `max_bytes` arrived."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            size = int(declared)
-        except ValueError as err:
-            raise ApiError(400, f"invalid Content-Length header {declared!r}") from err
-        if size > max_bytes:
-            raise ApiError(413, f"request body is {size} bytes; the scene upload limit is {max_bytes}")
-    cached = getattr(request, "_body", None)  # a task's body, already stored by BentoML's task queue
-    if cached is not None:
-        if len(cached) > max_bytes:
-            raise ApiError(413, f"request body is {len(cached)} bytes; the scene upload limit is {max_bytes}")
-        return request
-    seen = 0
-    receive = request.receive
-
-    async def limited_receive() -> Any:
-        nonlocal seen
-        message = await receive()
-        if message.get("type") == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > max_bytes:
-                raise ApiError(413, f"request body is over the scene upload limit of {max_bytes} bytes")
-        return message
-
-    return Request(request.scope, limited_receive)
 
 
 async def _save_raw(request: Request, path: Path) -> int:
@@ -124,9 +85,9 @@ async def receive_scene(
     request: Request, options_model: type[OptionsT], max_bytes: int, folder: Path
 ) -> tuple[SceneUpload, OptionsT]:
     """Spool the scene into `folder` (limit enforced while streaming) and validate the options."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    content_type = media_type(request.headers.get("content-type"))
     values: dict[str, Any] = dict(request.query_params.items())
-    limited = _limited(request, max_bytes)
+    limited = bounded(request, max_bytes, "the scene upload limit")
     if content_type == "multipart/form-data":
         upload, fields = await _save_multipart(limited, folder, len(options_model.model_fields))
         values.update(fields)
@@ -141,10 +102,10 @@ async def receive_scene(
         )
     if upload.size == 0:
         raise ApiError(400, f"{'the request body' if content_type in RAW_TYPES else upload.path.name} is empty")
-    return upload, _options(options_model, values)
+    return upload, parse_options(options_model, values)
 
 
-# ----- decoding and the bridge from the worker thread to the async batchers --------------------------------
+# ----- checks of the spooled file --------------------------------------------------------------------------
 
 
 def check_upload(upload: SceneUpload, max_pixels: int) -> None:

@@ -7,7 +7,6 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import bentoml
-import numpy as np
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
@@ -34,7 +33,6 @@ from serving.raw_endpoints import cluster_raw_handler, segment_raw_handler
 from serving.resources import service_resources
 from serving.scene_endpoints import cluster_scene_handler, segment_scene_handler
 from serving.scene_jobs import SceneJobs
-from serving.scene_queue import SceneQueue
 from serving.schemas import (
     ApiError,
     ClusterResponse,
@@ -52,7 +50,7 @@ except AgrilandError as _err:  # a bad variable must not kill the process: it st
 set_pillow_limits(SETTINGS.max_pixels)
 
 CLIENT_CLOSED = 499  # nginx's status for "the client closed the connection before the answer"
-Handler = Callable[[Request, "Agriland"], Awaitable[Response]]
+Handler = Callable[[Request, Engine, ServeSettings], Awaitable[Response]]
 
 
 def _error(status: int, message: str, retry_after_s: int | None = None, detail: object = None) -> JSONResponse:
@@ -63,7 +61,7 @@ def _error(status: int, message: str, retry_after_s: int | None = None, detail: 
     return JSONResponse(body, status_code=status, headers=headers)
 
 
-async def answer(service: "Agriland", ctx: bentoml.Context, name: str, model: str, handler: Handler) -> Response:
+async def answer(service: Agriland, ctx: bentoml.Context, name: str, model: str, handler: Handler) -> Response:
     """Admission control, readiness and the error policy shared by every endpoint; never raises."""
     request = getattr(ctx.request.state, "agriland_request", ctx.request)
     engine = service.engine
@@ -80,7 +78,7 @@ async def answer(service: "Agriland", ctx: bentoml.Context, name: str, model: st
             reason = engine.not_ready_reason(model)
             if reason is not None:
                 raise ApiError(503, f"the {model} model is not loaded: {reason}", retry_after_s=30)
-            response = await handler(request, service)
+            response = await handler(request, engine, SETTINGS)
         except ApiError as err:
             response = _error(err.status, err.message, err.retry_after_s, err.detail)
         except Overloaded as err:
@@ -103,30 +101,6 @@ async def answer(service: "Agriland", ctx: bentoml.Context, name: str, model: st
     return response
 
 
-async def _segment(request: Request, service: "Agriland") -> Response:
-    return await segment_handler(request, service, SETTINGS)
-
-
-async def _cluster(request: Request, service: "Agriland") -> Response:
-    return await cluster_handler(request, service, SETTINGS)
-
-
-async def _segment_raw(request: Request, service: "Agriland") -> Response:
-    return await segment_raw_handler(request, service, SETTINGS)
-
-
-async def _cluster_raw(request: Request, service: "Agriland") -> Response:
-    return await cluster_raw_handler(request, service, SETTINGS)
-
-
-async def _segment_scene(request: Request, service: "Agriland") -> Response:
-    return await segment_scene_handler(request, service, SETTINGS)
-
-
-async def _cluster_scene(request: Request, service: "Agriland") -> Response:
-    return await cluster_scene_handler(request, service, SETTINGS)
-
-
 @bentoml.service(
     name="agriland",
     workers=SETTINGS.workers,
@@ -141,8 +115,7 @@ class Agriland:
 
     def __init__(self) -> None:
         self.in_flight = 0
-        self.scene_queue = SceneQueue(SETTINGS.max_scenes, SETTINGS.max_scene_queue)  # running + waiting scenes
-        self.engine = Engine(SETTINGS, SETTINGS_ERROR)
+        self.engine = Engine(SETTINGS, SETTINGS_ERROR)  # models, batchers, metrics and the scene queue
         self.jobs = SceneJobs()
 
     def __is_alive__(self) -> bool:
@@ -162,42 +135,42 @@ class Agriland:
     @bentoml.api(route="/segment", input_spec=SegmentInput, output_spec=SegmentResponse)
     async def segment(self, ctx: bentoml.Context, **_: object) -> Response:
         """Arable-land mask of one or more tiles (JSON, or a PNG mask with Accept: image/png)."""
-        return await answer(self, ctx, "segment", "unet", _segment)
+        return await answer(self, ctx, "segment", "unet", segment_handler)
 
     @bentoml.api(route="/cluster", input_spec=ClusterInput, output_spec=ClusterResponse)
     async def cluster(self, ctx: bentoml.Context, **_: object) -> Response:
         """DEC cluster, confidence and the manifest's name of one or more tiles."""
-        return await answer(self, ctx, "cluster", "dec", _cluster)
+        return await answer(self, ctx, "cluster", "dec", cluster_handler)
 
     @bentoml.api(route="/segment_raw", input_spec=RawTilesInput, output_spec=RawArrayOutput)
     async def segment_raw(self, ctx: bentoml.Context, **_: object) -> Response:
         """Bulk fast path: uint8 [N, T, T, 3] tiles (raw bytes + ?shape=, or .npy) -> uint8 [N, T, T] 0/1 masks."""
-        return await answer(self, ctx, "segment_raw", "unet", _segment_raw)
+        return await answer(self, ctx, "segment_raw", "unet", segment_raw_handler)
 
     @bentoml.api(route="/cluster_raw", input_spec=RawTilesInput, output_spec=RawArrayOutput)
     async def cluster_raw(self, ctx: bentoml.Context, **_: object) -> Response:
         """Bulk fast path: uint8 [N, T, T, 3] tiles -> float32 [N, K] DEC soft assignments."""
-        return await answer(self, ctx, "cluster_raw", "dec", _cluster_raw)
+        return await answer(self, ctx, "cluster_raw", "dec", cluster_raw_handler)
 
     @bentoml.api(route="/segment_scene", input_spec=SegmentSceneInput, output_spec=SegmentSceneResponse)
     async def segment_scene(self, ctx: bentoml.Context, **_: object) -> Response:
         """Arable mask, polygons with hectares and a summary of one GeoTIFF scene (JSON, GeoJSON or GeoTIFF)."""
-        return await answer(self, ctx, "segment_scene", "unet", _segment_scene)
+        return await answer(self, ctx, "segment_scene", "unet", segment_scene_handler)
 
     @bentoml.api(route="/cluster_scene", input_spec=ClusterSceneInput, output_spec=FeatureCollection)
     async def cluster_scene(self, ctx: bentoml.Context, **_: object) -> Response:
         """DEC cluster of every tile of a GeoTIFF scene, as GeoJSON grid cells."""
-        return await answer(self, ctx, "cluster_scene", "dec", _cluster_scene)
+        return await answer(self, ctx, "cluster_scene", "dec", cluster_scene_handler)
 
     @bentoml.task(route="/segment_scene_job", input_spec=SegmentSceneInput, output_spec=SegmentSceneResponse)
     async def segment_scene_job(self, ctx: bentoml.Context, **_: object) -> Response:
         """/segment_scene as a job: POST .../submit, GET .../status and .../get?task_id=; cancel at /scene_jobs/cancel."""
-        return await self._job(ctx, "segment_scene_job", "unet", _segment_scene)
+        return await self._job(ctx, "segment_scene_job", "unet", segment_scene_handler)
 
     @bentoml.task(route="/cluster_scene_job", input_spec=ClusterSceneInput, output_spec=FeatureCollection)
     async def cluster_scene_job(self, ctx: bentoml.Context, **_: object) -> Response:
         """/cluster_scene as a job: POST .../submit, GET .../status and .../get?task_id=; cancel at /scene_jobs/cancel."""
-        return await self._job(ctx, "cluster_scene_job", "dec", _cluster_scene)
+        return await self._job(ctx, "cluster_scene_job", "dec", cluster_scene_handler)
 
     @bentoml.api(route="/scene_jobs/cancel", input_spec=SceneJobRef, output_spec=SceneJobCancelled)
     async def cancel_scene_job(self, task_id: str) -> SceneJobCancelled:
@@ -216,14 +189,6 @@ class Agriland:
             return _error(CLIENT_CLOSED, f"scene job {task_id} was cancelled")
         finally:
             self.jobs.finished(task_id)
-
-    async def predict_masks(self, tiles: np.ndarray) -> np.ndarray:
-        """uint8 [N, T, T, 3] -> float32 [N, T, T] probabilities via the shared micro-batcher (for scene endpoints)."""
-        return await self.engine.predict_masks(tiles)
-
-    async def predict_clusters(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """uint8 [N, T, T, 3] -> (q [N, K], embedding [N, D]) via the shared micro-batcher."""
-        return await self.engine.predict_clusters(tiles)
 
     @bentoml.on_shutdown
     def _close(self) -> None:

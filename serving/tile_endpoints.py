@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,28 +12,18 @@ from inference.field_tiles import field_tiles, fields_of_tiles
 from inference.fields import Fields
 from serving.endpoints import PreparedTiles, cluster_results, pixel_spec, prepare_tiles, segment_results
 from serving.engine import Engine
-from serving.http_input import TileUpload, parse_tiles
+from serving.http_input import TileUpload, image_tiles
 from serving.mask_encoding import mask_png
 from serving.offload import run_sized
+from serving.request_body import accepted
 from serving.schemas import ApiError, ClusterOptions, ClusterResponse, PixelOptions, SegmentOptions, SegmentResponse
-
-
-class TileService(Protocol):
-    """What the tile handlers need of the service: its engine and the batched model calls."""
-
-    engine: Engine
-
-    async def predict_masks(self, tiles: np.ndarray) -> np.ndarray: ...
-
-    async def predict_clusters(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def _wants_png(request: Request) -> bool:
     flag = request.query_params.get("format", "json").lower()
     if flag not in {"json", "png"}:
         raise ApiError(400, f"query parameter format={flag!r}: use json or png")
-    accept = request.headers.get("accept", "")
-    return flag == "png" or accept.split(",")[0].split(";")[0].strip().lower() == "image/png"
+    return flag == "png" or accepted(request) == "image/png"
 
 
 def tile_limits(settings: ServeSettings, tile_size: int) -> DecodeLimits:
@@ -56,20 +43,20 @@ def _decode_cost(uploads: list[TileUpload], options: PixelOptions) -> int:
     return (1 << 40) if options.gsd is not None else sum(decode_cost(upload.data) for upload in uploads)
 
 
-async def segment_handler(request: Request, service: TileService, settings: ServeSettings) -> Response:
+async def segment_handler(request: Request, engine: Engine, settings: ServeSettings) -> Response:
     """POST /segment: the arable mask of one or more tiles (JSON, or a PNG mask with Accept: image/png)."""
     want_png = _wants_png(request)
-    uploads, options = await parse_tiles(request, SegmentOptions, settings.max_upload_bytes, settings.max_tiles)
+    uploads, options = await image_tiles(request, SegmentOptions, settings.max_upload_bytes, settings.max_tiles)
     if want_png and len(uploads) != 1:
         raise ApiError(400, f"a mask image (format=png / Accept: image/png) needs exactly one tile, got {len(uploads)}")
-    model = service.engine.models["unet"]
+    model = engine.models["unet"]
     limits = tile_limits(settings, model.tile_size)
     prepared = await run_sized(
         _decode_cost(uploads, options), prepare_tiles, uploads, model.tile_size, options.fit, limits,
         limits.max_side, pixel_spec(options, model.manifest), options.gsd,
     )
-    probabilities = await service.predict_masks(prepared.batch)
-    model_fields = await _model_fields(service.engine, prepared, options, model.manifest.radiometry.gsd_m)
+    probabilities = await engine.predict_masks(prepared.batch)
+    model_fields = await _model_fields(engine, prepared, options, model.manifest.radiometry.gsd_m)
     encodings = frozenset() if want_png else None  # the PNG answer encodes its one mask below, once
     # field delineation (watershed, CIELAB) takes ~6 ms per 64 px tile: never on the event loop; the plain cut
     # and the encodings of a few tiles take well under a millisecond: inline
@@ -82,7 +69,7 @@ async def segment_handler(request: Request, service: TileService, settings: Serv
         return Response(mask_png(masks[0]), media_type="image/png", headers=headers)
     name = "unet" if model_fields is None else "unet+fields"
     version = model.manifest.version if model_fields is None else (
-        f"{model.manifest.version}+{service.engine.models['fields'].manifest.version}")
+        f"{model.manifest.version}+{engine.models['fields'].manifest.version}")
     body = SegmentResponse(model=name, model_version=version, results=results)
     return Response(body.model_dump_json(exclude_none=False, exclude=_unasked(options)), media_type="application/json")
 
@@ -115,16 +102,16 @@ def _unasked(options: SegmentOptions) -> dict | None:
     return {"results": {"__all__": {dropped}}}
 
 
-async def cluster_handler(request: Request, service: TileService, settings: ServeSettings) -> Response:
+async def cluster_handler(request: Request, engine: Engine, settings: ServeSettings) -> Response:
     """POST /cluster: the DEC cluster, its name and arable flag of one or more tiles."""
-    uploads, options = await parse_tiles(request, ClusterOptions, settings.max_upload_bytes, settings.max_tiles)
-    model = service.engine.models["dec"]
+    uploads, options = await image_tiles(request, ClusterOptions, settings.max_upload_bytes, settings.max_tiles)
+    model = engine.models["dec"]
     limits = tile_limits(settings, model.tile_size)
     prepared = await run_sized(
         _decode_cost(uploads, options), prepare_tiles, uploads, model.tile_size, options.fit, limits,
         limits.max_side, pixel_spec(options, model.manifest), options.gsd,
     )
-    q, embedding = await service.predict_clusters(prepared.batch)
+    q, embedding = await engine.predict_clusters(prepared.batch)
     results = cluster_results(q, embedding, prepared, options, model.manifest)
     n_clusters = model.manifest.n_clusters or int(q.shape[1])
     body = ClusterResponse(model="dec", model_version=model.manifest.version, n_clusters=n_clusters, results=results)

@@ -1,15 +1,21 @@
-"""A greedy micro-batcher: runs at once when the model is idle and merges whatever queued meanwhile."""
+"""A greedy micro-batcher: runs at once when the model is idle and merges whatever queued meanwhile.
+
+`submit` may be called from any thread and hands back a `concurrent.futures.Future`: the event loop awaits it with
+`asyncio.wrap_future`, a scene's worker thread with `.result(timeout)`. One batcher thread per model takes batches
+and waits for the model run on the device executor (shared by the models of a worker, so they never fight for cores).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -17,6 +23,9 @@ log = logging.getLogger(__name__)
 
 RunFn = Callable[[np.ndarray], dict[str, np.ndarray]]
 ObserveFn = Callable[[int, float], None]  # (batch size in tiles, seconds the oldest tile waited)
+Outputs = dict[str, np.ndarray]
+T = TypeVar("T")
+U = TypeVar("U")
 
 
 class RunTimeout(Exception):
@@ -31,20 +40,49 @@ class Overloaded(Exception):
         self.retry_after_s = retry_after_s
 
 
+def then(future: Future[T], fn: Callable[[T], U]) -> Future[U]:
+    """A future of `fn(result)`; it fails as `future` fails, and cancelling it cancels `future`."""
+    out: Future[U] = Future()
+
+    def done(source: Future[T]) -> None:
+        if source.cancelled():
+            out.cancel()
+            return
+        error = source.exception()
+        try:
+            _settle(out, None if error is not None else fn(source.result()), error)
+        except Exception as err:  # noqa: BLE001 - a failing `fn` fails the future, never the batcher
+            _settle(out, None, err)
+
+    out.add_done_callback(lambda f: f.cancelled() and future.cancel())
+    future.add_done_callback(done)
+    return out
+
+
+def _settle(future: Future[Any], result: Any, error: BaseException | None = None) -> None:
+    """Answer `future` unless its caller cancelled it meanwhile."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass  # cancelled by its caller (the client went away)
+
+
 @dataclass
 class _Job:
     tiles: np.ndarray
-    future: asyncio.Future[dict[str, np.ndarray]]
+    future: Future[Outputs] = field(default_factory=Future)
     enqueued: float = field(default_factory=time.monotonic)
 
 
 class MicroBatcher:
     """Merges concurrent `submit` calls into model runs of at most `max_batch_size` tiles.
 
-    There is no timer: the worker takes the queue's head the moment the model is free, plus every job
-    that queued while the previous batch ran (up to the batch size). A lone request therefore waits for
-    nothing, and batches grow exactly as fast as requests pile up. Model runs happen on one dedicated
-    thread, so the event loop keeps accepting requests meanwhile.
+    There is no timer: the batcher thread takes the queue's head the moment the model is free, plus every job
+    that queued while the previous batch ran (up to the batch size). A lone request therefore waits for nothing,
+    and batches grow exactly as fast as requests pile up.
     """
 
     def __init__(
@@ -68,15 +106,16 @@ class MicroBatcher:
         self._observe = observe
         self._queue: collections.deque[_Job] = collections.deque()
         self._queued_tiles = 0
-        self._wakeup: asyncio.Event | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self._lock = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
         self._own_executor = executor is None
-        # one thread per model by default; pass a shared executor to serialise several models on one device
+        # one device thread per model by default; pass a shared executor to serialise several models on one device
         self._executor = executor or ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"ort-{name}")
         self._seconds_per_tile = 0.1  # running estimate, used for Retry-After
         self.run_timeout_s = run_timeout_s
         self.stuck_since: float | None = None  # monotonic time a run passed its deadline and has not returned
-        self.worker_errors = 0  # exceptions caught in the worker's own code (each one logged)
+        self.worker_errors = 0  # exceptions caught in the batcher's own code (each one logged)
 
     @property
     def queued_tiles(self) -> int:
@@ -88,154 +127,175 @@ class MicroBatcher:
 
     def stuck_reason(self) -> str | None:
         """Why the model cannot take work now (a run past its deadline still holds the session), or None."""
-        if self.stuck_since is None:
+        since = self.stuck_since
+        if since is None:
             return None
         return (
-            f"the {self.name} model run has not returned for {time.monotonic() - self.stuck_since + self.run_timeout_s:.0f} s "
+            f"the {self.name} model run has not returned for {time.monotonic() - since + self.run_timeout_s:.0f} s "
             f"(deadline {self.run_timeout_s:.0f} s)"
         )
 
     def stuck_for_s(self) -> float:
         """Seconds since the current run passed its deadline (0 when no run is late)."""
-        return 0.0 if self.stuck_since is None else time.monotonic() - self.stuck_since
+        since = self.stuck_since
+        return 0.0 if since is None else time.monotonic() - since
 
-    def _ensure_worker(self) -> None:
-        if self._worker is None or self._worker.done():
-            self._wakeup = asyncio.Event()
-            self._worker = asyncio.get_running_loop().create_task(self._work(), name=f"batcher-{self.name}")
+    def submit(self, tiles: np.ndarray) -> Future[Outputs]:
+        """Queue uint8 [N, T, T, 3] for the model; the future's outputs keep the input order.
 
-    async def submit(self, tiles: np.ndarray) -> dict[str, np.ndarray]:
-        """Run uint8 [N, T, T, 3] through the model via the shared queue; outputs keep the input order."""
+        A full queue or a stuck model raises Overloaded at once; a tile that then waits past the latency bound
+        fails its future with Overloaded, a run past its deadline with RunTimeout."""
         n = int(tiles.shape[0])
         if n == 0:
             raise ValueError("no tiles to run")
         stuck = self.stuck_reason()
         if stuck is not None:
             raise Overloaded(f"{stuck}; retry later", max(1.0, self.run_timeout_s))
-        if self._queued_tiles + n > self.max_queue_tiles:
-            raise Overloaded(
-                f"the {self.name} model queue is full ({self._queued_tiles} tiles waiting, limit "
-                f"{self.max_queue_tiles}); retry later",
-                self.retry_after_s(),
-            )
-        self._ensure_worker()
-        loop = asyncio.get_running_loop()
-        jobs = [
-            _Job(tiles[i : i + self.max_batch_size], loop.create_future()) for i in range(0, n, self.max_batch_size)
-        ]
-        for job in jobs:
-            self._queue.append(job)
-            self._queued_tiles += len(job.tiles)
-        assert self._wakeup is not None
-        self._wakeup.set()
-        try:
-            results = await asyncio.gather(*(job.future for job in jobs))
-        except BaseException:
-            for job in jobs:
-                job.future.cancel()
-            raise
-        if len(results) == 1:
-            return results[0]
-        return {key: np.concatenate([r[key] for r in results]) for key in results[0]}
+        jobs = [_Job(tiles[i : i + self.max_batch_size]) for i in range(0, n, self.max_batch_size)]
+        with self._lock:
+            if self._closed:
+                raise RuntimeError(f"the {self.name} batcher is closed")
+            if self._queued_tiles + n > self.max_queue_tiles:
+                raise Overloaded(
+                    f"the {self.name} model queue is full ({self._queued_tiles} tiles waiting, limit "
+                    f"{self.max_queue_tiles}); retry later",
+                    self.retry_after_s(),
+                )
+            self._queue.extend(jobs)
+            self._queued_tiles += n
+            self._ensure_thread()
+            self._lock.notify()
+        return jobs[0].future if len(jobs) == 1 else _gathered([job.future for job in jobs])
+
+    def _ensure_thread(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            self._thread = threading.Thread(target=self._work, name=f"batcher-{self.name}", daemon=True)
+            self._thread.start()
 
     def _take_batch(self) -> list[_Job]:
-        """Pop jobs from the head while they fit in one batch; expire those that waited too long."""
+        """Pop jobs from the head while they fit in one batch; expire those that waited too long (lock held)."""
         batch: list[_Job] = []
         size = 0
         now = time.monotonic()
         while self._queue and size + len(self._queue[0].tiles) <= self.max_batch_size:
             job = self._queue.popleft()
             self._queued_tiles -= len(job.tiles)
-            if job.future.done():  # the client went away
+            if not job.future.set_running_or_notify_cancel():  # the client went away
                 continue
             waited = now - job.enqueued
             if waited > self.max_latency_s:
-                job.future.set_exception(
-                    Overloaded(
-                        f"the {self.name} model is overloaded: the request waited {waited:.1f} s, "
-                        f"over the {self.max_latency_s:.0f} s bound; retry later",
-                        self.retry_after_s(),
-                    )
-                )
+                job.future.set_exception(Overloaded(
+                    f"the {self.name} model is overloaded: the request waited {waited:.1f} s, "
+                    f"over the {self.max_latency_s:.0f} s bound; retry later",
+                    self.retry_after_s(),
+                ))
                 continue
             batch.append(job)
             size += len(job.tiles)
         return batch
 
-    async def _work(self) -> None:
-        """Forever: take a batch, run it, answer it. Nothing raised in here may end the loop."""
-        assert self._wakeup is not None
+    def _work(self) -> None:
+        """Until closed: take a batch, run it, answer it. Nothing raised in here may end the loop."""
         while True:
-            if not self._queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            batch: list[_Job] = []
+            with self._lock:
+                while not self._queue and not self._closed:
+                    self._lock.wait()
+                if self._closed:
+                    return
+                batch: list[_Job] = []
+                try:
+                    batch = self._take_batch()
+                except Exception as err:  # noqa: BLE001
+                    self._worker_error(batch, err)
+                    continue
             try:
-                batch = self._take_batch()
                 if batch:
-                    await self._run_batch(batch)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # noqa: BLE001 - a bug in the bookkeeping fails its batch, not the worker
-                self.worker_errors += 1
-                log.exception("%s batch worker error (the worker goes on)", self.name)
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(RuntimeError(f"internal error in the {self.name} batcher: {err!r}"))
+                    self._run_batch(batch)
+            except Exception as err:  # noqa: BLE001 - a bug in the bookkeeping fails its batch, not the batcher
+                self._worker_error(batch, err)
 
-    async def _run_batch(self, batch: list[_Job]) -> None:
-        loop = asyncio.get_running_loop()
+    def _worker_error(self, batch: list[_Job], err: Exception) -> None:
+        self.worker_errors += 1
+        log.exception("%s batch worker error (the worker goes on)", self.name)
+        for job in batch:
+            if not job.future.done():
+                _settle(job.future, None, RuntimeError(f"internal error in the {self.name} batcher: {err!r}"))
+
+    def _run_batch(self, batch: list[_Job]) -> None:
         tiles = batch[0].tiles if len(batch) == 1 else np.concatenate([job.tiles for job in batch])
         oldest_wait = time.monotonic() - min(job.enqueued for job in batch)
         started = time.monotonic()
-        run = loop.run_in_executor(self._executor, self._run, tiles)
+        run = self._executor.submit(self._run, tiles)
         try:
-            outputs = await asyncio.wait_for(asyncio.shield(run), self.run_timeout_s)
+            outputs = run.result(timeout=self.run_timeout_s)
         except TimeoutError:
-            self._stuck(batch, run, len(tiles))
-            await asyncio.wait([run])  # one device thread: nothing else can run until this returns
+            self._stuck(batch, len(tiles))
+            try:
+                run.result()  # one device thread: nothing else can run until this returns
+            except Exception:  # noqa: BLE001 - its batch has failed already
+                pass
             self.stuck_since = None
             log.warning("%s model run returned after %.0f s; accepting work again", self.name, time.monotonic() - started)
             return
-        except Exception as err:  # a model failure fails this batch, not the worker
+        except Exception as err:  # a model failure fails this batch, not the batcher
             log.exception("%s model run failed on a batch of %d tiles", self.name, len(tiles))
             for job in batch:
-                if not job.future.done():
-                    job.future.set_exception(err)
+                _settle(job.future, None, err)
             return
         elapsed = time.monotonic() - started
         self._seconds_per_tile = 0.8 * self._seconds_per_tile + 0.2 * elapsed / len(tiles)
         start = 0
         for job in batch:
             stop = start + len(job.tiles)
-            if not job.future.done():
-                job.future.set_result({key: value[start:stop] for key, value in outputs.items()})
+            _settle(job.future, {key: value[start:stop] for key, value in outputs.items()})
             start = stop
         if self._observe is not None:  # metrics last: a failure here must not cost anyone their answer
             self._observe(len(tiles), oldest_wait)
 
-    def _stuck(self, batch: list[_Job], run: asyncio.Future[dict[str, np.ndarray]], n_tiles: int) -> None:
+    def _stuck(self, batch: list[_Job], n_tiles: int) -> None:
         """Fail the late batch and everything queued behind it; new work is refused until the run returns."""
         self.stuck_since = time.monotonic()
         log.error("%s model run of %d tiles passed its %.0f s deadline; not ready until it returns",
                   self.name, n_tiles, self.run_timeout_s)
-        run.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieve a late error: no warning
         error = RunTimeout(f"the {self.name} model run took longer than its {self.run_timeout_s:.0f} s deadline")
-        waiting = [*batch, *self._queue]
-        self._queue.clear()
-        self._queued_tiles = 0
+        with self._lock:
+            waiting = [*batch, *self._queue]
+            self._queue.clear()
+            self._queued_tiles = 0
         for job in waiting:
-            if not job.future.done():
-                job.future.set_exception(error)
+            _settle(job.future, None, error)
 
     def close(self) -> None:
-        """Stop the worker and its thread (pending requests are cancelled)."""
-        if self._worker is not None:
-            self._worker.cancel()
-        for job in self._queue:
-            job.future.cancel()
-        self._queue.clear()
-        self._queued_tiles = 0
+        """Stop the batcher thread and its device thread (pending requests are cancelled)."""
+        with self._lock:
+            self._closed = True
+            for job in self._queue:
+                job.future.cancel()
+            self._queue.clear()
+            self._queued_tiles = 0
+            self._lock.notify_all()
         if self._own_executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _gathered(parts: list[Future[Outputs]]) -> Future[Outputs]:
+    """One future of the parts' outputs concatenated in order; the first failure fails it."""
+    out: Future[Outputs] = Future()
+    remaining = [len(parts)]
+    lock = threading.Lock()
+
+    def done(_: Future[Outputs]) -> None:
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        failed = next((p for p in parts if p.done() and (p.cancelled() or p.exception() is not None)), None)
+        if failed is not None:
+            _settle(out, None, failed.exception() if not failed.cancelled() else RuntimeError("a part was cancelled"))
+        elif last:
+            results = [p.result() for p in parts]
+            _settle(out, {key: np.concatenate([r[key] for r in results]) for key in results[0]})
+
+    out.add_done_callback(lambda f: f.cancelled() and [p.cancel() for p in parts])
+    for part in parts:
+        part.add_done_callback(done)
+    return out

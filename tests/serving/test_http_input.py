@@ -13,7 +13,9 @@ import pytest
 from PIL import Image
 from starlette.requests import Request
 
-from serving.http_input import TileUpload, decode_base64, form_value, parse_tiles
+from serving.http_input import TileUpload, decode_base64
+from serving.http_input import image_tiles as parse_tiles
+from serving.request_body import form_value
 from serving.schemas import ApiError, SegmentOptions
 
 MAX_BYTES = 1 << 20

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from numpy.lib import format as npy_format
 
-from serving.raw_arrays import encode, parse_options, parse_tiles
+from serving.raw_arrays import encode
+from serving.raw_arrays import raw_options as parse_options
+from serving.raw_arrays import raw_tiles as parse_tiles
 from serving.schemas import ApiError
 
 TILE = 64

@@ -1,45 +1,51 @@
-"""Nothing waits forever: the scene bridge gives up on a wedged batcher; cancelled job ids are forgotten."""
+"""Nothing waits forever: a scene's predict gives up on a wedged batcher; cancelled job ids are forgotten."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+from concurrent.futures import Future
 
 import numpy as np
 import pytest
 
-from inference.models.batching import RunTimeout
-from serving.scene_bridge import BatcherBridge
+from inference.models.batching import Overloaded, RunTimeout
 from serving.scene_jobs import SceneJobs
+from serving.scene_work import SceneCancelled, ScenePredict
 
 
-def test_bridge_gives_up_on_a_batch_that_never_answers() -> None:
+def test_scene_predict_gives_up_on_a_batch_that_never_answers() -> None:
     """A submit that never resolves (a wedged batcher) fails the scene with RunTimeout instead of hanging."""
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    never = asyncio.Event()
+    submitted: list[Future] = []
 
-    async def submit(batch: np.ndarray) -> np.ndarray:
-        await never.wait()
-        return batch
+    def submit(batch: np.ndarray) -> Future:
+        submitted.append(Future())
+        return submitted[-1]
 
-    try:
-        bridge = BatcherBridge(loop, submit, threading.Event(), patience_s=0.05, run_timeout_s=0.05)
-        bridge.wait_s = 0.3  # (the margin is for real runs; the rule is the same)
-        with pytest.raises(RunTimeout, match="no answer"):
-            bridge(np.zeros((1, 8, 8, 3), np.uint8))
+    predict = ScenePredict(submit, threading.Event(), patience_s=0.05, run_timeout_s=0.05)
+    predict.wait_s = 0.3  # (the margin is for real runs; the rule is the same)
+    with pytest.raises(RunTimeout, match="no answer"):
+        predict(np.zeros((1, 8, 8, 3), np.uint8))
+    assert [f.cancelled() for f in submitted] == [True], "the batch was withdrawn"
 
-        async def left_running() -> list[asyncio.Task]:
-            others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            if others:
-                await asyncio.wait(others, timeout=10)
-            return [t for t in others if not t.done()]
 
-        assert asyncio.run_coroutine_threadsafe(left_running(), loop).result() == [], "the submit was cancelled"
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(5)
+def test_scene_predict_retries_a_full_queue_then_stops_when_cancelled() -> None:
+    calls = {"n": 0}
+
+    def submit(batch: np.ndarray) -> Future:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise Overloaded("queue is full", 0.01)
+        done: Future = Future()
+        done.set_result(batch.shape[0])
+        return done
+
+    cancelled = threading.Event()
+    predict = ScenePredict(submit, cancelled, patience_s=5.0)
+    assert predict(np.zeros((2, 8, 8, 3), np.uint8)) == 2 and calls["n"] == 3 and predict.batches == 1
+    cancelled.set()
+    with pytest.raises(SceneCancelled):
+        predict(np.zeros((1, 8, 8, 3), np.uint8))
 
 
 def test_cancelled_job_ids_do_not_pile_up() -> None:

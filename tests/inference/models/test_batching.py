@@ -1,4 +1,7 @@
-"""The greedy micro-batcher: merging, order, splitting, overload and model errors, with a real numpy model."""
+"""The greedy micro-batcher: merging, order, splitting, overload and model errors, with a real numpy model.
+
+`submit` hands back a concurrent.futures.Future: these tests wait on it as a scene thread does
+(`.result(timeout)`), and one test awaits it from an event loop as the tile endpoints do."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from inference.models.batching import MicroBatcher, Overloaded, RunTimeout
+from inference.models.batching import MicroBatcher, Overloaded, RunTimeout, then
 
 
 class SlowModel:
@@ -33,61 +36,67 @@ def _tiles(values: list[int]) -> np.ndarray:
 def test_lone_request_runs_at_once_and_queued_ones_merge() -> None:
     model = SlowModel()
     observed: list[int] = []
-
-    async def scenario() -> list[np.ndarray]:
-        batcher = MicroBatcher("m", model, max_batch_size=8, observe=lambda n, _: observed.append(n))
-        first = await batcher.submit(_tiles([1]))
+    batcher = MicroBatcher("m", model, max_batch_size=8, observe=lambda n, _: observed.append(n))
+    try:
+        first = batcher.submit(_tiles([1])).result(5)
         model.gate.clear()  # hold the model so that the next requests queue behind a running batch
-        blocker = asyncio.create_task(batcher.submit(_tiles([2])))
-        await asyncio.sleep(0.05)
-        queued = [asyncio.create_task(batcher.submit(_tiles([10 + i]))) for i in range(5)]
-        await asyncio.sleep(0.05)
+        blocker = batcher.submit(_tiles([2]))
+        time.sleep(0.05)
+        queued = [batcher.submit(_tiles([10 + i])) for i in range(5)]
+        time.sleep(0.05)
         model.gate.set()
-        results = [first, await blocker, *await asyncio.gather(*queued)]
+        results = [first, blocker.result(5), *(f.result(5) for f in queued)]
+    finally:
         batcher.close()
-        return [r["mean"] for r in results]
-
-    results = asyncio.run(scenario())
-    assert [float(r[0]) for r in results] == [1, 2, 10, 11, 12, 13, 14]
+    assert [float(r["mean"][0]) for r in results] == [1, 2, 10, 11, 12, 13, 14]
     assert model.sizes == [1, 1, 5] and observed == [1, 1, 5]
+
+
+def test_the_event_loop_awaits_the_same_future() -> None:
+    batcher = MicroBatcher("m", SlowModel(), max_batch_size=4)
+
+    async def scenario() -> list[float]:
+        futures = [asyncio.wrap_future(then(batcher.submit(_tiles([v])), lambda out: float(out["mean"][0])))
+                   for v in (3, 4, 5)]
+        return list(await asyncio.gather(*futures))
+
+    try:
+        assert asyncio.run(scenario()) == [3.0, 4.0, 5.0]
+    finally:
+        batcher.close()
 
 
 def test_large_requests_are_split_and_reassembled_in_order() -> None:
     model = SlowModel()
-
-    async def scenario() -> np.ndarray:
-        batcher = MicroBatcher("m", model, max_batch_size=4)
-        out = await batcher.submit(_tiles(list(range(10))))
+    batcher = MicroBatcher("m", model, max_batch_size=4)
+    try:
+        out = batcher.submit(_tiles(list(range(10)))).result(5)
+    finally:
         batcher.close()
-        return out["mean"]
-
-    np.testing.assert_array_equal(asyncio.run(scenario()), np.arange(10))
+    np.testing.assert_array_equal(out["mean"], np.arange(10))
     assert max(model.sizes) <= 4 and sum(model.sizes) == 10
 
 
 def test_full_queue_and_stale_requests_are_overloaded() -> None:
     model = SlowModel()
-
-    async def scenario() -> tuple[Exception, Exception]:
-        batcher = MicroBatcher("m", model, max_batch_size=2, max_queue_tiles=3, max_latency_s=0.05)
+    batcher = MicroBatcher("m", model, max_batch_size=2, max_queue_tiles=3, max_latency_s=0.05)
+    try:
         model.gate.clear()
-        running = asyncio.create_task(batcher.submit(_tiles([1])))
-        await asyncio.sleep(0.02)
-        stale = asyncio.create_task(batcher.submit(_tiles([2, 3])))
-        await asyncio.sleep(0.01)
+        running = batcher.submit(_tiles([1]))
+        time.sleep(0.02)
+        stale = batcher.submit(_tiles([2, 3]))
+        time.sleep(0.01)
         with pytest.raises(Overloaded) as full:
-            await batcher.submit(_tiles([4, 5]))
+            batcher.submit(_tiles([4, 5]))
         time.sleep(0.1)  # the queued request outlives the latency bound while the model is held
         model.gate.set()
-        await running
+        running.result(5)
         with pytest.raises(Overloaded) as late:
-            await stale
+            stale.result(5)
+    finally:
         batcher.close()
-        return full.value, late.value
-
-    full, late = asyncio.run(scenario())
-    assert "queue is full" in str(full) and full.retry_after_s >= 1
-    assert "waited" in str(late)
+    assert "queue is full" in str(full.value) and full.value.retry_after_s >= 1
+    assert "waited" in str(late.value)
 
 
 def test_model_error_fails_only_that_batch() -> None:
@@ -99,15 +108,13 @@ def test_model_error_fails_only_that_batch() -> None:
             raise RuntimeError("boom")
         return {"mean": tiles.reshape(len(tiles), -1).mean(axis=1)}
 
-    async def scenario() -> float:
-        batcher = MicroBatcher("m", flaky)
-        with pytest.raises(RuntimeError):
-            await batcher.submit(_tiles([1]))
-        out = await batcher.submit(_tiles([7]))
+    batcher = MicroBatcher("m", flaky)
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            batcher.submit(_tiles([1])).result(5)
+        assert float(batcher.submit(_tiles([7])).result(5)["mean"][0]) == 7.0
+    finally:
         batcher.close()
-        return float(out["mean"][0])
-
-    assert asyncio.run(scenario()) == 7.0
 
 
 def test_an_error_in_the_bookkeeping_does_not_strand_queued_requests() -> None:
@@ -119,43 +126,55 @@ def test_an_error_in_the_bookkeeping_does_not_strand_queued_requests() -> None:
         calls.append(size)
         raise RuntimeError("injected bookkeeping failure")
 
-    async def scenario() -> list[float]:
-        batcher = MicroBatcher("m", model, max_batch_size=4, observe=broken_observe)
+    batcher = MicroBatcher("m", model, max_batch_size=4, observe=broken_observe)
+    try:
         model.gate.clear()
-        first = asyncio.create_task(batcher.submit(_tiles([1])))
-        await asyncio.sleep(0.05)
-        queued = [asyncio.create_task(batcher.submit(_tiles([10 + i]))) for i in range(9)]
-        await asyncio.sleep(0.05)
+        first = batcher.submit(_tiles([1]))
+        time.sleep(0.05)
+        queued = [batcher.submit(_tiles([10 + i])) for i in range(9)]
+        time.sleep(0.05)
         model.gate.set()
-        results = [await first, *await asyncio.gather(*queued)]
-        later = await batcher.submit(_tiles([99]))
+        means = [float(f.result(5)["mean"][0]) for f in (first, *queued)]
+        later = float(batcher.submit(_tiles([99])).result(5)["mean"][0])
         errors = batcher.worker_errors
+    finally:
         batcher.close()
-        return [float(r["mean"][0]) for r in results] + [float(later["mean"][0]), errors]
-
-    *means, errors = asyncio.run(scenario())
-    assert means == [1, *range(10, 19), 99]
+    assert means == [1, *range(10, 19)] and later == 99
     assert errors == len(calls) >= 3
 
 
 def test_a_run_past_its_deadline_fails_its_batch_and_refuses_work_until_it_returns() -> None:
     model = SlowModel()
-
-    async def scenario() -> tuple[str, str | None, str, str | None, float]:
-        batcher = MicroBatcher("m", model, max_batch_size=4, run_timeout_s=0.2)
+    batcher = MicroBatcher("m", model, max_batch_size=4, run_timeout_s=0.2)
+    try:
         model.gate.clear()  # the run blocks until the gate opens (a stuck session)
-        with pytest.raises(RunTimeout) as late:
-            await batcher.submit(_tiles([1]))
-        stuck = batcher.stuck_reason()
-        with pytest.raises(Overloaded) as refused:
-            await batcher.submit(_tiles([2]))
+        with pytest.raises(RunTimeout, match="deadline"):
+            batcher.submit(_tiles([1])).result(5)
+        assert batcher.stuck_reason() is not None
+        with pytest.raises(Overloaded, match="has not returned"):
+            batcher.submit(_tiles([2]))
         model.gate.set()
-        while batcher.stuck_reason() is not None:
-            await asyncio.sleep(0.01)
-        after = await batcher.submit(_tiles([3]))
+        deadline = time.monotonic() + 5
+        while batcher.stuck_reason() is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert batcher.stuck_reason() is None
+        assert float(batcher.submit(_tiles([3])).result(5)["mean"][0]) == 3
+    finally:
         batcher.close()
-        return str(late.value), stuck, str(refused.value), batcher.stuck_reason(), float(after["mean"][0])
 
-    late, stuck, refused, cleared, after = asyncio.run(scenario())
-    assert "deadline" in late and stuck is not None and "has not returned" in refused
-    assert cleared is None and after == 3
+
+def test_a_cancelled_request_is_skipped() -> None:
+    model = SlowModel()
+    batcher = MicroBatcher("m", model, max_batch_size=8)
+    try:
+        model.gate.clear()
+        running = batcher.submit(_tiles([1]))
+        time.sleep(0.05)
+        gone = batcher.submit(_tiles([2]))
+        kept = batcher.submit(_tiles([3]))
+        assert gone.cancel()  # the client went away while it queued
+        model.gate.set()
+        assert float(running.result(5)["mean"][0]) == 1 and float(kept.result(5)["mean"][0]) == 3
+    finally:
+        batcher.close()
+    assert model.sizes == [1, 1]
