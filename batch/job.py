@@ -158,7 +158,7 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
                                        "status": "skipped"}
     log.info("%d scene(s): %d already finished (resume), %d to run", len(scenes), len(records), len(todo))
     run = {
-        "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model": {"folder": str(model_folder), "name": manifest.name, "version": manifest.version,
                   "variant": manifest.variant, "sha256": manifest.onnx_sha256, "tile_size": manifest.tile_size},
         "config": config.public(),
@@ -188,7 +188,7 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
     wall = time.monotonic() - started
     tiles = sum(int(records[sid].get("n_tiles", 0)) for sid in order if records.get(sid, {}).get("status") == "ok")
     run.update(
-        finished=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         timings={"wall_s": round(wall, 3), "tiles": tiles, "tiles_per_s": round(tiles / wall, 3) if wall else 0.0},
         counts=counts,
         overlap={"shared_valid_ha": round(shared_ha, 6),

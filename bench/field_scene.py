@@ -14,7 +14,6 @@ import logging
 import tempfile
 from pathlib import Path
 
-
 from bench.common import DOCS, ROOT, WORK, machine_info, replace_section, setup_logging
 from bench.measured_run import run_measured
 from bench.sentinel2_tile import S2_SIDE, write_scene

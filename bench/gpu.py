@@ -11,12 +11,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
 
 from inference.models.sessions import (
     CONV_ALGO_SEARCHES,
@@ -25,6 +23,8 @@ from inference.models.sessions import (
     nvidia_device_present,
     tensorrt_options,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("bench.gpu")
 
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     usable, reason = gpu_status()
-    result: dict = {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick}
+    result: dict = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick}
     if usable:
         result.update(status="measured", gpu=gpu_name(), **measure(args.models, args.quick, args.max_batch,
                                                                    args.trt_cache))

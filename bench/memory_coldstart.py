@@ -12,7 +12,6 @@ import logging
 
 import httpx
 
-
 from bench.common import load_average, machine_info, save_result, setup_logging
 from bench.models import MODELS_DIR, TILES_DIR, prepare
 from bench.server import Server

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from bench.common import TILE, load_average, machine_info, matmul_peak, save_result, setup_logging, time_runs
 from bench.flops import count_flops, params_of
 from bench.models import BenchModel, parity_tiles, prepare, sample_tiles

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from bench.common import ROOT, TILE, WORK, setup_logging
 
 log = logging.getLogger(__name__)

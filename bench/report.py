@@ -12,7 +12,6 @@ import logging
 import re
 from pathlib import Path
 
-
 from bench.common import DOCS, load_result, setup_logging
 from bench.plot import plot
 from bench.report_sections import (

@@ -16,7 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from bench.common import PYTHON, ROOT, load_average, setup_logging
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-
 from bench.common import TILE, WORK, load_average, machine_info, save_result, scene_tiles, setup_logging, time_runs
 from bench.models import MODELS_DIR, prepare
 from bench.server import Server

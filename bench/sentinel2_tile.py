@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-
 from bench.common import (
     DOCS,
     ROOT,

@@ -20,7 +20,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-
 from bench.common import ROOT, WORK, load_average, load_result, machine_info, save_result, setup_logging, time_runs
 from bench.models import MODELS_DIR, TILES_DIR, prepare
 from bench.server import Server, log_tail

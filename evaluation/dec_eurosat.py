@@ -19,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
 import training  # noqa: F401  (environment for TF before it loads)
 from evaluation.dec_eurosat_report import GALLERY_FILE, TSNE_FILE, render, write_section
 from training.autoencoder import Autoencoder, build_head_autoencoder, build_pca_head, embed, pretrain_head
@@ -31,6 +29,8 @@ from training.dec import DecTrainer, kmeans_init
 from training.dec_config import DecConfig, get_profile
 from training.pretrained_features import build_feature_extractor, extract
 from training.tile_io import image_files, read_rgb
+
+ROOT = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("dec_eval_real")
 

@@ -16,6 +16,7 @@ import logging
 import tempfile
 import time
 from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
 
 import numpy as np
@@ -233,7 +234,7 @@ def _sheet(work: Path, out: Path) -> Path | None:
 def write_report(args: argparse.Namespace, done: dict, text: str, n_images: int, n_fields: int) -> None:
     """The cross-validation section of docs/field_evaluation.md (between its markers)."""
     import platform
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from contract.reports import replace_section  # run from the repository root (python -m evaluation.field_cv)
 
@@ -250,7 +251,7 @@ def write_report(args: argparse.Namespace, done: dict, text: str, n_images: int,
         f"Command: `.venv/bin/python -m evaluation.field_cv --fields {args.fields} --folds {args.folds} --seeds "
         f"{' '.join(map(str, args.seeds))} --profile {args.profile}" + (f" --epochs {args.epochs}" if args.epochs else "")
         + f" --quality {args.quality}` ({platform.node() or 'this machine'}, 2 CPU cores, "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; training {np.mean(seconds) / 60:.0f} min per fold on "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; training {np.mean(seconds) / 60:.0f} min per fold on "
         "average, on cores shared with other jobs). Each fold's model is trained on the other folds' images only "
         "(with the shipped EuroSAT not-field tiles), exported to ONNX and run through `segment_file` — the "
         "scene path of the service, `agriland segment` and `agriland batch` — on the held-out images as "

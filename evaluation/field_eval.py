@@ -29,8 +29,8 @@ from contract.atomic import write_text_atomic
 from contract.reports import DOCS, machine_info, replace_section
 from evaluation.field_cv import overlay, write_geotiff
 from inference.models.tta import TTA_ENV
-from training.field_polygons import FieldImage, read_via_fields
 from training.field_metrics import FieldScores, instances_of, score_fields
+from training.field_polygons import FieldImage, read_via_fields
 
 log = logging.getLogger("field_eval")
 REPORT = DOCS / "field_evaluation.md"

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-
 from agriland.profiles import SAMPLE_DIR
 from contract.radiometry import DEFAULT_RADIOMETRY
 

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
 import training  # noqa: F401  (environment for TF / segmentation-models)
 from evaluation.unet_real_report import (
     ENCODERS,
@@ -40,6 +38,8 @@ from training.unet_train import (
     load_segmentation_data,
     train_unet,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 log = logging.getLogger("unet_eval_real")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -100,7 +100,7 @@ def library_versions() -> dict[str, str]:
 def model_version(run_dir: Path) -> str:
     """A stable id of the trained Keras model: its file date and the start of its sha256."""
     path = run_dir / KERAS_FILE
-    stamp = datetime.fromtimestamp(path.stat().st_mtime, tz=timezone.utc).strftime("%Y%m%d")
+    stamp = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC).strftime("%Y%m%d")
     return f"{stamp}-{sha256_file(path)[:10]}"
 
 
@@ -144,7 +144,7 @@ def build_manifest(run_dir: Path, folder: Path, name: str, variant: str, parity:
             training_data=json.loads(json.dumps(training_data, default=str)),
             library_versions=library_versions(),
             onnx_sha256=sha256_file(model_path),
-            created_at=datetime.now(timezone.utc),
+            created_at=datetime.now(UTC),
         )
     except ValueError as err:  # pydantic ValidationError
         raise AgrilandError(f"the {name}/{variant} manifest built from {run_dir} is invalid: {err}") from err

@@ -7,7 +7,7 @@ import logging
 import re
 import shutil
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -226,7 +226,7 @@ def write_export_summary(models_dir: Path, inputs: ExportInputs, outcomes: list[
                "parity_source": inputs.tile_source, "parity_tiles": int(len(inputs.parity_tiles)),
                "calibration_source": inputs.calibration_source or inputs.tile_source,
                "calibration_tiles": int(len(inputs.calibration_tiles)),
-               "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "variants": variants}
+               "updated_at": datetime.now(UTC).isoformat(timespec="seconds"), "variants": variants}
     return write_text_atomic(path, json.dumps(summary, indent=2) + "\n")
 
 

@@ -7,10 +7,11 @@ import math
 from pathlib import Path
 
 import numpy as np
-from contract.atomic import atomic_dir, atomic_file
 from matplotlib.figure import Figure
 from PIL import Image
 from sklearn.manifold import TSNE
+
+from contract.atomic import atomic_dir, atomic_file
 
 log = logging.getLogger(__name__)
 

@@ -47,7 +47,7 @@ class FieldScores:
     n_matched: int = 0  # one-to-one matches at IoU > OBJECT_IOU
     matched_iou: list[float] = field(default_factory=list)
 
-    def __add__(self, other: "FieldScores") -> "FieldScores":
+    def __add__(self, other: FieldScores) -> FieldScores:
         return FieldScores(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.n_pred + other.n_pred,
                            self.n_true + other.n_true, self.n_matched + other.n_matched,
                            self.matched_iou + other.matched_iou)

@@ -50,7 +50,7 @@ class FieldConfig:
     bn_momentum: float = 0.9
     seed: int = 0
 
-    def validate(self) -> "FieldConfig":
+    def validate(self) -> FieldConfig:
         normalize_encoder(self.encoder)
         for name in ("epochs", "steps_per_epoch", "batch_size", "val_chips"):
             if int(getattr(self, name)) < 1:

@@ -10,8 +10,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 from tqdm import tqdm
 
-from contract.errors import AgrilandError
 from contract.atomic import write_text_atomic
+from contract.errors import AgrilandError
 from training.cluster_metrics import evaluate_clustering
 
 log = logging.getLogger(__name__)

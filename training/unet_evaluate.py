@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import tf_keras
 
-from training.seg_metrics import per_tile_iou, segmentation_metrics
 from contract.atomic import atomic_file
+from training.seg_metrics import per_tile_iou, segmentation_metrics
 
 log = logging.getLogger(__name__)
 

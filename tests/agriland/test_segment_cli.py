@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
-from testkit.exports import was_exported
-from testkit.scene_models import build_unet_artifact
 
 from agriland.cli import main as agriland_main
+from testkit.exports import was_exported
+from testkit.scene_models import build_unet_artifact
 
 UTM_TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
 FIELD = (slice(60, 200), slice(120, 300))

@@ -11,12 +11,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 import rasterio
-from testkit import servers
-from testkit.scene_files import write_scene
 
 from agriland.cli import main as agriland_main
 from batch.inputs import resolve_inputs
 from contract.errors import AgrilandError
+from testkit import servers
+from testkit.scene_files import write_scene
 
 
 @pytest.fixture(scope="module")

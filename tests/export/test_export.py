@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from testkit.exports import was_exported
 
 from contract.artifacts import sha256_file
 from contract.errors import AgrilandError
@@ -19,6 +18,7 @@ from export.parity import ParityError, check_parity, keras_outputs
 from export.pipeline import export_model, export_variant, load_reference_tiles, prepare
 from inference.models.onnx_model import OnnxModel
 from inference.models.tta import TTA_ENV
+from testkit.exports import was_exported
 
 pytestmark = pytest.mark.slow
 OUTPUTS = {"unet": ("mask",), "dec": ("embedding", "q")}

@@ -7,13 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from testkit.exports import was_exported
 
 from contract.artifacts import artifact_folder, sha256_file, verify_artifact
 from contract.errors import AgrilandError
 from contract.manifest import Parity, read_manifest, write_manifest
 from export.manifest_builder import build_manifest, read_summary
 from inference.models.onnx_model import OnnxModel
+from testkit.exports import was_exported
 
 pytestmark = pytest.mark.slow
 

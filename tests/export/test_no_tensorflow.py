@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from testkit.exports import was_exported
 
 pytestmark = pytest.mark.slow

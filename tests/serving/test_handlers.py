@@ -17,7 +17,6 @@ import pytest
 from PIL import Image
 from starlette.requests import Request
 from starlette.responses import Response
-from testkit.scene_files import write_scene
 
 from serving.config import ServeSettings
 from serving.engine import Engine
@@ -25,6 +24,7 @@ from serving.raw_endpoints import cluster_raw_handler, segment_raw_handler
 from serving.scene_endpoints import segment_scene_handler
 from serving.schemas import ApiError
 from serving.tile_endpoints import cluster_handler, segment_handler
+from testkit.scene_files import write_scene
 
 
 @pytest.fixture(scope="module")

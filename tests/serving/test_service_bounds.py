@@ -58,7 +58,7 @@ class PeakRss:
             self.peak = max(self.peak, _tree_rss(self.pid))
             time.sleep(0.01)
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         self._thread.start()
         return self
 

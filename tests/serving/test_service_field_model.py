@@ -12,10 +12,10 @@ import pytest
 import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
-from testkit.field_data import draw_fields
 
 from contract.manifest import read_manifest
 from inference.fields import FOUR_CONNECTED
+from testkit.field_data import draw_fields
 
 pytestmark = pytest.mark.slow
 

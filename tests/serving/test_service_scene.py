@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
+
+from contract.manifest import read_manifest
 from testkit.scene_posts import (
     BOTTOM,
     LEFT,
@@ -22,8 +24,6 @@ from testkit.scene_posts import (
     read_tif,
     standard_scenes,
 )
-
-from contract.manifest import read_manifest
 
 pytestmark = pytest.mark.slow
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from testkit.scene_posts import (
     post_scene,
     standard_scenes,

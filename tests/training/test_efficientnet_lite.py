@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from testkit.legacy_pth import write_legacy_pth
 
 from contract.errors import AgrilandError
+from testkit.legacy_pth import write_legacy_pth
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "efficientnet_lite0_imagenet_gap1280.onnx"
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import rasterio
 from rasterio.transform import from_origin
-from testkit.field_data import agriland, build_field_model, draw_fields
 
 from contract.artifacts import verify_artifact
+from testkit.field_data import agriland, build_field_model, draw_fields
 
 pytestmark = pytest.mark.slow
 

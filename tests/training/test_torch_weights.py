@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from testkit.legacy_pth import write_legacy_pth
 
 from contract.errors import AgrilandError
+from testkit.legacy_pth import write_legacy_pth
 from training.torch_weights import read_legacy_state_dict
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 from affine import Affine
 from rasterio.crs import CRS
-from testkit.in_memory import ArraySink, ArraySource
 
 from inference.scenes.ground_resolution import adapt_to_model_gsd
 from inference.scenes.windowed import WindowedSegmenter, WindowParams
+from testkit.in_memory import ArraySink, ArraySource
 
 
 def _two_planes(batch: np.ndarray) -> np.ndarray:

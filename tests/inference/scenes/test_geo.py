@@ -10,10 +10,10 @@ import pytest
 import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
-from testkit.in_memory import read_scene, scene_from_bytes
 
 from contract.errors import AgrilandError
 from inference.scenes.geo import BAND_PRESETS, SceneLimits, parse_bands
+from testkit.in_memory import read_scene, scene_from_bytes
 
 UTM = "EPSG:32633"
 UTM_TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)

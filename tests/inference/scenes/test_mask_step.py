@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
-from testkit.in_memory import ArraySink, ArraySource
 
 from inference.scenes.mask_step import probability_to_mask
 from inference.scenes.polygons import sieve_mask
 from inference.scenes.windowed import WindowedSegmenter, WindowParams
+from testkit.in_memory import ArraySink, ArraySource
 
 
 def green(batch: np.ndarray) -> np.ndarray:

@@ -12,14 +12,14 @@ import rasterio
 from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rasterio.transform import from_origin
-from testkit.in_memory import ArraySource, Raster, read_scene
-from testkit.scene_results import geotiff_bytes, quicklook, scene_geojson, segment_scene, write_geotiff
 
 from contract.errors import AgrilandError
 from contract.manifest import Manifest, TensorSpec
 from contract.radiometry import Radiometry
 from inference.scenes.cluster import cluster_scene
 from inference.scenes.source import GeoTiffSource
+from testkit.in_memory import ArraySource, Raster, read_scene
+from testkit.scene_results import geotiff_bytes, quicklook, scene_geojson, segment_scene, write_geotiff
 
 T = 64
 UTM_TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)

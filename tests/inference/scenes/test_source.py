@@ -10,13 +10,13 @@ import rasterio
 from PIL import Image
 from rasterio.transform import from_origin
 from rasterio.windows import Window
-from testkit.in_memory import read_scene
-from testkit.scene_files import FIELD, write_scene
 
 from contract.errors import AgrilandError
 from contract.radiometry import percentile_limits, to_uint8
 from inference.pixels import SCENE_STRETCH
 from inference.scenes.source import GeoTiffSource, is_url
+from testkit.in_memory import read_scene
+from testkit.scene_files import FIELD, write_scene
 
 
 def _windows(height: int, width: int, side: int) -> list[Window]:

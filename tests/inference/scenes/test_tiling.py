@@ -6,10 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from testkit.in_memory import Stitcher
 
 from contract.errors import AgrilandError
 from inference.scenes.tiling import WEIGHT_FLOOR, TileGrid, tile_starts
+from testkit.in_memory import Stitcher
 
 T = 64
 # Seam measure: the largest, over all tile-border lines inside the scene, of the mean absolute stitching

@@ -7,9 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from testkit.in_memory import ArraySource, Stitcher, read_scene
-from testkit.scene_files import UTM, greenness, write_scene
-from testkit.scene_results import scene_polygons, scene_summary, segment_scene
 
 from contract.artifacts import artifact_folder
 from contract.errors import AgrilandError
@@ -18,6 +15,9 @@ from inference.models.onnx_model import OnnxModel, predictor
 from inference.scenes.segment import ResolvedScene, segment_file
 from inference.scenes.tiling import TileGrid
 from inference.scenes.windowed import DEFAULT_SIEVE_PX, WindowParams
+from testkit.in_memory import ArraySource, Stitcher, read_scene
+from testkit.scene_files import UTM, greenness, write_scene
+from testkit.scene_results import scene_polygons, scene_summary, segment_scene
 
 
 def stitched_in_memory(path: Path, predict, tile: int, overlap: int, bands: str) -> np.ndarray:
@@ -189,10 +189,9 @@ def test_fields_mode_gives_one_polygon_per_field_across_blocks(tmp_path: Path) -
 @pytest.mark.parametrize("mask_mode", ["fields", "threshold"])
 def test_finishing_on_its_own_thread_gives_the_same_blocks_as_in_line(tmp_path: Path, mask_mode: str) -> None:
     """Delineation, mask and sinks of block k run beside block k + 1's model: the answer must not change."""
-    from testkit.in_memory import ArraySink, read_scene
-
     from inference.scenes.segment import field_refiner
     from inference.scenes.windowed import WindowedSegmenter
+    from testkit.in_memory import ArraySink, read_scene
 
     raster = read_scene(_two_field_scene(tmp_path / "fields.tif"), bands="1,2,3")
     params = WindowParams(64, 16, 0.35, block_size=128, sieve_px=DEFAULT_SIEVE_PX)
