@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from contract.errors import AgrilandError
 from contract.atomic import write_bytes_atomic
+from contract.errors import AgrilandError
 
 DEFAULT_URL = "http://127.0.0.1:3000"
 
@@ -23,7 +23,7 @@ class AgrilandClient:
         self.url = url.rstrip("/")
         self._http = httpx.Client(base_url=self.url, timeout=timeout)
 
-    def __enter__(self) -> "AgrilandClient":
+    def __enter__(self) -> AgrilandClient:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 
 from agriland.profiles import SAMPLE_DIR
-from contract.errors import AgrilandError
 from contract.atomic import atomic_file
+from contract.errors import AgrilandError
 
 log = logging.getLogger(__name__)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from inference.fields import MODES
 from inference.models.answering import load_answering_model
 from inference.models.onnx_model import predictor
+from inference.models.runtime import RuntimeOptions
 from inference.scenes.geo import BAND_PRESETS
 from inference.scenes.outputs import preview_image, write_json, write_png
 from inference.scenes.polygons import polygons_geojson
@@ -79,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     request = SceneRequest(mask_mode=args.mask_mode, quality=args.quality, threshold=args.threshold,
                            overlap=args.overlap, sieve_px=args.sieve_px, bands=args.bands, scaling=args.scaling,
                            simplify=args.simplify, min_area_ha=args.min_area_ha)
-    model, field_model = load_answering_model(args.models, args.variant, args.mask_mode, args.provider)
+    model, field_model = load_answering_model(args.models, args.variant, args.mask_mode, args.provider,
+                                              runtime=RuntimeOptions.from_env())
     scene = request.resolve(model.manifest, args.batch_size, args.block_size)
     params = scene.params
     out: Path = args.out  # created only once the scene has opened (a bad scene leaves nothing behind)

@@ -47,11 +47,12 @@ class SceneWorker:
 
     def __init__(self, config: BatchConfig, model_folder: str) -> None:
         from inference.models.onnx_model import OnnxModel, predictor
+        from inference.models.runtime import RuntimeOptions
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.config = config
         self.model = OnnxModel.load(Path(model_folder), providers=config.provider,
-                                    intra_op_threads=config.threads_per_actor)
+                                    intra_op_threads=config.threads_per_actor, runtime=RuntimeOptions.from_env())
         self.predict = predictor(self.model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from inference.models.sessions import (
     CONV_ALGO_SEARCHES,
+    RuntimeOptions,
     create_session,
     cuda_loadable,
     nvidia_device_present,
@@ -138,7 +139,7 @@ def measure(models: Path, quick: bool, max_batch: int, cache: Path) -> dict:
         label = f"{manifest.name}/{manifest.variant}"
         for search in searches:
             started = time.perf_counter()
-            session = create_session(folder / "model.onnx", "cuda", algo_search=search)
+            session = create_session(folder / "model.onnx", "cuda", runtime=RuntimeOptions(conv_algo_search=search))
             load_s = time.perf_counter() - started
             provider = session.get_providers()[0]
             for binding in (False, True):

@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"machine": machine_info(), "quick": args.quick, "runs": []}
     for i in range(1 if args.quick else 2):
         result["runs"].append(measure("fp32", f"coldstart-fp32-{i}"))
-    from inference.models.sessions import CPU_ARENA_ENV, DEFAULT_CPU_ARENA
+    from inference.models.runtime import CPU_ARENA_ENV, RuntimeOptions
 
-    arena = "0" if DEFAULT_CPU_ARENA == "1" else "1"  # the CPU arena flipped, side by side
+    arena = "0" if RuntimeOptions().cpu_arena else "1"  # the CPU arena flipped, side by side
     result["runs"].append(measure("fp32", f"coldstart-fp32-arena{arena}", {CPU_ARENA_ENV: arena}))
     unservable = [str(p.parent) for p in sorted(MODELS_DIR.glob("*/int8/model.onnx"))
                   if not (p.parent / "manifest.json").is_file()]

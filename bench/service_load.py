@@ -33,9 +33,9 @@ MODEL_OF = {"/segment": "unet", "/cluster": "dec", "/segment_raw": "unet"}
 
 def spin_variant() -> tuple[str, str]:
     """(label, AGRILAND_ORT_SPINNING value) of the service with ONNX Runtime's thread spinning flipped."""
-    from inference.models.sessions import DEFAULT_SPINNING
+    from inference.models.runtime import RuntimeOptions
 
-    return ("onnx_batched_spin", "1") if DEFAULT_SPINNING == "0" else ("onnx_batched_nospin", "0")
+    return ("onnx_batched_nospin", "0") if RuntimeOptions().spinning else ("onnx_batched_spin", "1")
 
 
 def server_configs() -> dict[str, dict]:

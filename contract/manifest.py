@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -49,7 +49,7 @@ class FieldModelSpec(BaseModel):
     min_field_ha: float = Field(default=0.05, ge=0.0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "FieldModelSpec":
+    def _ordered(self) -> FieldModelSpec:
         if self.max_gsd_m < self.work_gsd_m:
             raise ValueError(f"max_gsd_m ({self.max_gsd_m}) must be >= work_gsd_m ({self.work_gsd_m})")
         missing = {"background", "interior", "boundary"} - set(self.classes)
@@ -135,7 +135,7 @@ class Manifest(BaseModel):
     training_data: dict[str, object] = Field(default_factory=dict)
     library_versions: dict[str, str] = Field(default_factory=dict)
     onnx_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     def cut(self, mask_mode: str, requested: float | None = None) -> float:
         """The arable cut an answer uses: the request's, else the one of its mask mode."""
@@ -144,13 +144,13 @@ class Manifest(BaseModel):
         return self.field_threshold if mask_mode == "fields" else self.threshold
 
     @model_validator(mode="after")
-    def _fields_have_a_spec(self) -> "Manifest":
+    def _fields_have_a_spec(self) -> Manifest:
         if self.task == "fields" and self.field_model is None:
             raise ValueError("a fields manifest needs field_model (classes, working resolutions)")
         return self
 
     @model_validator(mode="after")
-    def _permanent_crops_are_not_arable(self) -> "Manifest":
+    def _permanent_crops_are_not_arable(self) -> Manifest:
         """Manifests written before cropland_classes existed listed PermanentCrop as arable: read it as cropland."""
         if "cropland_classes" not in self.model_fields_set:
             permanent = [c for c in self.arable_classes if c.strip().lower() in _PERMANENT]

@@ -169,7 +169,7 @@ class Calibration(BaseModel):
         return pick(self.gain), pick(self.bias)
 
     @classmethod
-    def of(cls, radiometry: Radiometry) -> "Calibration":
+    def of(cls, radiometry: Radiometry) -> Calibration:
         """The manifest's own assumption, (DN + offset) / scale: what is used when the file says nothing."""
         scale = radiometry.reflectance_scale
         return cls(gain=(1.0 / scale,), bias=(radiometry.reflectance_offset / scale,),

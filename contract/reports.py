@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -53,7 +53,7 @@ def machine_info() -> dict[str, object]:
         "ram_gb": round(mem_kb / 1024**2, 1),
         "isa": sorted(f for f in flags if f in _ISA),
         "load_average": [round(x, 2) for x in os.getloadavg()],
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "python": platform.python_version(),
         "versions": versions,
         "gpu": "none (no GPU was lent to this task; fp16/CUDA figures not measurable)",

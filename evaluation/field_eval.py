@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from PIL import Image
 from contract.atomic import write_text_atomic
 from contract.reports import DOCS, machine_info, replace_section
 from evaluation.field_cv import overlay, write_geotiff
-from inference.models.tta import TTA_ENV
+from inference.models.runtime import RuntimeOptions
 from training.field_metrics import FieldScores, instances_of, score_fields
 from training.field_polygons import FieldImage, read_via_fields
 
@@ -56,14 +55,14 @@ def _read(folder: Path, gsd: float) -> list[FieldImage]:
 
 
 def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, variant: str, mode: str,
-                               work: Path, threshold: float | None = None) -> np.ndarray:
+                               work: Path, threshold: float | None = None, views: str = "") -> np.ndarray:
     """The answered mask (1 = field) of one image through `segment_file`, as the CLI runs it."""
     import rasterio
 
     from inference.models.onnx_model import predictor
     from inference.scenes.segment import SceneRequest, segment_file
 
-    model = _model(models, variant)
+    model = _model(models, variant, views)
     scene = work / "scene.tif"
     write_geotiff(scene, rgb, gsd)
     # the defaults `agriland segment`, /segment_scene and `agriland batch` answer with
@@ -74,16 +73,17 @@ def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, varian
     return (mask == 1).astype(np.uint8)
 
 
-_MODELS: dict[tuple[Path, str], object] = {}
+_MODELS: dict[tuple[Path, str, str], object] = {}
 
 
-def _model(models: Path, variant: str):
+def _model(models: Path, variant: str, views: str = ""):
     from contract.artifacts import artifact_folder
     from inference.models.onnx_model import OnnxModel
 
-    key = (models, variant)
-    if key not in _MODELS:
-        _MODELS[key] = OnnxModel.load(artifact_folder(models, "unet", variant), providers="cpu")
+    key = (models, variant, views)
+    if key not in _MODELS:  # `views`: U-Net rotations as AGRILAND_TTA_VIEWS gives them ("": the manifest's)
+        runtime = RuntimeOptions.from_env({"AGRILAND_TTA_VIEWS": views})
+        _MODELS[key] = OnnxModel.load(artifact_folder(models, "unet", variant), providers="cpu", runtime=runtime)
     return _MODELS[key]
 
 
@@ -154,14 +154,12 @@ def main(argv: list[str] | None = None) -> int:
             for view in views:
                 name = f"{args.models.name}/{args.variant} {mode}" + (f" @{args.threshold:g}" if args.threshold else "")
                 name += f", {view} rotations" if view else ""
-                os.environ[TTA_ENV] = view  # the runtime reads it per call; empty: the manifest's
 
-                def answer_of(image: FieldImage, mode: str = mode) -> np.ndarray:
+                def answer_of(image: FieldImage, mode: str = mode, view: str = view) -> np.ndarray:
                     return segment_through_scene_path(image.rgb, gsd, args.models, args.variant, mode, Path(tmp),
-                                                      args.threshold)
+                                                      args.threshold, view)
 
                 results[name], per_image[name], answers_of[name] = evaluate(images, answer_of, name)
-        os.environ.pop(TTA_ENV, None)
     text = table(results, per_image)
     print(text)
     if args.no_report:

@@ -57,7 +57,7 @@ class FieldOptions:
     flat_delta_e: float = 1.5  # ... and so does any gradient under this CIELAB step per pixel (sensor noise)
 
     @classmethod
-    def parse(cls, mode: str | None) -> "FieldOptions":
+    def parse(cls, mode: str | None) -> FieldOptions:
         if mode in (None, ""):
             return cls()
         if mode not in MODES:

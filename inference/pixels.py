@@ -101,7 +101,7 @@ class WindowScaler:
         return np.ascontiguousarray(rgb)
 
     @classmethod
-    def from_samples(cls, band_index: tuple[int, ...], pixels: PixelSpec, samples: np.ndarray) -> "WindowScaler":
+    def from_samples(cls, band_index: tuple[int, ...], pixels: PixelSpec, samples: np.ndarray) -> WindowScaler:
         """Percentile limits from float32 [n, 3] valid-pixel samples, with `to_uint8`'s rule."""
         if len(samples) == 0:
             return cls(band_index, pixels, empty=True)
@@ -109,7 +109,7 @@ class WindowScaler:
         return cls(band_index, pixels, low=low, high=high)
 
     @classmethod
-    def for_reflectance(cls, band_index: tuple[int, ...], pixels: PixelSpec, samples: np.ndarray) -> "WindowScaler":
+    def for_reflectance(cls, band_index: tuple[int, ...], pixels: PixelSpec, samples: np.ndarray) -> WindowScaler:
         """Per-pixel reflectance scaling; float scenes are checked once for reflectance vs digital numbers."""
         is_reflectance = looks_like_reflectance(samples, np.ones(len(samples), bool)) if len(samples) else True
         return cls(band_index, pixels, float_is_reflectance=is_reflectance)

@@ -21,7 +21,7 @@ _FILES = (
 )
 
 
-_PLACEHOLDERS: dict[type, "DeferredInput"] = {}
+_PLACEHOLDERS: dict[type, DeferredInput] = {}
 
 
 class DeferredInput(bentoml.IODescriptor):
@@ -32,7 +32,7 @@ class DeferredInput(bentoml.IODescriptor):
     """
 
     @classmethod
-    async def from_http_request(cls, request: Any, serde: Any) -> "DeferredInput":
+    async def from_http_request(cls, request: Any, serde: Any) -> DeferredInput:
         request.state.agriland_request = request  # the very object (a task's has its body cached on it)
         instance = _PLACEHOLDERS.get(cls)
         if instance is None:  # built once per class: model_construct inspects default factories every call

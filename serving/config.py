@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contract.artifacts import VARIANTS
 from contract.errors import AgrilandError
+from inference.models.runtime import RuntimeOptions
 
 ProviderSetting = Literal["auto", "cpu", "cuda", "tensorrt"]
 PROVIDERS: tuple[str, ...] = ("auto", "cpu", "cuda", "tensorrt")
@@ -66,6 +67,15 @@ class ServeSettings(BaseSettings):
     gallery_dir: Path | None = None
     access_log: bool = False
     tracing: bool = False
+    # ONNX Runtime in this process (inference.models.runtime.RuntimeOptions; docs/api.md)
+    tta_views: Literal[1, 2, 4] | None = None  # fewer U-Net rotations than the manifest's, for speed
+    ort_spinning: bool = False
+    ort_cpu_arena: bool = True
+    cudnn_conv_algo_search: Literal["EXHAUSTIVE", "HEURISTIC", "DEFAULT"] = "EXHAUSTIVE"
+
+    def runtime(self) -> RuntimeOptions:
+        """How ONNX Runtime runs this worker's models."""
+        return RuntimeOptions(self.tta_views, self.ort_spinning, self.ort_cpu_arena, self.cudnn_conv_algo_search)
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,  # noqa: ANN001
@@ -92,6 +102,16 @@ class ServeSettings(BaseSettings):
                              "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
         return value
 
+    @field_validator("tta_views", mode="before")
+    @classmethod
+    def _views_number(cls, value: object) -> object:
+        return int(value) if isinstance(value, str) and value.strip().isdigit() else value
+
+    @field_validator("cudnn_conv_algo_search", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
     @field_validator("providers", "workers", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
@@ -107,7 +127,7 @@ class ServeSettings(BaseSettings):
         return value
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "ServeSettings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> ServeSettings:
         """Read AGRILAND_* variables (`environ` instead of the process environment when given); a bad value is
         refused with its variable's name, and workers=auto is resolved from the cores and memory at hand."""
         try:

@@ -88,7 +88,7 @@ class Engine:
                 folder, fallback = choose_variant(settings.models_dir, name, variants[name])
                 if fallback:
                     log.warning("%s", fallback)
-                model = OnnxModel.load(folder, settings.providers, threads)
+                model = OnnxModel.load(folder, settings.providers, threads, settings.runtime())
                 self._check_contract(name, model)
                 self.warmed[name] = warm_up(model, settings.max_batch_size)  # paid before /readyz says ready
             except AgrilandError as err:

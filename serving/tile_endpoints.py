@@ -6,10 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contract.errors import AgrilandError
-from inference.tiles.decoding import DecodeLimits, decode_cost
-from serving.config import ServeSettings
 from inference.field_tiles import field_tiles, fields_of_tiles
 from inference.fields import Fields
+from inference.tiles.decoding import DecodeLimits, decode_cost
+from serving.config import ServeSettings
 from serving.endpoints import PreparedTiles, cluster_results, pixel_spec, prepare_tiles, segment_results
 from serving.engine import Engine
 from serving.http_input import TileUpload, image_tiles

@@ -9,6 +9,7 @@ from pathlib import Path
 from contract.errors import AgrilandError
 from contract.manifest import FieldModelSpec
 from inference.models.onnx_model import OnnxModel, choose_variant
+from inference.models.runtime import RuntimeOptions
 from inference.models.sessions import ProviderChoice
 
 log = logging.getLogger(__name__)
@@ -28,14 +29,15 @@ def answering_model_name(models_dir: Path | str, mask_mode: str) -> str:
 
 def load_answering_model(models_dir: Path | str, variant: str, mask_mode: str,
                          providers: ProviderChoice = "auto",
-                         threads: int | None = None) -> tuple[OnnxModel, FieldModelSpec | None]:
+                         threads: int | None = None,
+                         runtime: RuntimeOptions = RuntimeOptions()) -> tuple[OnnxModel, FieldModelSpec | None]:
     """The model that answers `mask_mode`, and its field spec when it is a field model."""
     name = answering_model_name(models_dir, mask_mode)
     preference = variant if name == UNET else _field_variants(variant)
     folder, fallback = choose_variant(models_dir, name, preference)
     if fallback:
         log.warning("%s", fallback)
-    model = OnnxModel.load(folder, providers=providers, intra_op_threads=threads)
+    model = OnnxModel.load(folder, providers=providers, intra_op_threads=threads, runtime=runtime)
     expected = "fields" if name == FIELDS else "segmentation"
     if model.manifest.task != expected:
         raise AgrilandError(f"{model.folder} holds a {model.manifest.task} model, not a {expected} model")

@@ -15,7 +15,8 @@ from contract.artifacts import MODEL_FILE, VARIANTS, artifact_folder, verify_art
 from contract.errors import AgrilandError
 from contract.manifest import Manifest
 from inference.models.sessions import ProviderChoice, create_session
-from inference.models.tta import effective_views, mean_of_views, rotated_views
+from inference.models.runtime import RuntimeOptions
+from inference.models.tta import mean_of_views, rotated_views
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class OnnxModel:
     folder: Path
     manifest: Manifest
     session: ort.InferenceSession
+    runtime: RuntimeOptions = RuntimeOptions()
 
     @classmethod
     def load(
@@ -86,12 +88,13 @@ class OnnxModel:
         folder: Path | str,
         providers: ProviderChoice = "auto",
         intra_op_threads: int | None = None,
+        runtime: RuntimeOptions = RuntimeOptions(),
     ) -> "OnnxModel":
         """Verify manifest + sha256, then open the session."""
         folder = Path(folder)
         manifest = verify_artifact(folder)
-        session = create_session(folder / MODEL_FILE, providers, intra_op_threads)
-        return cls(folder=folder, manifest=manifest, session=session)
+        session = create_session(folder / MODEL_FILE, providers, intra_op_threads, runtime)
+        return cls(folder=folder, manifest=manifest, session=session, runtime=runtime)
 
     @property
     def tile_size(self) -> int:
@@ -106,7 +109,7 @@ class OnnxModel:
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
             raise AgrilandError(f"expected a uint8 [N, H, W, 3] batch, got {images.dtype} {images.shape}")
         names = [spec.name for spec in self.manifest.outputs]
-        views = effective_views(self.manifest.tta_views) if names in (["mask"], ["fields"]) else 1
+        views = self.runtime.views(self.manifest.tta_views) if names in (["mask"], ["fields"]) else 1
         if views > 1:
             images = rotated_views(images, views)
         values = self.session.run(names, {self.manifest.input.name: np.ascontiguousarray(images)})

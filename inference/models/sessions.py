@@ -11,33 +11,23 @@ from typing import Literal
 import onnxruntime as ort
 
 from contract.errors import AgrilandError
+from inference.models.runtime import CONV_ALGO_SEARCHES, ConvAlgoSearch, RuntimeOptions
+
+__all__ = ["CONV_ALGO_SEARCHES", "ConvAlgoSearch", "RuntimeOptions", "choose_providers", "create_session"]
 
 log = logging.getLogger(__name__)
 
 ProviderChoice = Literal["auto", "cpu", "cuda", "tensorrt"]
-ConvAlgoSearch = Literal["EXHAUSTIVE", "HEURISTIC", "DEFAULT"]
 _CUDA_LIBS = ("libcudart.so.13", "libcublasLt.so.13", "libcudnn.so.9")
-# cuDNN convolution algorithm search of the CUDA provider, set with AGRILAND_CUDNN_CONV_ALGO_SEARCH:
-#   EXHAUSTIVE - benchmark every algorithm per new input shape (fastest runs; the first run of each batch
-#                size is slow, which `warm_up` pays before the service reports ready);
-#   HEURISTIC  - cuDNN's heuristics, no benchmarking (fast first runs, possibly slower steady state);
-#   DEFAULT    - the implicit-GEMM default algorithm (no search at all).
-# `python -m bench.gpu` measures all three on the GPU at hand; EXHAUSTIVE stays the default until it says otherwise.
-CONV_ALGO_SEARCH_ENV = "AGRILAND_CUDNN_CONV_ALGO_SEARCH"
-CONV_ALGO_SEARCHES: tuple[str, ...] = ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")
-DEFAULT_CONV_ALGO_SEARCH: ConvAlgoSearch = "EXHAUSTIVE"
-# CPU thread spinning (AGRILAND_ORT_SPINNING=1/0): ONNX Runtime's intra-op threads busy-wait for new work
-# after each run. That helps back-to-back runs with nothing in between, but in the service the same cores
-# decode uploads, encode answers and run the event loop between model runs, and the spinning threads take
-# that CPU from them (and from every other process on a shared machine). Measured on 2 cores with the 64 px
-# quickstart models (docs/benchmarks.md, section 2): off served 1.5-3x the requests/s of on at 32 clients.
-# `python -m bench.service_load` measures both side by side (onnx_batched vs onnx_batched_spin).
-SPINNING_ENV = "AGRILAND_ORT_SPINNING"
-DEFAULT_SPINNING = "0"
-# The CPU memory arena (AGRILAND_ORT_CPU_ARENA=1/0): on, ONNX Runtime keeps the largest batch's activations
-# for the process's lifetime; off, they go back to the allocator after each run.
-CPU_ARENA_ENV = "AGRILAND_ORT_CPU_ARENA"
-DEFAULT_CPU_ARENA = "1"
+# The process-wide runtime choices (cuDNN algorithm search, CPU thread spinning, the CPU memory arena) are one
+# `RuntimeOptions` (inference/models/runtime.py), passed in; this module never reads the environment.
+#   cudnn_conv_algo_search: EXHAUSTIVE benchmarks every algorithm per new input shape (fastest runs; the first run
+#   of each batch size is slow, which `warm_up` pays before the service reports ready); HEURISTIC uses cuDNN's
+#   heuristics; DEFAULT the implicit-GEMM default. `python -m bench.gpu` measures all three.
+#   spinning: ONNX Runtime's intra-op threads busy-wait for new work after each run. In the service the same cores
+#   decode uploads, encode answers and run the event loop between model runs; measured on 2 cores with the 64 px
+#   quickstart models (docs/benchmarks.md, section 2), off served 1.5-3x the requests/s of on at 32 clients
+#   (`python -m bench.service_load` measures both side by side).
 _DLLS_PRELOADED: list[bool] = []
 
 
@@ -62,14 +52,6 @@ def preload_cuda_dlls() -> bool:
             log.warning("onnxruntime.preload_dlls() failed (%s); relying on the system library path", err)
     _DLLS_PRELOADED.append(ran)
     return ran
-
-
-def conv_algo_search(value: str | None = None) -> ConvAlgoSearch:
-    """The cuDNN conv algorithm search: `value`, else $AGRILAND_CUDNN_CONV_ALGO_SEARCH, else EXHAUSTIVE."""
-    chosen = (value or os.environ.get(CONV_ALGO_SEARCH_ENV) or DEFAULT_CONV_ALGO_SEARCH).strip().upper()
-    if chosen not in CONV_ALGO_SEARCHES:
-        raise AgrilandError(f"{CONV_ALGO_SEARCH_ENV}={chosen!r} is not one of {', '.join(CONV_ALGO_SEARCHES)}")
-    return chosen  # type: ignore[return-value]
 
 
 def cuda_loadable() -> bool:
@@ -106,12 +88,12 @@ def tensorrt_options(tile_size: int, max_batch_size: int, cache_dir: Path | str,
     }
 
 
-def choose_providers(choice: ProviderChoice = "auto", algo_search: str | None = None,
+def choose_providers(choice: ProviderChoice = "auto", algo_search: ConvAlgoSearch = "EXHAUSTIVE",
                      trt_options: dict[str, str] | None = None) -> list[str | tuple[str, dict]]:
     """Execution providers in preference order; CUDA/TensorRT are only asked for where they can load."""
     available = set(ort.get_available_providers())
     cuda_options = {
-        "cudnn_conv_algo_search": conv_algo_search(algo_search),
+        "cudnn_conv_algo_search": algo_search,
         "cudnn_conv_use_max_workspace": "1",
         "do_copy_in_default_stream": "1",
     }
@@ -127,16 +109,6 @@ def choose_providers(choice: ProviderChoice = "auto", algo_search: str | None = 
     return providers
 
 
-def _flag(env: str, default: str) -> bool:
-    """A 1/0 (true/false, on/off) environment switch; anything else is refused with the variable's name."""
-    raw = (os.environ.get(env) or default).strip().lower()
-    if raw in ("1", "true", "on", "yes"):
-        return True
-    if raw in ("0", "false", "off", "no"):
-        return False
-    raise AgrilandError(f"{env} must be 1 or 0, got {raw!r}")
-
-
 def default_cpu_threads(workers: int = 1) -> int:
     """Intra-op threads per session: the cores this process may use divided by the number of workers."""
     try:
@@ -150,25 +122,24 @@ def create_session(
     model_path: Path | str,
     providers: ProviderChoice = "auto",
     intra_op_threads: int | None = None,
-    algo_search: str | None = None,
+    runtime: RuntimeOptions = RuntimeOptions(),
     trt_options: dict[str, str] | None = None,
 ) -> ort.InferenceSession:
     """An InferenceSession with full graph optimisation and explicit thread counts.
 
-    `algo_search` is the CUDA provider's cudnn_conv_algo_search (default: $AGRILAND_CUDNN_CONV_ALGO_SEARCH or
-    EXHAUSTIVE); `trt_options` go to the TensorRT provider (see `tensorrt_options`).
+    `runtime` sets thread spinning, the CPU arena and the CUDA provider's cudnn_conv_algo_search;
+    `trt_options` go to the TensorRT provider (see `tensorrt_options`).
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = intra_op_threads or default_cpu_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
-    spinning = _flag(SPINNING_ENV, DEFAULT_SPINNING)
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    options.enable_cpu_mem_arena = _flag(CPU_ARENA_ENV, DEFAULT_CPU_ARENA)
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if runtime.spinning else "0")
+    options.enable_cpu_mem_arena = runtime.cpu_arena
     try:
         session = ort.InferenceSession(str(model_path), sess_options=options,
-                                       providers=choose_providers(providers, algo_search, trt_options))
+                                       providers=choose_providers(providers, runtime.conv_algo_search, trt_options))
     except Exception as err:  # onnxruntime raises its own exception types for corrupt files
         raise AgrilandError(f"ONNX Runtime cannot load {model_path}: {err}") from err
     log.info("loaded %s with providers %s", model_path, session.get_providers())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 
@@ -11,19 +10,7 @@ from contract.errors import AgrilandError
 
 log = logging.getLogger(__name__)
 
-TTA_ENV = "AGRILAND_TTA_VIEWS"  # an operator may lower the manifest's views for speed (1 = off)
 _TURNS = {1: (0,), 2: (0, 2), 4: (0, 1, 2, 3)}  # quarter turns per view count
-
-
-def effective_views(manifest_views: int) -> int:
-    """The manifest's view count, or fewer where $AGRILAND_TTA_VIEWS asks (never more than the model was exported
-    and measured with)."""
-    raw = os.environ.get(TTA_ENV, "").strip()
-    if not raw:
-        return manifest_views
-    if raw not in {"1", "2", "4"}:
-        raise AgrilandError(f"{TTA_ENV} must be 1, 2 or 4, got {raw!r}")
-    return min(int(raw), manifest_views)
 
 
 def rotated_views(batch: np.ndarray, views: int) -> np.ndarray:

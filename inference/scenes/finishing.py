@@ -37,7 +37,7 @@ class FinishingStage:
         if pending is not None:
             pending.result()
 
-    def __enter__(self) -> "FinishingStage":
+    def __enter__(self) -> FinishingStage:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,

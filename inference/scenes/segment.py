@@ -18,9 +18,9 @@ from inference.fields import FieldOptions, delineate
 from inference.scenes.geo import SceneLimits
 from inference.scenes.ground_resolution import adapt_to_model_gsd, pixel_size_m
 from inference.scenes.polygons import ArablePolygons, SceneSummary, scene_summary_of
+from inference.scenes.request import QUALITIES, ResolvedScene, SceneRequest
 from inference.scenes.sinks import CogSink, Kind, PolygonSink
 from inference.scenes.source import GeoTiffSource
-from inference.scenes.request import QUALITIES, ResolvedScene, SceneRequest
 from inference.scenes.windowed import Predict, Refine, WindowedSegmenter, WindowedStats
 
 log = logging.getLogger(__name__)

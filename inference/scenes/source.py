@@ -59,7 +59,7 @@ class GeoTiffSource:
         self._limits = limits or NO_PIXEL_LIMIT
         self._stack = ExitStack()
 
-    def __enter__(self) -> "GeoTiffSource":
+    def __enter__(self) -> GeoTiffSource:
         if not is_url(self.path) and not Path(self.path).is_file():
             raise AgrilandError(f"no such scene file: {self.path}")
         try:

@@ -17,7 +17,7 @@ from export.onnx_export import inspect_graph
 from export.parity import ParityError, check_parity, keras_outputs
 from export.pipeline import export_model, export_variant, load_reference_tiles, prepare
 from inference.models.onnx_model import OnnxModel
-from inference.models.tta import TTA_ENV
+from inference.models.runtime import RuntimeOptions
 from testkit.exports import was_exported
 
 pytestmark = pytest.mark.slow
@@ -43,7 +43,7 @@ def test_fp32_matches_keras(export_case, name: str, monkeypatch: pytest.MonkeyPa
                    for k in range(4)]
         want_tta = np.mean([np.rot90(r, -k, axes=(1, 2)) for k, r in enumerate(rotated)], axis=0)
         np.testing.assert_allclose(model.run(images)["mask"], want_tta, atol=1e-4)
-    monkeypatch.setenv(TTA_ENV, "1")
+    model.runtime = RuntimeOptions(tta_views=1)
     got = model.run(images)
     want = keras_outputs(keras_model, images, OUTPUTS[name])
     assert list(got) == list(OUTPUTS[name])

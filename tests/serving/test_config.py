@@ -94,3 +94,15 @@ def test_settings_are_frozen() -> None:
     with pytest.raises(ValidationError):
         settings.max_tiles = 6  # type: ignore[misc]
     assert settings.max_tiles == 5
+
+
+def test_onnx_runtime_settings_live_in_serve_settings() -> None:
+    from inference.models.runtime import RuntimeOptions
+
+    assert ServeSettings.from_env({}).runtime() == RuntimeOptions()
+    settings = ServeSettings.from_env({"AGRILAND_TTA_VIEWS": "1", "AGRILAND_ORT_SPINNING": "1",
+                                       "AGRILAND_ORT_CPU_ARENA": "0", "AGRILAND_CUDNN_CONV_ALGO_SEARCH": "heuristic"})
+    assert settings.runtime() == RuntimeOptions(tta_views=1, spinning=True, cpu_arena=False,
+                                                conv_algo_search="HEURISTIC")
+    with pytest.raises(AgrilandError, match="AGRILAND_TTA_VIEWS"):
+        ServeSettings.from_env({"AGRILAND_TTA_VIEWS": "3"})

@@ -15,10 +15,9 @@ from contract.manifest import Manifest, TensorSpec, write_manifest
 from contract.radiometry import Radiometry
 from inference.models import sessions
 from inference.models.onnx_model import OnnxModel, warm_up
+from inference.models.runtime import CONV_ALGO_SEARCH_ENV, CPU_ARENA_ENV, SPINNING_ENV, RuntimeOptions
 from inference.models.sessions import (
-    CONV_ALGO_SEARCH_ENV,
     choose_providers,
-    conv_algo_search,
     cuda_loadable,
     nvidia_device_present,
     tensorrt_options,
@@ -80,7 +79,7 @@ def test_gpu_providers_are_asked_for_exactly_where_onnxruntime_has_them_and_cuda
     if trt:
         assert options[TRT_EP] == {"k": "v"}
     if gpu:
-        assert options[CUDA_EP]["cudnn_conv_algo_search"] == conv_algo_search()
+        assert options[CUDA_EP]["cudnn_conv_algo_search"] == "EXHAUSTIVE"
 
 
 def test_cuda_is_not_loadable_without_an_nvidia_device(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,15 +140,16 @@ def test_unknown_variant_is_refused(tmp_path: Path) -> None:
         artifact_folder(tmp_path, "unet", "bf8")
 
 
-def test_conv_algo_search_is_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(CONV_ALGO_SEARCH_ENV, raising=False)
-    assert conv_algo_search() == "EXHAUSTIVE"
-    monkeypatch.setenv(CONV_ALGO_SEARCH_ENV, "heuristic")
-    assert conv_algo_search() == "HEURISTIC"
-    assert conv_algo_search("DEFAULT") == "DEFAULT"  # an explicit value beats the environment
-    monkeypatch.setenv(CONV_ALGO_SEARCH_ENV, "fastest")
+def test_runtime_options_come_from_the_front_end_not_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert RuntimeOptions.from_env({}) == RuntimeOptions()
+    assert RuntimeOptions.from_env({CONV_ALGO_SEARCH_ENV: "heuristic"}).conv_algo_search == "HEURISTIC"
     with pytest.raises(AgrilandError, match=CONV_ALGO_SEARCH_ENV):
-        choose_providers("cpu")
+        RuntimeOptions.from_env({CONV_ALGO_SEARCH_ENV: "fastest"})
+    with pytest.raises(AgrilandError, match=SPINNING_ENV):
+        RuntimeOptions.from_env({SPINNING_ENV: "sometimes"})
+    assert RuntimeOptions.from_env({SPINNING_ENV: "on", CPU_ARENA_ENV: "0"}) == RuntimeOptions(spinning=True, cpu_arena=False)
+    monkeypatch.setenv(CONV_ALGO_SEARCH_ENV, "fastest")  # the library itself never reads the environment
+    choose_providers("cpu")
 
 
 def test_tensorrt_profile_covers_every_batch(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from contract.errors import AgrilandError
-from inference.models.tta import TTA_ENV, effective_views, mean_of_views, rotated_views
+from inference.models.runtime import TTA_ENV, RuntimeOptions
+from inference.models.tta import mean_of_views, rotated_views
 
 
 def test_rotations_round_trip_and_average() -> None:
@@ -35,10 +36,8 @@ def test_bad_views_and_shapes() -> None:
 
 
 def test_operators_can_lower_but_not_raise_the_views(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(TTA_ENV, "1")
-    assert effective_views(4) == 1
-    monkeypatch.setenv(TTA_ENV, "4")
-    assert effective_views(2) == 2
-    monkeypatch.setenv(TTA_ENV, "many")
+    assert RuntimeOptions.from_env({TTA_ENV: "1"}).views(4) == 1
+    assert RuntimeOptions.from_env({TTA_ENV: "4"}).views(2) == 2  # never more than the model was exported with
+    assert RuntimeOptions.from_env({}).views(4) == 4
     with pytest.raises(AgrilandError, match=TTA_ENV):
-        effective_views(4)
+        RuntimeOptions.from_env({TTA_ENV: "many"})
