@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from PIL import Image
 
 from contract.manifest import Manifest
 from inference.field_instances import crop_vetoed
 from inference.fields import FieldOptions, Fields, delineate
 from inference.scenes.geo import parse_bands
+from inference.scenes.ground_resolution import TILE_GSD_TOLERANCE, at_model_gsd, resample_rgb
 from inference.tiles.decoding import DecodeLimits, ImageDecodeError, PixelSpec, decode_image
 from inference.tiles.fitting import FitInfo, FitMode, fit_tile, restore_probability
 from serving.http_input import TileUpload
@@ -45,16 +45,16 @@ def pixel_spec(options: PixelOptions, manifest: Manifest) -> PixelSpec:
 
 def to_model_gsd(image: np.ndarray, gsd: float | None, model_gsd: float, label: str) -> np.ndarray:
     """Resample a tile taken at `gsd` metres per pixel to the model's ground resolution (no-op without a gsd)."""
-    if gsd is None or abs(gsd - model_gsd) / model_gsd < 0.02:
+    if at_model_gsd(gsd, model_gsd, TILE_GSD_TOLERANCE):
         return image
+    assert gsd is not None
     factor = gsd / model_gsd
     height, width = image.shape[:2]
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     if size[0] * size[1] > 64 * 1024 * 1024:
         raise ApiError(413, f"{label}: {width}x{height} at {gsd} m/px is {size[0]}x{size[1]} at the model's "
                             f"{model_gsd} m/px: too large for a tile; use the scene segmentation")
-    resample = Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BILINEAR
-    return np.asarray(Image.fromarray(image).resize(size, resample), dtype=np.uint8)
+    return resample_rgb(image, size)
 
 
 def prepare_tiles(

@@ -17,6 +17,9 @@ log = logging.getLogger(__name__)
 
 # Within this relative difference a scene counts as being at the model's resolution (10 m vs 10.5 m: no resampling).
 GSD_TOLERANCE = 0.15
+# A single tile (POST /segment with gsd=) is resampled from a 2 % difference on: it is small, and its caller named
+# its resolution on purpose.
+TILE_GSD_TOLERANCE = 0.02
 MIN_SOURCE_TILE = 8
 METRES_PER_DEGREE = 111_320.0
 
@@ -33,12 +36,24 @@ def pixel_size_m(crs: CRS | None, transform: Affine, height: int, width: int) ->
     return float((sx + sy) / 2 * factor)
 
 
+def at_model_gsd(source_gsd: float | None, model_gsd: float, tolerance: float = GSD_TOLERANCE) -> bool:
+    """Whether pixels of `source_gsd` m go to the model as they are (unknown resolutions do)."""
+    return source_gsd is None or source_gsd <= 0 or abs(source_gsd / model_gsd - 1) <= tolerance
+
+
+def resample_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """uint8 RGB resized to `size` (width, height): Lanczos when shrinking, bilinear when enlarging."""
+    down = size[0] < image.shape[1]
+    resample = Image.Resampling.LANCZOS if down else Image.Resampling.BILINEAR
+    return np.asarray(Image.fromarray(image).resize(size, resample), dtype=np.uint8)
+
+
 def adapt_to_model_gsd(predict: Predict, params: WindowParams, source_gsd: float | None,
                        model_gsd: float) -> tuple[Predict, WindowParams]:
     """The same predict/params when the scene is at the model's resolution; otherwise tiles of the ground size
     the model expects are cut at the source grid, resampled to the model tile, and their answers resampled back —
     so blending, masks and polygons stay on the input grid."""
-    if source_gsd is None or source_gsd <= 0 or abs(source_gsd / model_gsd - 1) <= GSD_TOLERANCE:
+    if at_model_gsd(source_gsd, model_gsd):
         return predict, params
     factor = model_gsd / source_gsd  # source pixels per model pixel
     model_tile = params.tile_size
@@ -48,8 +63,7 @@ def adapt_to_model_gsd(predict: Predict, params: WindowParams, source_gsd: float
              source_gsd, model_gsd, source_tile, model_tile)
 
     def resampled(batch: np.ndarray) -> np.ndarray:
-        down = Image.Resampling.LANCZOS if source_tile > model_tile else Image.Resampling.BILINEAR
-        tiles = np.stack([np.asarray(Image.fromarray(t).resize((model_tile, model_tile), down)) for t in batch])
+        tiles = np.stack([resample_rgb(t, (model_tile, model_tile)) for t in batch])
         out = np.asarray(predict(tiles), np.float32)
         if out.ndim == 4 and out.shape[-1] == 1:
             out = out[..., 0]
