@@ -242,7 +242,8 @@ def to_model_input(array: np.ndarray, radiometry: Radiometry = DEFAULT_RADIOMETR
     if valid is None:
         valid = valid_mask(array)
     if chosen == "percentile":
-        return to_uint8(array, tuple(radiometry.percentiles), valid)
+        low, high = radiometry.percentiles
+        return to_uint8(array, (low, high), valid)
     return reflectance_to_uint8(array, radiometry, valid, is_reflectance=looks_like_reflectance(array, valid))
 
 

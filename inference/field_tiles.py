@@ -43,7 +43,10 @@ def field_tiles(images: list[np.ndarray], gsd_m: float, spec: FieldModelSpec, ti
                 quality: str = "fast") -> FieldTiles:
     """Every image (uint8 RGB at `gsd_m` m/px) at the working resolution, cut into overlapping `tile` px tiles."""
     work = spec.working_gsd(gsd_m, quality)
-    tiles, grids, offsets, shapes = [], [], [], []
+    tiles: list[np.ndarray] = []
+    grids: list[TileGrid] = []
+    offsets: list[int] = []
+    shapes: list[tuple[int, int]] = []
     for image in images:
         h, w = image.shape[:2]
         shape = (max(1, round(h * gsd_m / work)), max(1, round(w * gsd_m / work)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 import bentoml
 from _bentoml_sdk.io_models import ensure_io_descriptor
@@ -51,7 +51,7 @@ def input_spec(name: str, options: type[BaseModel], file: tuple[Any, Any], doc: 
     for field_name, info in options.model_fields.items():
         fields[field_name] = (info.annotation, info)
     spec = create_model(name, __base__=DeferredInput, __doc__=doc, __module__=__name__, **fields)
-    return cast(type[DeferredInput], spec)
+    return spec
 
 
 _SCENE_FILE = (TiffFile, Field(description="one GeoTIFF scene (or send it as the raw image/tiff body)"))

@@ -138,7 +138,7 @@ class ServeSettings(BaseSettings):
                           if key.startswith(ENV_PREFIX)}
                 token = _MAPPING_ONLY.set(True)
                 try:
-                    settings = cls(**{k: v for k, v in values.items() if k in cls.model_fields})
+                    settings = cls.model_validate({k: v for k, v in values.items() if k in cls.model_fields})
                 finally:
                     _MAPPING_ONLY.reset(token)
         except ValidationError as err:

@@ -106,7 +106,7 @@ def segment_results(
     threshold = manifest.cut(options.mask_mode, options.threshold)
     gsd = options.gsd or manifest.radiometry.gsd_m
     field_options = FieldOptions.parse(options.mask_mode)
-    sources = prepared.sources or [None] * len(prepared.fits)
+    sources: list[np.ndarray | None] = list(prepared.sources or []) or [None] * len(prepared.fits)
     results, masks = [], []
     for k, (probability, info, name, source) in enumerate(zip(probabilities, prepared.fits, prepared.names, sources)):
         restored = restore_probability(probability, info)
@@ -120,7 +120,7 @@ def segment_results(
                 source = np.zeros((*restored.shape, 3), np.uint8)  # no pixels kept: the plain cut
                 tile_options = FieldOptions(mode="threshold")
             # all-zero pixels are nodata (as in scenes) for fields; the plain cut keeps its old meaning
-            valid = source.any(axis=-1) if tile_options.mode == "fields" else np.ones(restored.shape, bool)
+            valid = np.asarray(source.any(axis=-1)) if tile_options.mode == "fields" else np.ones(restored.shape, bool)
             found = delineate(source, restored, valid, threshold, gsd, tile_options)
         mask = found.mask
         masks.append(mask)

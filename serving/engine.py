@@ -80,7 +80,7 @@ class Engine:
             self.errors["settings"] = settings_error
             log.error("service is NOT ready: %s", settings_error)
             return
-        threads = service_ort_threads(settings.workers, settings.ort_threads)  # cgroup quota, less the loop's core
+        threads = service_ort_threads(settings.worker_count, settings.ort_threads)  # cgroup quota, less the loop's core
         variants = {"dec": settings.dec_variant, "unet": settings.unet_variant, "fields": "fp32"}
         optional = [n for n in OPTIONAL_MODELS if any((settings.models_dir / n).glob("*/manifest.json"))]
         for name in (*MODEL_NAMES, *optional):

@@ -195,6 +195,7 @@ class Agriland:
         self.engine.close()
 
 
-Agriland.add_asgi_middleware(JsonRouterErrors)
-Agriland.mount_asgi_app(build_map_app(SETTINGS), path=MAP_PATH, name="map")  # the map page and cluster gallery
-Agriland.mount_asgi_app(build_models_app(), path=MODELS_PATH, name="models")  # which models and versions serve
+# the class BentoML's decorator returns has add_asgi_middleware and mount_asgi_app; its stubs do not say so
+Agriland.add_asgi_middleware(JsonRouterErrors)  # type: ignore[attr-defined]
+Agriland.mount_asgi_app(build_map_app(SETTINGS), path=MAP_PATH, name="map")  # type: ignore[attr-defined]  # the map page and cluster gallery
+Agriland.mount_asgi_app(build_models_app(), path=MODELS_PATH, name="models")  # type: ignore[attr-defined]  # which models and versions serve

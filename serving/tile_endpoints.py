@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -57,7 +58,7 @@ async def segment_handler(request: Request, engine: Engine, settings: ServeSetti
     )
     probabilities = await engine.predict_masks(prepared.batch)
     model_fields = await _model_fields(engine, prepared, options, model.manifest.radiometry.gsd_m)
-    encodings = frozenset() if want_png else None  # the PNG answer encodes its one mask below, once
+    encodings: frozenset[str] | None = frozenset() if want_png else None  # the PNG answer encodes its one mask below, once
     # field delineation (watershed, CIELAB) takes ~6 ms per 64 px tile: never on the event loop; the plain cut
     # and the encodings of a few tiles take well under a millisecond: inline
     cost = (1 << 40) if options.mask_mode == "fields" else probabilities.nbytes // 4
@@ -83,13 +84,14 @@ async def _model_fields(engine: Engine, prepared: PreparedTiles, options: Segmen
     if field_model is None or not prepared.sources:
         return None
     spec = field_model.manifest.field_model
+    assert spec is not None  # a loaded field model has its spec (Engine._check_contract)
     gsd = options.gsd or default_gsd
     try:
         tiles = await run_sized(1 << 40, field_tiles, prepared.sources, gsd, spec, field_model.tile_size)
     except AgrilandError as err:  # an image too large at the field model's working resolution
         raise ApiError(413, str(err)) from err
     planes = await engine.predict_field_planes(tiles.batch)
-    valids = [source.any(axis=-1) for source in prepared.sources]  # all-zero pixels are nodata, as in scenes
+    valids = [np.asarray(source.any(axis=-1)) for source in prepared.sources]  # all-zero pixels are nodata, as in scenes
     answered = await run_sized(1 << 40, fields_of_tiles, planes, tiles, spec, valids)
     return [found for found, _ in answered]
 

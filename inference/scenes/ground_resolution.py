@@ -53,7 +53,7 @@ def adapt_to_model_gsd(predict: Predict, params: WindowParams, source_gsd: float
     """The same predict/params when the scene is at the model's resolution; otherwise tiles of the ground size
     the model expects are cut at the source grid, resampled to the model tile, and their answers resampled back —
     so blending, masks and polygons stay on the input grid."""
-    if at_model_gsd(source_gsd, model_gsd):
+    if source_gsd is None or at_model_gsd(source_gsd, model_gsd):
         return predict, params
     factor = model_gsd / source_gsd  # source pixels per model pixel
     model_tile = params.tile_size

@@ -42,7 +42,7 @@ class FileResult:
     polygons: ArablePolygons
     summary: SceneSummary
     stats: WindowedStats
-    outputs: dict[str, Path] = field(default_factory=dict)
+    outputs: dict[Kind, Path] = field(default_factory=dict)
     source_dtype: str = "uint8"
     bands: tuple[int, ...] = (1, 2, 3)
     seconds: float = 0.0
@@ -105,7 +105,7 @@ def segment_file(
     params, pixels, fields, field_model = scene.params, scene.pixels, scene.fields, scene.field_model
     min_area_ha = scene.min_area_ha
     bands = scene.bands
-    band_arg = tuple(bands) if isinstance(bands, (list, tuple)) else bands
+    band_arg = bands if bands is None or isinstance(bands, str) else tuple(bands)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), GeoTiffSource(path, band_arg, pixels, limits) as source:
         source_gsd = pixel_size_m(source.crs, source.transform, source.height, source.width)
         if field_model is not None:  # `predict` is a field model's: planes of field extent and boundary
