@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+
 from testkit.browser import chromium, sample_scene, sample_tile
 from testkit.scene_files import write_scene
 

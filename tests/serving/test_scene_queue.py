@@ -9,10 +9,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from testkit.scene_files import write_scene
 
 from serving.scene_queue import SceneQueue, parse_ticket
 from serving.schemas import ApiError
+from testkit.scene_files import write_scene
 
 
 def test_queue_admits_running_plus_waiting_and_reports_places() -> None:
