@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from contract.artifacts import MODEL_FILE, VARIANTS, artifact_folder, verify_art
 from contract.atomic import atomic_dir, write_text_atomic
 from contract.errors import AgrilandError
 from contract.manifest import read_manifest, write_manifest
+from contract.run_summary import RunData
 from export.manifest_builder import KERAS_FILE, build_manifest, read_summary
 from export.onnx_export import OUTPUT_NAMES, GraphOptimizer, convert_keras
 from export.parity import MIN_GATE_TILES, check_parity, keras_outputs
@@ -29,7 +29,6 @@ PARITY_CHIPS_FILE = "parity_chips.npy"  # a field run's held-out chips (real ima
 Variant = Literal["fp32", "fp16", "int8"]
 MAX_CALIBRATION_TILES = 64
 SUMMARY_NAME = "export_summary.json"  # models/<name>/export_summary.json: what each variant's export did
-_SYNTHETIC = re.compile(r"^synthetic:(\d+) tiles \(seed (\d+)\)$")
 
 
 @dataclass
@@ -50,17 +49,16 @@ class ExportInputs:
     parity_split: str = ""  # whether the parity tiles were held out from training (said in parity.gate)
 
 
-def load_reference_tiles(source: str | Path, tile_size: int, origin: str) -> np.ndarray:
-    """uint8 tiles from a data source readable by training.data.load_tiles (or a seeded synthetic set)."""
+def load_reference_tiles(source: str | Path | RunData, tile_size: int, origin: str) -> np.ndarray:
+    """uint8 tiles from a data source readable by training.data.load_tiles, or a run's seeded synthetic set."""
     from training.data import load_tiles
 
-    text = str(source)
-    match = _SYNTHETIC.match(text)
-    if match:  # a run trained on freshly generated synthetic tiles: regenerate the same set
+    if isinstance(source, RunData) and source.synthetic is not None:  # regenerate the run's synthetic tiles
         from training.synthetic import make_tiles
 
-        log.info("regenerating the run's synthetic training tiles (%s)", text)
-        return make_tiles(int(match[1]), tile_size, seed=int(match[2])).images
+        log.info("regenerating the run's synthetic training tiles (%s)", source.source)
+        return make_tiles(source.synthetic.n_tiles, tile_size, seed=source.synthetic.seed).images
+    text = source.source if isinstance(source, RunData) else str(source)
     try:
         images = load_tiles(Path(text), tile_size).images
     except AgrilandError as err:
@@ -74,7 +72,8 @@ def load_reference_tiles(source: str | Path, tile_size: int, origin: str) -> np.
 def _tile_sources(run_dir: Path, summary: dict, tile: int, calibration_source: Path | None,
                   parity_source: Path | None) -> tuple[np.ndarray, str, np.ndarray, str]:
     """(parity images, their source, calibration images, their source); both may be the same array."""
-    recorded = (summary.get("data") or {}).get("source")
+    data = RunData.of_summary(summary)
+    recorded = data.source
     run_origin = f"{run_dir}/training_summary.json data.source"
     parity_images: np.ndarray | None = None
     parity_from = ""
@@ -82,7 +81,7 @@ def _tile_sources(run_dir: Path, summary: dict, tile: int, calibration_source: P
         parity_images, parity_from = load_reference_tiles(parity_source, tile, "--parity-data"), str(parity_source)
     elif recorded:
         try:
-            parity_images, parity_from = load_reference_tiles(recorded, tile, run_origin), str(recorded)
+            parity_images, parity_from = load_reference_tiles(data, tile, run_origin), recorded
         except AgrilandError as err:
             if calibration_source is None:
                 raise

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras
 
+from contract.atomic import write_text_atomic
 from contract.errors import AgrilandError
 from training.dec_config import DecConfig
 from training.preprocessing import ImagePreprocessing
@@ -129,9 +130,7 @@ class _EpochState(tf_keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         state = {"epochs_done": epoch + 1, "loss": float((logs or {}).get("loss", float("nan")))}
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state), encoding="utf-8")
-        tmp.replace(self.path)
+        write_text_atomic(self.path, json.dumps(state))
 
 
 def _resume_epochs(model: Autoencoder, checkpoint_dir: Path, resume: bool) -> int:

@@ -16,6 +16,7 @@ import tf_keras
 
 from contract.errors import AgrilandError
 from contract.radiometry import DEFAULT_RADIOMETRY
+from contract.run_summary import RunData
 from training.seg_losses import get_loss
 from training.seg_metrics import keras_metrics
 from training.unet import (
@@ -50,8 +51,8 @@ def load_segmentation_data(
         if synthetic < 4:
             raise AgrilandError(f"--synthetic needs at least 4 tiles, got {synthetic}")
         tiles = make_tiles(synthetic, config.tile_size, seed=config.seed)
-        images, masks, source = tiles.images, tiles.masks, f"synthetic:{synthetic} tiles (seed {config.seed})"
-        groups = None
+        data_block = RunData.of_synthetic(synthetic, config.seed)
+        images, masks, source, groups = tiles.images, tiles.masks, data_block.source, None
     else:
         from training.data import load_tiles
 
@@ -59,6 +60,7 @@ def load_segmentation_data(
         if loaded.masks is None:
             raise AgrilandError(f"{data} has tiles but no masks: the U-Net needs image/mask pairs (a pairs CSV "
                                 f"from `agriland via-to-masks` or `agriland synth`)")
+        data_block = RunData(source=str(data))
         images, masks, source, groups = loaded.images, loaded.masks, str(data), loaded.groups
     n_total = len(images)
     if config.max_tiles is not None and n_total > config.max_tiles:
@@ -69,7 +71,7 @@ def load_segmentation_data(
     if len(images) < 4:
         raise AgrilandError(f"{source} has only {len(images)} image/mask pairs; the U-Net needs at least 4")
     masks = (np.asarray(masks) > 0).astype(np.uint8)
-    info = {"source": source, "n_tiles": int(len(images)), "n_available": int(n_total),
+    info = {**data_block.model_dump(mode="json", exclude_none=True), "n_tiles": int(len(images)), "n_available": int(n_total),
             "arable_fraction": float(masks.mean()), "groups": groups}
     return np.asarray(images, np.uint8), masks, info
 
