@@ -22,6 +22,7 @@ from serving.config import ServeSettings
 from serving.engine import Engine
 from serving.raw_endpoints import cluster_raw_handler, segment_raw_handler
 from serving.scene_endpoints import segment_scene_handler
+from serving.scene_queue import SceneQueue
 from serving.schemas import ApiError
 from serving.tile_endpoints import cluster_handler, segment_handler
 from testkit.scene_files import write_scene
@@ -56,8 +57,8 @@ def request(body: bytes, content_type: str, path: str = "/", query: str = "", ac
 
 def call(handler, req: Request, engine: Engine, settings: ServeSettings) -> Response:
     async def run() -> Response:
-        # the scene slots belong to the loop they are used on (in the service: the worker's one loop)
-        engine.scenes.slots = asyncio.Semaphore(settings.max_scenes)
+        # the scene queue's semaphore belongs to the loop it is used on (in the service: the worker's one loop)
+        engine.scene_queue = SceneQueue(settings.max_scenes, settings.max_scene_queue)
         return await handler(req, engine, settings)
 
     return asyncio.run(run())
