@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from contract.reports import replace_section
 from inference.models.sessions import (
     CONV_ALGO_SEARCHES,
     RuntimeOptions,
@@ -204,18 +205,6 @@ def render(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_section(doc: Path, section: str) -> None:
-    """Replace the GPU section of `doc` (between its markers), or append it."""
-    text = doc.read_text(encoding="utf-8") if doc.is_file() else ""
-    if BEGIN in text and END in text:
-        head, _, rest = text.partition(BEGIN)
-        text = head + section.rstrip("\n") + rest.partition(END)[2]
-    else:
-        text = text.rstrip("\n") + ("\n\n" if text else "") + section
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text, encoding="utf-8")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", type=Path, default=ROOT / "models", help="exported models (default models/)")
@@ -237,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         log.warning("%s: %s", NO_GPU, reason)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    write_section(args.doc, render(result))
+    replace_section(args.doc, BEGIN, END, render(result))
     print(f"GPU benchmark: {result['status']}" + ("" if usable else f" ({reason})"))
     print(f"wrote {args.out} and the GPU section of {args.doc}")
     return 0

@@ -2,7 +2,7 @@
 
 `make bench` runs `.venv/bin/python -m bench.run_all`; `--quick` shortens every point (smoke run); the 64 px
 quickstart models are built and exported once (~2 minutes on 2 cores); `--runs DIR` benchmarks trained quickstart
-runs (DIR/dec-quick, DIR/unet-quick) instead; `--only model_speed,scene_speed` runs a subset and re-renders.
+runs (DIR/dec-quick, DIR/unet-quick) instead; `--only model_speed,service_load` runs a subset and re-renders.
 Each benchmark runs in its own process so one's memory and threads never colour the next.
 """
 
@@ -20,7 +20,7 @@ from bench.common import PYTHON, ROOT, load_average, setup_logging
 
 log = logging.getLogger(__name__)
 
-BENCHMARKS = ("models", "model_speed", "service_load", "scene_speed", "memory_coldstart")
+BENCHMARKS = ("models", "model_speed", "service_load", "memory_coldstart")
 
 
 def main(argv: list[str] | None = None) -> int:

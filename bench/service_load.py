@@ -1,7 +1,7 @@
 """Service level: locust (headless, loopback) at 1/8/32/64 users on /segment and /cluster, three servers.
 
 Servers, one after another in the same run: the ONNX service with its micro-batcher (AGRILAND_MAX_BATCH_SIZE=16),
-the same with ONNX Runtime's thread spinning flipped, and without batching (AGRILAND_MAX_BATCH_SIZE=1). Then
+and the same without batching (AGRILAND_MAX_BATCH_SIZE=1). Then
 model-only ONNX Runtime throughput at the batch size the service reached, for the ratio.
 Reproduce: `.venv/bin/python -m bench.service_load [--quick] [--duration 20]`.
 """
@@ -31,21 +31,11 @@ LOCUST = ROOT / ".venv" / "bin" / "locust"
 MODEL_OF = {"/segment": "unet", "/cluster": "dec", "/segment_raw": "unet"}
 
 
-def spin_variant() -> tuple[str, str]:
-    """(label, AGRILAND_ORT_SPINNING value) of the service with ONNX Runtime's thread spinning flipped."""
-    from inference.models.runtime import RuntimeOptions
-
-    return ("onnx_batched_nospin", "0") if RuntimeOptions().spinning else ("onnx_batched_spin", "1")
-
-
 def server_configs() -> dict[str, dict]:
     base = {"AGRILAND_MODELS_DIR": str(MODELS_DIR), "AGRILAND_PROVIDERS": "cpu"}
-    spin_label, spin_value = spin_variant()
     return {
         "onnx_batched": {"target": "serving.service:Agriland", "endpoints": ("/segment", "/cluster"),
                          "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "16"}},
-        spin_label: {"target": "serving.service:Agriland", "endpoints": ("/segment", "/cluster"),
-                     "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "16", "AGRILAND_ORT_SPINNING": spin_value}},
         "onnx_unbatched": {"target": "serving.service:Agriland", "endpoints": ("/segment", "/cluster"),
                            "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "1"}},
     }
@@ -132,44 +122,24 @@ def model_only(batches: dict[str, list[int]], seconds: float) -> dict[str, dict]
     return out
 
 
-def remeasure(seconds: float) -> int:
-    """Re-time model-only at the batch sizes of the saved run; kept beside the original figures."""
-    result = load_result("service_load")
-    if result is None:
-        raise SystemExit("no out/bench/results/service_load.json to complete; run the benchmark first")
-    sizes = {name: [int(b) for b in by_size] for name, by_size in result["model_only"].items()}
-    result["model_only_in_run"] = result.get("model_only_in_run", result["model_only"])
-    result["load_average_in_run"] = result.get("load_average_in_run", result["load_average_after"])
-    load_before = load_average()[0]
-    result["model_only"] = model_only(sizes, seconds)
-    result["model_only_remeasured"] = {"date": machine_info()["date"], "load_before": load_before,
-                                       "load_after": load_average()[0]}
-    log.info("wrote %s", save_result("service_load", result))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 s per point instead of 20 s")
     parser.add_argument("--duration", type=int, default=None, help="seconds per locust point")
     parser.add_argument("--servers", default=None,
-                        help="comma-separated; default: onnx_batched, its spinning-flipped twin, onnx_unbatched")
+                        help="comma-separated; default: onnx_batched,onnx_unbatched")
     parser.add_argument("--users", default=",".join(map(str, USERS)))
     parser.add_argument("--merge", action="store_true",
                         help="replace only these servers' points in the saved results (keeps the model-only reference)")
-    parser.add_argument("--remeasure-model-only", action="store_true",
-                        help="only re-time the model-only reference of the last run (when it ran under foreign load)")
     args = parser.parse_args(argv)
     setup_logging()
-    if args.remeasure_model_only:
-        return remeasure(2.0 if args.quick else 6.0)
     duration = args.duration or (5 if args.quick else 20)
     users = tuple(int(u) for u in args.users.split(","))
     prepare()
     configs = server_configs()
     result: dict = {"machine": machine_info(), "duration_s": duration, "users": list(users), "points": [],
                     "servers": {}, "quick": args.quick}
-    servers = args.servers or f"onnx_batched,{spin_variant()[0]},onnx_unbatched"
+    servers = args.servers or "onnx_batched,onnx_unbatched"
     for label in servers.split(","):
         config = configs[label]
         server = Server(config["target"], config["env"], label)
