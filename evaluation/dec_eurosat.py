@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 import training  # noqa: F401  (environment for TF before it loads)
-from evaluation.dec_eurosat_report import GALLERY_FILE, TSNE_FILE, render, write_section
+from evaluation.dec_eurosat_report import GALLERY_FILE, TSNE_FILE, gallery_figure, nearest, render, write_section
+from evaluation.eurosat_split import labeled_draw, split_eurosat
 from training.autoencoder import Autoencoder, build_head_autoencoder, build_pca_head, embed, pretrain_head
 from training.cluster_metrics import evaluate_clustering
 from training.cluster_naming import ARABLE_NAMES, names_from_labeled_tiles
@@ -28,7 +29,6 @@ from training.cluster_tools import tsne_plot, write_galleries
 from training.dec import DecTrainer, kmeans_init
 from training.dec_config import DecConfig, get_profile
 from training.pretrained_features import build_feature_extractor, extract
-from training.tile_io import image_files, read_rgb
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,15 +36,6 @@ log = logging.getLogger("dec_eval_real")
 
 CROPLAND = ("AnnualCrop", "PermanentCrop")
 LEFT_OUT = ("Pasture", "HerbaceousVegetation")  # vegetation, not cropland: not in the false-arable rate
-@dataclass
-class Split:
-    """Tiles of one split with their class codes."""
-
-    images: np.ndarray
-    labels: np.ndarray
-    paths: list[str]
-
-
 @dataclass
 class Method:
     """A fitted clustering: test assignments, and what naming needs (labeled-tile clusters, vectors, centres)."""
@@ -54,39 +45,6 @@ class Method:
     label_vectors: np.ndarray
     centroids: np.ndarray
     seconds: float
-
-
-def split_eurosat(folder: Path, n_train: int, n_test: int, seed: int, tile_size: int
-                  ) -> tuple[Split, Split, list[str]]:
-    """Per class: a seeded shuffle of the sorted file list; the first `n_test` tiles test, the next `n_train`
-    train. The two never share a tile."""
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
-    if not classes:
-        raise SystemExit(f"no class folders in {folder}")
-    rng = np.random.default_rng(seed)
-    parts: dict[str, tuple[list[Path], list[int]]] = {"train": ([], []), "test": ([], [])}
-    for code, name in enumerate(classes):
-        files = image_files(folder / name)
-        order = [files[i] for i in rng.permutation(len(files))]
-        if len(order) < n_train + n_test:
-            raise SystemExit(f"class {name} has {len(order)} tiles, fewer than {n_train} + {n_test}")
-        for part, chosen in (("test", order[:n_test]), ("train", order[n_test:n_test + n_train])):
-            parts[part][0].extend(chosen)
-            parts[part][1].extend([code] * len(chosen))
-    out = []
-    for part in ("train", "test"):
-        paths, labels = parts[part]
-        images = np.stack([read_rgb(p, tile_size) for p in paths])
-        out.append(Split(images, np.asarray(labels, np.int64), [str(p) for p in paths]))
-    assert not set(out[0].paths) & set(out[1].paths)
-    return out[0], out[1], classes
-
-
-def labeled_draw(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
-    """Indices of `per_class` train tiles of every class (the small labeled sample used for naming)."""
-    rng = np.random.default_rng(seed)
-    return np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
-                           for c in np.unique(labels)])
 
 
 def kmeans_method(train: np.ndarray, test: np.ndarray, labeled: np.ndarray, k: int, config: DecConfig) -> Method:
@@ -180,7 +138,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
                         z_l, q_l = trainer.predict(f_train[idx])
                         m = Method(method.test_clusters, q_l.argmax(1), z_l, method.centroids, 0.0)
                     else:
-                        km_labels = _nearest(space[idx], method.centroids)
+                        km_labels = nearest(space[idx], method.centroids)
                         m = Method(method.test_clusters, km_labels, space[idx], method.centroids, 0.0)
                     scores.append(naming_scores(m, idx, train.labels, test.labels, classes))
                 rows[k][name] = {**evaluate_clustering(test.labels, method.test_clusters),
@@ -208,42 +166,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
             "dec": {k: {kk: v for kk, v in d.items() if kk in ("iterations", "stopped_by", "init", "names")}
                     for k, d in dec_outputs.items()},
             "config": base}
-
-
-def _nearest(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    d = (vectors ** 2).sum(1)[:, None] - 2 * vectors @ centroids.T + (centroids ** 2).sum(1)[None]
-    return d.argmin(1)
-
-
-def gallery_figure(gallery_dir: Path, q: np.ndarray, names: dict[str, str], path: Path, k: int) -> Path:
-    """One PNG of every cluster's gallery (written by `write_galleries`), grouped by the name it was given."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from PIL import Image
-
-    sizes = np.bincount(q.argmax(1), minlength=k)
-    clusters = sorted((c for c in range(k) if sizes[c]), key=lambda c: (names.get(str(c), ""), c))
-    cols = 10
-    rows = -(-len(clusters) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.45, rows * 1.65), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, c in zip(axes.ravel(), clusters):
-        ax.imshow(Image.open(gallery_dir / f"cluster_{c:03d}.png"), interpolation="nearest")
-        name = names.get(str(c), "?")
-        ax.set_title(f"{c}: {name}\n{sizes[c]} tiles", fontsize=6.5,
-                     color="darkgreen" if name in ARABLE_NAMES else "black")
-    fig.suptitle(f"DEC K={k}: the 4 most confident held-out tiles of each cluster, named from 10 labeled tiles per "
-                 "class (green: cropland)", fontsize=9)
-    fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    Image.open(tmp).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(tmp, optimize=True)
-    tmp.replace(path)
-    return path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from contract.reports import replace_section
+from training.cluster_naming import ARABLE_NAMES
 from training.dec_config import DecConfig
 
 BEGIN = "<!-- eurosat-evaluation:begin (python -m evaluation.dec_eurosat regenerates this part) -->"
@@ -138,3 +139,39 @@ def render(report: dict[str, object], args: argparse.Namespace, command: str, se
 def write_section(path: Path, section: str) -> None:
     """Replace this evaluation's part of the page (between its markers) and keep everything else."""
     replace_section(path, BEGIN, END, section, append=True)
+
+
+def nearest(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+    d = (vectors ** 2).sum(1)[:, None] - 2 * vectors @ centroids.T + (centroids ** 2).sum(1)[None]
+    return d.argmin(1)
+
+
+def gallery_figure(gallery_dir: Path, q: np.ndarray, names: dict[str, str], path: Path, k: int) -> Path:
+    """One PNG of every cluster's gallery (written by `write_galleries`), grouped by the name it was given."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    sizes = np.bincount(q.argmax(1), minlength=k)
+    clusters = sorted((c for c in range(k) if sizes[c]), key=lambda c: (names.get(str(c), ""), c))
+    cols = 10
+    rows = -(-len(clusters) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.45, rows * 1.65), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, c in zip(axes.ravel(), clusters):
+        ax.imshow(Image.open(gallery_dir / f"cluster_{c:03d}.png"), interpolation="nearest")
+        name = names.get(str(c), "?")
+        ax.set_title(f"{c}: {name}\n{sizes[c]} tiles", fontsize=6.5,
+                     color="darkgreen" if name in ARABLE_NAMES else "black")
+    fig.suptitle(f"DEC K={k}: the 4 most confident held-out tiles of each cluster, named from 10 labeled tiles per "
+                 "class (green: cropland)", fontsize=9)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.tmp.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    Image.open(tmp).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(tmp, optimize=True)
+    tmp.replace(path)
+    return path

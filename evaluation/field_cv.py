@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from evaluation.field_figures import overlay, overlay_sheet, write_geotiff
 from training.field_metrics import FieldScores, instances_of, score_fields
 from training.field_polygons import FieldImage
 
@@ -44,17 +45,6 @@ def coarsened(image: FieldImage, factor: int) -> FieldImage:
     return at_gsd(image, image.gsd_m * factor)
 
 
-def write_geotiff(path: Path, rgb: np.ndarray, gsd: float) -> None:
-    """The image as a 3-band GeoTIFF at `gsd` m/px in a projected CRS (only the pixel size matters)."""
-    import rasterio
-    from rasterio.transform import from_origin
-
-    h, w = rgb.shape[:2]
-    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8", crs="EPSG:32616",
-                       transform=from_origin(500_000.0, 4_500_000.0, gsd, gsd)) as dst:
-        dst.write(np.moveaxis(rgb, -1, 0))
-
-
 def answer(model, image: FieldImage, work: Path, quality: str = "fast") -> np.ndarray:
     """The answered field instances of one image through `segment_file` with the served defaults."""
     import rasterio
@@ -69,19 +59,6 @@ def answer(model, image: FieldImage, work: Path, quality: str = "fast") -> np.nd
     with rasterio.open(work / "mask.tif") as ds:
         mask = ds.read(1)
     return instances_of(mask == 1)
-
-
-def overlay(rgb: np.ndarray, answer_labels: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """Hits green, false field red, missed field blue over the dimmed image; answered field outlines white."""
-    from scipy import ndimage
-
-    a, t = answer_labels > 0, truth > 0
-    out = (rgb.astype(np.float32) * 0.55).astype(np.uint8)
-    for where, colour in ((a & t, (40, 200, 60)), (a & ~t, (230, 40, 40)), (~a & t, (40, 90, 240))):
-        out[where] = (0.5 * out[where] + 0.5 * np.array(colour)).astype(np.uint8)
-    edge = (answer_labels != ndimage.grey_erosion(answer_labels, size=3)) & (answer_labels > 0)
-    out[edge] = 255
-    return out
 
 
 def train_fold(images: list[FieldImage], fold: list[int], seed: int, args: argparse.Namespace, negatives,
@@ -218,19 +195,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _sheet(work: Path, out: Path) -> Path | None:
-    """The overlays of seed 0 (each fold's first held-out image, as delivered and coarsened) in one figure."""
-    paths = sorted(work.glob("overlay_x*_seed0_*.png"), key=lambda p: (p.name.split("_seed0_")[1], p.name))
-    if not paths:
-        return None
-    side = 300
-    sheet = Image.new("RGB", (side * len(paths), side), "white")
-    for k, path in enumerate(paths):
-        sheet.paste(Image.open(path).convert("RGB").resize((side, side), Image.Resampling.NEAREST), (k * side, 0))
-    sheet.save(out)
-    return out
-
-
 def write_report(args: argparse.Namespace, done: dict, text: str, n_images: int, n_fields: int) -> None:
     """The cross-validation section of docs/field_evaluation.md (between its markers)."""
     import platform
@@ -238,7 +202,7 @@ def write_report(args: argparse.Namespace, done: dict, text: str, n_images: int,
 
     from contract.reports import replace_section  # run from the repository root (python -m evaluation.field_cv)
 
-    figure = _sheet(args.work, DOCS / "field_overlays_cv.png")
+    figure = overlay_sheet(args.work, DOCS / "field_overlays_cv.png")
     seconds = [r.get("train_seconds", 0) for r in done.values() if r.get("train_seconds")]
     begin, end = "<!-- field-cv:begin -->", "<!-- field-cv:end -->"
     rows = [f"| {key} | {len(r['held_out'])} | " + " | ".join(

@@ -26,7 +26,7 @@ from PIL import Image
 
 from contract.atomic import write_text_atomic
 from contract.reports import DOCS, machine_info, replace_section
-from evaluation.field_cv import overlay, write_geotiff
+from evaluation.field_figures import overlay, write_geotiff
 from inference.models.runtime import RuntimeOptions
 from training.field_metrics import FieldScores, instances_of, score_fields
 from training.field_polygons import FieldImage, read_via_fields
