@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         build_models(PROFILES[args.profile], args.work_dir, args.models)
         log.info("quickstart: models built in %.1f min", (time.monotonic() - started) / 60)
-    installed = install_release_models(args.models)
+    install_release_models(args.models)
     if not _models_ready(args.models):
         raise AgrilandError(f"{args.models} has no valid dec and unet models and the release in {RELEASE_DIR} "
                             "could not fill them in; run `agriland quickstart --rebuild` to train them")

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from evaluation.field_cv import answer, coarsened, folds_of, write_geotiff
+from evaluation.field_cv import answer, coarsened, folds_of
+from evaluation.field_figures import write_geotiff
 from training.field_metrics import FieldScores, score_fields
 
 log = logging.getLogger("evaluation.field_veto")

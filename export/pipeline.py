@@ -16,10 +16,10 @@ from contract.artifacts import MODEL_FILE, VARIANTS, artifact_folder, verify_art
 from contract.atomic import atomic_dir, write_text_atomic
 from contract.errors import AgrilandError
 from contract.manifest import read_manifest, write_manifest
-from contract.run_summary import RunData
 from export.manifest_builder import KERAS_FILE, build_manifest, read_summary
 from export.onnx_export import OUTPUT_NAMES, GraphOptimizer, convert_keras
 from export.parity import MIN_GATE_TILES, check_parity, keras_outputs
+from export.reference_tiles import tile_sources
 from export.variants import VariantOutcome, gated, to_fp16, to_int8
 
 log = logging.getLogger(__name__)
@@ -47,53 +47,6 @@ class ExportInputs:
     graph_optimizer: GraphOptimizer = "auto"
     min_gate_tiles: int = MIN_GATE_TILES
     parity_split: str = ""  # whether the parity tiles were held out from training (said in parity.gate)
-
-
-def load_reference_tiles(source: str | Path | RunData, tile_size: int, origin: str) -> np.ndarray:
-    """uint8 tiles from a data source readable by training.data.load_tiles, or a run's seeded synthetic set."""
-    from training.data import load_tiles
-
-    if isinstance(source, RunData) and source.synthetic is not None:  # regenerate the run's synthetic tiles
-        from training.synthetic import make_tiles
-
-        log.info("regenerating the run's synthetic training tiles (%s)", source.source)
-        return make_tiles(source.synthetic.n_tiles, tile_size, seed=source.synthetic.seed).images
-    text = source.source if isinstance(source, RunData) else str(source)
-    try:
-        images = load_tiles(Path(text), tile_size).images
-    except AgrilandError as err:
-        raise AgrilandError(f"cannot read parity/calibration tiles from {origin} {text!r}: {err}. Pass "
-                            "--calibration-data PATH (a folder or pairs CSV of real training tiles)") from err
-    if len(images) == 0:
-        raise AgrilandError(f"{origin} {text!r} holds no tiles; pass --calibration-data PATH")
-    return np.asarray(images, dtype=np.uint8)
-
-
-def _tile_sources(run_dir: Path, summary: dict, tile: int, calibration_source: Path | None,
-                  parity_source: Path | None) -> tuple[np.ndarray, str, np.ndarray, str]:
-    """(parity images, their source, calibration images, their source); both may be the same array."""
-    data = RunData.of_summary(summary)
-    recorded = data.source
-    run_origin = f"{run_dir}/training_summary.json data.source"
-    parity_images: np.ndarray | None = None
-    parity_from = ""
-    if parity_source is not None:
-        parity_images, parity_from = load_reference_tiles(parity_source, tile, "--parity-data"), str(parity_source)
-    elif recorded:
-        try:
-            parity_images, parity_from = load_reference_tiles(data, tile, run_origin), recorded
-        except AgrilandError as err:
-            if calibration_source is None:
-                raise
-            log.warning("%s; the parity tiles come from --calibration-data %s instead", err, calibration_source)
-    elif calibration_source is None:
-        raise AgrilandError(f"{run_origin} is missing: pass --calibration-data PATH (real training tiles)")
-    if calibration_source is None:
-        return parity_images, parity_from, parity_images, parity_from  # type: ignore[return-value]
-    calibration = load_reference_tiles(calibration_source, tile, "--calibration-data")
-    if parity_images is None:
-        return calibration, str(calibration_source), calibration, str(calibration_source)
-    return parity_images, parity_from, calibration, str(calibration_source)
 
 
 def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity_tiles: int,
@@ -128,7 +81,7 @@ def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity
         source = cal_source = str(chips)
         cal_images = images
     else:
-        images, source, cal_images, cal_source = _tile_sources(run_dir, summary, tile, calibration_source,
+        images, source, cal_images, cal_source = tile_sources(run_dir, summary, tile, calibration_source,
                                                                parity_source)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(images))

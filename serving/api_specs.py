@@ -11,7 +11,8 @@ from bentoml.validators import ContentType
 from pydantic import BaseModel, Field, ValidationError, create_model
 from starlette.exceptions import HTTPException
 
-from serving.schemas import ClusterOptions, SceneOptions, SegmentOptions, SegmentSceneOptions
+from serving.scene_schemas import SceneOptions, SegmentSceneOptions
+from serving.schemas import ClusterOptions, SegmentOptions
 
 ImageFile = Annotated[Path, ContentType("image/*")]
 TiffFile = Annotated[Path, ContentType("image/tiff")]

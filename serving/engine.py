@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from contract.errors import AgrilandError
-from inference.models.batching import MicroBatcher, then
+from inference.models.batching import MicroBatcher
+from inference.models.futures import then
 from inference.models.onnx_model import OnnxModel, choose_variant, warm_up
 from serving.config import ServeSettings
 from serving.resources import service_ort_threads

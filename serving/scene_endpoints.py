@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contract.manifest import Manifest
-from inference.models.batching import then
+from inference.models.futures import then
 from inference.pixels import PixelSpec
 from inference.scenes.cluster import cluster_scene
 from inference.scenes.geo import SceneLimits
@@ -28,9 +28,10 @@ from serving.config import ServeSettings
 from serving.engine import Engine
 from serving.scene_extras import PREVIEW_SIDE, geoparquet_base64, web_preview
 from serving.scene_queue import TICKET_HEADER, parse_ticket
+from serving.scene_schemas import SceneOptions, SegmentSceneOptions, SegmentSceneResponse
 from serving.scene_uploads import SceneUpload, check_upload, receive_scene
 from serving.scene_work import ScenePredict, run_scene, scene_folder
-from serving.schemas import ApiError, SceneOptions, SegmentSceneOptions, SegmentSceneResponse
+from serving.schemas import ApiError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from rasterio.crs import CRS
 from rasterio.transform import Affine, array_bounds
 from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
 
-from serving.schemas import ScenePreview
+from serving.scene_schemas import ScenePreview
 
 PREVIEW_SIDE = 1024
 WEB_MERCATOR = CRS.from_epsg(3857)

@@ -7,10 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contract.errors import AgrilandError
-from contract.radiometry import AppliedRadiometry
 from inference.scenes.geo import BAND_PRESETS, parse_bands
-from inference.scenes.polygons import SceneSummary
-from inference.scenes.windowed import DEFAULT_SIEVE_PX, MAX_SIEVE_PX
 
 
 class ApiError(Exception):
@@ -33,14 +30,14 @@ class TileIn(BaseModel):
     name: str | None = Field(default=None, max_length=256, description="echoed back in the result")
 
 
-_BANDS_HELP = "R,G,B band numbers (1-based) like 4,3,2, or a preset: " + ", ".join(BAND_PRESETS) + " (default 1,2,3; 4,3,2 for 12/13-band Sentinel-2 stacks)"
+BANDS_HELP = "R,G,B band numbers (1-based) like 4,3,2, or a preset: " + ", ".join(BAND_PRESETS) + " (default 1,2,3; 4,3,2 for 12/13-band Sentinel-2 stacks)"
 
 
-_SCALING_HELP = ("16-bit/float bands: reflectance (DN/10000, rendered as the model's training tiles) or a 2-98 % "
+SCALING_HELP = ("16-bit/float bands: reflectance (DN/10000, rendered as the model's training tiles) or a 2-98 % "
                  "percentile stretch; default: the model manifest's radiometry")
 
 
-def _check_bands(value: str | None) -> str | None:
+def check_bands(value: str | None) -> str | None:
     """A band spec that `parse_bands` accepts (pydantic turns the ValueError into a 400 naming the field)."""
     try:
         parse_bands(value)
@@ -54,8 +51,8 @@ class PixelOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    bands: str | None = Field(default=None, description=_BANDS_HELP)
-    scaling: Literal["reflectance", "percentile"] | None = Field(default=None, description=_SCALING_HELP)
+    bands: str | None = Field(default=None, description=BANDS_HELP)
+    scaling: Literal["reflectance", "percentile"] | None = Field(default=None, description=SCALING_HELP)
     # ge, not gt: OpenAPI 3.0 (BentoML's /docs.json) has no numeric exclusiveMinimum
     gsd: float | None = Field(default=None, ge=0.001, le=10000, description="metres per pixel of the tile; it is "
                               "resampled to the model's ground resolution (manifest radiometry.gsd_m) first")
@@ -63,7 +60,7 @@ class PixelOptions(BaseModel):
     @field_validator("bands")
     @classmethod
     def _known_bands(cls, value: str | None) -> str | None:
-        return _check_bands(value)
+        return check_bands(value)
 
 
 class ClusterOptions(PixelOptions):
@@ -171,93 +168,3 @@ class SegmentResponse(BaseModel):
     model: str
     model_version: str
     results: list[SegmentResult]
-
-
-
-
-SIEVE_PX = DEFAULT_SIEVE_PX  # default minimum region of the scene mask: 1-3 pixel specks and holes are sieved away
-
-
-class SceneOptions(BaseModel):
-    """Options shared by the scene endpoints (form fields, or query parameters)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    bands: str | None = Field(default=None, description=_BANDS_HELP)
-    scaling: Literal["reflectance", "percentile"] | None = Field(default=None, description=_SCALING_HELP)
-    wgs84: bool = Field(default=True, description="kept for old clients and ignored: GeoJSON is always RFC 7946 "
-                         "(EPSG:4326 lon/lat); the GeoTIFF answer keeps the scene CRS")
-
-    @field_validator("bands")
-    @classmethod
-    def _known_bands(cls, value: str | None) -> str | None:
-        return _check_bands(value)
-
-
-class SegmentSceneOptions(SceneOptions):
-    """Options of POST /segment_scene."""
-
-    overlap: int | None = Field(
-        default=None, ge=0, description="pixels shared by neighbouring tiles (< half the model tile); default 1/8 tile"
-    )
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="default: the manifest's "
-                                    "field_threshold for mask_mode=fields, its threshold for mask_mode=threshold")
-    mask_mode: Literal["fields", "threshold"] = Field(
-        default="fields", description="fields: one 4-connected mask region and one polygon per field, from the "
-        "field model (interior / boundary) where the service has one, else the U-Net snapped to colour edges (as "
-        "`agriland segment` and `agriland batch`); threshold: the U-Net's plain per-pixel cut")
-    quality: Literal["fast", "best"] = Field(
-        default="fast", description="fields from the field model: fast answers at the image's own resolution "
-        "(2.5-10 m), best at half its ground size (4x the pixels; see docs/field_evaluation.md)")
-    min_area_ha: float = Field(default=0.0, ge=0.0, description="leave out polygons smaller than this (hectares)")
-    sieve_px: int = Field(
-        default=SIEVE_PX, ge=0, le=MAX_SIEVE_PX,
-        description="merge every region (arable speck or hole in a field, 4-connected) of fewer than this many "
-        "pixels into its surroundings (rasterio.features.sieve) before the mask raster and the polygons are made; "
-        "0 or 1 keeps every pixel. The same as `agriland segment --sieve-px` and `agriland batch --sieve-px`",
-    )
-    simplify: float = Field(default=1.0, ge=0.0, description="polygon simplification tolerance in pixels")
-    format: Literal["json", "geojson", "geotiff"] = Field(
-        default="json", description="json: summary + polygons; geojson: the polygons; geotiff: the raster itself"
-    )
-    include_mask: bool = Field(default=False, description="json only: add the raster GeoTIFF as base64")
-    include_preview: bool = Field(default=False, description="json only: add the scene as a Web Mercator PNG "
-                                  "(at most 1024 px a side) with its lon/lat bounds, for a web map")
-    include_geoparquet: bool = Field(default=False, description="json only: add the polygons as GeoParquet 1.1 "
-                                     "(EPSG:4326), base64")
-    product: Literal["mask", "probability"] = Field(
-        default="mask", description="raster to return: uint8 mask (0/1, nodata 255) or float32 probability (NaN)"
-    )
-
-
-class ScenePreview(BaseModel):
-    """A PNG of the scene in Web Mercator and the lon/lat box it covers."""
-
-    png_base64: str = Field(description="RGBA PNG, EPSG:3857 pixels, transparent where the scene has no data")
-    bounds: list[list[float]] = Field(description="[[south, west], [north, east]] in degrees (EPSG:4326)")
-    width: int
-    height: int
-
-
-class SegmentSceneResponse(BaseModel):
-    """JSON answer of POST /segment_scene."""
-
-    model: str
-    model_version: str
-    name: str
-    summary: SceneSummary
-    threshold: float
-    tile_size: int
-    overlap: int
-    n_tiles: int = Field(description="tiles run through the model")
-    n_tiles_skipped: int = Field(description="tiles holding only nodata, not computed")
-    bands: list[int]
-    source_dtype: str
-    radiometry: AppliedRadiometry | None = Field(default=None, description="how the scene's pixels were scaled "
-                                                 "to the model's input, where the numbers came from, any warning")
-    polygons: dict[str, Any] = Field(description="RFC 7946 GeoJSON FeatureCollection (EPSG:4326) of arable "
-                                     "polygons, `area_ha` on each")
-    mask_geotiff_base64: str | None = Field(default=None, description="with include_mask: the raster GeoTIFF, base64")
-    preview: ScenePreview | None = Field(default=None, description="with include_preview: the scene for a web map")
-    polygons_geoparquet_base64: str | None = Field(default=None, description="with include_geoparquet: the "
-                                                   "polygons as GeoParquet 1.1 (EPSG:4326), base64")

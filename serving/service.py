@@ -33,12 +33,8 @@ from serving.raw_endpoints import cluster_raw_handler, segment_raw_handler
 from serving.resources import service_resources
 from serving.scene_endpoints import cluster_scene_handler, segment_scene_handler
 from serving.scene_jobs import SceneJobs
-from serving.schemas import (
-    ApiError,
-    ClusterResponse,
-    SegmentResponse,
-    SegmentSceneResponse,
-)
+from serving.scene_schemas import SegmentSceneResponse
+from serving.schemas import ApiError, ClusterResponse, SegmentResponse
 from serving.tile_endpoints import cluster_handler, segment_handler
 
 log = logging.getLogger(__name__)

@@ -19,13 +19,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from inference.models.futures import gathered, settle
+
 log = logging.getLogger(__name__)
 
 RunFn = Callable[[np.ndarray], dict[str, np.ndarray]]
 ObserveFn = Callable[[int, float], None]  # (batch size in tiles, seconds the oldest tile waited)
 Outputs = dict[str, np.ndarray]
-T = TypeVar("T")
-U = TypeVar("U")
 
 
 class RunTimeout(Exception):
@@ -38,36 +38,6 @@ class Overloaded(Exception):
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
-
-
-def then(future: Future[T], fn: Callable[[T], U]) -> Future[U]:
-    """A future of `fn(result)`; it fails as `future` fails, and cancelling it cancels `future`."""
-    out: Future[U] = Future()
-
-    def done(source: Future[T]) -> None:
-        if source.cancelled():
-            out.cancel()
-            return
-        error = source.exception()
-        try:
-            _settle(out, None if error is not None else fn(source.result()), error)
-        except Exception as err:  # noqa: BLE001 - a failing `fn` fails the future, never the batcher
-            _settle(out, None, err)
-
-    out.add_done_callback(lambda f: f.cancelled() and future.cancel())
-    future.add_done_callback(done)
-    return out
-
-
-def _settle(future: Future[Any], result: Any, error: BaseException | None = None) -> None:
-    """Answer `future` unless its caller cancelled it meanwhile."""
-    try:
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-    except InvalidStateError:
-        pass  # cancelled by its caller (the client went away)
 
 
 @dataclass
@@ -165,7 +135,7 @@ class MicroBatcher:
             self._queued_tiles += n
             self._ensure_thread()
             self._lock.notify()
-        return jobs[0].future if len(jobs) == 1 else _gathered([job.future for job in jobs])
+        return jobs[0].future if len(jobs) == 1 else gathered([job.future for job in jobs])
 
     def _ensure_thread(self) -> None:
         if self._thread is None or not self._thread.is_alive():
@@ -219,7 +189,7 @@ class MicroBatcher:
         log.exception("%s batch worker error (the worker goes on)", self.name)
         for job in batch:
             if not job.future.done():
-                _settle(job.future, None, RuntimeError(f"internal error in the {self.name} batcher: {err!r}"))
+                settle(job.future, None, RuntimeError(f"internal error in the {self.name} batcher: {err!r}"))
 
     def _run_batch(self, batch: list[_Job]) -> None:
         tiles = batch[0].tiles if len(batch) == 1 else np.concatenate([job.tiles for job in batch])
@@ -240,14 +210,14 @@ class MicroBatcher:
         except Exception as err:  # a model failure fails this batch, not the batcher
             log.exception("%s model run failed on a batch of %d tiles", self.name, len(tiles))
             for job in batch:
-                _settle(job.future, None, err)
+                settle(job.future, None, err)
             return
         elapsed = time.monotonic() - started
         self._seconds_per_tile = 0.8 * self._seconds_per_tile + 0.2 * elapsed / len(tiles)
         start = 0
         for job in batch:
             stop = start + len(job.tiles)
-            _settle(job.future, {key: value[start:stop] for key, value in outputs.items()})
+            settle(job.future, {key: value[start:stop] for key, value in outputs.items()})
             start = stop
         if self._observe is not None:  # metrics last: a failure here must not cost anyone their answer
             self._observe(len(tiles), oldest_wait)
@@ -263,7 +233,7 @@ class MicroBatcher:
             self._queue.clear()
             self._queued_tiles = 0
         for job in waiting:
-            _settle(job.future, None, error)
+            settle(job.future, None, error)
 
     def close(self) -> None:
         """Stop the batcher thread and its device thread (pending requests are cancelled)."""
@@ -276,26 +246,3 @@ class MicroBatcher:
             self._lock.notify_all()
         if self._own_executor:
             self._executor.shutdown(wait=False, cancel_futures=True)
-
-
-def _gathered(parts: list[Future[Outputs]]) -> Future[Outputs]:
-    """One future of the parts' outputs concatenated in order; the first failure fails it."""
-    out: Future[Outputs] = Future()
-    remaining = [len(parts)]
-    lock = threading.Lock()
-
-    def done(_: Future[Outputs]) -> None:
-        with lock:
-            remaining[0] -= 1
-            last = remaining[0] == 0
-        failed = next((p for p in parts if p.done() and (p.cancelled() or p.exception() is not None)), None)
-        if failed is not None:
-            _settle(out, None, failed.exception() if not failed.cancelled() else RuntimeError("a part was cancelled"))
-        elif last:
-            results = [p.result() for p in parts]
-            _settle(out, {key: np.concatenate([r[key] for r in results]) for key in results[0]})
-
-    out.add_done_callback(lambda f: f.cancelled() and [p.cancel() for p in parts])
-    for part in parts:
-        part.add_done_callback(done)
-    return out

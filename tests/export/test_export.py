@@ -15,7 +15,8 @@ from contract.errors import AgrilandError
 from contract.manifest import read_manifest
 from export.onnx_export import inspect_graph
 from export.parity import ParityError, check_parity, keras_outputs
-from export.pipeline import export_model, export_variant, load_reference_tiles, prepare
+from export.pipeline import export_model, export_variant, prepare
+from export.reference_tiles import load_reference_tiles
 from inference.models.onnx_model import OnnxModel
 from inference.models.runtime import RuntimeOptions
 from testkit.exports import was_exported

@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from serving.schemas import ClusterOptions, SceneOptions, SegmentOptions, SegmentSceneOptions
+from serving.scene_schemas import SceneOptions, SegmentSceneOptions
+from serving.schemas import ClusterOptions, SegmentOptions
 
 pytestmark = pytest.mark.slow
 

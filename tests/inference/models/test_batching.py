@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from inference.models.batching import MicroBatcher, Overloaded, RunTimeout, then
+from inference.models.batching import MicroBatcher, Overloaded, RunTimeout
+from inference.models.futures import then
 
 
 class SlowModel:
