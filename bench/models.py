@@ -111,9 +111,10 @@ def _build_unet():  # noqa: ANN202 - (tf_keras.Model, summary, origin)
 
 
 def _build_dec():  # noqa: ANN202 - (tf_keras.Model, summary, origin)
-    from training.autoencoder import build_head_autoencoder, build_pca_head, compose_image_model
+    from training.autoencoder import compose_image_model
     from training.dec import build_dec_model
     from training.dec_config import get_profile
+    from training.feature_heads import build_head_autoencoder, build_pca_head
     from training.pretrained_features import build_feature_extractor
 
     config = get_profile(PROFILE)

@@ -22,12 +22,13 @@ import numpy as np
 import training  # noqa: F401  (environment for TF before it loads)
 from evaluation.dec_eurosat_report import GALLERY_FILE, TSNE_FILE, gallery_figure, nearest, render, write_section
 from evaluation.eurosat_split import labeled_draw, split_eurosat
-from training.autoencoder import Autoencoder, build_head_autoencoder, build_pca_head, embed, pretrain_head
+from training.autoencoder import Autoencoder, embed
 from training.cluster_metrics import evaluate_clustering
 from training.cluster_naming import ARABLE_NAMES, names_from_labeled_tiles
 from training.cluster_tools import tsne_plot, write_galleries
 from training.dec import DecTrainer, kmeans_init
 from training.dec_config import DecConfig, get_profile
+from training.feature_heads import build_head_autoencoder, build_pca_head, pretrain_head
 from training.pretrained_features import build_feature_extractor, extract
 
 ROOT = Path(__file__).resolve().parents[1]

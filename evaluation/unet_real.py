@@ -31,13 +31,8 @@ from evaluation.unet_real_report import (
 )
 from training.mosaics import ARABLE_CLASSES, MosaicConfig, build_mosaics
 from training.unet_config import UnetConfig, get_profile
-from training.unet_train import (
-    MODEL_FILE,
-    OVERLAYS_FILE,
-    SUMMARY_FILE,
-    load_segmentation_data,
-    train_unet,
-)
+from training.unet_data import load_segmentation_data
+from training.unet_train import MODEL_FILE, OVERLAYS_FILE, SUMMARY_FILE, train_unet
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,21 +14,14 @@ import numpy as np
 
 from contract.errors import AgrilandError
 from contract.radiometry import DEFAULT_RADIOMETRY
-from training.autoencoder import (
-    build_autoencoder,
-    build_head_autoencoder,
-    build_lda_head,
-    build_pca_head,
-    compose_image_model,
-    pretrain,
-    pretrain_head,
-)
+from training.autoencoder import build_autoencoder, compose_image_model, pretrain
 from training.cluster_metrics import evaluate_clustering
 from training.cluster_naming import NAMES_FILE, read_cluster_names, write_assignments, write_cluster_names
 from training.cluster_tools import TSNE_DIR, tsne_plot, write_galleries
 from training.data import TileData, load_tiles
 from training.dec import DecTrainer
 from training.dec_config import FEATURE_BACKBONES, DecConfig
+from training.feature_heads import build_head_autoencoder, build_lda_head, build_pca_head, pretrain_head
 from training.pretrained_features import build_feature_extractor, extract
 
 log = logging.getLogger(__name__)

@@ -51,7 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.unet_train import SUMMARY_FILE, load_segmentation_data, train_unet
+    from training.unet_data import load_segmentation_data
+    from training.unet_train import SUMMARY_FILE, train_unet
 
     args = build_parser().parse_args(argv)
     skip = {"data", "synthetic", "run", "profile", "quiet"}

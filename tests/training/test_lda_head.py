@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from contract.errors import AgrilandError
-from training.autoencoder import build_lda_head
 from training.dec_config import DecConfig, get_profile
+from training.feature_heads import build_lda_head
 
 
 def _features(n_per_class: int = 60, n_classes: int = 4, dim: int = 40, seed: int = 0):
