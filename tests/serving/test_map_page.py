@@ -44,9 +44,8 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _wait_state(driver, attribute: str = "state", states: tuple[str, ...] = ("done", "error")) -> str:  # noqa: ANN001
-    from selenium.webdriver.support.ui import WebDriverWait
-
     from selenium.common.exceptions import TimeoutException
+    from selenium.webdriver.support.ui import WebDriverWait
 
     try:
         WebDriverWait(driver, WAIT_S, poll_frequency=0.25).until(
