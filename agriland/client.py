@@ -75,8 +75,12 @@ def _parser() -> argparse.ArgumentParser:
     seg.add_argument("tiles", nargs="+", type=Path)
     seg.add_argument("--threshold", type=float, default=None, help="default: the model's threshold")
     seg.add_argument("--fit", choices=["auto", "pad", "resize"], default="auto")
-    seg.add_argument("--out", type=Path, default=None,
-                     help="write the mask PNG here (one tile) or into this folder as <tile>.mask.png (several)")
+    seg.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="write the mask PNG here (one tile) or into this folder as <tile>.mask.png (several)",
+    )
     clu = sub.add_parser("cluster", help="DEC cluster of one or more tiles")
     clu.add_argument("tiles", nargs="+", type=Path)
     clu.add_argument("--top-k", type=int, default=3)

@@ -41,8 +41,13 @@ def _scene_geotiff(image: np.ndarray) -> bytes:
     reflectance = image.astype(np.float64) / 255.0 * DEFAULT_RADIOMETRY.reflectance_white
     digital_numbers = np.rint(reflectance * DEFAULT_RADIOMETRY.reflectance_scale).astype(np.uint16)
     profile = {
-        "driver": "GTiff", "height": height, "width": width, "count": 3, "dtype": "uint16",
-        "crs": SCENE_CRS, "transform": from_origin(500_000.0, 5_800_000.0, SCENE_PIXEL_M, SCENE_PIXEL_M),
+        "driver": "GTiff",
+        "height": height,
+        "width": width,
+        "count": 3,
+        "dtype": "uint16",
+        "crs": SCENE_CRS,
+        "transform": from_origin(500_000.0, 5_800_000.0, SCENE_PIXEL_M, SCENE_PIXEL_M),
     }
     with MemoryFile() as memfile:
         with memfile.open(**profile) as dataset:
@@ -65,8 +70,9 @@ def _sample_tiles(sample: Path) -> dict[str, list[np.ndarray]]:
     return tiles
 
 
-def _real_scene(tiles: dict[str, list[np.ndarray]], blocks: int, block_tiles: int, seed: int
-                ) -> tuple[np.ndarray, np.ndarray]:
+def _real_scene(
+    tiles: dict[str, list[np.ndarray]], blocks: int, block_tiles: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """A scene of real 64 px tiles: blocks x blocks areas of one land-cover class each; truth = cropland."""
     rng = np.random.default_rng(seed)
     side = 64 * block_tiles
@@ -79,8 +85,8 @@ def _real_scene(tiles: dict[str, list[np.ndarray]], blocks: int, block_tiles: in
                 for j in range(block_tiles):
                     tile = tiles[name][int(rng.integers(len(tiles[name])))]
                     y, x = r * side + 64 * i, c * side + 64 * j
-                    image[y:y + 64, x:x + 64] = tile
-            truth[r * side:(r + 1) * side, c * side:(c + 1) * side] = name in CROPLAND
+                    image[y : y + 64, x : x + 64] = tile
+            truth[r * side : (r + 1) * side, c * side : (c + 1) * side] = name in CROPLAND
     return image, truth
 
 
@@ -116,16 +122,18 @@ def run_demo(url: str, out: Path, sample: Path, blocks: int = 4, block_tiles: in
         cluster = _check(client.post("/cluster", files=files), "/cluster")
         scene, truth = _real_scene(tiles_by_class, blocks, block_tiles, seed)
         summary = _check(
-            client.post("/segment_scene", files=[("file", ("scene.tif", _scene_geotiff(scene), "image/tiff"))],
-                        data={"format": "json", "include_mask": "true"}),
+            client.post(
+                "/segment_scene",
+                files=[("file", ("scene.tif", _scene_geotiff(scene), "image/tiff"))],
+                data={"format": "json", "include_mask": "true"},
+            ),
             "/segment_scene",
         )
     log.info("demo: /segment, /cluster and /segment_scene answered")
 
     fig = plt.figure(figsize=(3 * len(images), 9.5), dpi=100)
     grid = fig.add_gridspec(2, len(images), height_ratios=[1, 1.6])
-    for column, (name, image, seg, clu) in enumerate(zip(DEMO_CLASSES, images, segment["results"],
-                                                         cluster["results"])):
+    for column, (name, image, seg, clu) in enumerate(zip(DEMO_CLASSES, images, segment["results"], cluster["results"])):
         mask = np.asarray(Image.open(io.BytesIO(base64.b64decode(seg["mask_png_base64"])))) > 127
         axis = fig.add_subplot(grid[0, column])
         axis.imshow(_overlay(image, mask), interpolation="nearest")
@@ -150,8 +158,9 @@ def run_demo(url: str, out: Path, sample: Path, blocks: int = 4, block_tiles: in
         fontsize=11,
     )
     axis.axis("off")
-    fig.suptitle("agriland demo on real Sentinel-2 tiles (EuroSAT sample): /segment + /cluster (top), "
-                 "/segment_scene (bottom)")
+    fig.suptitle(
+        "agriland demo on real Sentinel-2 tiles (EuroSAT sample): /segment + /cluster (top), /segment_scene (bottom)"
+    )
     fig.tight_layout()
     with atomic_file(out, suffix=".png") as tmp:
         fig.savefig(tmp)

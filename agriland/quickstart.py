@@ -59,8 +59,14 @@ def install_release_models(models_dir: Path, release_dir: Path = RELEASE_DIR) ->
             present = None  # none there, or a broken copy: install the release
         if present is not None:
             if present.version != shipped.version:
-                log.info("quickstart: %s holds another %s model (%s); the release %s is not installed over it "
-                         "(remove the folder to get it)", target, name, present.version, shipped.version)
+                log.info(
+                    "quickstart: %s holds another %s model (%s); the release %s is not installed over it "
+                    "(remove the folder to get it)",
+                    target,
+                    name,
+                    present.version,
+                    shipped.version,
+                )
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{variant}.release-", dir=target.parent))
@@ -88,8 +94,10 @@ def describe_models(models_dir: Path, release_dir: Path = RELEASE_DIR) -> str:
             continue
         shipped = release_dir / folder.parent.name / "fp32" / "manifest.json"
         release = shipped.is_file() and verify_artifact(shipped.parent).version == version
-        parts.append(f"{folder.parent.name} {version} "
-                     f"({'release' if release else 'your own, kept: remove the folder to get the release'})")
+        parts.append(
+            f"{folder.parent.name} {version} "
+            f"({'release' if release else 'your own, kept: remove the folder to get the release'})"
+        )
     return ", ".join(parts) or "no models"
 
 
@@ -110,22 +118,44 @@ def build_models(profile: QuickstartProfile, work_dir: Path, models_dir: Path, s
     mosaics = work_dir / "data" / f"mosaics-{profile.name}"
     dec_run = work_dir / "runs" / f"dec-{profile.name}"
     unet_run = work_dir / "runs" / f"unet-{profile.name}"
-    _step("train DEC on the real EuroSAT sample", ["train-dec", "--data", str(sample), "--run", str(dec_run),
-                                                  "--profile", profile.name])
+    _step(
+        "train DEC on the real EuroSAT sample",
+        ["train-dec", "--data", str(sample), "--run", str(dec_run), "--profile", profile.name],
+    )
     _step("name clusters from the sample's labels", ["clusters", "name", "--from-labels", "--run", str(dec_run)])
-    log.info("quickstart: clusters were named automatically by the majority EuroSAT label of their sample tiles "
-             "(AnnualCrop counts as arable land, PermanentCrop as cropland that is not arable); look at %s and rename them with "
-             "`agriland clusters name 7=arable --run %s --models %s`", dec_run / "galleries" / "index.md", dec_run,
-             models_dir)
+    log.info(
+        "quickstart: clusters were named automatically by the majority EuroSAT label of their sample tiles "
+        "(AnnualCrop counts as arable land, PermanentCrop as cropland that is not arable); look at %s and rename them with "
+        "`agriland clusters name 7=arable --run %s --models %s`",
+        dec_run / "galleries" / "index.md",
+        dec_run,
+        models_dir,
+    )
     if not (mosaics / "pairs.csv").is_file():
-        _step("build arable-mask mosaics of the real sample", [
-            "mosaics", "--eurosat", str(sample), "--out", str(mosaics), "--size", str(profile.mosaic_size),
-            "--n", str(profile.mosaics), "--overwrite"])
-    _step("train U-Net", ["train-unet", "--data", str(mosaics / "pairs.csv"), "--run", str(unet_run),
-                          "--profile", profile.name])
+        _step(
+            "build arable-mask mosaics of the real sample",
+            [
+                "mosaics",
+                "--eurosat",
+                str(sample),
+                "--out",
+                str(mosaics),
+                "--size",
+                str(profile.mosaic_size),
+                "--n",
+                str(profile.mosaics),
+                "--overwrite",
+            ],
+        )
+    _step(
+        "train U-Net",
+        ["train-unet", "--data", str(mosaics / "pairs.csv"), "--run", str(unet_run), "--profile", profile.name],
+    )
     for name, run in (("dec", dec_run), ("unet", unet_run)):
-        _step(f"export {name}", ["export", name, "--run", str(run), "--models", str(models_dir),
-                                 "--variant", profile.export_variants])
+        _step(
+            f"export {name}",
+            ["export", name, "--run", str(run), "--models", str(models_dir), "--variant", profile.export_variants],
+        )
 
 
 def instance_env(environ: dict[str, str], models_dir: Path, port: int) -> dict[str, str]:
@@ -175,34 +205,48 @@ def serve(models_dir: Path, port: int, host: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="agriland quickstart", description=__doc__)
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
-                        help="sizes of --rebuild: quick, minutes on 2 CPU cores; full, the workflow's, for a GPU")
-    parser.add_argument("--models", type=Path,
-                        default=Path(os.environ.get("AGRILAND_MODELS") or os.environ.get("AGRILAND_MODELS_DIR")
-                                     or "models"),
-                        help="models folder to serve (default AGRILAND_MODELS or models/); the release models are "
-                             "added where it has none of a name")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="quick",
+        help="sizes of --rebuild: quick, minutes on 2 CPU cores; full, the workflow's, for a GPU",
+    )
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=Path(os.environ.get("AGRILAND_MODELS") or os.environ.get("AGRILAND_MODELS_DIR") or "models"),
+        help="models folder to serve (default AGRILAND_MODELS or models/); the release models are "
+        "added where it has none of a name",
+    )
     parser.add_argument("--work-dir", type=Path, default=Path("."), help="where data/ and runs/ go")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "3000")))
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
-    parser.add_argument("--rebuild", action="store_true",
-                        help="the demonstration path: train DEC and the U-Net on the shipped sample, export them "
-                             "into --models and serve them instead of the release")
+    parser.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="the demonstration path: train DEC and the U-Net on the shipped sample, export them "
+        "into --models and serve them instead of the release",
+    )
     parser.add_argument("--no-serve", action="store_true", help="build the models and stop")
     args = parser.parse_args(argv)
     # absolute paths: training summaries record their data source, which export reads from anywhere
     args.models, args.work_dir = args.models.resolve(), args.work_dir.resolve()
 
     if args.rebuild:
-        log.info("quickstart --rebuild: the demonstration path, the whole workflow on the shipped sample of %s; "
-                 "the release models (agriland/release) are trained on far more data", SAMPLE_DIR)
+        log.info(
+            "quickstart --rebuild: the demonstration path, the whole workflow on the shipped sample of %s; "
+            "the release models (agriland/release) are trained on far more data",
+            SAMPLE_DIR,
+        )
         started = time.monotonic()
         build_models(PROFILES[args.profile], args.work_dir, args.models)
         log.info("quickstart: models built in %.1f min", (time.monotonic() - started) / 60)
     install_release_models(args.models)
     if not _models_ready(args.models):
-        raise AgrilandError(f"{args.models} has no valid dec and unet models and the release in {RELEASE_DIR} "
-                            "could not fill them in; run `agriland quickstart --rebuild` to train them")
+        raise AgrilandError(
+            f"{args.models} has no valid dec and unet models and the release in {RELEASE_DIR} "
+            "could not fill them in; run `agriland quickstart --rebuild` to train them"
+        )
     log.info("quickstart: serving %s: %s", args.models, describe_models(args.models))
     if args.no_serve:
         return 0

@@ -46,8 +46,13 @@ def _agriland(args: list[str]) -> float:
 
 
 def _commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "--short=10", "HEAD"], capture_output=True, text=True, check=False,
-                            cwd=Path(__file__).resolve().parents[1])
+    result = subprocess.run(
+        ["git", "rev-parse", "--short=10", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     return result.stdout.strip() or "unknown"
 
 
@@ -61,14 +66,42 @@ def _train(name: str, data: Path, work: Path, split: Path, profile: str, mosaics
         seconds += _agriland(["clusters", "name", "--from-labels", "--run", str(run)])
     elif name == "unet":
         mosaic_dir = work / "mosaics"
-        seconds += _agriland(["mosaics", "--eurosat", str(split / "train"), "--out", str(mosaic_dir), "--size", "64",
-                              "--n", str(mosaics), "--test-fraction", "0.1", "--val-fraction", "0.1", "--overwrite"])
-        seconds += _agriland(["train-unet", "--data", str(mosaic_dir / "pairs.csv"), "--run", str(run),
-                              "--profile", profile])
+        seconds += _agriland(
+            [
+                "mosaics",
+                "--eurosat",
+                str(split / "train"),
+                "--out",
+                str(mosaic_dir),
+                "--size",
+                "64",
+                "--n",
+                str(mosaics),
+                "--test-fraction",
+                "0.1",
+                "--val-fraction",
+                "0.1",
+                "--overwrite",
+            ]
+        )
+        seconds += _agriland(
+            ["train-unet", "--data", str(mosaic_dir / "pairs.csv"), "--run", str(run), "--profile", profile]
+        )
     else:
         fields = data / "fields-naip-dev"
-        seconds += _agriland(["train-fields", "--polygons", str(fields / "via_annotations.json"),
-                              "--images", str(fields / "images"), "--run", str(run), "--profile", fields_profile])
+        seconds += _agriland(
+            [
+                "train-fields",
+                "--polygons",
+                str(fields / "via_annotations.json"),
+                "--images",
+                str(fields / "images"),
+                "--run",
+                str(run),
+                "--profile",
+                fields_profile,
+            ]
+        )
     seconds += _agriland(["export", name, "--run", str(run), "--models", str(models), "--variant", "fp32"])
     return seconds
 
@@ -100,8 +133,16 @@ def install(candidate: Path, name: str, release_dir: Path = RELEASE_DIR) -> None
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def build(data: Path, work: Path, names: list[str], replace: bool, command: str, profile: str = "release",
-          release_dir: Path = RELEASE_DIR, mosaics: int = MOSAICS) -> dict[str, dict]:
+def build(
+    data: Path,
+    work: Path,
+    names: list[str],
+    replace: bool,
+    command: str,
+    profile: str = "release",
+    release_dir: Path = RELEASE_DIR,
+    mosaics: int = MOSAICS,
+) -> dict[str, dict]:
     """Train, score and (when better) install each named model in `release_dir`; returns what happened to each."""
     from evaluation.release_eval import score_models
     from training.holdout_split import split_class_folders
@@ -116,35 +157,60 @@ def build(data: Path, work: Path, names: list[str], replace: bool, command: str,
         shipped = (release_dir / name / "fp32" / "manifest.json").is_file()
         old = score_models(release_dir, split / "heldout", [name]).get(name) if shipped else None
         better = is_better(name, new, old, shipped)
-        outcome[name] = {"wall_s": round(seconds), "heldout": new, "shipped_heldout": old, "better": better,
-                         "installed": better or replace}
-        log.info("release: %s candidate %s shipped %s -> %s", name, new, old,
-                 "installed" if better or replace else "kept the shipped model (not better; --replace forces it)")
+        outcome[name] = {
+            "wall_s": round(seconds),
+            "heldout": new,
+            "shipped_heldout": old,
+            "better": better,
+            "installed": better or replace,
+        }
+        log.info(
+            "release: %s candidate %s shipped %s -> %s",
+            name,
+            new,
+            old,
+            "installed" if better or replace else "kept the shipped model (not better; --replace forces it)",
+        )
         if better or replace:
             install(work / "models" / name / "fp32", name, release_dir)
             if name == "fields":
                 continue  # its card (agriland/release/fields/MODEL_CARD.md) cites the cross-validation by image
             summary = json.loads((work / "runs" / name / "training_summary.json").read_text())
-            write_model_card(release_dir / name, verify_artifact(release_dir / name / "fp32"), new, counts,
-                             seconds=seconds, commit=_commit(), command=command, config=summary.get("config", {}))
+            write_model_card(
+                release_dir / name,
+                verify_artifact(release_dir / name / "fp32"),
+                new,
+                counts,
+                seconds=seconds,
+                commit=_commit(),
+                command=command,
+                config=summary.get("config", {}),
+            )
     (work / "release_outcome.json").write_text(json.dumps(outcome, indent=2))
     return outcome
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="agriland release build", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="agriland release build", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("action", choices=("build",))
-    parser.add_argument("--data", type=Path, required=True,
-                        help="development data folder holding eurosat-rgb/ and fields-naip-dev/")
+    parser.add_argument(
+        "--data", type=Path, required=True, help="development data folder holding eurosat-rgb/ and fields-naip-dev/"
+    )
     parser.add_argument("--work", type=Path, default=Path("runs/release"), help="runs, mosaics and candidates")
     parser.add_argument("--models", default="dec,unet", help=f"comma list of {', '.join(MODELS)} (default dec,unet)")
     parser.add_argument("--replace", action="store_true", help="install the candidates even if not better")
-    parser.add_argument("--profile", default="release",
-                        help="training profile (release; tiny only checks the command end to end)")
+    parser.add_argument(
+        "--profile", default="release", help="training profile (release; tiny only checks the command end to end)"
+    )
     parser.add_argument("--mosaics", type=int, default=MOSAICS, help=f"U-Net training mosaics ({MOSAICS})")
-    parser.add_argument("--release-dir", type=Path, default=RELEASE_DIR,
-                        help="where the release models live (default: the package's agriland/release)")
+    parser.add_argument(
+        "--release-dir",
+        type=Path,
+        default=RELEASE_DIR,
+        help="where the release models live (default: the package's agriland/release)",
+    )
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]
@@ -154,7 +220,15 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.data / needed).is_dir():
             raise AgrilandError(f"{args.data / needed} not found: --data must hold {needed}/")
     command = "agriland release build " + " ".join(argv if argv is not None else sys.argv[2:])
-    outcome = build(args.data.resolve(), args.work.resolve(), names, args.replace, command, args.profile,
-                    args.release_dir.resolve(), args.mosaics)
+    outcome = build(
+        args.data.resolve(),
+        args.work.resolve(),
+        names,
+        args.replace,
+        command,
+        args.profile,
+        args.release_dir.resolve(),
+        args.mosaics,
+    )
     print(json.dumps({n: {k: o[k] for k in ("wall_s", "better", "installed")} for n, o in outcome.items()}, indent=2))
     return 0

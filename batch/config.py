@@ -55,12 +55,21 @@ class BatchConfig:
 
     def scene_request(self) -> SceneRequest:
         """The answer-changing options of every scene of this run (the type `agriland segment` and the service build)."""
-        return SceneRequest(mask_mode=self.mask_mode, quality=self.quality, threshold=self.threshold,
-                            overlap=self.overlap, sieve_px=self.sieve_px, bands=self.bands, scaling=self.scaling,
-                            simplify=self.simplify, min_area_ha=self.min_area_ha)
+        return SceneRequest(
+            mask_mode=self.mask_mode,
+            quality=self.quality,
+            threshold=self.threshold,
+            overlap=self.overlap,
+            sieve_px=self.sieve_px,
+            bands=self.bands,
+            scaling=self.scaling,
+            simplify=self.simplify,
+            min_area_ha=self.min_area_ha,
+        )
 
     def public(self) -> dict:
         """JSON-ready settings for the run manifest."""
         values = asdict(self)
-        return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
-                for k, v in values.items()}
+        return {
+            k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v) for k, v in values.items()
+        }

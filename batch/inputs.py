@@ -43,8 +43,11 @@ def _is_geotiff(asset) -> bool:  # noqa: ANN001 - a pystac.Asset
 
 def _band_count(asset) -> int | None:  # noqa: ANN001
     """Bands an asset declares (raster:bands or eo:bands, on the asset), or None when it says nothing."""
-    counts = [len(asset.extra_fields[key]) for key in ("raster:bands", "eo:bands")
-              if isinstance(asset.extra_fields.get(key), list)]
+    counts = [
+        len(asset.extra_fields[key])
+        for key in ("raster:bands", "eo:bands")
+        if isinstance(asset.extra_fields.get(key), list)
+    ]
     return max(counts) if counts else None
 
 
@@ -68,12 +71,15 @@ def _choose_asset(item, asset: str | None, needed: int, path: Path):  # noqa: AN
     if asset is not None:
         chosen = item.assets.get(asset)
         if chosen is None:
-            raise AgrilandError(f"STAC item {item.id} in {path.name} has no asset {asset!r}; it has "
-                                f"{', '.join(item.assets) or 'none'}")
+            raise AgrilandError(
+                f"STAC item {item.id} in {path.name} has no asset {asset!r}; it has {', '.join(item.assets) or 'none'}"
+            )
         count = _band_count(chosen)
         if count is not None and count < needed:
-            raise AgrilandError(f"STAC item {item.id}: asset {asset!r} has {count} band(s), {needed} are needed; "
-                                "choose another --asset or --bands")
+            raise AgrilandError(
+                f"STAC item {item.id}: asset {asset!r} has {count} band(s), {needed} are needed; "
+                "choose another --asset or --bands"
+            )
         return asset, chosen
     tiffs = [(key, a) for key, a in item.assets.items() if _is_geotiff(a)]
     known = [(key, a) for key, a in tiffs if (_band_count(a) or 0) >= needed]
@@ -81,8 +87,10 @@ def _choose_asset(item, asset: str | None, needed: int, path: Path):  # noqa: AN
     if known or unknown:
         return (known or unknown)[0]
     described = ", ".join(f"{key} ({_band_count(a)} band(s))" for key, a in tiffs) or "no GeoTIFF asset"
-    raise AgrilandError(f"STAC item {item.id} in {path.name} has no GeoTIFF asset with {needed} bands ({described}); "
-                        "choose one with --asset, or stack the bands into one file")
+    raise AgrilandError(
+        f"STAC item {item.id} in {path.name} has no GeoTIFF asset with {needed} bands ({described}); "
+        "choose one with --asset, or stack the bands into one file"
+    )
 
 
 def _stac_hrefs(path: Path, asset: str | None, needed: int = 3) -> list[tuple[str, str, str]]:

@@ -51,8 +51,12 @@ class SceneWorker:
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         self.config = config
-        self.model = OnnxModel.load(Path(model_folder), providers=config.provider,
-                                    intra_op_threads=config.threads_per_actor, runtime=RuntimeOptions.from_env())
+        self.model = OnnxModel.load(
+            Path(model_folder),
+            providers=config.provider,
+            intra_op_threads=config.threads_per_actor,
+            runtime=RuntimeOptions.from_env(),
+        )
         self.predict = predictor(self.model)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
@@ -96,8 +100,13 @@ def _init_ray(config: BatchConfig) -> None:
         log.info("connecting to the Ray cluster at %s", address)
         ray.init(address=address, log_to_driver=False)
     else:
-        ray.init(num_cpus=config.num_cpus, include_dashboard=False, log_to_driver=False,
-                 object_store_memory=LOCAL_OBJECT_STORE, configure_logging=False)
+        ray.init(
+            num_cpus=config.num_cpus,
+            include_dashboard=False,
+            log_to_driver=False,
+            object_store_memory=LOCAL_OBJECT_STORE,
+            configure_logging=False,
+        )
     import ray.data
 
     context = ray.data.DataContext.get_current()
@@ -121,13 +130,17 @@ def _process(config: BatchConfig, todo: list[SceneInput], model_folder: Path):
     _init_ray(config)
     actors = _actors(config, len(todo))
     log.info("%d scene(s) on %d ONNX Runtime actor(s) x %d thread(s)", len(todo), actors, config.threads_per_actor)
-    dataset = ray.data.from_items([{"scene_id": s.scene_id, "href": s.href, "calibration": s.calibration}
-                                   for s in todo],
-                                  override_num_blocks=len(todo))
+    dataset = ray.data.from_items(
+        [{"scene_id": s.scene_id, "href": s.href, "calibration": s.calibration} for s in todo],
+        override_num_blocks=len(todo),
+    )
     results = dataset.map_batches(
-        SceneWorker, fn_constructor_kwargs={"config": config, "model_folder": str(model_folder)}, batch_size=1,
+        SceneWorker,
+        fn_constructor_kwargs={"config": config, "model_folder": str(model_folder)},
+        batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=actors),
-        num_cpus=config.threads_per_actor, num_gpus=config.gpus_per_actor or None,
+        num_cpus=config.threads_per_actor,
+        num_gpus=config.gpus_per_actor or None,
     )
     yield from results.iter_rows()
 
@@ -154,14 +167,21 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
         if done is None:
             todo.append(scene)
         else:
-            records[scene.scene_id] = {**{k: done[k] for k in done
-                                          if k not in ("model_version", "model_sha256", "answer_key")},
-                                       "status": "skipped"}
+            records[scene.scene_id] = {
+                **{k: done[k] for k in done if k not in ("model_version", "model_sha256", "answer_key")},
+                "status": "skipped",
+            }
     log.info("%d scene(s): %d already finished (resume), %d to run", len(scenes), len(records), len(todo))
     run = {
         "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "model": {"folder": str(model_folder), "name": manifest.name, "version": manifest.version,
-                  "variant": manifest.variant, "sha256": manifest.onnx_sha256, "tile_size": manifest.tile_size},
+        "model": {
+            "folder": str(model_folder),
+            "name": manifest.name,
+            "version": manifest.version,
+            "variant": manifest.variant,
+            "sha256": manifest.onnx_sha256,
+            "tile_size": manifest.tile_size,
+        },
         "config": config.public(),
         "inputs": [{"scene_id": s.scene_id, "href": s.href} for s in scenes],
         "scenes": records,
@@ -182,7 +202,8 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
     finished = [sid for sid in order if records.get(sid, {}).get("status") in ("ok", "skipped")]
     merged_path, shared_ha = merge_polygons(
         [(polygons_file(config.out, sid), scene_dir(config.out, sid) / "mask.tif") for sid in finished],
-        config.out / MERGED)
+        config.out / MERGED,
+    )
     merged_ha = float(gpd.read_parquet(merged_path)["area_ha"].sum())
     write_summary([records[sid] for sid in order if sid in records], config.out / SUMMARY, merged_ha, shared_ha)
     counts = {s: sum(r["status"] == s for r in records.values()) for s in ("ok", "skipped", "failed")}
@@ -192,9 +213,11 @@ def run_batch(config: BatchConfig, scenes: list[SceneInput], progress: bool = Tr
         finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         timings={"wall_s": round(wall, 3), "tiles": tiles, "tiles_per_s": round(tiles / wall, 3) if wall else 0.0},
         counts=counts,
-        overlap={"shared_valid_ha": round(shared_ha, 6),
-                 "rule": "where scenes overlap, the first scene in input order that has data there answers; "
-                         "polygons.parquet and the summary TOTAL count each place once"},
+        overlap={
+            "shared_valid_ha": round(shared_ha, 6),
+            "rule": "where scenes overlap, the first scene in input order that has data there answers; "
+            "polygons.parquet and the summary TOTAL count each place once",
+        },
         failures={sid: r["error"] for sid, r in records.items() if r["status"] == "failed"},
         outputs={"merged_polygons": MERGED, "summary": SUMMARY, "scenes": SCENES_DIR},
     )

@@ -115,7 +115,13 @@ def _join_cut_fields(pieces: list[dict]) -> list[dict]:
         geometry = shapely.union_all([geometries[i] for i in members])
         first = pieces[min(members)]
         scene_ids = sorted({pieces[i]["scene_id"] for i in members})
-        out.append({**first, "geometry": geometry, "scene_ids": ",".join(scene_ids),
-                    "area_ha": round(geodesic_ha(geometry), 6)})
+        out.append(
+            {
+                **first,
+                "geometry": geometry,
+                "scene_ids": ",".join(scene_ids),
+                "area_ha": round(geodesic_ha(geometry), 6),
+            }
+        )
     log.info("%d polygon pieces -> %d polygons after joining fields cut at scene borders", len(pieces), len(out))
     return out

@@ -63,7 +63,9 @@ def finished_record(out: Path, scene: SceneInput, key: dict, wanted: set[str] | 
     except ValueError:
         written = set()
     if wanted and not wanted <= written:
-        log.info("%s: finished earlier without %s; running it again", scene.scene_id, ", ".join(sorted(wanted - written)))
+        log.info(
+            "%s: finished earlier without %s; running it again", scene.scene_id, ", ".join(sorted(wanted - written))
+        )
         return None
     return record
 
@@ -95,19 +97,35 @@ def run_scene(scene: SceneInput, predict: Predict, manifest: Manifest, config: B
             files = [p.name for p in result.outputs.values()] + [p.name for p in vectors.values()]
             summary = result.summary
             row = _row(
-                scene, "ok",
-                arable_ha=summary.arable_ha, valid_ha=summary.valid_ha, arable_fraction=summary.arable_fraction,
-                n_polygons=summary.n_polygons, n_tiles=result.stats.n_tiles,
-                n_tiles_skipped=result.stats.n_tiles_skipped, width=result.width, height=result.height,
-                crs=summary.crs, seconds=round(time.monotonic() - started, 3),
+                scene,
+                "ok",
+                arable_ha=summary.arable_ha,
+                valid_ha=summary.valid_ha,
+                arable_fraction=summary.arable_fraction,
+                n_polygons=summary.n_polygons,
+                n_tiles=result.stats.n_tiles,
+                n_tiles_skipped=result.stats.n_tiles_skipped,
+                width=result.width,
+                height=result.height,
+                crs=summary.crs,
+                seconds=round(time.monotonic() - started, 3),
                 outputs=json.dumps({name: f"{SCENES_DIR}/{scene.scene_id}/{name}" for name in files}),
                 radiometry="" if result.radiometry is None else result.radiometry.model_dump_json(),
             )
-            write_json(tmp / RECORD_FILE, {**row, "radiometry": json.loads(row["radiometry"] or "null"),
-                                           "answer_key": key, "model_version": model_version,
-                                           "model_sha256": model_sha256,
-                                           "threshold": params.threshold, "tile_size": params.tile_size,
-                                           "overlap": params.overlap, "sieve_px": params.sieve_px})
+            write_json(
+                tmp / RECORD_FILE,
+                {
+                    **row,
+                    "radiometry": json.loads(row["radiometry"] or "null"),
+                    "answer_key": key,
+                    "model_version": model_version,
+                    "model_sha256": model_sha256,
+                    "threshold": params.threshold,
+                    "tile_size": params.tile_size,
+                    "overlap": params.overlap,
+                    "sieve_px": params.sieve_px,
+                },
+            )
         dest.chmod(0o755)  # the temporary folder was private (0700)
         log.info("%s: ok, %.2f ha arable, %.1f s", scene.scene_id, row["arable_ha"], row["seconds"])
         return row

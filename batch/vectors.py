@@ -58,8 +58,12 @@ def write_vectors(frame: gpd.GeoDataFrame, folder: Path, formats: tuple[VectorFo
         if fmt == "parquet":
             _atomic(path, lambda tmp: frame.to_parquet(tmp, index=False, schema_version="1.1.0"))
         elif fmt == "geojson":
-            _atomic(path, lambda tmp: frame.to_crs(WGS84).to_file(tmp, driver="GeoJSON", engine="pyogrio",
-                                                             layer="arable", RFC7946="YES"))
+            _atomic(
+                path,
+                lambda tmp: frame.to_crs(WGS84).to_file(
+                    tmp, driver="GeoJSON", engine="pyogrio", layer="arable", RFC7946="YES"
+                ),
+            )
         else:
             _atomic(path, lambda tmp, f=fmt: frame.to_file(tmp, driver=_DRIVERS[f], engine="pyogrio", layer="arable"))
         written[fmt] = path
@@ -78,8 +82,9 @@ def merge_polygons(scenes: list[tuple[Path, Path]], out: Path) -> tuple[Path, fl
     footprints = [valid_footprint(m) for _, m in scenes]
     shared_ha = overlap_ha(footprints)
     if frames and shared_ha > 0:
-        log.info("scenes share %.2f ha of valid area: each place is answered by the first scene that covers it",
-                 shared_ha)
+        log.info(
+            "scenes share %.2f ha of valid area: each place is answered by the first scene that covers it", shared_ha
+        )
         merged = resolve_overlaps(frames, footprints)
     elif frames:
         merged = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=WGS84)
@@ -92,8 +97,9 @@ def merge_polygons(scenes: list[tuple[Path, Path]], out: Path) -> tuple[Path, fl
     return path, shared_ha
 
 
-def write_summary(rows: list[dict], out_csv: Path, merged_arable_ha: float | None = None,
-                  shared_valid_ha: float = 0.0) -> Path:
+def write_summary(
+    rows: list[dict], out_csv: Path, merged_arable_ha: float | None = None, shared_valid_ha: float = 0.0
+) -> Path:
     """Arable hectares per scene and in total (a CSV an analyst opens in a spreadsheet).
 
     The TOTAL row counts overlapping scenes once: its arable hectares are those of the merged polygons and
@@ -102,11 +108,15 @@ def write_summary(rows: list[dict], out_csv: Path, merged_arable_ha: float | Non
     columns = ["scene_id", "status", "arable_ha", "valid_ha", "arable_fraction", "n_polygons", "seconds", "error"]
     table = pd.DataFrame([{c: r.get(c) for c in columns} for r in rows], columns=columns)
     done = table[table["status"].isin(["ok", "skipped"])]
-    total = {"scene_id": "TOTAL", "status": f"{len(done)} ok / {len(table)}",
-             "arable_ha": round(float(done["arable_ha"].fillna(0).sum()) if merged_arable_ha is None
-                                else merged_arable_ha, 6),
-             "valid_ha": round(max(0.0, float(done["valid_ha"].fillna(0).sum()) - shared_valid_ha), 6),
-             "n_polygons": int(done["n_polygons"].fillna(0).sum())}
+    total = {
+        "scene_id": "TOTAL",
+        "status": f"{len(done)} ok / {len(table)}",
+        "arable_ha": round(
+            float(done["arable_ha"].fillna(0).sum()) if merged_arable_ha is None else merged_arable_ha, 6
+        ),
+        "valid_ha": round(max(0.0, float(done["valid_ha"].fillna(0).sum()) - shared_valid_ha), 6),
+        "n_polygons": int(done["n_polygons"].fillna(0).sum()),
+    }
     total["arable_fraction"] = round(total["arable_ha"] / total["valid_ha"], 6) if total["valid_ha"] else 0.0
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     return _atomic(out_csv, lambda tmp: table.to_csv(tmp, index=False))

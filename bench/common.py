@@ -35,7 +35,6 @@ def load_average() -> tuple[float, float, float]:
     return os.getloadavg()
 
 
-
 def scene_tiles(n: int, tile: int = TILE, seed: int = 0) -> np.ndarray:
     """`n` uint8 tiles cut on a grid from seeded synthetic scenes (much faster than stratified make_tiles)."""
     from training.synthetic import make_scene
@@ -48,7 +47,7 @@ def scene_tiles(n: int, tile: int = TILE, seed: int = 0) -> np.ndarray:
         image = make_scene(side, side, seed=scene_seed).image
         for y in range(0, side - tile + 1, tile):
             for x in range(0, side - tile + 1, tile):
-                out.append(image[y:y + tile, x:x + tile])
+                out.append(image[y : y + tile, x : x + tile])
         scene_seed += 1000
     order = np.random.default_rng(seed).permutation(len(out))[:n]
     log.info("cut %d tiles of %d px from %d synthetic scene(s)", n, tile, -(-n // per_scene))
@@ -80,9 +79,12 @@ def matmul_peak(n: int = 3072, seconds: float = 3.0) -> dict[str, float]:
     flop = 2.0 * n**3
     numpy_s = min(time_runs(lambda: a @ b, 3, seconds))
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
-         helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n])],
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "mm",
+        [
+            helper.make_tensor_value_info("a", TensorProto.FLOAT, [n, n]),
+            helper.make_tensor_value_info("b", TensorProto.FLOAT, [n, n]),
+        ],
         [helper.make_tensor_value_info("c", TensorProto.FLOAT, [n, n])],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
@@ -93,8 +95,13 @@ def matmul_peak(n: int = 3072, seconds: float = 3.0) -> dict[str, float]:
     ort_s = min(time_runs(lambda: session.run(None, {"a": a, "b": b}), 3, seconds))
     result = {"n": n, "numpy_gflops": flop / numpy_s / 1e9, "ort_gflops": flop / ort_s / 1e9}
     result["peak_gflops"] = max(result["numpy_gflops"], result["ort_gflops"])
-    log.info("matmul %dx%d fp32: numpy %.1f GFLOP/s, ONNX Runtime %.1f GFLOP/s", n, n, result["numpy_gflops"],
-             result["ort_gflops"])
+    log.info(
+        "matmul %dx%d fp32: numpy %.1f GFLOP/s, ONNX Runtime %.1f GFLOP/s",
+        n,
+        n,
+        result["numpy_gflops"],
+        result["ort_gflops"],
+    )
     return result
 
 
@@ -109,9 +116,18 @@ def load_result(name: str) -> dict | None:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
-
 def scene_cli_options(models: Path, variant: str, overlap: int) -> list[str]:
     """The `agriland segment` / `agriland batch` options the scene benchmarks share (Sentinel-2 10 m band order)."""
-    return ["--models", str(models), "--variant", variant, "--overlap", str(overlap), "--bands", "sentinel2-10m",
-            "--provider", "cpu", "--no-progress"]
-
+    return [
+        "--models",
+        str(models),
+        "--variant",
+        variant,
+        "--overlap",
+        str(overlap),
+        "--bands",
+        "sentinel2-10m",
+        "--provider",
+        "cpu",
+        "--no-progress",
+    ]

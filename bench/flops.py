@@ -83,10 +83,17 @@ def count_flops(path: Path | str, batch: int = 1) -> dict[str, object]:
     total = 2 * sum(per_op.values()) / batch
     if unknown:
         log.warning("%s: %d counted node(s) had unknown shapes and were left out: %s", path, len(unknown), unknown[:5])
-    log.info("%s: %.2f GFLOP per tile (%s)", path, total / 1e9,
-             ", ".join(f"{op} {2 * m / batch / 1e9:.2f}" for op, m in per_op.items()))
-    return {"gflop_per_tile": total / 1e9, "gflop_by_op": {op: 2 * m / batch / 1e9 for op, m in per_op.items()},
-            "nodes_unknown_shape": len(unknown)}
+    log.info(
+        "%s: %.2f GFLOP per tile (%s)",
+        path,
+        total / 1e9,
+        ", ".join(f"{op} {2 * m / batch / 1e9:.2f}" for op, m in per_op.items()),
+    )
+    return {
+        "gflop_per_tile": total / 1e9,
+        "gflop_by_op": {op: 2 * m / batch / 1e9 for op, m in per_op.items()},
+        "nodes_unknown_shape": len(unknown),
+    }
 
 
 def params_of(path: Path | str) -> int:

@@ -53,8 +53,12 @@ def gpu_name() -> str:
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return "unknown (no nvidia-smi)"
-    out = subprocess.run([smi, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
-                         capture_output=True, text=True, check=False).stdout.strip()
+    out = subprocess.run(
+        [smi, "--query-gpu=name,memory.total,driver_version", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
     return out.splitlines()[0] if out else "unknown"
 
 
@@ -89,13 +93,16 @@ def sweep(session, tiles: np.ndarray, batches: list[int], runs: int, io_binding:
                 session.run_with_iobinding(binding)
                 binding.synchronize_outputs()
         else:
+
             def call() -> None:
                 session.run(outputs, {name: x})
+
         call()
         first = time.perf_counter() - started
         seconds = _timed(call, runs)
-        rows.append({"batch": batch, "first_run_s": first, "ms_per_batch": seconds * 1e3,
-                     "tiles_per_s": batch / seconds})
+        rows.append(
+            {"batch": batch, "first_run_s": first, "ms_per_batch": seconds * 1e3, "tiles_per_s": batch / seconds}
+        )
     return rows
 
 
@@ -135,8 +142,9 @@ def measure(models: Path, quick: bool, max_batch: int, cache: Path) -> dict:
         manifest = read_manifest(folder)
         if manifest.variant not in ("fp32", "fp16"):
             continue
-        tiles = np.random.default_rng(0).integers(0, 256, (max(batches), manifest.tile_size, manifest.tile_size, 3),
-                                                  dtype=np.uint8)
+        tiles = np.random.default_rng(0).integers(
+            0, 256, (max(batches), manifest.tile_size, manifest.tile_size, 3), dtype=np.uint8
+        )
         label = f"{manifest.name}/{manifest.variant}"
         for search in searches:
             started = time.perf_counter()
@@ -145,13 +153,31 @@ def measure(models: Path, quick: bool, max_batch: int, cache: Path) -> dict:
             provider = session.get_providers()[0]
             for binding in (False, True):
                 rows = sweep(session, tiles, batches, runs, binding)
-                results.append({"model": label, "provider": provider, "algo_search": search, "io_binding": binding,
-                                "session_s": load_s, "rows": rows})
-                log.info("%s %s %s io_binding=%s: %s", label, provider, search, binding,
-                         ", ".join(f"b{r['batch']} {r['tiles_per_s']:.0f}/s" for r in rows))
+                results.append(
+                    {
+                        "model": label,
+                        "provider": provider,
+                        "algo_search": search,
+                        "io_binding": binding,
+                        "session_s": load_s,
+                        "rows": rows,
+                    }
+                )
+                log.info(
+                    "%s %s %s io_binding=%s: %s",
+                    label,
+                    provider,
+                    search,
+                    binding,
+                    ", ".join(f"b{r['batch']} {r['tiles_per_s']:.0f}/s" for r in rows),
+                )
         if trt:
-            options = tensorrt_options(manifest.tile_size, max(batches), cache / manifest.name / manifest.variant,
-                                       fp16=manifest.variant == "fp16")
+            options = tensorrt_options(
+                manifest.tile_size,
+                max(batches),
+                cache / manifest.name / manifest.variant,
+                fp16=manifest.variant == "fp16",
+            )
             for attempt in ("cold cache", "warm cache"):
                 try:
                     started = time.perf_counter()
@@ -160,10 +186,22 @@ def measure(models: Path, quick: bool, max_batch: int, cache: Path) -> dict:
                 except Exception as err:  # noqa: BLE001 - TensorRT libraries may be missing or refuse the graph
                     results.append({"model": label, "provider": "TensorrtExecutionProvider", "error": str(err)})
                     break
-                results.append({"model": label, "provider": session.get_providers()[0], "algo_search": attempt,
-                                "io_binding": True, "session_s": time.perf_counter() - started, "rows": rows})
-    return {"runs": results, "tensorrt_available": trt, "batches": batches,
-            "decode": decode_rate(256, 32 if quick else 256)}
+                results.append(
+                    {
+                        "model": label,
+                        "provider": session.get_providers()[0],
+                        "algo_search": attempt,
+                        "io_binding": True,
+                        "session_s": time.perf_counter() - started,
+                        "rows": rows,
+                    }
+                )
+    return {
+        "runs": results,
+        "tensorrt_available": trt,
+        "batches": batches,
+        "decode": decode_rate(256, 32 if quick else 256),
+    }
 
 
 def render(result: dict) -> str:
@@ -171,37 +209,53 @@ def render(result: dict) -> str:
     command = COMMAND + (" --quick" if result.get("quick") else "")
     lines = [BEGIN, "## GPU", "", f"Command: `{command}`; run {result['date']}.", ""]
     if result["status"] != "measured":
-        lines += [f"**{NO_GPU}** — {result['reason']}. The script is ready: on a machine with an NVIDIA GPU "
-                  "and onnxruntime-gpu's CUDA 13 / cuDNN 9 libraries it measures the CUDA provider (fp32, fp16; "
-                  "cudnn_conv_algo_search EXHAUSTIVE / HEURISTIC / DEFAULT, the service's "
-                  "AGRILAND_CUDNN_CONV_ALGO_SEARCH), IO binding, a batch-size sweep, the "
-                  "TensorRT provider with an engine cache and a 1..max-batch shape profile, and the CPU decode "
-                  "rate per core that feeds it.", END, ""]
+        lines += [
+            f"**{NO_GPU}** — {result['reason']}. The script is ready: on a machine with an NVIDIA GPU "
+            "and onnxruntime-gpu's CUDA 13 / cuDNN 9 libraries it measures the CUDA provider (fp32, fp16; "
+            "cudnn_conv_algo_search EXHAUSTIVE / HEURISTIC / DEFAULT, the service's "
+            "AGRILAND_CUDNN_CONV_ALGO_SEARCH), IO binding, a batch-size sweep, the "
+            "TensorRT provider with an engine cache and a 1..max-batch shape profile, and the CPU decode "
+            "rate per core that feeds it.",
+            END,
+            "",
+        ]
         return "\n".join(lines)
-    lines += [f"GPU: {result['gpu']}. TensorRT provider available: {result['tensorrt_available']}.", "",
-              "| model | provider | conv algo / cache | IO binding | session s | batch | first run s | ms/batch "
-              "| tiles/s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        f"GPU: {result['gpu']}. TensorRT provider available: {result['tensorrt_available']}.",
+        "",
+        "| model | provider | conv algo / cache | IO binding | session s | batch | first run s | ms/batch | tiles/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for run in result["runs"]:
         if "error" in run:
             lines.append(f"| {run['model']} | {run['provider']} | failed: {run['error'][:120]} | | | | | | |")
             continue
         for row in run["rows"]:
-            lines.append(f"| {run['model']} | {run['provider']} | {run['algo_search']} | {run['io_binding']} | "
-                         f"{run['session_s']:.1f} | {row['batch']} | {row['first_run_s']:.2f} | "
-                         f"{row['ms_per_batch']:.2f} | {row['tiles_per_s']:.1f} |")
+            lines.append(
+                f"| {run['model']} | {run['provider']} | {run['algo_search']} | {run['io_binding']} | "
+                f"{run['session_s']:.1f} | {row['batch']} | {row['first_run_s']:.2f} | "
+                f"{row['ms_per_batch']:.2f} | {row['tiles_per_s']:.1f} |"
+            )
     best: dict[str, tuple[float, str]] = {}  # model -> (tiles/s at the largest batch, conv algo search)
     for run in result["runs"]:
         if "error" not in run and run["provider"] == "CUDAExecutionProvider" and not run["io_binding"]:
             rate = run["rows"][-1]["tiles_per_s"]
             if rate > best.get(run["model"], (0.0, ""))[0]:
                 best[run["model"]] = (rate, run["algo_search"])
-    lines += [""] + [f"- {model}: fastest cudnn_conv_algo_search at batch {max(result['batches'])}: **{algo}** "
-                     f"({rate:.1f} tiles/s); set AGRILAND_CUDNN_CONV_ALGO_SEARCH accordingly."
-                     for model, (rate, algo) in sorted(best.items())]
+    lines += [""] + [
+        f"- {model}: fastest cudnn_conv_algo_search at batch {max(result['batches'])}: **{algo}** "
+        f"({rate:.1f} tiles/s); set AGRILAND_CUDNN_CONV_ALGO_SEARCH accordingly."
+        for model, (rate, algo) in sorted(best.items())
+    ]
     decode = result["decode"]
-    lines += ["", f"CPU decode (inference.tiles.decoding.decode_image, one core, 256 px): "
-              f"PNG {decode['png_tiles_per_s_per_core']:.0f} tiles/s, JPEG {decode['jpeg_tiles_per_s_per_core']:.0f} "
-              "tiles/s per core; cores needed to feed the GPU = its tiles/s divided by these.", END, ""]
+    lines += [
+        "",
+        f"CPU decode (inference.tiles.decoding.decode_image, one core, 256 px): "
+        f"PNG {decode['png_tiles_per_s_per_core']:.0f} tiles/s, JPEG {decode['jpeg_tiles_per_s_per_core']:.0f} "
+        "tiles/s per core; cores needed to feed the GPU = its tiles/s divided by these.",
+        END,
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -211,16 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="batches 1 and 8, one conv algo search, 3 runs")
     parser.add_argument("--max-batch", type=int, default=16, help="the micro-batcher's largest batch (default 16)")
     parser.add_argument("--doc", type=Path, default=ROOT / "docs" / "benchmarks.md", help="report to update")
-    parser.add_argument("--out", type=Path, default=ROOT / "out" / "bench" / "results" / "gpu.json",
-                        help="raw results (JSON)")
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "out" / "bench" / "results" / "gpu.json", help="raw results (JSON)"
+    )
     parser.add_argument("--trt-cache", type=Path, default=ROOT / "out" / "bench" / "trt-cache")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     usable, reason = gpu_status()
     result: dict = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "quick": args.quick}
     if usable:
-        result.update(status="measured", gpu=gpu_name(), **measure(args.models, args.quick, args.max_batch,
-                                                                   args.trt_cache))
+        result.update(
+            status="measured", gpu=gpu_name(), **measure(args.models, args.quick, args.max_batch, args.trt_cache)
+        )
     else:
         result.update(status=NO_GPU, reason=reason)
         log.warning("%s: %s", NO_GPU, reason)

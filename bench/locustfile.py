@@ -13,7 +13,10 @@ from pathlib import Path
 from locust import FastHttpUser, constant, task
 
 ENDPOINT = os.environ.get("BENCH_ENDPOINT", "/segment")
-TILES = [p.read_bytes() for p in sorted(Path(os.environ.get("BENCH_TILES_DIR", "out/bench/calibration_tiles")).glob("*.png"))[:16]]
+TILES = [
+    p.read_bytes()
+    for p in sorted(Path(os.environ.get("BENCH_TILES_DIR", "out/bench/calibration_tiles")).glob("*.png"))[:16]
+]
 if not TILES:
     raise SystemExit("BENCH_TILES_DIR holds no PNG tiles")
 HEADERS = {"Content-Type": "image/png"}
@@ -31,7 +34,8 @@ class TileClient(FastHttpUser):
 
     @task
     def post_tile(self) -> None:
-        with self.client.post(ENDPOINT, data=next(self._tiles), headers=HEADERS, name=ENDPOINT,
-                              catch_response=True) as response:
+        with self.client.post(
+            ENDPOINT, data=next(self._tiles), headers=HEADERS, name=ENDPOINT, catch_response=True
+        ) as response:
             if response.status_code != 200:
                 response.failure(f"HTTP {response.status_code}: {(response.text or '')[:120]}")

@@ -68,8 +68,14 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{output[-3000:]}")
     mb = 2**20
-    return {"wall_s": round(time.monotonic() - started, 2), "peak_rss_mb": round(peak_rss / mb),
-            "peak_pss_mb": round(peak_pss / mb), "n_processes_at_peak": len(at_peak),
-            "processes_at_peak": [{"name": n, "rss_mb": round(r / mb), "pss_mb": round(p / mb)}
-                                  for n, r, p in sorted(at_peak, key=lambda row: -row[2])],
-            "output": output[-2000:]}
+    return {
+        "wall_s": round(time.monotonic() - started, 2),
+        "peak_rss_mb": round(peak_rss / mb),
+        "peak_pss_mb": round(peak_pss / mb),
+        "n_processes_at_peak": len(at_peak),
+        "processes_at_peak": [
+            {"name": n, "rss_mb": round(r / mb), "pss_mb": round(p / mb)}
+            for n, r, p in sorted(at_peak, key=lambda row: -row[2])
+        ],
+        "output": output[-2000:],
+    }

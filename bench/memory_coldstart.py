@@ -20,11 +20,21 @@ log = logging.getLogger(__name__)
 
 
 def measure(variant: str, label: str, extra_env: dict[str, str] | None = None) -> dict:
-    env = {"AGRILAND_MODELS_DIR": str(MODELS_DIR), "AGRILAND_PROVIDERS": "cpu", "AGRILAND_DEC_VARIANT": variant,
-           "AGRILAND_UNET_VARIANT": variant, **(extra_env or {})}
+    env = {
+        "AGRILAND_MODELS_DIR": str(MODELS_DIR),
+        "AGRILAND_PROVIDERS": "cpu",
+        "AGRILAND_DEC_VARIANT": variant,
+        "AGRILAND_UNET_VARIANT": variant,
+        **(extra_env or {}),
+    }
     tiles = [p.read_bytes() for p in sorted(TILES_DIR.glob("*.png"))[:16]]
     with Server("serving.service:Agriland", env, label) as server:
-        out = {"variant": variant, "env": extra_env or {}, "cold_start_s": server.cold_start_s, "rss_ready_mb": server.rss_mb()}
+        out = {
+            "variant": variant,
+            "env": extra_env or {},
+            "cold_start_s": server.cold_start_s,
+            "rss_ready_mb": server.rss_mb(),
+        }
         with httpx.Client(timeout=300.0) as client:
             for endpoint in ("/segment", "/cluster"):
                 response = client.post(server.url + endpoint, content=tiles[0], headers={"Content-Type": "image/png"})
@@ -35,8 +45,13 @@ def measure(variant: str, label: str, extra_env: dict[str, str] | None = None) -
                 client.post(server.url + endpoint, files=files).raise_for_status()
             out["rss_after_batch16_mb"] = server.rss_mb()
         out["n_processes"] = len(server.processes())
-    log.info("%s: cold start %.1f s, RSS ready %.0f MB, after batch 16 %.0f MB", label, out["cold_start_s"],
-             out["rss_ready_mb"]["total"], out["rss_after_batch16_mb"]["total"])
+    log.info(
+        "%s: cold start %.1f s, RSS ready %.0f MB, after batch 16 %.0f MB",
+        label,
+        out["cold_start_s"],
+        out["rss_ready_mb"]["total"],
+        out["rss_after_batch16_mb"]["total"],
+    )
     return out
 
 
@@ -53,15 +68,19 @@ def main(argv: list[str] | None = None) -> int:
 
     arena = "0" if RuntimeOptions().cpu_arena else "1"  # the CPU arena flipped, side by side
     result["runs"].append(measure("fp32", f"coldstart-fp32-arena{arena}", {CPU_ARENA_ENV: arena}))
-    unservable = [str(p.parent) for p in sorted(MODELS_DIR.glob("*/int8/model.onnx"))
-                  if not (p.parent / "manifest.json").is_file()]
+    unservable = [
+        str(p.parent)
+        for p in sorted(MODELS_DIR.glob("*/int8/model.onnx"))
+        if not (p.parent / "manifest.json").is_file()
+    ]
     if unservable:  # an int8 file that failed export's parity gate has no manifest, so serving refuses it
         result["int8_skipped"] = f"no manifest (failed the export parity gate): {', '.join(unservable)}"
         log.warning("int8 start skipped: %s", result["int8_skipped"])
     elif not args.quick:
         result["runs"].append(measure("int8", "coldstart-int8"))
-    result["model_files_mb"] = {str(p.relative_to(MODELS_DIR)): p.stat().st_size / 2**20
-                                for p in sorted(MODELS_DIR.glob("*/*/model.onnx"))}
+    result["model_files_mb"] = {
+        str(p.relative_to(MODELS_DIR)): p.stat().st_size / 2**20 for p in sorted(MODELS_DIR.glob("*/*/model.onnx"))
+    }
     result["load_average_after"] = load_average()
     log.info("wrote %s", save_result("memory_coldstart", result))
     return 0

@@ -33,13 +33,15 @@ def ort_session(path: Path):  # noqa: ANN201 - onnxruntime.InferenceSession
 def ort_runner(session, tiles: np.ndarray, batch: int):  # noqa: ANN001, ANN201
     def run() -> None:
         for start in range(0, len(tiles), batch):
-            session.run(None, {"image": tiles[start:start + batch]})
+            session.run(None, {"image": tiles[start : start + batch]})
+
     return run
 
 
 def keras_runner(model, tiles: np.ndarray, batch: int):  # noqa: ANN001, ANN201
     def run() -> None:
         model.predict(tiles, batch_size=batch, verbose=0)
+
     return run
 
 
@@ -47,9 +49,17 @@ def _row(backend: str, batch: int, times: list[float], n_tiles: int, gflop: floa
     best = min(times)
     median = float(np.median(times))
     tiles_s = n_tiles / median
-    return {"backend": backend, "batch": batch, "runs": len(times), "tiles_per_s": tiles_s,
-            "ms_per_tile": 1000.0 * median / n_tiles, "best_ms_per_tile": 1000.0 * best / n_tiles,
-            "gflops": gflop * tiles_s, "peak_ratio": gflop * tiles_s / peak, "load_average": load_average()[0]}
+    return {
+        "backend": backend,
+        "batch": batch,
+        "runs": len(times),
+        "tiles_per_s": tiles_s,
+        "ms_per_tile": 1000.0 * median / n_tiles,
+        "best_ms_per_tile": 1000.0 * best / n_tiles,
+        "gflops": gflop * tiles_s,
+        "peak_ratio": gflop * tiles_s / peak,
+        "load_average": load_average()[0],
+    }
 
 
 def agreement(name: str, fp32: Path, int8: Path, keras_model) -> dict[str, float]:  # noqa: ANN001
@@ -100,8 +110,14 @@ def bench_model(model: BenchModel, tiles: np.ndarray, peak: float, min_runs: int
         del session
     parity = agreement(model.name, model.onnx("fp32"), model.onnx("int8"), keras_model)
     int8_gated = not (model.onnx("int8").parent / "UNGATED").exists()
-    return {"origin": model.origin, "flops": flops, "params": params_of(model.onnx("fp32")), "rows": rows,
-            "parity": parity, "int8_passed_export_gate": int8_gated}
+    return {
+        "origin": model.origin,
+        "flops": flops,
+        "params": params_of(model.onnx("fp32")),
+        "rows": rows,
+        "parity": parity,
+        "int8_passed_export_gate": int8_gated,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,8 +132,16 @@ def main(argv: list[str] | None = None) -> int:
     load_before = load_average()
     peak = matmul_peak(seconds=1.0 if args.quick else 3.0)
     min_runs, min_seconds = (1, 0.0) if args.quick else (2, 6.0)
-    result = {"machine": machine_info(), "matmul": peak, "work_tiles": WORK_TILES, "tile": TILE, "batches": list(BATCHES),
-              "quick": args.quick, "load_average_before": load_before, "models": {}}
+    result = {
+        "machine": machine_info(),
+        "matmul": peak,
+        "work_tiles": WORK_TILES,
+        "tile": TILE,
+        "batches": list(BATCHES),
+        "quick": args.quick,
+        "load_average_before": load_before,
+        "models": {},
+    }
     for name in names:
         result["models"][name] = bench_model(models[name], tiles, peak["peak_gflops"], min_runs, min_seconds)
     result["load_average_after"] = load_average()

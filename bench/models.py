@@ -103,10 +103,17 @@ def _build_unet():  # noqa: ANN202 - (tf_keras.Model, summary, origin)
 
     config = get_profile(PROFILE)
     model = build_unet(config.tile_size, encoder=config.encoder, arch="unet")
-    summary = {"task": "segmentation", "tile_size": config.tile_size, "threshold": 0.5, "metrics": {},
-               "config": {"encoder": config.encoder, "arch": "unet"}}
-    origin = (f"built: U-Net '{PROFILE}' profile, {config.tile_size} px, ImageNet EfficientNet-Lite0 encoder, "
-              "random decoder (untrained)")
+    summary = {
+        "task": "segmentation",
+        "tile_size": config.tile_size,
+        "threshold": 0.5,
+        "metrics": {},
+        "config": {"encoder": config.encoder, "arch": "unet"},
+    }
+    origin = (
+        f"built: U-Net '{PROFILE}' profile, {config.tile_size} px, ImageNet EfficientNet-Lite0 encoder, "
+        "random decoder (untrained)"
+    )
     return model, summary, origin
 
 
@@ -131,14 +138,24 @@ def _build_dec():  # noqa: ANN202 - (tf_keras.Model, summary, origin)
     centres = z[np.random.default_rng(0).choice(len(z), config.n_clusters, replace=False)]
     dec_head.get_layer("q").set_weights([centres.astype(np.float32)])
     model = compose_image_model(extractor, dec_head)
-    summary = {"task": "clustering", "tile_size": config.tile_size, "n_clusters": config.n_clusters,
-               "backbone": config.backbone, "metrics": {}, "config": config.to_dict()}
-    origin = (f"built: DEC '{PROFILE}' profile, {config.tile_size} px, frozen ImageNet EfficientNet-Lite0 "
-              f"features x {config.views} flip views, "
-              + (f"PCA-whitening head (embedding {config.embedding_dim}) fitted on {len(tiles)} sample tiles"
-                 if head_kind == "pca" else f"random head (hidden {config.hidden_units}, embedding "
-                 f"{config.embedding_dim})")
-              + f", K={config.n_clusters} centres at sample-tile embeddings (no DEC training)")
+    summary = {
+        "task": "clustering",
+        "tile_size": config.tile_size,
+        "n_clusters": config.n_clusters,
+        "backbone": config.backbone,
+        "metrics": {},
+        "config": config.to_dict(),
+    }
+    origin = (
+        f"built: DEC '{PROFILE}' profile, {config.tile_size} px, frozen ImageNet EfficientNet-Lite0 "
+        f"features x {config.views} flip views, "
+        + (
+            f"PCA-whitening head (embedding {config.embedding_dim}) fitted on {len(tiles)} sample tiles"
+            if head_kind == "pca"
+            else f"random head (hidden {config.hidden_units}, embedding {config.embedding_dim})"
+        )
+        + f", K={config.n_clusters} centres at sample-tile embeddings (no DEC training)"
+    )
     return model, summary, origin
 
 
@@ -174,8 +191,9 @@ def _built_run(name: str) -> tuple[Path, str]:
     tmp.mkdir(parents=True)
     model.save(tmp / "inference_model.keras")
     (tmp / "training_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
-    (tmp / "origin.json").write_text(json.dumps({"origin": origin, "params": int(model.count_params()),
-                                                 "config": config}) + "\n", encoding="utf-8")
+    (tmp / "origin.json").write_text(
+        json.dumps({"origin": origin, "params": int(model.count_params()), "config": config}) + "\n", encoding="utf-8"
+    )
     shutil.rmtree(run, ignore_errors=True)
     tmp.rename(run)
     return run, origin
@@ -193,13 +211,14 @@ def _export(model: BenchModel, variant: str) -> None:
     except AgrilandError as err:
         if variant != "int8":
             raise
-        log.warning("%s int8 export refused by its parity gate (%s); quantizing without the gate for timing",
-                    model.name, err)
+        log.warning(
+            "%s int8 export refused by its parity gate (%s); quantizing without the gate for timing", model.name, err
+        )
         from export.variants import to_int8
 
         target = model.onnx(variant)
         target.parent.mkdir(parents=True, exist_ok=True)
-        to_int8(model.onnx("fp32"), target, sample_tiles()[0][: -N_PARITY][:64])
+        to_int8(model.onnx("fp32"), target, sample_tiles()[0][:-N_PARITY][:64])
         (target.parent / "UNGATED").write_text(str(err) + "\n", encoding="utf-8")
 
 
@@ -209,8 +228,9 @@ def default_runs() -> Path | None:
     return Path(env) if env else ROOT / "runs"
 
 
-def prepare(names: tuple[str, ...] = ("unet", "dec"), variants: tuple[str, ...] = ("fp32", "int8"),
-            runs: Path | None = None) -> dict[str, BenchModel]:
+def prepare(
+    names: tuple[str, ...] = ("unet", "dec"), variants: tuple[str, ...] = ("fp32", "int8"), runs: Path | None = None
+) -> dict[str, BenchModel]:
     """Find (or build) each model's run folder and export its ONNX variants under out/bench/models, once.
 
     A models/<name> folder exported from another origin is re-exported (origin.txt records it)."""
@@ -239,9 +259,13 @@ def prepare(names: tuple[str, ...] = ("unet", "dec"), variants: tuple[str, ...] 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Build or find and export the benchmark models to out/bench/models")
     parser.add_argument("--force", action="store_true", help="rebuild and re-export everything")
-    parser.add_argument("--runs", type=Path, default=None,
-                        help="folder with trained quickstart runs dec-quick/ and unet-quick/ (default: "
-                             "AGRILAND_BENCH_RUNS, else ./runs; missing runs are built)")
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=None,
+        help="folder with trained quickstart runs dec-quick/ and unet-quick/ (default: "
+        "AGRILAND_BENCH_RUNS, else ./runs; missing runs are built)",
+    )
     args = parser.parse_args(argv)
     setup_logging()
     if args.force:

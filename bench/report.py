@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 MD = DOCS / "benchmarks.md"
 BEGIN, END = "<!-- analysis:begin -->", "<!-- analysis:end -->"
+
+
 def _kept_analysis() -> str:
     if MD.is_file():
         match = re.search(re.escape(BEGIN) + r"(.*?)" + re.escape(END), MD.read_text(encoding="utf-8"), re.S)
@@ -88,15 +90,28 @@ def render() -> Path:
     sections = (("model_speed", model_section), ("service_load", service_section), ("memory_coldstart", memory_section))
     for name, section in sections:
         body += section(results[name], targets) if results[name] else [f"## {name}", "", "_not run_", ""]
-    lines = ["# Benchmarks", "", "Written by `python -m bench.report` from `out/bench/results/*.json`; everything: "
-             "`make bench` (= `.venv/bin/python -m bench.run_all`, add `--quick` for short points). Models: "
-             "the quickstart defaults (`make run`, profile `quick`, 64 px tiles): the DEC on frozen ImageNet "
-             "EfficientNet-Lite0 features (4 flip views averaged in the graph, K=50) and the U-Net with the Lite0 "
-             "encoder, exported with `export.pipeline` to fp32 and static QDQ int8 ONNX (`bench/models.py`: "
-             "trained quickstart runs when given, else the same architectures built with ImageNet encoders). "
-             "Tiles: the shipped real EuroSAT RGB sample (`samples/eurosat-rgb`).", "", RETIRED, "",
-             *machine_block(machine), "", "![throughput and latency](benchmarks.png) (drawn by the retired `bench/plot.py`)", "",
-             "## Targets", "", "| target | measured | verdict |", "|---|---|---|"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Written by `python -m bench.report` from `out/bench/results/*.json`; everything: "
+        "`make bench` (= `.venv/bin/python -m bench.run_all`, add `--quick` for short points). Models: "
+        "the quickstart defaults (`make run`, profile `quick`, 64 px tiles): the DEC on frozen ImageNet "
+        "EfficientNet-Lite0 features (4 flip views averaged in the graph, K=50) and the U-Net with the Lite0 "
+        "encoder, exported with `export.pipeline` to fp32 and static QDQ int8 ONNX (`bench/models.py`: "
+        "trained quickstart runs when given, else the same architectures built with ImageNet encoders). "
+        "Tiles: the shipped real EuroSAT RGB sample (`samples/eurosat-rgb`).",
+        "",
+        RETIRED,
+        "",
+        *machine_block(machine),
+        "",
+        "![throughput and latency](benchmarks.png) (drawn by the retired `bench/plot.py`)",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | verdict |",
+        "|---|---|---|",
+    ]
     # the summary table needs the targets, which the sections collect while rendering
     lines += [f"| {t} | {m} | {v} |" for t, m, v in targets.rows]
     lines += ["", "## Analysis: causes of the misses", "", BEGIN, _kept_analysis(), END, "", *body]

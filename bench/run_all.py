@@ -26,11 +26,17 @@ BENCHMARKS = ("models", "model_speed", "service_load", "memory_coldstart")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short points (smoke run)")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset of " + ", ".join(BENCHMARKS))
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help="comma-separated subset of " + ", ".join(BENCHMARKS)
+    )
     parser.add_argument("--no-report", action="store_true", help="do not re-render docs/benchmarks.md")
-    parser.add_argument("--runs", type=Path, default=None,
-                        help="trained quickstart runs (dec-quick/, unet-quick/) to benchmark instead of building "
-                             "the same architectures (sets AGRILAND_BENCH_RUNS for every step)")
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        default=None,
+        help="trained quickstart runs (dec-quick/, unet-quick/) to benchmark instead of building "
+        "the same architectures (sets AGRILAND_BENCH_RUNS for every step)",
+    )
     args = parser.parse_args(argv)
     setup_logging()
     chosen = [b for b in args.only.split(",") if b]

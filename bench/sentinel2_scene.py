@@ -46,10 +46,22 @@ def write_scene(path: Path, side: int, seed: int = 0) -> Path:
     classes = sorted(tiles)
     n = math.ceil(side / 64)
     patch_class = rng.integers(0, len(classes), (math.ceil(n / PATCH), math.ceil(n / PATCH)))
-    profile = {"driver": "GTiff", "width": side, "height": side, "count": 4, "dtype": "uint16",
-               "crs": "EPSG:32633", "transform": from_origin(300_000, 5_600_040, 10, 10), "tiled": True,
-               "blockxsize": 512, "blockysize": 512, "compress": "deflate", "zlevel": 1, "BIGTIFF": "YES",
-               "nodata": 0}
+    profile = {
+        "driver": "GTiff",
+        "width": side,
+        "height": side,
+        "count": 4,
+        "dtype": "uint16",
+        "crs": "EPSG:32633",
+        "transform": from_origin(300_000, 5_600_040, 10, 10),
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+        "zlevel": 1,
+        "BIGTIFF": "YES",
+        "nodata": 0,
+    }
     tmp = path.with_suffix(".part.tif")
     started = time.monotonic()
     with rasterio.open(tmp, "w", **profile) as dst:
@@ -60,7 +72,7 @@ def write_scene(path: Path, side: int, seed: int = 0) -> Path:
                 for c in range(n):
                     pool = tiles[classes[patch_class[(row0 + r) // PATCH, c // PATCH]]]
                     tile = np.rot90(pool[rng.integers(len(pool))], k=int(rng.integers(4)))
-                    rgb[r * 64:(r + 1) * 64, c * 64:(c + 1) * 64] = tile[:, ::-1] if rng.random() < 0.5 else tile
+                    rgb[r * 64 : (r + 1) * 64, c * 64 : (c + 1) * 64] = tile[:, ::-1] if rng.random() < 0.5 else tile
             y = row0 * 64
             h = min(rows * 64, side - y)
             dn = rgb[:h, :side].astype(np.float32) * (0.275 * 10000 / 255)
@@ -70,6 +82,12 @@ def write_scene(path: Path, side: int, seed: int = 0) -> Path:
             bands = np.stack([blue, green, red, nir]).clip(1, 65535).astype(np.uint16)
             dst.write(bands, window=Window(0, y, side, h))
     tmp.replace(path)
-    log.info("wrote %s (%d x %d, %.0f MB) in %.0f s", path, side, side, path.stat().st_size / 2**20,
-             time.monotonic() - started)
+    log.info(
+        "wrote %s (%d x %d, %.0f MB) in %.0f s",
+        path,
+        side,
+        side,
+        path.stat().st_size / 2**20,
+        time.monotonic() - started,
+    )
     return path

@@ -80,9 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     scene = write_scene(work / f"s2_mosaic_{args.side}.tif", args.side)
     common = scene_cli_options(args.models, args.variant, args.overlap)
-    result: dict = {"machine": machine_info(), "side": args.side, "overlap": args.overlap, "variant": args.variant,
-                    "models": str(args.models), "command": "python -m bench.sentinel2_tile " +
-                    " ".join(argv if argv is not None else sys.argv[1:])}
+    result: dict = {
+        "machine": machine_info(),
+        "side": args.side,
+        "overlap": args.overlap,
+        "variant": args.variant,
+        "models": str(args.models),
+        "command": "python -m bench.sentinel2_tile " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
     for stale in ("segment", "batch"):  # a batch run resumes: an earlier run's outputs would make it skip the scene
         shutil.rmtree(work / stale, ignore_errors=True)
     result["model_only_before"] = model_only(args.models, args.variant)
@@ -93,8 +98,22 @@ def main(argv: list[str] | None = None) -> int:
     result["segment"] = segment
     if not args.skip_batch:
         out = work / "batch"
-        batch = run_measured([str(AGRILAND), "batch", str(scene), "--out", str(out), "--num-cpus", "2",
-                              "--actors", "1", "--threads-per-actor", "2", *common])
+        batch = run_measured(
+            [
+                str(AGRILAND),
+                "batch",
+                str(scene),
+                "--out",
+                str(out),
+                "--num-cpus",
+                "2",
+                "--actors",
+                "1",
+                "--threads-per-actor",
+                "2",
+                *common,
+            ]
+        )
         batch["load_average_after"] = round(load_average()[0], 2)
         run = json.loads((out / "run.json").read_text())
         batch.update(tiles=run["timings"]["tiles"], engine_s=run["timings"].get("seconds"))
@@ -106,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     for variant in ("fp32", "int8"):  # for docs/scale.md: what each variant would plan with
         if (args.models / "unet" / variant / "model.onnx").is_file():
             result["model_only_variants"][variant] = {
-                str(t): model_only(args.models, variant, threads=t) for t in (1, 2)}
+                str(t): model_only(args.models, variant, threads=t) for t in (1, 2)
+            }
     result["full_tile_tiles"] = grid_tiles(S2_SIDE, 64, args.overlap)
     save_result("sentinel2_tile", result)
     if not args.no_report:
@@ -120,8 +140,10 @@ def _memory_target(what: str, run: dict, to_full_tile: float) -> str:
     wall_s = run["wall_s"] * to_full_tile
     met = wall_s <= 300 and run["peak_rss_mb"] <= 2048
     pss = f" (summed PSS {run['peak_pss_mb']} MB)" if "peak_pss_mb" in run else ""
-    return (f"- {what}: {wall_s:.0f} s{'' if to_full_tile == 1 else ' (extrapolated from the crop by tile count)'}, "
-            f"{run['peak_rss_mb']} MB RSS{pss} -> {'**met**' if met else '**missed**'}")
+    return (
+        f"- {what}: {wall_s:.0f} s{'' if to_full_tile == 1 else ' (extrapolated from the crop by tile count)'}, "
+        f"{run['peak_rss_mb']} MB RSS{pss} -> {'**met**' if met else '**missed**'}"
+    )
 
 
 def render(r: dict) -> str:
@@ -130,22 +152,29 @@ def render(r: dict) -> str:
     model = (r["model_only_before"] + r["model_only_after"]) / 2
     full = r["side"] == S2_SIDE
     scale = r["full_tile_tiles"] / r["segment"]["tiles"] if r["segment"].get("tiles") else float("nan")
-    lines = [BEGIN, "## A full Sentinel-2 tile (issue 22)", "",
-             f"`{r['command']}`. Machine: {m['cpu_model']}, {m['cores']} cores shared with other engineers' jobs, "
-             f"load average {', '.join(map(str, m['load_average']))} at the start; {m['date']}. Scene: "
-             f"{r['side']} x {r['side']} px, 4 bands uint16 (B2,B3,B4,B8), DEFLATE tiled GeoTIFF built by the bench "
-             "from the shipped real EuroSAT tiles mapped to L2A digital numbers (`bench/sentinel2_tile.py`; B8 "
-             f"synthetic, not read by the RGB model); `--bands sentinel2-10m --overlap {r['overlap']}` (1/8 of the "
-             f"64 px tile), models `{r['models']}` ({r['variant']}). Model alone: ONNX Runtime batch 8 with the same "
-             f"threads, {model:.0f} tiles/s (mean of {r['model_only_before']:.0f} before and "
-             f"{r['model_only_after']:.0f} after). Peak RSS and PSS: summed over the command's process tree (PSS splits "
-             "each shared page between the processes that map it: what the tree really holds; summed RSS counts "
-             "the shared libraries of Ray's processes once per process).", "",
-             "| run | tiles | wall s | tiles/s | of model-only | peak RSS MB | peak PSS MB |" +
-             ("" if full else " full tile, extrapolated wall s |"),
-             "|---|---|---|---|---|---|---|" + ("" if full else "---|")]
-    for key, label in (("segment", "`agriland segment` (1 process, 2 ORT threads)"),
-                       ("batch", "`agriland batch` (local Ray, 1 actor x 2 threads; wall includes Ray start)")):
+    lines = [
+        BEGIN,
+        "## A full Sentinel-2 tile (issue 22)",
+        "",
+        f"`{r['command']}`. Machine: {m['cpu_model']}, {m['cores']} cores shared with other engineers' jobs, "
+        f"load average {', '.join(map(str, m['load_average']))} at the start; {m['date']}. Scene: "
+        f"{r['side']} x {r['side']} px, 4 bands uint16 (B2,B3,B4,B8), DEFLATE tiled GeoTIFF built by the bench "
+        "from the shipped real EuroSAT tiles mapped to L2A digital numbers (`bench/sentinel2_tile.py`; B8 "
+        f"synthetic, not read by the RGB model); `--bands sentinel2-10m --overlap {r['overlap']}` (1/8 of the "
+        f"64 px tile), models `{r['models']}` ({r['variant']}). Model alone: ONNX Runtime batch 8 with the same "
+        f"threads, {model:.0f} tiles/s (mean of {r['model_only_before']:.0f} before and "
+        f"{r['model_only_after']:.0f} after). Peak RSS and PSS: summed over the command's process tree (PSS splits "
+        "each shared page between the processes that map it: what the tree really holds; summed RSS counts "
+        "the shared libraries of Ray's processes once per process).",
+        "",
+        "| run | tiles | wall s | tiles/s | of model-only | peak RSS MB | peak PSS MB |"
+        + ("" if full else " full tile, extrapolated wall s |"),
+        "|---|---|---|---|---|---|---|" + ("" if full else "---|"),
+    ]
+    for key, label in (
+        ("segment", "`agriland segment` (1 process, 2 ORT threads)"),
+        ("batch", "`agriland batch` (local Ray, 1 actor x 2 threads; wall includes Ray start)"),
+    ):
         v = r.get(key)
         if not v:
             continue
@@ -154,23 +183,45 @@ def render(r: dict) -> str:
         lines.append(row + ("" if full else f" {v['wall_s'] * scale:.0f} |"))
     variants = r.get("model_only_variants") or {}
     if variants:
-        lines += ["", "Model alone per variant for planning (ONNX Runtime, batch 8, tiles/s at 1 / 2 threads, this run): "
-                  + "; ".join(f"{v} {t['1']:.0f} / {t['2']:.0f}" for v, t in variants.items()) + "."]
+        lines += [
+            "",
+            "Model alone per variant for planning (ONNX Runtime, batch 8, tiles/s at 1 / 2 threads, this run): "
+            + "; ".join(f"{v} {t['1']:.0f} / {t['2']:.0f}" for v, t in variants.items())
+            + ".",
+        ]
     seg = r["segment"]
     rate = seg["tiles"] / seg["wall_s"]
-    lines += ["", "Targets (issue 22):", "",
-              _memory_target("a full Sentinel-2 tile in <= 5 min on these 2 cores at <= 2 GB RSS (`agriland segment`)",
-                             seg, 1 if full else scale)]
+    lines += [
+        "",
+        "Targets (issue 22):",
+        "",
+        _memory_target(
+            "a full Sentinel-2 tile in <= 5 min on these 2 cores at <= 2 GB RSS (`agriland segment`)",
+            seg,
+            1 if full else scale,
+        ),
+    ]
     if r.get("batch"):
-        lines.append(_memory_target("the same for `agriland batch` (Ray's GCS, raylet, dashboard and worker processes "
-                                    "included)", r["batch"], 1 if full else scale))
-    lines += [f"- scenes >= 0.90 of model-only (`agriland segment`): {rate:.0f} / {model:.0f} = {rate / model:.2f} -> "
-              f"{'**met**' if rate / model >= 0.90 else '**missed**'}"]
+        lines.append(
+            _memory_target(
+                "the same for `agriland batch` (Ray's GCS, raylet, dashboard and worker processes included)",
+                r["batch"],
+                1 if full else scale,
+            )
+        )
+    lines += [
+        f"- scenes >= 0.90 of model-only (`agriland segment`): {rate:.0f} / {model:.0f} = {rate / model:.2f} -> "
+        f"{'**met**' if rate / model >= 0.90 else '**missed**'}"
+    ]
     holders = (r.get("batch") or {}).get("processes_at_peak")
     if holders:
-        lines += ["", f"`agriland batch` at its PSS peak held {len(holders)} processes (PSS / RSS MB): " +
-                  "; ".join(f"{h['name']} {h['pss_mb']} / {h['rss_mb']}" for h in holders[:8]) +
-                  (f"; {len(holders) - 8} more" if len(holders) > 8 else "") + "."]
+        lines += [
+            "",
+            f"`agriland batch` at its PSS peak held {len(holders)} processes (PSS / RSS MB): "
+            + "; ".join(f"{h['name']} {h['pss_mb']} / {h['rss_mb']}" for h in holders[:8])
+            + (f"; {len(holders) - 8} more" if len(holders) > 8 else "")
+            + ".",
+        ]
     lines += ["", END]
     return "\n".join(lines) + "\n"
 

@@ -50,7 +50,11 @@ class Server:
         started = time.perf_counter()
         self.proc = subprocess.Popen(
             [str(BENTOML), "serve", self.target, "--host", "127.0.0.1", "--port", str(self.port)],
-            cwd=self.cwd, env=self.env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=self.cwd,
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         with httpx.Client(timeout=2.0) as client:
             while time.perf_counter() - started < timeout_s:

@@ -34,10 +34,16 @@ MODEL_OF = {"/segment": "unet", "/cluster": "dec", "/segment_raw": "unet"}
 def server_configs() -> dict[str, dict]:
     base = {"AGRILAND_MODELS_DIR": str(MODELS_DIR), "AGRILAND_PROVIDERS": "cpu"}
     return {
-        "onnx_batched": {"target": "serving.service:Agriland", "endpoints": ("/segment", "/cluster"),
-                         "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "16"}},
-        "onnx_unbatched": {"target": "serving.service:Agriland", "endpoints": ("/segment", "/cluster"),
-                           "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "1"}},
+        "onnx_batched": {
+            "target": "serving.service:Agriland",
+            "endpoints": ("/segment", "/cluster"),
+            "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "16"},
+        },
+        "onnx_unbatched": {
+            "target": "serving.service:Agriland",
+            "endpoints": ("/segment", "/cluster"),
+            "env": {**base, "AGRILAND_MAX_BATCH_SIZE": "1"},
+        },
     }
 
 
@@ -56,9 +62,16 @@ def _read_stats(prefix: Path) -> dict:
             for r in csv.DictReader(handle):
                 errors[r["Error"][:160]] = int(r["Occurrences"])
     number = lambda key: float(row[key]) if row[key] not in ("", "N/A") else float("nan")  # noqa: E731
-    return {"requests": int(row["Request Count"]), "failures": int(row["Failure Count"]),
-            "rps": number("Requests/s"), "p50_ms": number("50%"), "p95_ms": number("95%"),
-            "p99_ms": number("99%"), "mean_ms": number("Average Response Time"), "errors": errors}
+    return {
+        "requests": int(row["Request Count"]),
+        "failures": int(row["Failure Count"]),
+        "rps": number("Requests/s"),
+        "p50_ms": number("50%"),
+        "p95_ms": number("95%"),
+        "p99_ms": number("99%"),
+        "mean_ms": number("Average Response Time"),
+        "errors": errors,
+    }
 
 
 def run_point(server: Server, endpoint: str, users: int, duration_s: int) -> dict:
@@ -69,9 +82,27 @@ def run_point(server: Server, endpoint: str, users: int, duration_s: int) -> dic
     prefix = WORK / "locust" / f"{server.label}{endpoint.replace('/', '_')}_u{users}"
     prefix.parent.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "BENCH_ENDPOINT": endpoint, "BENCH_TILES_DIR": str(TILES_DIR)}
-    command = [str(LOCUST), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "-u", str(users),
-               "-r", str(users), "-t", f"{duration_s}s", "--stop-timeout", "120", "--host", server.url,
-               "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"]
+    command = [
+        str(LOCUST),
+        "-f",
+        str(ROOT / "bench" / "locustfile.py"),
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{duration_s}s",
+        "--stop-timeout",
+        "120",
+        "--host",
+        server.url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
@@ -80,14 +111,31 @@ def run_point(server: Server, endpoint: str, users: int, duration_s: int) -> dic
     stats = _read_stats(prefix)
     sum1, count1 = server.batch_counters(model)
     batches = count1 - count0
-    stats.update({
-        "server": server.label, "endpoint": endpoint, "users": users, "duration_s": duration_s, "wall_s": wall,
-        "mean_batch": (sum1 - sum0) / batches if batches else float("nan"), "model_runs": batches,
-        "server_cpu_s": server.cpu_seconds() - server_cpu0, "client_cpu_s": _children_cpu() - client_cpu0,
-        "load_average": load_average()[0],
-    })
-    log.info("%s %s u%d: %.2f req/s, p50 %.0f ms, p99 %.0f ms, %d failures, mean batch %.2f", server.label,
-             endpoint, users, stats["rps"], stats["p50_ms"], stats["p99_ms"], stats["failures"], stats["mean_batch"])
+    stats.update(
+        {
+            "server": server.label,
+            "endpoint": endpoint,
+            "users": users,
+            "duration_s": duration_s,
+            "wall_s": wall,
+            "mean_batch": (sum1 - sum0) / batches if batches else float("nan"),
+            "model_runs": batches,
+            "server_cpu_s": server.cpu_seconds() - server_cpu0,
+            "client_cpu_s": _children_cpu() - client_cpu0,
+            "load_average": load_average()[0],
+        }
+    )
+    log.info(
+        "%s %s u%d: %.2f req/s, p50 %.0f ms, p99 %.0f ms, %d failures, mean batch %.2f",
+        server.label,
+        endpoint,
+        users,
+        stats["rps"],
+        stats["p50_ms"],
+        stats["p99_ms"],
+        stats["failures"],
+        stats["mean_batch"],
+    )
     return stats
 
 
@@ -98,8 +146,9 @@ def warm_up(server: Server, endpoints: tuple[str, ...]) -> None:
             for _ in range(2):
                 response = client.post(server.url + endpoint, content=tile, headers={"Content-Type": "image/png"})
                 if response.status_code != 200:
-                    raise RuntimeError(f"{server.label} {endpoint} warm-up answered {response.status_code}: "
-                                       f"{response.text[:300]}")
+                    raise RuntimeError(
+                        f"{server.label} {endpoint} warm-up answered {response.status_code}: {response.text[:300]}"
+                    )
 
 
 def model_only(batches: dict[str, list[int]], seconds: float) -> dict[str, dict]:
@@ -116,8 +165,11 @@ def model_only(batches: dict[str, list[int]], seconds: float) -> dict[str, dict]
         for b in sorted(set(sizes)):
             times = time_runs(lambda: model.run(tiles[:b]), 3, seconds)
             median = float(np.median(times))
-            out[name][str(b)] = {"ms_per_call": 1000 * median, "tiles_per_s": b / median,
-                                 "p50_ms": 1000 * float(np.percentile(times, 50))}
+            out[name][str(b)] = {
+                "ms_per_call": 1000 * median,
+                "tiles_per_s": b / median,
+                "p50_ms": 1000 * float(np.percentile(times, 50)),
+            }
             log.info("model-only %s b%d: %.1f ms per call, %.2f tiles/s", name, b, 1000 * median, b / median)
     return out
 
@@ -126,19 +178,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 s per point instead of 20 s")
     parser.add_argument("--duration", type=int, default=None, help="seconds per locust point")
-    parser.add_argument("--servers", default=None,
-                        help="comma-separated; default: onnx_batched,onnx_unbatched")
+    parser.add_argument("--servers", default=None, help="comma-separated; default: onnx_batched,onnx_unbatched")
     parser.add_argument("--users", default=",".join(map(str, USERS)))
-    parser.add_argument("--merge", action="store_true",
-                        help="replace only these servers' points in the saved results (keeps the model-only reference)")
+    parser.add_argument(
+        "--merge",
+        action="store_true",
+        help="replace only these servers' points in the saved results (keeps the model-only reference)",
+    )
     args = parser.parse_args(argv)
     setup_logging()
     duration = args.duration or (5 if args.quick else 20)
     users = tuple(int(u) for u in args.users.split(","))
     prepare()
     configs = server_configs()
-    result: dict = {"machine": machine_info(), "duration_s": duration, "users": list(users), "points": [],
-                    "servers": {}, "quick": args.quick}
+    result: dict = {
+        "machine": machine_info(),
+        "duration_s": duration,
+        "users": list(users),
+        "points": [],
+        "servers": {},
+        "quick": args.quick,
+    }
     servers = args.servers or "onnx_batched,onnx_unbatched"
     for label in servers.split(","):
         config = configs[label]
@@ -150,9 +210,12 @@ def main(argv: list[str] | None = None) -> int:
             for endpoint in config["endpoints"]:
                 for n in users:
                     result["points"].append(run_point(server, endpoint, n, duration))
-            result["servers"][label] = {"cold_start_s": server.cold_start_s, "rss_after_warmup_mb": rss_ready,
-                                        "peak_rss_mb": server.peak_rss_mb, "env": {k: v for k, v in config["env"].items()
-                                                                                  if k.startswith(("AGRILAND_MAX", "AGRILAND_ORT"))}}
+            result["servers"][label] = {
+                "cold_start_s": server.cold_start_s,
+                "rss_after_warmup_mb": rss_ready,
+                "peak_rss_mb": server.peak_rss_mb,
+                "env": {k: v for k, v in config["env"].items() if k.startswith(("AGRILAND_MAX", "AGRILAND_ORT"))},
+            }
         except Exception:
             log.error("%s failed; server log tail:\n%s", label, log_tail(server.log_path))
             raise
@@ -162,11 +225,14 @@ def main(argv: list[str] | None = None) -> int:
         ran = set(result["servers"])
         saved["points"] = [p for p in saved["points"] if p["server"] not in ran] + result["points"]
         saved["servers"].update(result["servers"])
-        saved.setdefault("rerun", []).append({"servers": sorted(ran), "date": result["machine"]["date"],
-                                              "load_average_after": load_average()[0]})
+        saved.setdefault("rerun", []).append(
+            {"servers": sorted(ran), "date": result["machine"]["date"], "load_average_after": load_average()[0]}
+        )
         log.info("wrote %s", save_result("service_load", saved))
         return 0
-    at_32 = [p for p in result["points"] if p["server"] == "onnx_batched" and p["users"] == max(u for u in users if u <= 32)]
+    at_32 = [
+        p for p in result["points"] if p["server"] == "onnx_batched" and p["users"] == max(u for u in users if u <= 32)
+    ]
     sizes: dict[str, list[int]] = {"unet": [1, 16], "dec": [1, 16]}
     for point in at_32:
         if point["mean_batch"] == point["mean_batch"]:  # not NaN

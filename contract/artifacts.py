@@ -21,7 +21,6 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-
 def artifact_folder(models_dir: Path | str, name: str, variant: str = "fp32") -> Path:
     """`models_dir/name/variant`, refusing unknown variants with a clear message."""
     if variant not in VARIANTS:

@@ -86,9 +86,18 @@ CROPLAND_NAMES: tuple[str, ...] = (*ARABLE_NAMES, "PermanentCrop", "permanent_cr
 _PERMANENT = {"permanentcrop", "permanent_crop", "permanent crop", "permanent crops"}
 # EuroSAT classes (and the workflow's names) as land-cover classes a GIS user filters on.
 LAND_COVER: dict[str, str] = {
-    "annualcrop": "annual_crop", "arable": "annual_crop", "permanentcrop": "permanent_crop", "cropland": "cropland",
-    "pasture": "pasture", "herbaceousvegetation": "herbaceous_vegetation", "forest": "forest", "sealake": "water",
-    "river": "water", "residential": "built_up", "industrial": "built_up", "highway": "road",
+    "annualcrop": "annual_crop",
+    "arable": "annual_crop",
+    "permanentcrop": "permanent_crop",
+    "cropland": "cropland",
+    "pasture": "pasture",
+    "herbaceousvegetation": "herbaceous_vegetation",
+    "forest": "forest",
+    "sealake": "water",
+    "river": "water",
+    "residential": "built_up",
+    "industrial": "built_up",
+    "highway": "road",
 }
 
 
@@ -206,7 +215,8 @@ def read_manifest(folder: Path | str) -> Manifest:
         if any(e.get("loc") == ("radiometry",) and e.get("type") == "missing" for e in err.errors()):
             raise AgrilandError(
                 f"{path} has no radiometry contract (bands, 8/16-bit scaling, ground resolution): it was written "
-                "by an older agriland export; export the model again") from err
+                "by an older agriland export; export the model again"
+            ) from err
         raise AgrilandError(f"{path} is not a valid manifest: {err}") from err
     except ValueError as err:  # invalid JSON
         raise AgrilandError(f"{path} is not valid JSON: {err}") from err

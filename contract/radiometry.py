@@ -164,17 +164,22 @@ class Calibration(BaseModel):
 
     def for_bands(self, bands: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
         """float64 gain and bias of the given 1-based file bands."""
+
         def pick(values: tuple[float, ...]) -> np.ndarray:
             return np.array([values[0] if len(values) == 1 else values[b - 1] for b in bands], dtype=np.float64)
+
         return pick(self.gain), pick(self.bias)
 
     @classmethod
     def of(cls, radiometry: Radiometry) -> Calibration:
         """The manifest's own assumption, (DN + offset) / scale: what is used when the file says nothing."""
         scale = radiometry.reflectance_scale
-        return cls(gain=(1.0 / scale,), bias=(radiometry.reflectance_offset / scale,),
-                   source=f"the model's default for digital numbers: (DN + {radiometry.reflectance_offset:g}) / "
-                   f"{scale:g} (nothing in the file says otherwise)")
+        return cls(
+            gain=(1.0 / scale,),
+            bias=(radiometry.reflectance_offset / scale,),
+            source=f"the model's default for digital numbers: (DN + {radiometry.reflectance_offset:g}) / "
+            f"{scale:g} (nothing in the file says otherwise)",
+        )
 
 
 class AppliedRadiometry(BaseModel):
@@ -182,7 +187,8 @@ class AppliedRadiometry(BaseModel):
 
     scaling: Literal["as is", "reflectance", "percentile"] = Field(
         description="as is: 8-bit pixels taken unchanged; reflectance: DN * gain + bias rendered so that "
-        "`reflectance_white` is 255; percentile: a per-band stretch between the scene's percentiles")
+        "`reflectance_white` is 255; percentile: a per-band stretch between the scene's percentiles"
+    )
     source: str = Field(description="where the numbers came from (the file's tags, a catalogue, the request, ...)")
     # lists are empty where they do not apply (never null: BentoML's clients cannot decode a null list)
     gain: list[float] = Field(default_factory=list, description="per R, G, B band (reflectance scaling)")
@@ -191,13 +197,16 @@ class AppliedRadiometry(BaseModel):
     percentiles: list[float] = Field(default_factory=list)
     low: list[float] = Field(default_factory=list, description="per band value mapped to 0 (percentile scaling)")
     high: list[float] = Field(default_factory=list, description="per band value mapped to 255 (percentile scaling)")
-    clipped_fraction: float | None = Field(default=None, description="share of valid pixels saturated at white "
-                                           "or black under the scaling that was checked first")
+    clipped_fraction: float | None = Field(
+        default=None,
+        description="share of valid pixels saturated at white or black under the scaling that was checked first",
+    )
     warning: str | None = Field(default=None, description="set when the pixels did not look like what was assumed")
 
 
-def calibrated_to_uint8(array: np.ndarray, gain: np.ndarray | float, bias: np.ndarray | float, white: float,
-                        valid: np.ndarray | None = None) -> np.ndarray:
+def calibrated_to_uint8(
+    array: np.ndarray, gain: np.ndarray | float, bias: np.ndarray | float, white: float, valid: np.ndarray | None = None
+) -> np.ndarray:
     """Linear reflectance rendering: (DN * gain + bias) -> 0..255 with reflectance `white` at 255; per-band
     gain/bias broadcast over the last axis."""
     k = 255.0 / white
@@ -206,22 +215,25 @@ def calibrated_to_uint8(array: np.ndarray, gain: np.ndarray | float, bias: np.nd
     out = np.empty(array.shape, np.uint8)
     rows = max(1, (1 << 22) // max(1, int(np.prod(array.shape[1:]))))  # ~4M values at a time: no full float copy
     for start in range(0, array.shape[0], rows):
-        block = np.nan_to_num(array[start:start + rows].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-        out[start:start + rows] = np.clip(np.rint(block * gain_k.astype(np.float32) + bias_k.astype(np.float32)),
-                                          0, 255)
+        block = np.nan_to_num(array[start : start + rows].astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+        out[start : start + rows] = np.clip(
+            np.rint(block * gain_k.astype(np.float32) + bias_k.astype(np.float32)), 0, 255
+        )
     if valid is not None:
         out[~valid] = 0
     return out
 
 
-def reflectance_to_uint8(array: np.ndarray, radiometry: Radiometry, valid: np.ndarray | None = None,
-                         is_reflectance: bool = False) -> np.ndarray:
+def reflectance_to_uint8(
+    array: np.ndarray, radiometry: Radiometry, valid: np.ndarray | None = None, is_reflectance: bool = False
+) -> np.ndarray:
     """Linear reflectance rendering: (DN + offset) / scale (or reflectance as is) -> 0..255 at `reflectance_white`."""
     if is_reflectance:
         return calibrated_to_uint8(array, 1.0, 0.0, radiometry.reflectance_white, valid)
     scale = radiometry.reflectance_scale
-    return calibrated_to_uint8(array, 1.0 / scale, radiometry.reflectance_offset / scale,
-                               radiometry.reflectance_white, valid)
+    return calibrated_to_uint8(
+        array, 1.0 / scale, radiometry.reflectance_offset / scale, radiometry.reflectance_white, valid
+    )
 
 
 def clipped_fraction(rgb: np.ndarray, valid: np.ndarray) -> float:
@@ -233,8 +245,12 @@ def clipped_fraction(rgb: np.ndarray, valid: np.ndarray) -> float:
     return float(((pixels == 255).any(axis=-1) | (pixels == 0).all(axis=-1)).sum()) / n
 
 
-def to_model_input(array: np.ndarray, radiometry: Radiometry = DEFAULT_RADIOMETRY, valid: np.ndarray | None = None,
-                   scaling: Scaling | None = None) -> np.ndarray:
+def to_model_input(
+    array: np.ndarray,
+    radiometry: Radiometry = DEFAULT_RADIOMETRY,
+    valid: np.ndarray | None = None,
+    scaling: Scaling | None = None,
+) -> np.ndarray:
     """HxWxC (C = the 3 selected bands) of any dtype -> the model's uint8 input, by the radiometry contract."""
     chosen = radiometry.scaling_for(array.dtype, scaling)
     if chosen is None:

@@ -23,7 +23,9 @@ class RunData(BaseModel):
     @classmethod
     def of_synthetic(cls, n_tiles: int, seed: int) -> RunData:
         """The data block of a run on `n_tiles` synthetic tiles generated with `seed`."""
-        return cls(source=f"synthetic:{n_tiles} tiles (seed {seed})", synthetic=SyntheticTiles(n_tiles=n_tiles, seed=seed))
+        return cls(
+            source=f"synthetic:{n_tiles} tiles (seed {seed})", synthetic=SyntheticTiles(n_tiles=n_tiles, seed=seed)
+        )
 
     @classmethod
     def of_summary(cls, summary: dict) -> RunData:

@@ -41,9 +41,9 @@ def windows(naip: Path, gsd_m: float) -> tuple[np.ndarray, np.ndarray]:
         share = np.asarray(field.resize((coarse.shape[1], coarse.shape[0]), Image.Resampling.BOX))
         for top in range(0, coarse.shape[0] - TILE + 1, TILE):
             for left in range(0, coarse.shape[1] - TILE + 1, TILE):
-                covered = float(share[top:top + TILE, left:left + TILE].mean())
+                covered = float(share[top : top + TILE, left : left + TILE].mean())
                 if covered >= FIELD_MIN or covered <= OTHER_MAX:
-                    tiles.append(coarse[top:top + TILE, left:left + TILE])
+                    tiles.append(coarse[top : top + TILE, left : left + TILE])
                     labels.append(int(covered >= FIELD_MIN))
     if not tiles:
         raise AgrilandError(f"no 64 px window of {naip} at {gsd_m} m is mostly field or mostly not")
@@ -69,8 +69,11 @@ def scores(models: Path, tiles: np.ndarray, labels: np.ndarray) -> dict[str, flo
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluation.aerial_tiles", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation.aerial_tiles",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--naip", type=Path, required=True, help="folder with images/ and via_annotations.json")
     parser.add_argument("--models", type=Path, required=True, help="models folder (dec/fp32, unet/fp32)")
     parser.add_argument("--gsd", type=float, nargs="+", default=[10.0], help="ground resolutions in m (10)")

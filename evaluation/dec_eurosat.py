@@ -37,6 +37,8 @@ log = logging.getLogger("dec_eval_real")
 
 CROPLAND = ("AnnualCrop", "PermanentCrop")
 LEFT_OUT = ("Pasture", "HerbaceousVegetation")  # vegetation, not cropland: not in the false-arable rate
+
+
 @dataclass
 class Method:
     """A fitted clustering: test assignments, and what naming needs (labeled-tile clusters, vectors, centres)."""
@@ -55,18 +57,23 @@ def kmeans_method(train: np.ndarray, test: np.ndarray, labeled: np.ndarray, k: i
     return Method(km.predict(test), km.predict(labeled), labeled, km.cluster_centers_, time.monotonic() - started)
 
 
-def naming_scores(method: Method, labeled_idx: np.ndarray, train_labels: np.ndarray, test_labels: np.ndarray,
-                  classes: list[str]) -> dict[str, float]:
+def naming_scores(
+    method: Method, labeled_idx: np.ndarray, train_labels: np.ndarray, test_labels: np.ndarray, classes: list[str]
+) -> dict[str, float]:
     """Name the clusters from the labeled draw, then cropland recall and false-arable rate on the test split."""
-    names, _ = names_from_labeled_tiles(train_labels[labeled_idx], classes, method.label_clusters,
-                                        method.label_vectors, method.centroids)
+    names, _ = names_from_labeled_tiles(
+        train_labels[labeled_idx], classes, method.label_clusters, method.label_vectors, method.centroids
+    )
     arable_clusters = {int(k) for k, v in names.items() if v in ARABLE_NAMES}
     called = np.isin(method.test_clusters, list(arable_clusters))
     names_test = np.asarray(classes)[test_labels]
     crop = np.isin(names_test, CROPLAND)
     scored = ~np.isin(names_test, LEFT_OUT) & ~crop
-    return {"recall": float(called[crop].mean()), "false_arable": float(called[scored].mean()),
-            "n_arable_clusters": float(len(arable_clusters))}
+    return {
+        "recall": float(called[crop].mean()),
+        "false_arable": float(called[scored].mean()),
+        "n_arable_clusters": float(len(arable_clusters)),
+    }
 
 
 def _head(config: DecConfig, features: np.ndarray, ae_dir: Path, resume: bool = False) -> Autoencoder:
@@ -84,20 +91,24 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
     """Fit every method at every K on the train split and score it on the test split."""
     base = get_profile(args.profile).with_overrides(seed=args.seed)
     ks = args.k or [10, base.n_clusters]
-    train, test, classes = split_eurosat(args.eurosat, args.train_per_class, args.test_per_class, args.seed,
-                                         base.tile_size)
+    train, test, classes = split_eurosat(
+        args.eurosat, args.train_per_class, args.test_per_class, args.seed, base.tile_size
+    )
     log.info("split: %d train / %d test tiles, %d classes", len(train.labels), len(test.labels), len(classes))
     draws = [labeled_draw(train.labels, args.labeled_per_class, args.seed + d) for d in range(args.label_draws)]
     draw0 = draws[0]
 
     started = time.monotonic()
-    extractor = build_feature_extractor(base.tile_size, weights=base.encoder_weights or "imagenet",
-                                        n_views=base.views)  # as dec_run: None means ImageNet for Lite0
+    extractor = build_feature_extractor(
+        base.tile_size, weights=base.encoder_weights or "imagenet", n_views=base.views
+    )  # as dec_run: None means ImageNet for Lite0
     f_train, f_test = extract(extractor, train.images), extract(extractor, test.images)
     feature_seconds = time.monotonic() - started
     log.info("features: %s in %.0f s", f_train.shape, feature_seconds)
-    pixels = {name: s.images.reshape(len(s.images), -1).astype(np.float32) / 255.0
-              for name, s in (("train", train), ("test", test))}
+    pixels = {
+        name: s.images.reshape(len(s.images), -1).astype(np.float32) / 255.0
+        for name, s in (("train", train), ("test", test))
+    }
 
     rows: dict[int, dict[str, dict[str, object]]] = {}
     dec_outputs: dict[int, dict[str, object]] = {}
@@ -111,8 +122,7 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
         for k in ks:
             config = base.with_overrides(n_clusters=k).validate()
             methods: dict[str, Method] = {
-                "k-means on pixels": kmeans_method(pixels["train"], pixels["test"], pixels["train"][draw0], k,
-                                                   config),
+                "k-means on pixels": kmeans_method(pixels["train"], pixels["test"], pixels["train"][draw0], k, config),
                 "k-means on pretrained features": kmeans_method(f_train, f_test, f_train[draw0], k, config),
                 "AE + k-means": kmeans_method(z_train, z_test, z_train[draw0], k, config),
             }
@@ -129,8 +139,11 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
             rows[k] = {}
             for name, method in methods.items():
                 if name != "DEC":  # the naming draws need each method's clusters of every draw
-                    space = {"k-means on pixels": pixels["train"], "k-means on pretrained features": f_train,
-                             "AE + k-means": z_train}[name]
+                    space = {
+                        "k-means on pixels": pixels["train"],
+                        "k-means on pretrained features": f_train,
+                        "AE + k-means": z_train,
+                    }[name]
                 else:
                     space = None
                 scores = []
@@ -142,31 +155,52 @@ def evaluate(args: argparse.Namespace) -> dict[str, object]:
                         km_labels = nearest(space[idx], method.centroids)
                         m = Method(method.test_clusters, km_labels, space[idx], method.centroids, 0.0)
                     scores.append(naming_scores(m, idx, train.labels, test.labels, classes))
-                rows[k][name] = {**evaluate_clustering(test.labels, method.test_clusters),
-                                 "seconds": method.seconds,
-                                 "naming": scores}
-            dec_outputs[k] = {"z_test": z_dec_test, "q_test": q_test, "iterations": result.iteration,
-                              "stopped_by": result.stopped_by, "init": result.history[0] if result.history else {},
-                              "names": names_from_labeled_tiles(train.labels[draw0], classes, q_lab.argmax(1), z_lab,
-                                                                centroids)[0]}
+                rows[k][name] = {
+                    **evaluate_clustering(test.labels, method.test_clusters),
+                    "seconds": method.seconds,
+                    "naming": scores,
+                }
+            dec_outputs[k] = {
+                "z_test": z_dec_test,
+                "q_test": q_test,
+                "iterations": result.iteration,
+                "stopped_by": result.stopped_by,
+                "init": result.history[0] if result.history else {},
+                "names": names_from_labeled_tiles(train.labels[draw0], classes, q_lab.argmax(1), z_lab, centroids)[0],
+            }
             log.info("K=%d: %s", k, ", ".join(f"{n} ACC {r['acc']:.3f}" for n, r in rows[k].items()))
 
         k_big = max(ks)
         out = dec_outputs[k_big]
         args.figures.mkdir(parents=True, exist_ok=True)
         class_names = {str(i): c for i, c in enumerate(classes)}
-        tsne_plot(out["z_test"], test.labels, args.figures / TSNE_FILE,
-                  title=f"DEC (K={k_big}) embedding of {len(test.labels)} held-out EuroSAT tiles, coloured by true "
-                        "class", max_points=1000, seed=args.seed, names=class_names)
-        index = write_galleries(Path(tmp) / "gallery", test.images, out["q_test"], per_cluster=4,
-                                names=out["names"])
+        tsne_plot(
+            out["z_test"],
+            test.labels,
+            args.figures / TSNE_FILE,
+            title=f"DEC (K={k_big}) embedding of {len(test.labels)} held-out EuroSAT tiles, coloured by true class",
+            max_points=1000,
+            seed=args.seed,
+            names=class_names,
+        )
+        index = write_galleries(Path(tmp) / "gallery", test.images, out["q_test"], per_cluster=4, names=out["names"])
         gallery_figure(index.parent, out["q_test"], out["names"], args.figures / GALLERY_FILE, k_big)
 
-    return {"rows": rows, "ks": ks, "classes": classes, "n_train": len(train.labels), "n_test": len(test.labels),
-            "feature_seconds": feature_seconds, "ae_seconds": ae_seconds, "feature_dim": int(f_train.shape[1]),
-            "dec": {k: {kk: v for kk, v in d.items() if kk in ("iterations", "stopped_by", "init", "names")}
-                    for k, d in dec_outputs.items()},
-            "config": base}
+    return {
+        "rows": rows,
+        "ks": ks,
+        "classes": classes,
+        "n_train": len(train.labels),
+        "n_test": len(test.labels),
+        "feature_seconds": feature_seconds,
+        "ae_seconds": ae_seconds,
+        "feature_dim": int(f_train.shape[1]),
+        "dec": {
+            k: {kk: v for kk, v in d.items() if kk in ("iterations", "stopped_by", "init", "names")}
+            for k, d in dec_outputs.items()
+        },
+        "config": base,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,32 +215,52 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labeled-per-class", type=int, default=10)
     parser.add_argument("--label-draws", type=int, default=5, help="labeled samples to average the naming over")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--report", type=Path, default=ROOT / "runs" / "dec_eval_real" / "report.json",
-                        help="where the raw numbers are saved (not committed)")
-    parser.add_argument("--render-only", action="store_true",
-                        help="rewrite the page from --report without training (figures are not redrawn)")
+    parser.add_argument(
+        "--report",
+        type=Path,
+        default=ROOT / "runs" / "dec_eval_real" / "report.json",
+        help="where the raw numbers are saved (not committed)",
+    )
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="rewrite the page from --report without training (figures are not redrawn)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.monotonic()
     if args.render_only:  # re-render the page from the last run's saved numbers (no training)
         saved = json.loads(args.report.read_text(encoding="utf-8"))
-        report = {**saved["report"], "config": DecConfig(**saved["report"]["config"]),
-                  "rows": {int(k): v for k, v in saved["report"]["rows"].items()},
-                  "dec": {int(k): v for k, v in saved["report"]["dec"].items()}}
-        args = argparse.Namespace(**{**saved["args"], "out": args.out, "figures": args.figures,
-                                     "eurosat": Path(saved["args"]["eurosat"])})
+        report = {
+            **saved["report"],
+            "config": DecConfig(**saved["report"]["config"]),
+            "rows": {int(k): v for k, v in saved["report"]["rows"].items()},
+            "dec": {int(k): v for k, v in saved["report"]["dec"].items()},
+        }
+        args = argparse.Namespace(
+            **{**saved["args"], "out": args.out, "figures": args.figures, "eurosat": Path(saved["args"]["eurosat"])}
+        )
         given, seconds = saved["given"], saved["seconds"]
     else:
         report = evaluate(args)
         given, seconds = (sys.argv[1:] if argv is None else argv), time.monotonic() - started
         args.report.parent.mkdir(parents=True, exist_ok=True)
-        args.report.write_text(json.dumps({
-            "report": {**report, "config": report["config"].to_dict()}, "given": given, "seconds": seconds,
-            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}},
-            indent=1, default=float), encoding="utf-8")
+        args.report.write_text(
+            json.dumps(
+                {
+                    "report": {**report, "config": report["config"].to_dict()},
+                    "given": given,
+                    "seconds": seconds,
+                    "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+                },
+                indent=1,
+                default=float,
+            ),
+            encoding="utf-8",
+        )
     command = "nice -n 10 .venv/bin/python -m evaluation.dec_eurosat " + " ".join(
-        a if not Path(a).is_absolute() else os.path.relpath(a, ROOT) for a in given
-        if a not in ("--render-only",))
+        a if not Path(a).is_absolute() else os.path.relpath(a, ROOT) for a in given if a not in ("--render-only",)
+    )
     section = render(report, args, command, seconds)
     write_section(args.out, section)
     print(section)

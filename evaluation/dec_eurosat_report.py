@@ -19,8 +19,6 @@ TSNE_FILE = "dec_eurosat_tsne.png"
 GALLERY_FILE = "dec_eurosat_gallery.png"
 
 
-
-
 def _mean_range(values: list[float]) -> str:
     return f"{np.mean(values):.2f} ({min(values):.2f}–{max(values):.2f})"
 
@@ -32,10 +30,12 @@ def _verdicts(rows: dict[int, dict[str, dict[str, object]]], k: int) -> str:
     dec = rows[k]["DEC"]
     recall = float(np.mean([x["recall"] for x in dec["naming"]]))  # type: ignore[index]
     false_arable = float(np.mean([x["false_arable"] for x in dec["naming"]]))  # type: ignore[index]
-    text = (f"K={k}: order by NMI {' > '.join(ranked)} ({'matches' if ranked == expected else 'does not match'} "
-            f"the expected {' > '.join(expected)}); DEC cropland recall {recall:.2f} at false-arable "
-            f"{false_arable:.2f} (target >= 0.90 at <= 0.05: "
-            f"{'met' if recall >= 0.9 and false_arable <= 0.05 else 'not met'})")
+    text = (
+        f"K={k}: order by NMI {' > '.join(ranked)} ({'matches' if ranked == expected else 'does not match'} "
+        f"the expected {' > '.join(expected)}); DEC cropland recall {recall:.2f} at false-arable "
+        f"{false_arable:.2f} (target >= 0.90 at <= 0.05: "
+        f"{'met' if recall >= 0.9 and false_arable <= 0.05 else 'not met'})"
+    )
     if k == 10:
         met = float(dec["acc"]) >= 0.80 and float(dec["nmi"]) >= 0.72  # type: ignore[arg-type]
         text += f"; DEC ACC/NMI target 0.80/0.72: {'met' if met else 'not met'}"
@@ -75,8 +75,7 @@ def render(report: dict[str, object], args: argparse.Namespace, command: str, se
     ]
     for k in ks:
         for name, r in rows[k].items():
-            lines.append(f"| {k} | {name} | {r['acc']:.3f} | {r['nmi']:.3f} | {r['ari']:.3f} | "
-                         f"{r['seconds']:.0f} |")
+            lines.append(f"| {k} | {name} | {r['acc']:.3f} | {r['nmi']:.3f} | {r['ari']:.3f} | {r['seconds']:.0f} |")
     dec = report["dec"]  # type: ignore[assignment]
     for k in ks:
         lines += ["", _verdicts(rows, k)]
@@ -89,17 +88,23 @@ def render(report: dict[str, object], args: argparse.Namespace, command: str, se
         f"Setup (`{args.profile}` profile, `training.dec_run` path): frozen ImageNet EfficientNet-Lite0 "
         f"(`training.pretrained_features`: pooled `block6a` + `top` maps, each L2-normalised, averaged over "
         f"{config.views} flips, {report['feature_dim']} values); "
-        + (f"PCA-whitening head (`build_pca_head`: the closed-form linear autoencoder, {config.embedding_dim} "
-           f"components x {config.head_scale}, {config.ae_epochs} epochs of fine-tuning)" if config.head == "pca" else
-           f"dense head autoencoder (`build_head_autoencoder`/`pretrain_head`: hidden {config.hidden_units}, "
-           f"embedding {config.embedding_dim}, {config.ae_epochs} epochs, Adam {config.ae_learning_rate}, batch "
-           f"{config.ae_batch_size})")
+        + (
+            f"PCA-whitening head (`build_pca_head`: the closed-form linear autoencoder, {config.embedding_dim} "
+            f"components x {config.head_scale}, {config.ae_epochs} epochs of fine-tuning)"
+            if config.head == "pca"
+            else f"dense head autoencoder (`build_head_autoencoder`/`pretrain_head`: hidden {config.hidden_units}, "
+            f"embedding {config.embedding_dim}, {config.ae_epochs} epochs, Adam {config.ae_learning_rate}, batch "
+            f"{config.ae_batch_size})"
+        )
         + f"; k-means n_init {config.kmeans_n_init}; DEC (`DecTrainer`) {config.optimizer} "
         f"lr {config.learning_rate}, batch {config.batch_size}, target update every {config.update_interval} "
         f"iterations, tol {config.tol}, at most {config.max_iter} iterations. "
-        + " ".join(f"K={k}: DEC ran {d['iterations']} iterations (stopped by {d['stopped_by']}); its k-means "
-                   f"start scored train ACC {d['init'].get('acc', float('nan')):.3f} / NMI "
-                   f"{d['init'].get('nmi', float('nan')):.3f}." for k, d in dec.items()),
+        + " ".join(
+            f"K={k}: DEC ran {d['iterations']} iterations (stopped by {d['stopped_by']}); its k-means "
+            f"start scored train ACC {d['init'].get('acc', float('nan')):.3f} / NMI "
+            f"{d['init'].get('nmi', float('nan')):.3f}."
+            for k, d in dec.items()
+        ),
         "",
         "## Finding cropland after naming the clusters",
         "",
@@ -117,9 +122,11 @@ def render(report: dict[str, object], args: argparse.Namespace, command: str, se
     for k in ks:
         for name, r in rows[k].items():
             s = r["naming"]
-            lines.append(f"| {k} | {name} | {_mean_range([x['recall'] for x in s])} | "
-                         f"{_mean_range([x['false_arable'] for x in s])} | "
-                         f"{np.mean([x['n_arable_clusters'] for x in s]):.1f} |")
+            lines.append(
+                f"| {k} | {name} | {_mean_range([x['recall'] for x in s])} | "
+                f"{_mean_range([x['false_arable'] for x in s])} | "
+                f"{np.mean([x['n_arable_clusters'] for x in s]):.1f} |"
+            )
     k_big = max(ks)
     lines += [
         "",
@@ -142,7 +149,7 @@ def write_section(path: Path, section: str) -> None:
 
 
 def nearest(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
-    d = (vectors ** 2).sum(1)[:, None] - 2 * vectors @ centroids.T + (centroids ** 2).sum(1)[None]
+    d = (vectors**2).sum(1)[:, None] - 2 * vectors @ centroids.T + (centroids**2).sum(1)[None]
     return d.argmin(1)
 
 
@@ -164,10 +171,14 @@ def gallery_figure(gallery_dir: Path, q: np.ndarray, names: dict[str, str], path
     for ax, c in zip(axes.ravel(), clusters):
         ax.imshow(Image.open(gallery_dir / f"cluster_{c:03d}.png"), interpolation="nearest")
         name = names.get(str(c), "?")
-        ax.set_title(f"{c}: {name}\n{sizes[c]} tiles", fontsize=6.5,
-                     color="darkgreen" if name in ARABLE_NAMES else "black")
-    fig.suptitle(f"DEC K={k}: the 4 most confident held-out tiles of each cluster, named from 10 labeled tiles per "
-                 "class (green: cropland)", fontsize=9)
+        ax.set_title(
+            f"{c}: {name}\n{sizes[c]} tiles", fontsize=6.5, color="darkgreen" if name in ARABLE_NAMES else "black"
+        )
+    fig.suptitle(
+        f"DEC K={k}: the 4 most confident held-out tiles of each cluster, named from 10 labeled tiles per "
+        "class (green: cropland)",
+        fontsize=9,
+    )
     fig.tight_layout()
     tmp = path.with_name(f".{path.stem}.tmp.png")
     fig.savefig(tmp, dpi=80)

@@ -19,8 +19,7 @@ class Split:
     paths: list[str]
 
 
-def split_eurosat(folder: Path, n_train: int, n_test: int, seed: int, tile_size: int
-                  ) -> tuple[Split, Split, list[str]]:
+def split_eurosat(folder: Path, n_train: int, n_test: int, seed: int, tile_size: int) -> tuple[Split, Split, list[str]]:
     """Per class: a seeded shuffle of the sorted file list; the first `n_test` tiles test, the next `n_train`
     train. The two never share a tile."""
     classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
@@ -33,7 +32,7 @@ def split_eurosat(folder: Path, n_train: int, n_test: int, seed: int, tile_size:
         order = [files[i] for i in rng.permutation(len(files))]
         if len(order) < n_train + n_test:
             raise SystemExit(f"class {name} has {len(order)} tiles, fewer than {n_train} + {n_test}")
-        for part, chosen in (("test", order[:n_test]), ("train", order[n_test:n_test + n_train])):
+        for part, chosen in (("test", order[:n_test]), ("train", order[n_test : n_test + n_train])):
             parts[part][0].extend(chosen)
             parts[part][1].extend([code] * len(chosen))
     out = []
@@ -48,5 +47,6 @@ def split_eurosat(folder: Path, n_train: int, n_test: int, seed: int, tile_size:
 def labeled_draw(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
     """Indices of `per_class` train tiles of every class (the small labeled sample used for naming)."""
     rng = np.random.default_rng(seed)
-    return np.concatenate([rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
-                           for c in np.unique(labels)])
+    return np.concatenate(
+        [rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in np.unique(labels)]
+    )

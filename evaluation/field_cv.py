@@ -61,8 +61,9 @@ def answer(model, image: FieldImage, work: Path, quality: str = "fast") -> np.nd
     return instances_of(mask == 1)
 
 
-def train_fold(images: list[FieldImage], fold: list[int], seed: int, args: argparse.Namespace, negatives,
-               models: Path) -> float:
+def train_fold(
+    images: list[FieldImage], fold: list[int], seed: int, args: argparse.Namespace, negatives, models: Path
+) -> float:
     """Train on the other folds' images and export fp32 to `models` (kept, so a rescore needs no training)."""
     from export.pipeline import export_model
     from training.field_train import PROFILES, train_fields
@@ -79,8 +80,9 @@ def train_fold(images: list[FieldImage], fold: list[int], seed: int, args: argpa
     return round(time.monotonic() - started, 1)
 
 
-def score_fold(images: list[FieldImage], fold: list[int], seed: int, args: argparse.Namespace, models: Path,
-               scales: list[int]) -> dict:
+def score_fold(
+    images: list[FieldImage], fold: list[int], seed: int, args: argparse.Namespace, models: Path, scales: list[int]
+) -> dict:
     """Answer and score the held-out images at every scale with the fold's exported model."""
     from contract.artifacts import artifact_folder
     from inference.models.onnx_model import OnnxModel
@@ -100,8 +102,13 @@ def score_fold(images: list[FieldImage], fold: list[int], seed: int, args: argpa
                 if args.overlays and image is held[0]:
                     path = Path(args.work) / f"overlay_x{factor}_seed{seed}_{image.name}.png"
                     Image.fromarray(overlay(view.rgb, labels, view.instances)).save(path)
-            result["scales"][str(factor)] = {"total": total.as_dict(), "tp": total.tp, "fp": total.fp,
-                                             "fn": total.fn, "images": rows}
+            result["scales"][str(factor)] = {
+                "total": total.as_dict(),
+                "tp": total.tp,
+                "fp": total.fp,
+                "fn": total.fn,
+                "images": rows,
+            }
     return result
 
 
@@ -111,14 +118,15 @@ def pooled(results: list[dict], factor: str) -> FieldScores:
     for r in results:
         s = r["scales"][factor]
         t = s["total"]
-        total = total + FieldScores(s["tp"], s["fp"], s["fn"], int(t["n_pred"]), int(t["n_true"]),
-                                    int(t["n_matched"]))
+        total = total + FieldScores(s["tp"], s["fp"], s["fn"], int(t["n_pred"]), int(t["n_true"]), int(t["n_matched"]))
     return total
 
 
 def table(done: dict[str, dict], seeds: list[int], folds: int, scales: list[int], base_gsd: float) -> str:
-    lines = ["| images as | seeds | pixel IoU | precision | recall | object F1 | object P / R |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| images as | seeds | pixel IoU | precision | recall | object F1 | object P / R |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for factor in map(str, scales):
         per_seed = []
         for seed in seeds:
@@ -132,9 +140,11 @@ def table(done: dict[str, dict], seeds: list[int], folds: int, scales: list[int]
             values = np.array([get(s) for s in per_seed])
             return f"{values.mean():.3f} ± {values.std(ddof=1) if len(values) > 1 else 0.0:.3f}"
 
-        lines.append(f"| {base_gsd * int(factor):g} m | {len(per_seed)} | {stat(lambda s: s.iou)} | "
-                     f"{stat(lambda s: s.precision)} | {stat(lambda s: s.recall)} | **{stat(lambda s: s.object_f1)}** | "
-                     f"{stat(lambda s: s.object_precision)} / {stat(lambda s: s.object_recall)} |")
+        lines.append(
+            f"| {base_gsd * int(factor):g} m | {len(per_seed)} | {stat(lambda s: s.iou)} | "
+            f"{stat(lambda s: s.precision)} | {stat(lambda s: s.recall)} | **{stat(lambda s: s.object_f1)}** | "
+            f"{stat(lambda s: s.object_precision)} / {stat(lambda s: s.object_recall)} |"
+        )
     return "\n".join(lines)
 
 
@@ -148,8 +158,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gsd", type=float, default=1.0, help="metres per pixel of the images (NAIP: 1.0)")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--coarsen", type=int, nargs="+", default=[1, 10],
-                        help="score the images as delivered (1) and area-averaged by these factors (10: 1 m as 10 m)")
+    parser.add_argument(
+        "--coarsen",
+        type=int,
+        nargs="+",
+        default=[1, 10],
+        help="score the images as delivered (1) and area-averaged by these factors (10: 1 m as 10 m)",
+    )
     parser.add_argument("--profile", default="quick", help="field training profile (tiny for a smoke run)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--quality", choices=("fast", "best"), default="fast")
@@ -186,8 +201,9 @@ def main(argv: list[str] | None = None) -> int:
             done[key] = {**score_fold(images, fold, seed, args, models, args.coarsen), "train_seconds": seconds}
             results_path.write_text(json.dumps(done, indent=1))
             for factor, s in done[key]["scales"].items():
-                log.info("%s x%s: IoU %.3f, object F1 %.3f", key, factor, s["total"]["pixel_iou"],
-                         s["total"]["object_f1"])
+                log.info(
+                    "%s x%s: IoU %.3f, object F1 %.3f", key, factor, s["total"]["pixel_iou"], s["total"]["object_f1"]
+                )
     text = table(done, args.seeds, args.folds, args.coarsen, args.gsd)
     print(text)
     if not args.no_report:
@@ -205,34 +221,50 @@ def write_report(args: argparse.Namespace, done: dict, text: str, n_images: int,
     figure = overlay_sheet(args.work, DOCS / "field_overlays_cv.png")
     seconds = [r.get("train_seconds", 0) for r in done.values() if r.get("train_seconds")]
     begin, end = "<!-- field-cv:begin -->", "<!-- field-cv:end -->"
-    rows = [f"| {key} | {len(r['held_out'])} | " + " | ".join(
-        f"{r['scales'][f]['total']['pixel_iou']:.3f} / {r['scales'][f]['total']['object_f1']:.3f}"
-        for f in map(str, args.coarsen)) + " |" for key, r in sorted(done.items())]
-    section = "\n".join([
-        begin,
-        f"## The field model, cross-validated by image ({args.fields.name}: {n_images} images, {n_fields} fields)",
-        "",
-        f"Command: `.venv/bin/python -m evaluation.field_cv --fields {args.fields} --folds {args.folds} --seeds "
-        f"{' '.join(map(str, args.seeds))} --profile {args.profile}" + (f" --epochs {args.epochs}" if args.epochs else "")
-        + f" --quality {args.quality}` ({platform.node() or 'this machine'}, 2 CPU cores, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; training {np.mean(seconds) / 60:.0f} min per fold on "
-        "average, on cores shared with other jobs). Each fold's model is trained on the other folds' images only "
-        "(with the shipped EuroSAT not-field tiles), exported to ONNX and run through `segment_file` — the "
-        "scene path of the service, `agriland segment` and `agriland batch` — on the held-out images as "
-        "GeoTIFFs, as delivered and area-averaged to 10 m; scores are pooled over the folds of a seed, then "
-        "mean ± sd over seeds.",
-        "",
-        text,
-        "",
-        *([f"![held-out overlays, seed 0: hits green, false field red, missed field blue, answered outlines "
-           f"white]({figure.name})", ""] if figure else []),
-        "<details><summary>per fold and seed (pixel IoU / object F1)</summary>\n",
-        "| run | held-out images | " + " | ".join(f"x{f}" for f in args.coarsen) + " |",
-        "|---|---|" + "---|" * len(args.coarsen),
-        *rows,
-        "\n</details>",
-        end,
-    ])
+    rows = [
+        f"| {key} | {len(r['held_out'])} | "
+        + " | ".join(
+            f"{r['scales'][f]['total']['pixel_iou']:.3f} / {r['scales'][f]['total']['object_f1']:.3f}"
+            for f in map(str, args.coarsen)
+        )
+        + " |"
+        for key, r in sorted(done.items())
+    ]
+    section = "\n".join(
+        [
+            begin,
+            f"## The field model, cross-validated by image ({args.fields.name}: {n_images} images, {n_fields} fields)",
+            "",
+            f"Command: `.venv/bin/python -m evaluation.field_cv --fields {args.fields} --folds {args.folds} --seeds "
+            f"{' '.join(map(str, args.seeds))} --profile {args.profile}"
+            + (f" --epochs {args.epochs}" if args.epochs else "")
+            + f" --quality {args.quality}` ({platform.node() or 'this machine'}, 2 CPU cores, "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; training {np.mean(seconds) / 60:.0f} min per fold on "
+            "average, on cores shared with other jobs). Each fold's model is trained on the other folds' images only "
+            "(with the shipped EuroSAT not-field tiles), exported to ONNX and run through `segment_file` — the "
+            "scene path of the service, `agriland segment` and `agriland batch` — on the held-out images as "
+            "GeoTIFFs, as delivered and area-averaged to 10 m; scores are pooled over the folds of a seed, then "
+            "mean ± sd over seeds.",
+            "",
+            text,
+            "",
+            *(
+                [
+                    f"![held-out overlays, seed 0: hits green, false field red, missed field blue, answered outlines "
+                    f"white]({figure.name})",
+                    "",
+                ]
+                if figure
+                else []
+            ),
+            "<details><summary>per fold and seed (pixel IoU / object F1)</summary>\n",
+            "| run | held-out images | " + " | ".join(f"x{f}" for f in args.coarsen) + " |",
+            "|---|---|" + "---|" * len(args.coarsen),
+            *rows,
+            "\n</details>",
+            end,
+        ]
+    )
     replace_section(REPORT, begin, end, section, append=False)
     log.info("wrote %s", REPORT)
 

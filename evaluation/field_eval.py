@@ -54,8 +54,16 @@ def _read(folder: Path, gsd: float) -> list[FieldImage]:
     return read_via_fields(via, folder / "images", gsd)
 
 
-def segment_through_scene_path(rgb: np.ndarray, gsd: float, models: Path, variant: str, mode: str,
-                               work: Path, threshold: float | None = None, views: str = "") -> np.ndarray:
+def segment_through_scene_path(
+    rgb: np.ndarray,
+    gsd: float,
+    models: Path,
+    variant: str,
+    mode: str,
+    work: Path,
+    threshold: float | None = None,
+    views: str = "",
+) -> np.ndarray:
     """The answered mask (1 = field) of one image through `segment_file`, as the CLI runs it."""
     import rasterio
 
@@ -97,18 +105,30 @@ def evaluate(images: list[FieldImage], answer_of, label: str) -> tuple[FieldScor
         total = total + scores
         rows.append({"image": image.name, "seconds": round(time.monotonic() - started, 2), **scores.as_dict()})
         answers.append(answer)
-        log.info("%s %s: IoU %.3f, object F1 %.3f (%d answered / %d fields)", label, image.name, scores.iou,
-                 scores.object_f1, scores.n_pred, scores.n_true)
+        log.info(
+            "%s %s: IoU %.3f, object F1 %.3f (%d answered / %d fields)",
+            label,
+            image.name,
+            scores.iou,
+            scores.object_f1,
+            scores.n_pred,
+            scores.n_true,
+        )
     return total, rows, answers
 
 
 def table(results: dict[str, FieldScores], per_image: dict[str, list[dict]]) -> str:
-    lines = ["| variant | pixel IoU | precision | recall | object F1 | object P / R | answered / drawn fields "
-             "| mean per-image IoU |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | pixel IoU | precision | recall | object F1 | object P / R | answered / drawn fields "
+        "| mean per-image IoU |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, s in results.items():
         mean_iou = float(np.mean([r["pixel_iou"] for r in per_image[name]])) if per_image[name] else 0.0
-        lines.append(f"| {name} | {s.iou:.3f} | {s.precision:.3f} | {s.recall:.3f} | **{s.object_f1:.3f}** | "
-                     f"{s.object_precision:.2f} / {s.object_recall:.2f} | {s.n_pred} / {s.n_true} | {mean_iou:.3f} |")
+        lines.append(
+            f"| {name} | {s.iou:.3f} | {s.precision:.3f} | {s.recall:.3f} | **{s.object_f1:.3f}** | "
+            f"{s.object_precision:.2f} / {s.object_recall:.2f} | {s.n_pred} / {s.n_true} | {mean_iou:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -117,7 +137,9 @@ def save_overlays(images: list[FieldImage], answers: list[np.ndarray], path: Pat
     side = 384
     sheet = Image.new("RGB", (side * len(picks), side), "white")
     for k, i in enumerate(picks):
-        tile = Image.fromarray(overlay(images[i].rgb, instances_of(answers[i]), images[i].instances)).resize((side, side))
+        tile = Image.fromarray(overlay(images[i].rgb, instances_of(answers[i]), images[i].instances)).resize(
+            (side, side)
+        )
         sheet.paste(tile, (k * side, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
@@ -129,20 +151,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gsd", type=float, default=1.0, help="metres per pixel of the images (NAIP: 1.0)")
     parser.add_argument("--models", type=Path, default=Path("models"), help="exported models (unet/<variant>)")
     parser.add_argument("--variant", default="fp32", help="model variant (fp32, fp16, int8)")
-    parser.add_argument("--modes", default="threshold,fields",
-                        help="answer modes to score, comma-separated (threshold: the plain probability cut; "
-                             "fields: field delineation, the default answer)")
-    parser.add_argument("--coarsen", type=int, default=1,
-                        help="area-average the images by this factor first (e.g. 10: 1 m aerial as a 10 m sensor)")
-    parser.add_argument("--tta", default="",
-                        help="comma-separated U-Net rotation counts to compare (e.g. 4,1; default: the manifest's)")
+    parser.add_argument(
+        "--modes",
+        default="threshold,fields",
+        help="answer modes to score, comma-separated (threshold: the plain probability cut; "
+        "fields: field delineation, the default answer)",
+    )
+    parser.add_argument(
+        "--coarsen",
+        type=int,
+        default=1,
+        help="area-average the images by this factor first (e.g. 10: 1 m aerial as a 10 m sensor)",
+    )
+    parser.add_argument(
+        "--tta", default="", help="comma-separated U-Net rotation counts to compare (e.g. 4,1; default: the manifest's)"
+    )
     parser.add_argument("--threshold", type=float, default=None, help="arable cut (default: the manifest's)")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N images")
     parser.add_argument("--tag", default="naip", help="report section name (one per data set)")
     parser.add_argument("--no-report", action="store_true", help="print the table only")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    images = [coarsen(image, args.coarsen) for image in _read(args.fields, args.gsd)[:args.limit]]
+    images = [coarsen(image, args.coarsen) for image in _read(args.fields, args.gsd)[: args.limit]]
     gsd = args.gsd * max(1, args.coarsen)
     log.info("%d images, %d drawn fields", len(images), sum(int(im.instances.max()) for im in images))
     results: dict[str, FieldScores] = {}
@@ -156,8 +186,9 @@ def main(argv: list[str] | None = None) -> int:
                 name += f", {view} rotations" if view else ""
 
                 def answer_of(image: FieldImage, mode: str = mode, view: str = view) -> np.ndarray:
-                    return segment_through_scene_path(image.rgb, gsd, args.models, args.variant, mode, Path(tmp),
-                                                      args.threshold, view)
+                    return segment_through_scene_path(
+                        image.rgb, gsd, args.models, args.variant, mode, Path(tmp), args.threshold, view
+                    )
 
                 results[name], per_image[name], answers_of[name] = evaluate(images, answer_of, name)
     text = table(results, per_image)
@@ -169,33 +200,41 @@ def main(argv: list[str] | None = None) -> int:
     save_overlays(images, answers_of[best], figure)
     info = machine_info()
     begin, end = f"<!-- field-eval:{args.tag}:begin -->", f"<!-- field-eval:{args.tag}:end -->"
-    section = "\n".join([
-        begin,
-        f"## {args.tag}: {args.fields.name} ({len(images)} images, {sum(r['n_true'] for r in per_image[best])} "
-        f"drawn fields, {gsd:g} m/px{f', coarsened {args.coarsen}x' if args.coarsen > 1 else ''})",
-        "",
-        f"Command: `.venv/bin/python -m evaluation.field_eval --fields {args.fields} --gsd {args.gsd} "
-        f"--models {args.models} --coarsen {args.coarsen} --modes {args.modes}"
-        + (f" --tta {args.tta}" if args.tta else "") + f" --tag {args.tag}`; machine: {info['cpu_model']}, {info['cores']} cores, "
-        f"{info['date']}. Every image goes through the scene path (`segment_file`) as a GeoTIFF; answered fields are "
-        "the 4-connected regions of the answered mask; objects match one-to-one at IoU > 0.5.",
-        "",
-        text,
-        "",
-        f"![overlays: hits green, false field red, missed field blue, answered outlines white]"
-        f"({figure.name}) — `{best}`",
-        "",
-        "<details><summary>per image</summary>\n",
-        "| variant | image | pixel IoU | object F1 | answered / drawn |",
-        "|---|---|---|---|---|",
-        *[f"| {name} | {r['image']} | {r['pixel_iou']:.3f} | {r['object_f1']:.3f} | {r['n_pred']} / {r['n_true']} |"
-          for name, rows in per_image.items() for r in rows],
-        "\n</details>",
-        end,
-    ])
+    section = "\n".join(
+        [
+            begin,
+            f"## {args.tag}: {args.fields.name} ({len(images)} images, {sum(r['n_true'] for r in per_image[best])} "
+            f"drawn fields, {gsd:g} m/px{f', coarsened {args.coarsen}x' if args.coarsen > 1 else ''})",
+            "",
+            f"Command: `.venv/bin/python -m evaluation.field_eval --fields {args.fields} --gsd {args.gsd} "
+            f"--models {args.models} --coarsen {args.coarsen} --modes {args.modes}"
+            + (f" --tta {args.tta}" if args.tta else "")
+            + f" --tag {args.tag}`; machine: {info['cpu_model']}, {info['cores']} cores, "
+            f"{info['date']}. Every image goes through the scene path (`segment_file`) as a GeoTIFF; answered fields are "
+            "the 4-connected regions of the answered mask; objects match one-to-one at IoU > 0.5.",
+            "",
+            text,
+            "",
+            f"![overlays: hits green, false field red, missed field blue, answered outlines white]"
+            f"({figure.name}) — `{best}`",
+            "",
+            "<details><summary>per image</summary>\n",
+            "| variant | image | pixel IoU | object F1 | answered / drawn |",
+            "|---|---|---|---|---|",
+            *[
+                f"| {name} | {r['image']} | {r['pixel_iou']:.3f} | {r['object_f1']:.3f} | {r['n_pred']} / {r['n_true']} |"
+                for name, rows in per_image.items()
+                for r in rows
+            ],
+            "\n</details>",
+            end,
+        ]
+    )
     replace_section(REPORT, begin, end, section)
-    write_text_atomic(DOCS / f"field_eval_{args.tag}.json", json.dumps(
-        {name: {"total": results[name].as_dict(), "images": per_image[name]} for name in results}, indent=1))
+    write_text_atomic(
+        DOCS / f"field_eval_{args.tag}.json",
+        json.dumps({name: {"total": results[name].as_dict(), "images": per_image[name]} for name in results}, indent=1),
+    )
     log.info("wrote %s and %s", REPORT, figure)
     return 0
 

@@ -14,8 +14,17 @@ def write_geotiff(path: Path, rgb: np.ndarray, gsd: float) -> None:
     from rasterio.transform import from_origin
 
     h, w = rgb.shape[:2]
-    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=3, dtype="uint8", crs="EPSG:32616",
-                       transform=from_origin(500_000.0, 4_500_000.0, gsd, gsd)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=w,
+        height=h,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32616",
+        transform=from_origin(500_000.0, 4_500_000.0, gsd, gsd),
+    ) as dst:
         dst.write(np.moveaxis(rgb, -1, 0))
 
 

@@ -35,8 +35,13 @@ def unet_probability(unet, image, work: Path) -> np.ndarray:
     write_geotiff(scene, image.rgb, image.gsd_m)
     # the probability only: no sieve, threshold mode (the cut does not change the probability raster)
     request = SceneRequest(mask_mode="threshold", threshold=0.5, sieve_px=0)
-    segment_file(scene, predictor(unet), request.resolve(unet.manifest, 8), outputs={"probability": work / "p.tif"},
-                 vectorise=False)
+    segment_file(
+        scene,
+        predictor(unet),
+        request.resolve(unet.manifest, 8),
+        outputs={"probability": work / "p.tif"},
+        vectorise=False,
+    )
     with rasterio.open(work / "p.tif") as ds:
         return np.nan_to_num(ds.read(1), nan=0.0)
 
@@ -84,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
                     probability = unet_probability(unet, view, Path(tmp))
                     for cut in args.cuts:
                         totals[(factor, cut)] = totals[(factor, cut)] + score_fields(
-                            vetoed(labels, probability, cut), view.instances)
+                            vetoed(labels, probability, cut), view.instances
+                        )
     print("| images as | veto: U-Net mean probability >= | pixel IoU | recall | object F1 |\n|---|---|---|---|---|")
     for (factor, cut), s in totals.items():
         print(f"| {factor:g} m | {cut:g} | {s.iou:.3f} | {s.recall:.3f} | {s.object_f1:.3f} |")

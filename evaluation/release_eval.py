@@ -53,8 +53,10 @@ def load_class_tiles(folder: Path, tile_size: int = 64) -> tuple[np.ndarray, np.
 
 def _run(model: OnnxModel, tiles: np.ndarray, output: str) -> np.ndarray:
     name = model.session.get_inputs()[0].name
-    parts = [model.session.run([output], {name: tiles[i:i + BATCH]})[0]
-             for i in tqdm(range(0, len(tiles), BATCH), desc=f"{model.manifest.name} on held-out tiles", leave=False)]
+    parts = [
+        model.session.run([output], {name: tiles[i : i + BATCH]})[0]
+        for i in tqdm(range(0, len(tiles), BATCH), desc=f"{model.manifest.name} on held-out tiles", leave=False)
+    ]
     return np.concatenate(parts)
 
 
@@ -89,7 +91,9 @@ def segmentation_scores(folder: Path, tiles: np.ndarray, classes: np.ndarray) ->
     probability = _run(model, tiles, "mask").reshape(len(tiles), -1)
     scored = ~np.isin(classes, VEGETATION)
     if len(set(np.isin(classes, CROPLAND)[scored])) < 2:
-        raise AgrilandError(f"the AUC needs cropland ({', '.join(CROPLAND)}) and other tiles; got {sorted(set(classes))}")
+        raise AgrilandError(
+            f"the AUC needs cropland ({', '.join(CROPLAND)}) and other tiles; got {sorted(set(classes))}"
+        )
     fraction = (probability > model.manifest.threshold).mean(axis=1)
     return {
         "tiles": int(len(tiles)),
@@ -112,8 +116,11 @@ def score_models(models: Path, tiles_dir: Path, names: list[str] | None = None) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m evaluation.release_eval", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m evaluation.release_eval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--models", type=Path, required=True, help="models folder (dec/fp32, unet/fp32)")
     parser.add_argument("--tiles", type=Path, required=True, help="class folders of held-out RGB tiles")
     args = parser.parse_args(argv)

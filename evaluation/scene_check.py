@@ -21,8 +21,18 @@ from agriland.profiles import SAMPLE_DIR
 from contract.radiometry import DEFAULT_RADIOMETRY
 
 ROOT = Path(__file__).resolve().parents[1]
-CLASSES = ("AnnualCrop", "PermanentCrop", "Pasture", "HerbaceousVegetation", "Forest", "SeaLake", "River",
-           "Residential", "Industrial", "Highway")
+CLASSES = (
+    "AnnualCrop",
+    "PermanentCrop",
+    "Pasture",
+    "HerbaceousVegetation",
+    "Forest",
+    "SeaLake",
+    "River",
+    "Residential",
+    "Industrial",
+    "Highway",
+)
 CROPLAND = {"AnnualCrop", "PermanentCrop"}
 
 
@@ -48,8 +58,8 @@ def assemble(tiles: dict[str, list[np.ndarray]], block_tiles: int, seed: int) ->
         for i in range(block_tiles):
             for j in range(block_tiles):
                 y, x = r * side + 64 * i, c * side + 64 * j
-                image[y:y + 64, x:x + 64] = pool[int(rng.integers(len(pool)))]
-        label[r * side:(r + 1) * side, c * side:(c + 1) * side] = cls
+                image[y : y + 64, x : x + 64] = pool[int(rng.integers(len(pool)))]
+        label[r * side : (r + 1) * side, c * side : (c + 1) * side] = cls
     return image, label
 
 
@@ -58,8 +68,17 @@ def write_l2a_like(path: Path, image: np.ndarray) -> None:
     from rasterio.transform import from_origin
 
     reflectance = image / 255.0 * DEFAULT_RADIOMETRY.reflectance_white * DEFAULT_RADIOMETRY.reflectance_scale
-    with rasterio.open(path, "w", driver="GTiff", width=image.shape[1], height=image.shape[0], count=3,
-                       dtype="uint16", crs="EPSG:32632", transform=from_origin(600_000, 5_300_000, 10, 10)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=image.shape[1],
+        height=image.shape[0],
+        count=3,
+        dtype="uint16",
+        crs="EPSG:32632",
+        transform=from_origin(600_000, 5_300_000, 10, 10),
+    ) as dst:
         dst.write(np.moveaxis(np.rint(reflectance).astype(np.uint16), -1, 0))
 
 

@@ -47,8 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eurosat", type=Path, required=True)
     parser.add_argument("--models", type=Path, default=Path("models"))
     parser.add_argument("--per-class", type=int, default=150)
-    parser.add_argument("--cuts", type=float, nargs="+", default=[0.05, 0.1, 0.2, 0.35],
-                        help="per-field veto cuts on the U-Net's mean probability to compare")
+    parser.add_argument(
+        "--cuts",
+        type=float,
+        nargs="+",
+        default=[0.05, 0.1, 0.2, 0.35],
+        help="per-field veto cuts on the U-Net's mean probability to compare",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     tiles, truth, classes = held_out_tiles(args.eurosat, args.per_class)
@@ -58,17 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     probability = None
     if has_unet:
         unet = OnnxModel.load(artifact_folder(args.models, "unet", "fp32"), providers="cpu")
-        probability = np.concatenate([unet.run(tiles[i:i + 64])["mask"][..., 0] for i in range(0, len(tiles), 64)])
+        probability = np.concatenate([unet.run(tiles[i : i + 64])["mask"][..., 0] for i in range(0, len(tiles), 64)])
     batch = field_tiles(list(tiles), 10.0, spec, fields.tile_size)
-    planes = np.concatenate([fields.run(batch.batch[i:i + 32])["fields"] for i in range(0, len(batch.batch), 32)])
+    planes = np.concatenate([fields.run(batch.batch[i : i + 32])["fields"] for i in range(0, len(batch.batch), 32)])
     from inference.field_model import field_planes
 
-    answered = fields_of_tiles(field_planes(planes, spec.classes), batch, spec,
-                               [np.ones(t.shape[:2], bool) for t in tiles])
+    answered = fields_of_tiles(
+        field_planes(planes, spec.classes), batch, spec, [np.ones(t.shape[:2], bool) for t in tiles]
+    )
     share = np.array([f.mask.mean() for f, _ in answered])
     extent = np.array([e.mean() for _, e in answered])
-    rows = {"field model: answered field share (the served arable_fraction)": share,
-            "field model: mean extent probability": extent}
+    rows = {
+        "field model: answered field share (the served arable_fraction)": share,
+        "field model: mean extent probability": extent,
+    }
     if probability is not None:
         rows["U-Net mean probability"] = probability.reshape(len(tiles), -1).mean(1)
         for cut in args.cuts:

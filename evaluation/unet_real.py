@@ -49,9 +49,15 @@ def run_config(dataset: str, encoder: str, args: argparse.Namespace) -> UnetConf
     epochs = args.epochs_mosaics if dataset == "mosaics" else args.epochs_forest
     epochs, patience = (profile.epochs, profile.patience) if encoder == PROFILE_RUN else (epochs, epochs)
     return profile.with_overrides(
-        tile_size=64 if dataset == "mosaics" else args.forest_size, arch=arch, encoder=enc, epochs=epochs,
-        patience=patience, freeze_encoder_epochs=1 if enc == "efficientnet-lite0" else 0, n_overlays=6,
-        seed=args.seed).validate()
+        tile_size=64 if dataset == "mosaics" else args.forest_size,
+        arch=arch,
+        encoder=enc,
+        epochs=epochs,
+        patience=patience,
+        freeze_encoder_epochs=1 if enc == "efficientnet-lite0" else 0,
+        n_overlays=6,
+        seed=args.seed,
+    ).validate()
 
 
 def ensure_mosaics(args: argparse.Namespace) -> Path:
@@ -116,9 +122,12 @@ def tile_auc(run_dir: Path, paths: list[str], classes: list[str]) -> dict[str, o
     crop = np.isin(names, ARABLE_CLASSES)
     scored = ~np.isin(names, LEFT_OUT)
     fraction = (probs >= 0.5).reshape(len(probs), -1).mean(1)
-    return {"auc": float(roc_auc_score(crop[scored], score[scored])), "n": int(scored.sum()),
-            "n_crop": int((crop & scored).sum()),
-            "fraction_by_class": {c: float(fraction[names == c].mean()) for c in sorted(set(classes))}}
+    return {
+        "auc": float(roc_auc_score(crop[scored], score[scored])),
+        "n": int(scored.sum()),
+        "n_crop": int((crop & scored).sum()),
+        "fraction_by_class": {c: float(fraction[names == c].mean()) for c in sorted(set(classes))},
+    }
 
 
 def copy_figure(source: Path, target: Path) -> Path:
@@ -129,26 +138,31 @@ def copy_figure(source: Path, target: Path) -> Path:
     shutil.copyfile(source, target)
     if target.stat().st_size > MAX_PNG_BYTES:
         Image.open(target).convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
-            target, optimize=True)
+            target, optimize=True
+        )
     return target
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--eurosat", type=Path, required=True, help="EuroSAT-style class folders of real tiles")
-    parser.add_argument("--forest", type=Path, required=True, help="Forest Aerial folder (meta_data.csv, images/, "
-                                                                   "masks/)")
-    parser.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=ENCODERS,
-                        help="encoders for the mosaics table")
-    parser.add_argument("--forest-encoders", nargs="+", choices=ENCODERS,
-                        help="encoders for the forest table (default: --encoders)")
+    parser.add_argument(
+        "--forest", type=Path, required=True, help="Forest Aerial folder (meta_data.csv, images/, masks/)"
+    )
+    parser.add_argument(
+        "--encoders", nargs="+", default=list(ENCODERS), choices=ENCODERS, help="encoders for the mosaics table"
+    )
+    parser.add_argument(
+        "--forest-encoders", nargs="+", choices=ENCODERS, help="encoders for the forest table (default: --encoders)"
+    )
     parser.add_argument("--mosaics", type=int, default=2000, help="mosaics in all splits (2000)")
     parser.add_argument("--epochs-mosaics", type=int, default=4)
     parser.add_argument("--epochs-forest", type=int, default=4)
     parser.add_argument("--forest-size", type=int, default=128, help="forest tile size (native 256)")
     parser.add_argument("--auc-per-class", type=int, default=150)
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "unet_eval_real",
-                        help="mosaics and run folders (not committed)")
+    parser.add_argument(
+        "--work", type=Path, default=ROOT / "runs" / "unet_eval_real", help="mosaics and run folders (not committed)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "unet_evaluation.md")
     parser.add_argument("--figures", type=Path, default=ROOT / "docs")
     parser.add_argument("--reuse", action="store_true", help="reuse finished run folders with the same config")
@@ -167,8 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         results[dataset] = {e: train_or_reuse(dataset, e, data, args) for e in encoders}
         del data
         if _shown(results[dataset]):
-            copy_figure(args.work / dataset / _shown(results[dataset]) / OVERLAYS_FILE,
-                        args.figures / OVERLAY_FILES[dataset])
+            copy_figure(
+                args.work / dataset / _shown(results[dataset]) / OVERLAYS_FILE, args.figures / OVERLAY_FILES[dataset]
+            )
     paths, classes = eurosat_test_tiles(mosaics_pairs.parent, args.auc_per_class, args.seed)
     for encoder in plan["mosaics"]:
         aucs[encoder] = tile_auc(args.work / "mosaics" / encoder, paths, classes)
@@ -179,12 +194,23 @@ def main(argv: list[str] | None = None) -> int:
     forest_native = native_size(next((args.forest / "images").iterdir()))[0]
     given = [a for a in (sys.argv[1:] if argv is None else argv) if a != "--reuse"]
     command = "nice -n 10 .venv/bin/python -m evaluation.unet_real " + " ".join(
-        os.path.relpath(a, ROOT) if Path(a).is_absolute() else a for a in given)
+        os.path.relpath(a, ROOT) if Path(a).is_absolute() else a for a in given
+    )
     section = render(results, aucs, args, command, forest_native)
     write_section(args.out, section)
-    (args.work / "results.json").write_text(json.dumps({"aucs": aucs, "runs": {
-        d: {e: {k: s[k] for k in ("metrics", "training", "data", "config")} for e, s in r.items()}
-        for d, r in results.items()}}, indent=2, default=float))
+    (args.work / "results.json").write_text(
+        json.dumps(
+            {
+                "aucs": aucs,
+                "runs": {
+                    d: {e: {k: s[k] for k in ("metrics", "training", "data", "config")} for e, s in r.items()}
+                    for d, r in results.items()
+                },
+            },
+            indent=2,
+            default=float,
+        )
+    )
     print(section)
     return 0
 

@@ -23,10 +23,23 @@ log = logging.getLogger(__name__)
 SUMMARY_FILE = "training_summary.json"
 KERAS_FILE = "inference_model.keras"
 TASKS = {"dec": "clustering", "unet": "segmentation", "fields": "fields"}
-_LIBRARIES = ("agriland", "tensorflow", "tf-keras", "tf2onnx", "onnx", "onnxconverter-common", "onnxruntime-gpu",
-              "onnxruntime", "numpy")
-_DTYPES = {onnx.TensorProto.UINT8: "uint8", onnx.TensorProto.FLOAT: "float32", onnx.TensorProto.FLOAT16: "float16",
-           onnx.TensorProto.INT64: "int64"}
+_LIBRARIES = (
+    "agriland",
+    "tensorflow",
+    "tf-keras",
+    "tf2onnx",
+    "onnx",
+    "onnxconverter-common",
+    "onnxruntime-gpu",
+    "onnxruntime",
+    "numpy",
+)
+_DTYPES = {
+    onnx.TensorProto.UINT8: "uint8",
+    onnx.TensorProto.FLOAT: "float32",
+    onnx.TensorProto.FLOAT16: "float16",
+    onnx.TensorProto.INT64: "int64",
+}
 
 
 # Rotations averaged per U-Net tile at inference (inference/models/tta.py). Measured on the 30 real NAIP field images
@@ -46,8 +59,10 @@ def read_summary(run_dir: Path, name: str) -> dict:
     if not isinstance(summary, dict):
         raise AgrilandError(f"{path} must hold a JSON object")
     if summary.get("task") != TASKS[name]:
-        raise AgrilandError(f"{path}: task is {summary.get('task')!r}, but exporting {name!r} needs {TASKS[name]!r}"
-                            " (is --run pointing at the right run folder?)")
+        raise AgrilandError(
+            f"{path}: task is {summary.get('task')!r}, but exporting {name!r} needs {TASKS[name]!r}"
+            " (is --run pointing at the right run folder?)"
+        )
     tile = summary.get("tile_size")
     if not isinstance(tile, int) or tile <= 0:
         raise AgrilandError(f"{path}: field tile_size must be a positive integer, got {tile!r}")
@@ -59,8 +74,12 @@ def read_summary(run_dir: Path, name: str) -> dict:
 def read_cluster_names(run_dir: Path, n_clusters: int | None) -> dict[str, str]:
     """cluster_names.json of a DEC run ({} when absent), checked against K."""
     if not (run_dir / NAMES_FILE).is_file():
-        log.warning("no %s in %s: the dec manifest has no cluster names (name them with `agriland clusters "
-                    "name`, or edit the manifest later)", NAMES_FILE, run_dir)
+        log.warning(
+            "no %s in %s: the dec manifest has no cluster names (name them with `agriland clusters "
+            "name`, or edit the manifest later)",
+            NAMES_FILE,
+            run_dir,
+        )
     names = training_cluster_names(run_dir)
     for key in names:
         if not key.isdigit() or (n_clusters is not None and int(key) >= n_clusters):
@@ -110,18 +129,32 @@ def field_model_spec(summary: dict) -> FieldModelSpec:
     return FieldModelSpec(**{k: summary[k] for k in keys if k in summary})
 
 
-def build_manifest(run_dir: Path, folder: Path, name: str, variant: str, parity: Parity,
-                   summary: dict | None = None, extra_data: dict[str, object] | None = None) -> Manifest:
+def build_manifest(
+    run_dir: Path,
+    folder: Path,
+    name: str,
+    variant: str,
+    parity: Parity,
+    summary: dict | None = None,
+    extra_data: dict[str, object] | None = None,
+) -> Manifest:
     """The Manifest for `folder/model.onnx` (written there by the caller), validated by pydantic."""
     summary = summary if summary is not None else read_summary(run_dir, name)
     model_path = folder / MODEL_FILE
     input_spec, outputs = graph_specs(model_path)
     tile = int(summary["tile_size"])
     n_clusters = next((o.shape[-1] for o in outputs if o.name == "q"), None)
-    metrics = {str(k): float(v) for k, v in (summary.get("metrics") or {}).items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
-    training_data = {**(summary.get("data") or {}), "run": str(run_dir), "keras_model": KERAS_FILE,
-                     **(extra_data or {})}
+    metrics = {
+        str(k): float(v)
+        for k, v in (summary.get("metrics") or {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
+    training_data = {
+        **(summary.get("data") or {}),
+        "run": str(run_dir),
+        "keras_model": KERAS_FILE,
+        **(extra_data or {}),
+    }
     for key in ("arch", "encoder", "backbone", "n_clusters", "encoder_weights"):
         if key in summary:
             training_data.setdefault(key, summary[key])

@@ -89,8 +89,7 @@ def modernise_resize(model: onnx.ModelProto) -> int:
         mode = attrs.get("coordinate_transformation_mode")
         if mode is None or mode.s != b"tf_half_pixel_for_nn" or attrs["mode"].s != b"nearest":
             continue
-        scales = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] in inits \
-            else None
+        scales = numpy_helper.to_array(inits[node.input[2]]) if len(node.input) > 2 and node.input[2] in inits else None
         if scales is None or scales.size == 0 or not all(float(v).is_integer() and v >= 1 for v in scales):
             log.warning("Resize %s keeps tf_half_pixel_for_nn (scales not constant integers)", node.name)
             continue
@@ -169,8 +168,9 @@ def optimize_offline(raw: Path, optimized: Path) -> None:
         raise AgrilandError(f"ONNX Runtime could not optimise the converted graph: {err}") from err
 
 
-def convert_keras(model: object, name: ModelName, tile_size: int, output_path: Path,
-                  optimizer: GraphOptimizer = "auto") -> GraphReport:
+def convert_keras(
+    model: object, name: ModelName, tile_size: int, output_path: Path, optimizer: GraphOptimizer = "auto"
+) -> GraphReport:
     """Convert a loaded tf_keras model to `output_path` and enforce the artifact contract on the graph."""
     import tensorflow as tf
     import tf2onnx
@@ -181,11 +181,16 @@ def convert_keras(model: object, name: ModelName, tile_size: int, output_path: P
     started = time.monotonic()
     # optimizers=None: all of tf2onnx's; an empty mapping: none (public argument of from_keras)
     tf2onnx_optimizers = None if chosen == "tf2onnx" else {}
-    log.info("%s: converting with tf2onnx (graph optimiser: %s; largest weight %d elements)", name, chosen,
-             largest_weight(model))
+    log.info(
+        "%s: converting with tf2onnx (graph optimiser: %s; largest weight %d elements)",
+        name,
+        chosen,
+        largest_weight(model),
+    )
     try:
-        proto, _ = tf2onnx.convert.from_keras(model, input_signature=signature, opset=OPSET,
-                                              optimizers=tf2onnx_optimizers)
+        proto, _ = tf2onnx.convert.from_keras(
+            model, input_signature=signature, opset=OPSET, optimizers=tf2onnx_optimizers
+        )
     except Exception as err:  # tf2onnx raises bare exceptions for unsupported ops
         raise AgrilandError(f"tf2onnx could not convert the {name} model: {err}") from err
     graph = proto.graph
@@ -224,10 +229,18 @@ def convert_keras(model: object, name: ModelName, tile_size: int, output_path: P
     onnx.checker.check_model(proto)
     report = inspect_graph(proto, chosen)
     if report.input_transposes > 1:
-        raise AgrilandError(f"exported {name} graph has {report.input_transposes} Transposes at its input "
-                            f"({' -> '.join(report.input_prefix)}); expected at most one (NHWC -> NCHW)")
-    log.info("%s graph: %d nodes, %d Transpose(s); input path %s; converted in %.1f s", name, report.n_nodes,
-             report.n_transposes, " -> ".join(report.input_prefix) or "(direct)", time.monotonic() - started)
+        raise AgrilandError(
+            f"exported {name} graph has {report.input_transposes} Transposes at its input "
+            f"({' -> '.join(report.input_prefix)}); expected at most one (NHWC -> NCHW)"
+        )
+    log.info(
+        "%s graph: %d nodes, %d Transpose(s); input path %s; converted in %.1f s",
+        name,
+        report.n_nodes,
+        report.n_transposes,
+        " -> ".join(report.input_prefix) or "(direct)",
+        time.monotonic() - started,
+    )
     output_path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(output_path))
     return report

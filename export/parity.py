@@ -57,8 +57,10 @@ def gate_text(variant: str, figures: dict[str, float], n_tiles: int, min_tiles: 
     if tol.max_abs_diff is not None:
         asked.append(f"max |diff| <= {tol.max_abs_diff:g}")
     tiles = f" on >= {min_tiles} tiles" if variant == "int8" else ""
-    return f"{variant} gate: {', '.join(asked) or 'none'}{tiles}; measured {', '.join(measured) or 'max |diff|'} " \
-           f"on {n_tiles} tiles"
+    return (
+        f"{variant} gate: {', '.join(asked) or 'none'}{tiles}; measured {', '.join(measured) or 'max |diff|'} "
+        f"on {n_tiles} tiles"
+    )
 
 
 def mask_iou(reference: np.ndarray, candidate: np.ndarray, threshold: float = 0.5) -> float:
@@ -73,8 +75,9 @@ def cluster_agreement(reference_q: np.ndarray, candidate_q: np.ndarray) -> float
     return float(np.mean(reference_q.argmax(axis=1) == candidate_q.argmax(axis=1)))
 
 
-def keras_outputs(model: object, images: np.ndarray, output_names: tuple[str, ...],
-                  batch_size: int = 8) -> dict[str, np.ndarray]:
+def keras_outputs(
+    model: object, images: np.ndarray, output_names: tuple[str, ...], batch_size: int = 8
+) -> dict[str, np.ndarray]:
     """Run the Keras model and return its outputs by contract name (Keras output layer names)."""
     values = model.predict(images, batch_size=batch_size, verbose=0)
     values = values if isinstance(values, (list, tuple)) else [values]
@@ -84,22 +87,26 @@ def keras_outputs(model: object, images: np.ndarray, output_names: tuple[str, ..
     return {name: np.asarray(v) for name, v in zip(output_names, values)}
 
 
-def onnx_outputs(model_path: Path, images: np.ndarray, output_names: tuple[str, ...],
-                 batch_size: int = 8) -> dict[str, np.ndarray]:
+def onnx_outputs(
+    model_path: Path, images: np.ndarray, output_names: tuple[str, ...], batch_size: int = 8
+) -> dict[str, np.ndarray]:
     """Run model.onnx on the CPU provider in batches; outputs by name."""
     from inference.models.sessions import create_session
 
     session = create_session(model_path, providers="cpu")
     chunks: dict[str, list[np.ndarray]] = {name: [] for name in output_names}
     for start in range(0, len(images), batch_size):
-        values = session.run(list(output_names), {"image": np.ascontiguousarray(images[start:start + batch_size])})
+        values = session.run(list(output_names), {"image": np.ascontiguousarray(images[start : start + batch_size])})
         for name, value in zip(output_names, values):
             chunks[name].append(np.asarray(value, dtype=np.float32))
     return {name: np.concatenate(parts) for name, parts in chunks.items()}
 
 
-def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], threshold: float = 0.5,
-            ) -> dict[str, float]:
+def compare(
+    reference: dict[str, np.ndarray],
+    candidate: dict[str, np.ndarray],
+    threshold: float = 0.5,
+) -> dict[str, float]:
     """Per-output max abs differences plus the task figure (mask IoU and/or cluster agreement)."""
     figures: dict[str, float] = {}
     for name, ref in reference.items():
@@ -119,8 +126,9 @@ def compare(reference: dict[str, np.ndarray], candidate: dict[str, np.ndarray], 
     return figures
 
 
-def judge(figures: dict[str, float], variant: VariantName, n_tiles: int, min_tiles: int = MIN_GATE_TILES,
-          split: str = "") -> Parity:
+def judge(
+    figures: dict[str, float], variant: VariantName, n_tiles: int, min_tiles: int = MIN_GATE_TILES, split: str = ""
+) -> Parity:
     """Build the manifest's Parity record; raise ParityError when the variant misses its tolerance.
 
     int8 needs at least `min_tiles` parity tiles; the line that says what was asked and measured is kept
@@ -129,8 +137,10 @@ def judge(figures: dict[str, float], variant: VariantName, n_tiles: int, min_til
     tol = TOLERANCES[variant]
     problems: list[str] = []
     if variant == "int8" and n_tiles < min_tiles:
-        problems.append(f"only {n_tiles} parity tiles, the gate needs >= {min_tiles} (pass --parity-tiles and "
-                        "--parity-data with more held-out tiles)")
+        problems.append(
+            f"only {n_tiles} parity tiles, the gate needs >= {min_tiles} (pass --parity-tiles and "
+            "--parity-data with more held-out tiles)"
+        )
     prob_diffs = [figures[f"max_abs_diff_{n}"] for n in ("mask", "q", "fields") if f"max_abs_diff_{n}" in figures]
     max_abs = max(prob_diffs) if prob_diffs else None
     if tol.max_abs_diff is not None:
@@ -147,22 +157,44 @@ def judge(figures: dict[str, float], variant: VariantName, n_tiles: int, min_til
     if tol.min_cluster_agreement is not None and agree is not None and agree < tol.min_cluster_agreement:
         problems.append(f"cluster agreement {agree:.4f} < {tol.min_cluster_agreement}")
     extras = {k: round(v, 8) for k, v in figures.items() if k.startswith(("max_abs_diff_", "scale_"))}
-    gate = gate_text(variant, figures, n_tiles, min_tiles) + (f" ({split})" if split else "") + \
-        (" -> passed" if not problems else " -> missed")
-    parity = Parity(reference="keras", n_tiles=n_tiles, max_abs_diff=max_abs, mask_iou=iou,
-                    cluster_agreement=agree, passed=not problems, gate=gate, **extras)
-    log.info("%s parity on %d tiles: %s", variant, n_tiles,
-             ", ".join(f"{k} {v:.4g}" for k, v in figures.items() if not k.startswith("scale_")))
+    gate = (
+        gate_text(variant, figures, n_tiles, min_tiles)
+        + (f" ({split})" if split else "")
+        + (" -> passed" if not problems else " -> missed")
+    )
+    parity = Parity(
+        reference="keras",
+        n_tiles=n_tiles,
+        max_abs_diff=max_abs,
+        mask_iou=iou,
+        cluster_agreement=agree,
+        passed=not problems,
+        gate=gate,
+        **extras,
+    )
+    log.info(
+        "%s parity on %d tiles: %s",
+        variant,
+        n_tiles,
+        ", ".join(f"{k} {v:.4g}" for k, v in figures.items() if not k.startswith("scale_")),
+    )
     (log.info if not problems else log.warning)("%s", gate)
     if problems:
-        raise ParityError(f"{variant} ONNX export fails parity with Keras on {n_tiles} tiles: "
-                          + "; ".join(problems), parity)
+        raise ParityError(
+            f"{variant} ONNX export fails parity with Keras on {n_tiles} tiles: " + "; ".join(problems), parity
+        )
     return parity
 
 
-def check_parity(keras_reference: dict[str, np.ndarray], model_path: Path, images: np.ndarray,
-                 variant: VariantName, threshold: float = 0.5, min_tiles: int = MIN_GATE_TILES,
-                 split: str = "") -> Parity:
+def check_parity(
+    keras_reference: dict[str, np.ndarray],
+    model_path: Path,
+    images: np.ndarray,
+    variant: VariantName,
+    threshold: float = 0.5,
+    min_tiles: int = MIN_GATE_TILES,
+    split: str = "",
+) -> Parity:
     """Run `model_path` on `images`, compare with the Keras outputs, judge against the variant's tolerance."""
     names = tuple(keras_reference)
     candidate = onnx_outputs(model_path, images, names)

@@ -49,8 +49,14 @@ class ExportInputs:
     parity_split: str = ""  # whether the parity tiles were held out from training (said in parity.gate)
 
 
-def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity_tiles: int,
-            n_calibration_tiles: int = MAX_CALIBRATION_TILES, parity_source: Path | None = None) -> ExportInputs:
+def prepare(
+    run_dir: Path,
+    name: Name,
+    calibration_source: Path | None,
+    n_parity_tiles: int,
+    n_calibration_tiles: int = MAX_CALIBRATION_TILES,
+    parity_source: Path | None = None,
+) -> ExportInputs:
     """Read the run, load the Keras model and the tiles, and compute the Keras reference outputs once.
 
     int8 calibration tiles come from `calibration_source` (a folder, class folders, GeoTIFF tiles or a pairs CSV
@@ -81,8 +87,7 @@ def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity
         source = cal_source = str(chips)
         cal_images = images
     else:
-        images, source, cal_images, cal_source = tile_sources(run_dir, summary, tile, calibration_source,
-                                                               parity_source)
+        images, source, cal_images, cal_source = tile_sources(run_dir, summary, tile, calibration_source, parity_source)
     rng = np.random.default_rng(0)
     order = rng.permutation(len(images))
     parity = images[order[:n_parity_tiles]]
@@ -91,18 +96,37 @@ def prepare(run_dir: Path, name: Name, calibration_source: Path | None, n_parity
     elif len(order) > n_parity_tiles:
         rest = order[n_parity_tiles:]
     else:
-        log.warning("%s: %s holds only %d tiles, so int8 calibration reuses the parity tiles", name, source,
-                    len(order))
+        log.warning("%s: %s holds only %d tiles, so int8 calibration reuses the parity tiles", name, source, len(order))
         rest = order
     calibration = cal_images[np.sort(rest[:n_calibration_tiles])]
-    log.info("%s: %d parity tiles from %s, %d int8 calibration tiles from %s", name, len(parity), source,
-             len(calibration), cal_source)
+    log.info(
+        "%s: %d parity tiles from %s, %d int8 calibration tiles from %s",
+        name,
+        len(parity),
+        source,
+        len(calibration),
+        cal_source,
+    )
     reference = keras_outputs(model, parity, OUTPUT_NAMES[name])
-    split = ("held-out tiles from --parity-data" if parity_source is not None
-             else f"held-out validation chips of the run ({PARITY_CHIPS_FILE})" if source == str(chips)
-             else "tiles of the run's training data, not held out: pass --parity-data for a held-out figure")
-    return ExportInputs(run_dir, name, summary, parity, calibration, reference, str(source), model,
-                        calibration_source=cal_source, parity_split=split)
+    split = (
+        "held-out tiles from --parity-data"
+        if parity_source is not None
+        else f"held-out validation chips of the run ({PARITY_CHIPS_FILE})"
+        if source == str(chips)
+        else "tiles of the run's training data, not held out: pass --parity-data for a held-out figure"
+    )
+    return ExportInputs(
+        run_dir,
+        name,
+        summary,
+        parity,
+        calibration,
+        reference,
+        str(source),
+        model,
+        calibration_source=cal_source,
+        parity_split=split,
+    )
 
 
 def _fp32_is_current(folder: Path, inputs: ExportInputs) -> bool:
@@ -131,8 +155,12 @@ def export_variant(inputs: ExportInputs, models_dir: Path, variant: Variant) -> 
         tile = int(inputs.summary["tile_size"])
         if variant == "fp32":
             report = convert_keras(inputs.model, inputs.name, tile, model_path, inputs.graph_optimizer)
-            extra["graph"] = {"nodes": report.n_nodes, "transposes": report.n_transposes,
-                              "input_path": list(report.input_prefix), "optimizer": report.optimizer}
+            extra["graph"] = {
+                "nodes": report.n_nodes,
+                "transposes": report.n_transposes,
+                "input_path": list(report.input_prefix),
+                "optimizer": report.optimizer,
+            }
         elif variant == "fp16":
             to_fp16(fp32_folder / MODEL_FILE, model_path)
         else:
@@ -140,8 +168,15 @@ def export_variant(inputs: ExportInputs, models_dir: Path, variant: Variant) -> 
             extra["calibration_tiles"] = int(len(inputs.calibration_tiles))
             extra["calibration_source"] = inputs.calibration_source or inputs.tile_source
         threshold = float(inputs.summary.get("threshold", 0.5))
-        parity = check_parity(inputs.keras_reference, model_path, inputs.parity_tiles, variant, threshold,
-                              inputs.min_gate_tiles, inputs.parity_split)
+        parity = check_parity(
+            inputs.keras_reference,
+            model_path,
+            inputs.parity_tiles,
+            variant,
+            threshold,
+            inputs.min_gate_tiles,
+            inputs.parity_split,
+        )
         manifest = build_manifest(inputs.run_dir, staging, inputs.name, variant, parity, inputs.summary, extra)
         write_manifest(staging, manifest)
         verify_artifact(staging)
@@ -153,8 +188,12 @@ def _drop_stale(models_dir: Path, name: str, outcome: VariantOutcome) -> None:
     """Remove a previous export of a variant that was just dropped: it belongs to another model version."""
     folder = artifact_folder(models_dir, name, outcome.variant)
     if folder.exists():
-        log.warning("%s/%s: removing the previous export in %s (this export dropped that variant)",
-                    name, outcome.variant, folder)
+        log.warning(
+            "%s/%s: removing the previous export in %s (this export dropped that variant)",
+            name,
+            outcome.variant,
+            folder,
+        )
         shutil.rmtree(folder)
 
 
@@ -174,18 +213,33 @@ def write_export_summary(models_dir: Path, inputs: ExportInputs, outcomes: list[
     variants = previous.get("variants", {}) if previous.get("version") == version else {}
     for outcome in outcomes:
         variants[outcome.variant] = outcome.to_json()
-    summary = {"name": inputs.name, "version": version, "run": str(inputs.run_dir),
-               "parity_source": inputs.tile_source, "parity_tiles": int(len(inputs.parity_tiles)),
-               "calibration_source": inputs.calibration_source or inputs.tile_source,
-               "calibration_tiles": int(len(inputs.calibration_tiles)),
-               "updated_at": datetime.now(UTC).isoformat(timespec="seconds"), "variants": variants}
+    summary = {
+        "name": inputs.name,
+        "version": version,
+        "run": str(inputs.run_dir),
+        "parity_source": inputs.tile_source,
+        "parity_tiles": int(len(inputs.parity_tiles)),
+        "calibration_source": inputs.calibration_source or inputs.tile_source,
+        "calibration_tiles": int(len(inputs.calibration_tiles)),
+        "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "variants": variants,
+    }
     return write_text_atomic(path, json.dumps(summary, indent=2) + "\n")
 
 
-def run_export(run_dir: Path | str, models_dir: Path | str, name: Name, variants: list[str],
-               calibration_source: Path | None = None, n_parity_tiles: int = 64, strict: bool = False,
-               n_calibration_tiles: int = MAX_CALIBRATION_TILES, graph_optimizer: GraphOptimizer = "auto",
-               parity_source: Path | None = None, min_gate_tiles: int = MIN_GATE_TILES) -> list[VariantOutcome]:
+def run_export(
+    run_dir: Path | str,
+    models_dir: Path | str,
+    name: Name,
+    variants: list[str],
+    calibration_source: Path | None = None,
+    n_parity_tiles: int = 64,
+    strict: bool = False,
+    n_calibration_tiles: int = MAX_CALIBRATION_TILES,
+    graph_optimizer: GraphOptimizer = "auto",
+    parity_source: Path | None = None,
+    min_gate_tiles: int = MIN_GATE_TILES,
+) -> list[VariantOutcome]:
     """Export several variants of one model, sharing the Keras model, tiles and reference outputs.
 
     fp32 must pass its parity gate (else AgrilandError and nothing is published). fp16/int8 that miss theirs
@@ -207,19 +261,34 @@ def run_export(run_dir: Path | str, models_dir: Path | str, name: Name, variants
             _drop_stale(models_dir, name, outcome)
         else:
             manifest = read_manifest(outcome.folder)
-            outcome = VariantOutcome(variant, "exported", outcome.folder,
-                                     parity=manifest.parity.model_dump(mode="json"))
+            outcome = VariantOutcome(
+                variant, "exported", outcome.folder, parity=manifest.parity.model_dump(mode="json")
+            )
         outcomes.append(outcome)
     log.info("%s export summary: %s", name, write_export_summary(models_dir, inputs, outcomes))
     return outcomes
 
 
-def export_model(run_dir: Path | str, models_dir: Path | str, name: Name, variant: Variant,
-                 calibration_source: Path | None = None, n_parity_tiles: int = 64,
-                 min_gate_tiles: int = MIN_GATE_TILES) -> Path:
+def export_model(
+    run_dir: Path | str,
+    models_dir: Path | str,
+    name: Name,
+    variant: Variant,
+    calibration_source: Path | None = None,
+    n_parity_tiles: int = 64,
+    min_gate_tiles: int = MIN_GATE_TILES,
+) -> Path:
     """Export `run_dir`'s model as `models_dir/name/variant/{model.onnx,manifest.json}` and return that folder.
 
     One variant asked for by name must exist afterwards: a missed gate raises (strict)."""
-    outcomes = run_export(run_dir, models_dir, name, [variant], calibration_source, n_parity_tiles, strict=True,
-                          min_gate_tiles=min_gate_tiles)
+    outcomes = run_export(
+        run_dir,
+        models_dir,
+        name,
+        [variant],
+        calibration_source,
+        n_parity_tiles,
+        strict=True,
+        min_gate_tiles=min_gate_tiles,
+    )
     return outcomes[0].folder  # type: ignore[return-value]

@@ -26,15 +26,18 @@ def load_reference_tiles(source: str | Path | RunData, tile_size: int, origin: s
     try:
         images = load_tiles(Path(text), tile_size).images
     except AgrilandError as err:
-        raise AgrilandError(f"cannot read parity/calibration tiles from {origin} {text!r}: {err}. Pass "
-                            "--calibration-data PATH (a folder or pairs CSV of real training tiles)") from err
+        raise AgrilandError(
+            f"cannot read parity/calibration tiles from {origin} {text!r}: {err}. Pass "
+            "--calibration-data PATH (a folder or pairs CSV of real training tiles)"
+        ) from err
     if len(images) == 0:
         raise AgrilandError(f"{origin} {text!r} holds no tiles; pass --calibration-data PATH")
     return np.asarray(images, dtype=np.uint8)
 
 
-def tile_sources(run_dir: Path, summary: dict, tile: int, calibration_source: Path | None,
-                  parity_source: Path | None) -> tuple[np.ndarray, str, np.ndarray, str]:
+def tile_sources(
+    run_dir: Path, summary: dict, tile: int, calibration_source: Path | None, parity_source: Path | None
+) -> tuple[np.ndarray, str, np.ndarray, str]:
     """(parity images, their source, calibration images, their source); both may be the same array."""
     data = RunData.of_summary(summary)
     recorded = data.source

@@ -123,7 +123,9 @@ def to_fp16(fp32_path: Path, out_path: Path) -> Path:
         onnx.checker.check_model(converted)
     except Exception as err:  # the converter raises assorted errors on graphs it cannot handle
         raise AgrilandError(f"fp16 conversion of {fp32_path} failed: {err}") from err
-    log.info("fp16: converted %d nodes (%d kept in fp32: preprocessing, DEC head)", len(converted.graph.node), len(blocked))
+    log.info(
+        "fp16: converted %d nodes (%d kept in fp32: preprocessing, DEC head)", len(converted.graph.node), len(blocked)
+    )
     onnx.save(converted, str(out_path))
     return out_path
 
@@ -140,7 +142,7 @@ class TileReader:
 
     def _make(self) -> Iterator[dict[str, np.ndarray]]:
         for start in range(0, len(self.images), self.batch_size):
-            yield {INPUT_NAME: np.ascontiguousarray(self.images[start:start + self.batch_size])}
+            yield {INPUT_NAME: np.ascontiguousarray(self.images[start : start + self.batch_size])}
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._batches, None)
@@ -149,10 +151,16 @@ class TileReader:
         self._batches = self._make()
 
 
-def to_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, batch_size: int = 8, *,
-            keep_float: Callable[[onnx.NodeProto], bool] | None = None,
-            activations: Literal["uint8", "uint16"] = "uint8",
-            calibration_method: Literal["minmax", "percentile"] = "minmax") -> Path:
+def to_int8(
+    fp32_path: Path,
+    out_path: Path,
+    calibration: np.ndarray,
+    batch_size: int = 8,
+    *,
+    keep_float: Callable[[onnx.NodeProto], bool] | None = None,
+    activations: Literal["uint8", "uint16"] = "uint8",
+    calibration_method: Literal["minmax", "percentile"] = "minmax",
+) -> Path:
     """Static QDQ int8 (per-channel s8 weights, u8 activations) calibrated on real uint8 tiles.
 
     The keyword options are the export's defaults; the int8 study (docs/benchmarks.md, retired bench/int8_study.py) varied them (nodes for which `keep_float`
@@ -179,16 +187,26 @@ def to_int8(fp32_path: Path, out_path: Path, calibration: np.ndarray, batch_size
         excluded = preprocessing_nodes(pre) + downstream_nodes(pre, HEAD_ROOT)
         if keep_float is not None:
             excluded += [node.name for node in pre.graph.node if keep_float(node) and node.name not in excluded]
-        log.info("int8: calibrating on %d tiles; %d nodes kept float (input preprocessing, DEC head%s)",
-                 len(calibration), len(excluded), ", chosen" if keep_float is not None else "")
+        log.info(
+            "int8: calibrating on %d tiles; %d nodes kept float (input preprocessing, DEC head%s)",
+            len(calibration),
+            len(excluded),
+            ", chosen" if keep_float is not None else "",
+        )
         try:
             quantize_static(
-                str(pre_path), str(out_path), TileReader(calibration, batch_size),
-                quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=False,
+                str(pre_path),
+                str(out_path),
+                TileReader(calibration, batch_size),
+                quant_format=QuantFormat.QDQ,
+                per_channel=True,
+                reduce_range=False,
                 activation_type=QuantType.QUInt16 if activations == "uint16" else QuantType.QUInt8,
-                weight_type=QuantType.QInt8, nodes_to_exclude=excluded,
-                calibrate_method=(CalibrationMethod.Percentile if calibration_method == "percentile"
-                                  else CalibrationMethod.MinMax),
+                weight_type=QuantType.QInt8,
+                nodes_to_exclude=excluded,
+                calibrate_method=(
+                    CalibrationMethod.Percentile if calibration_method == "percentile" else CalibrationMethod.MinMax
+                ),
             )
         except Exception as err:  # the quantizer raises assorted errors on graphs it cannot handle
             raise AgrilandError(f"int8 quantization of {fp32_path} failed: {err}") from err
@@ -235,7 +253,6 @@ def gated(variant: str, build: Callable[[], Path], strict: bool = False) -> Vari
         if variant not in OPTIONAL_VARIANTS or strict:
             raise
         parity = err.parity.model_dump(mode="json") if isinstance(err, ParityError) else None
-        log.warning("%s variant DROPPED (the fp32 model is unaffected and still exports and serves): %s",
-                    variant, err)
+        log.warning("%s variant DROPPED (the fp32 model is unaffected and still exports and serves): %s", variant, err)
         return VariantOutcome(variant, "dropped", reason=str(err), parity=parity)
     return VariantOutcome(variant, "exported", folder=folder)

@@ -56,8 +56,13 @@ def _merge_unvoted(labels: np.ndarray, boundary: np.ndarray, vote_cut: float) ->
     return join_regions(labels, i[weak], j[weak], between, low, high)
 
 
-def instances(extent: np.ndarray, boundary: np.ndarray, valid: np.ndarray, gsd_m: float,
-              options: InstanceOptions = InstanceOptions()) -> Fields:
+def instances(
+    extent: np.ndarray,
+    boundary: np.ndarray,
+    valid: np.ndarray,
+    gsd_m: float,
+    options: InstanceOptions = InstanceOptions(),
+) -> Fields:
     """Fields of one image from the model's extent and boundary probabilities (same grid, `gsd_m` m/px)."""
     if extent.shape != boundary.shape or extent.shape != valid.shape:
         raise AgrilandError(f"instances: extent {extent.shape}, boundary {boundary.shape}, valid {valid.shape} differ")

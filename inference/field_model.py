@@ -27,7 +27,9 @@ def field_planes(softmax: np.ndarray, classes: list[str]) -> np.ndarray:
     return np.stack([1.0 - background, boundary], axis=-1).astype(np.float32, copy=False)
 
 
-def field_predict(run: Callable[[np.ndarray], dict[str, np.ndarray]], spec: FieldModelSpec) -> Callable[[np.ndarray], np.ndarray]:
+def field_predict(
+    run: Callable[[np.ndarray], dict[str, np.ndarray]], spec: FieldModelSpec
+) -> Callable[[np.ndarray], np.ndarray]:
     """The scene engine's Predict for a field model: uint8 NHWC -> float32 [N, T, T, 2] (extent, boundary)."""
 
     def predict(batch: np.ndarray) -> np.ndarray:
@@ -37,11 +39,17 @@ def field_predict(run: Callable[[np.ndarray], dict[str, np.ndarray]], spec: Fiel
 
 
 def instance_options(spec: FieldModelSpec) -> InstanceOptions:
-    return InstanceOptions(extent_cut=spec.extent_cut, interior_cut=spec.interior_cut, vote_cut=spec.vote_cut,
-                           min_field_ha=spec.min_field_ha)
+    return InstanceOptions(
+        extent_cut=spec.extent_cut,
+        interior_cut=spec.interior_cut,
+        vote_cut=spec.vote_cut,
+        min_field_ha=spec.min_field_ha,
+    )
 
 
-def field_model_refiner(spec: FieldModelSpec, gsd_m: float) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
+def field_model_refiner(
+    spec: FieldModelSpec, gsd_m: float
+) -> Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
     """The windowed engine's mask step for a field model: blended (extent, boundary) planes -> the fields mask."""
     options = instance_options(spec)
 

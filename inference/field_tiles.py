@@ -39,8 +39,9 @@ def _resample(array: np.ndarray, shape: tuple[int, int], smooth_down: bool) -> n
     return np.asarray(Image.fromarray(np.ascontiguousarray(array), mode="F").resize(size, Image.Resampling.BILINEAR))
 
 
-def field_tiles(images: list[np.ndarray], gsd_m: float, spec: FieldModelSpec, tile: int,
-                quality: str = "fast") -> FieldTiles:
+def field_tiles(
+    images: list[np.ndarray], gsd_m: float, spec: FieldModelSpec, tile: int, quality: str = "fast"
+) -> FieldTiles:
     """Every image (uint8 RGB at `gsd_m` m/px) at the working resolution, cut into overlapping `tile` px tiles."""
     work = spec.working_gsd(gsd_m, quality)
     tiles: list[np.ndarray] = []
@@ -53,8 +54,10 @@ def field_tiles(images: list[np.ndarray], gsd_m: float, spec: FieldModelSpec, ti
         if shape[0] * shape[1] > MAX_WORK_PIXELS:
             from contract.errors import AgrilandError
 
-            raise AgrilandError(f"a {w}x{h} image at {gsd_m} m/px is too large at the field model's {work} m/px; "
-                                "use the scene segmentation")
+            raise AgrilandError(
+                f"a {w}x{h} image at {gsd_m} m/px is too large at the field model's {work} m/px; "
+                "use the scene segmentation"
+            )
         resized = _resample(image, shape, smooth_down=True)
         grid = TileGrid(shape[0], shape[1], tile, tile // 8)
         offsets.append(sum(len(t) for t in tiles))
@@ -71,18 +74,19 @@ def _blend(planes: np.ndarray, grid: TileGrid) -> np.ndarray:
     total = np.zeros((height, width, planes.shape[-1]), np.float32)
     weight = np.zeros((height, width), np.float32)
     for pred, (y, x) in zip(planes, grid.origins):
-        total[y:y + t, x:x + t] += pred * window[..., None]
-        weight[y:y + t, x:x + t] += window
+        total[y : y + t, x : x + t] += pred * window[..., None]
+        weight[y : y + t, x : x + t] += window
     return (total / np.maximum(weight, 1e-6)[..., None])[: grid.height, : grid.width]
 
 
-def fields_of_tiles(planes: np.ndarray, tiles: FieldTiles, spec: FieldModelSpec,
-                    valids: list[np.ndarray]) -> list[tuple[Fields, np.ndarray]]:
+def fields_of_tiles(
+    planes: np.ndarray, tiles: FieldTiles, spec: FieldModelSpec, valids: list[np.ndarray]
+) -> list[tuple[Fields, np.ndarray]]:
     """Per image: its fields on the input grid and the field-extent probability there."""
     out = []
     options = instance_options(spec)
     for k, (grid, start, shape) in enumerate(zip(tiles.grids, tiles.offsets, tiles.source_shapes)):
-        blended = _blend(planes[start:start + len(grid)], grid)
+        blended = _blend(planes[start : start + len(grid)], grid)
         extent = np.clip(_resample(blended[..., EXTENT], shape, smooth_down=False), 0, 1)
         boundary = np.clip(_resample(blended[..., BOUNDARY], shape, smooth_down=False), 0, 1)
         valid = valids[k]

@@ -104,8 +104,9 @@ def colour_sobel(image: np.ndarray) -> np.ndarray:
     return np.sqrt(((along_x**2 + along_y**2) / 2).sum(axis=-1)).astype(np.float32)
 
 
-def _segments(lab: np.ndarray, valid: np.ndarray, gsd: float,
-              opts: FieldOptions) -> tuple[np.ndarray, np.ndarray, float]:
+def _segments(
+    lab: np.ndarray, valid: np.ndarray, gsd: float, opts: FieldOptions
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Watershed segments of the CIELAB gradient (0 on watershed lines and nodata), the gradient, the core level."""
     sigma = max(opts.min_sigma_px, opts.smooth_m / gsd)
     smooth = ndimage.gaussian_filter(lab, (sigma, sigma, 0))  # each channel on its own
@@ -177,8 +178,7 @@ def _field_shaped(segments: np.ndarray, n: int, gsd: float, opts: FieldOptions) 
     return ok
 
 
-def _merge_weak(labels: np.ndarray, gradient: np.ndarray, lab: np.ndarray, level: float,
-                delta_e: float) -> np.ndarray:
+def _merge_weak(labels: np.ndarray, gradient: np.ndarray, lab: np.ndarray, level: float, delta_e: float) -> np.ndarray:
     """Union adjacent segments of the same colour (mean CIELAB within `delta_e`) whose shared watershed line is
     weak (mean gradient under `level`): a field, or a lake, split by its own texture or noise is one region again
     and the line between the pieces joins it; fields of one crop on both sides of a road or hedge stay apart."""
@@ -201,8 +201,9 @@ def _merge_weak(labels: np.ndarray, gradient: np.ndarray, lab: np.ndarray, level
     return join_regions(labels, i[weak], j[weak], between, low, high)
 
 
-def join_regions(labels: np.ndarray, i: np.ndarray, j: np.ndarray, between: np.ndarray, low: np.ndarray,
-                 high: np.ndarray) -> np.ndarray:
+def join_regions(
+    labels: np.ndarray, i: np.ndarray, j: np.ndarray, between: np.ndarray, low: np.ndarray, high: np.ndarray
+) -> np.ndarray:
     """Labels with the region pairs (i[k], j[k]) united (transitively), each group named by its smallest id; the
     line pixels `between` two regions (`low`, `high`: the smaller and larger id beside each) join the group when
     both sides are in it."""
@@ -230,8 +231,14 @@ def without_small_regions(mask: np.ndarray, min_pixels: float) -> tuple[np.ndarr
     return labels.astype(np.int32), int(n)
 
 
-def delineate(rgb: np.ndarray, probability: np.ndarray, valid: np.ndarray, threshold: float, gsd_m: float,
-              options: FieldOptions = FieldOptions()) -> Fields:
+def delineate(
+    rgb: np.ndarray,
+    probability: np.ndarray,
+    valid: np.ndarray,
+    threshold: float,
+    gsd_m: float,
+    options: FieldOptions = FieldOptions(),
+) -> Fields:
     """Fields of one image (uint8 RGB, arable probability and valid mask on the same grid, `gsd_m` m/px)."""
     h, w = probability.shape
     if rgb.shape[:2] != (h, w) or valid.shape != (h, w):
@@ -239,7 +246,9 @@ def delineate(rgb: np.ndarray, probability: np.ndarray, valid: np.ndarray, thres
     if options.mode == "threshold" or not valid.any():
         mask = ((probability >= threshold) & valid).astype(np.uint8)
         labels, n = ndimage.label(mask, structure=FOUR_CONNECTED)
-        conf = ndimage.mean(probability, labels, np.arange(1, n + 1)).astype(np.float32) if n else np.zeros(0, np.float32)
+        conf = (
+            ndimage.mean(probability, labels, np.arange(1, n + 1)).astype(np.float32) if n else np.zeros(0, np.float32)
+        )
         return Fields(mask, labels.astype(np.int32), conf)
     gsd = gsd_m if gsd_m and gsd_m > 0 else options.work_gsd_m
     factor = max(1, int(math.floor(options.work_gsd_m / gsd)))  # work at >= work_gsd_m m/px
@@ -267,7 +276,9 @@ def delineate(rgb: np.ndarray, probability: np.ndarray, valid: np.ndarray, thres
     # pieces under the smallest field (trimmed specks, slivers) are not answered
     labels, count_fields = without_small_regions(full > 0, options.min_field_m2 / (gsd * gsd))
     # a relabel keeps one id per 4-connected region (the separated mask is exactly the answered fields)
-    conf = (ndimage.mean(probability, labels, np.arange(1, count_fields + 1)).astype(np.float32)
-            if count_fields else np.zeros(0, np.float32))
+    conf = (
+        ndimage.mean(probability, labels, np.arange(1, count_fields + 1)).astype(np.float32)
+        if count_fields
+        else np.zeros(0, np.float32)
+    )
     return Fields((labels > 0).astype(np.uint8), labels.astype(np.int32), conf)
-

@@ -56,31 +56,42 @@ def input_spec(name: str, options: type[BaseModel], file: tuple[Any, Any], doc: 
 
 
 _SCENE_FILE = (TiffFile, Field(description="one GeoTIFF scene (or send it as the raw image/tiff body)"))
-SegmentInput = input_spec("SegmentInput", SegmentOptions, (list[ImageFile], Field(default_factory=list, description=_FILES)),
-                          "POST /segment.")
-ClusterInput = input_spec("ClusterInput", ClusterOptions, (list[ImageFile], Field(default_factory=list, description=_FILES)),
-                          "POST /cluster.")
-SegmentSceneInput = input_spec("SegmentSceneInput", SegmentSceneOptions, _SCENE_FILE,
-                               "POST /segment_scene: one GeoTIFF (multipart `file`, or the raw image/tiff body).")
-ClusterSceneInput = input_spec("ClusterSceneInput", SceneOptions, _SCENE_FILE,
-                               "POST /cluster_scene: one GeoTIFF (multipart `file`, or the raw image/tiff body).")
+SegmentInput = input_spec(
+    "SegmentInput", SegmentOptions, (list[ImageFile], Field(default_factory=list, description=_FILES)), "POST /segment."
+)
+ClusterInput = input_spec(
+    "ClusterInput", ClusterOptions, (list[ImageFile], Field(default_factory=list, description=_FILES)), "POST /cluster."
+)
+SegmentSceneInput = input_spec(
+    "SegmentSceneInput",
+    SegmentSceneOptions,
+    _SCENE_FILE,
+    "POST /segment_scene: one GeoTIFF (multipart `file`, or the raw image/tiff body).",
+)
+ClusterSceneInput = input_spec(
+    "ClusterSceneInput",
+    SceneOptions,
+    _SCENE_FILE,
+    "POST /cluster_scene: one GeoTIFF (multipart `file`, or the raw image/tiff body).",
+)
 
 
 class RawTilesInput(DeferredInput):
     """POST /segment_raw, /cluster_raw: uint8 NHWC tiles of the model's size as the body (see docs/api.md)."""
 
-    shape: str | None = Field(default=None, description="N,H,W,3 of an application/octet-stream body; a .npy "
-                              "body (application/x-npy) carries its own")
+    shape: str | None = Field(
+        default=None,
+        description="N,H,W,3 of an application/octet-stream body; a .npy body (application/x-npy) carries its own",
+    )
     threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="/segment_raw: default the manifest's")
-    product: Literal["mask", "probability"] = Field(default="mask", description="/segment_raw: uint8 0/1 masks or "
-                                                    "float32 probabilities, [N, H, W]")
+    product: Literal["mask", "probability"] = Field(
+        default="mask", description="/segment_raw: uint8 0/1 masks or float32 probabilities, [N, H, W]"
+    )
     format: Literal["raw", "npy"] | None = Field(default=None, description="answer encoding; default as the body came")
 
 
 # the answer is a file-like body (raw bytes or .npy), declared so to OpenAPI and BentoML's clients
 RawArrayOutput = ensure_io_descriptor(Annotated[Path, ContentType("application/octet-stream")])
-
-
 
 
 class SceneJobRef(bentoml.IODescriptor):
@@ -95,10 +106,17 @@ class SceneJobRef(bentoml.IODescriptor):
         try:
             return await super().from_http_request(request, serde)
         except HTTPException as err:
-            raise ValidationError.from_exception_data(cls.__name__, [{
-                "type": "value_error", "loc": ("body",), "input": None,
-                "ctx": {"error": ValueError(f"malformed request body: {err.detail}")},
-            }]) from err
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    {
+                        "type": "value_error",
+                        "loc": ("body",),
+                        "input": None,
+                        "ctx": {"error": ValueError(f"malformed request body: {err.detail}")},
+                    }
+                ],
+            ) from err
 
 
 class FeatureCollection(bentoml.IODescriptor):

@@ -78,8 +78,14 @@ class ServeSettings(BaseSettings):
         return RuntimeOptions(self.tta_views, self.ort_spinning, self.ort_cpu_arena, self.cudnn_conv_algo_search)
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,  # noqa: ANN001
-                                   file_secret_settings):  # noqa: ANN001, ANN206
+    def settings_customise_sources(
+        cls,
+        settings_cls,
+        init_settings,
+        env_settings,
+        dotenv_settings,  # noqa: ANN001
+        file_secret_settings,
+    ):  # noqa: ANN001, ANN206
         """AGRILAND_* variables only (no .env or secrets files); only the given mapping inside from_env(environ)."""
         return (init_settings,) if _MAPPING_ONLY.get() else (init_settings, env_settings)
 
@@ -96,10 +102,13 @@ class ServeSettings(BaseSettings):
     @field_validator("map_basemap_url")
     @classmethod
     def _tile_template(cls, value: str | None) -> str | None:
-        if value is not None and (not re.fullmatch(r"https?://[^\s'\"<>]+", value)
-                                  or not all(k in value for k in ("{z}", "{x}", "{y}"))):
-            raise ValueError("an http(s) XYZ tile URL template with {z}, {x} and {y}, such as "
-                             "https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+        if value is not None and (
+            not re.fullmatch(r"https?://[^\s'\"<>]+", value) or not all(k in value for k in ("{z}", "{x}", "{y}"))
+        ):
+            raise ValueError(
+                "an http(s) XYZ tile URL template with {z}, {x} and {y}, such as "
+                "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+            )
         return value
 
     @field_validator("tta_views", mode="before")
@@ -122,8 +131,9 @@ class ServeSettings(BaseSettings):
     def _known_variants(cls, value: str) -> str:
         value = value.strip().lower()
         if not value or any(v.strip() not in VARIANTS for v in value.split(",")):
-            raise ValueError(f"choose one of {', '.join(VARIANTS)}, or a comma list in order of preference such as "
-                             "int8,fp32")
+            raise ValueError(
+                f"choose one of {', '.join(VARIANTS)}, or a comma list in order of preference such as int8,fp32"
+            )
         return value
 
     @classmethod
@@ -134,8 +144,9 @@ class ServeSettings(BaseSettings):
             if environ is None:
                 settings = cls()
             else:
-                values = {key[len(ENV_PREFIX):].lower(): raw for key, raw in environ.items()
-                          if key.startswith(ENV_PREFIX)}
+                values = {
+                    key[len(ENV_PREFIX) :].lower(): raw for key, raw in environ.items() if key.startswith(ENV_PREFIX)
+                }
                 token = _MAPPING_ONLY.set(True)
                 try:
                     settings = cls.model_validate({k: v for k, v in values.items() if k in cls.model_fields})

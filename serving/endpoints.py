@@ -52,14 +52,22 @@ def to_model_gsd(image: np.ndarray, gsd: float | None, model_gsd: float, label: 
     height, width = image.shape[:2]
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     if size[0] * size[1] > 64 * 1024 * 1024:
-        raise ApiError(413, f"{label}: {width}x{height} at {gsd} m/px is {size[0]}x{size[1]} at the model's "
-                            f"{model_gsd} m/px: too large for a tile; use the scene segmentation")
+        raise ApiError(
+            413,
+            f"{label}: {width}x{height} at {gsd} m/px is {size[0]}x{size[1]} at the model's "
+            f"{model_gsd} m/px: too large for a tile; use the scene segmentation",
+        )
     return resample_rgb(image, size)
 
 
 def prepare_tiles(
-    uploads: list[TileUpload], tile_size: int, fit: FitMode, limits: DecodeLimits, max_side: int,
-    pixels: PixelSpec | None = None, gsd: float | None = None,
+    uploads: list[TileUpload],
+    tile_size: int,
+    fit: FitMode,
+    limits: DecodeLimits,
+    max_side: int,
+    pixels: PixelSpec | None = None,
+    gsd: float | None = None,
 ) -> PreparedTiles:
     """Decode every upload (limits checked from headers first), bring it to the model's ground resolution when
     the request gives the tile's `gsd`, and fit it to the model size."""
@@ -93,8 +101,12 @@ def prepare_tiles(
 
 
 def segment_results(
-    probabilities: np.ndarray, prepared: PreparedTiles, options: SegmentOptions, manifest: Manifest,
-    encodings: frozenset[str] | None = None, model_fields: list[Fields] | None = None,
+    probabilities: np.ndarray,
+    prepared: PreparedTiles,
+    options: SegmentOptions,
+    manifest: Manifest,
+    encodings: frozenset[str] | None = None,
+    model_fields: list[Fields] | None = None,
 ) -> tuple[list[SegmentResult], list[np.ndarray]]:
     """Per-tile results plus the 0/1 masks; only the mask encodings asked for (`png`, `rle`) are computed.
 
@@ -128,8 +140,15 @@ def segment_results(
         fields: list[TileField] = []
         if options.include_fields:
             pixels = np.bincount(found.labels.ravel(), minlength=len(found.confidence) + 1)[1:]
-            fields = [TileField(id=k + 1, pixels=int(n), area_ha=round(float(n) * gsd * gsd / 10_000, 6),
-                                confidence=round(float(c), 4)) for k, (n, c) in enumerate(zip(pixels, found.confidence))]
+            fields = [
+                TileField(
+                    id=k + 1,
+                    pixels=int(n),
+                    area_ha=round(float(n) * gsd * gsd / 10_000, 6),
+                    confidence=round(float(c), 4),
+                )
+                for k, (n, c) in enumerate(zip(pixels, found.confidence))
+            ]
         results.append(
             SegmentResult(
                 name=name,

@@ -101,12 +101,18 @@ class Engine:
                 log.exception("model %r is NOT loaded, the service is not ready", name)
                 continue
             self.models[name] = model
-            self.metrics["model_info"].labels(model=name, variant=model.manifest.variant,
-                                              version=model.manifest.version).set(1)
+            self.metrics["model_info"].labels(
+                model=name, variant=model.manifest.variant, version=model.manifest.version
+            ).set(1)
             self.batchers[name] = self._batcher(name, model)
             log.info(
                 "model %s %s (tile %d) on %s, %d CPU threads, batches up to %d",
-                name, model.manifest.version, model.tile_size, model.provider, threads, settings.max_batch_size,
+                name,
+                model.manifest.version,
+                model.tile_size,
+                model.provider,
+                threads,
+                settings.max_batch_size,
             )
 
     @staticmethod
@@ -156,8 +162,11 @@ class Engine:
     def hung_reason(self) -> str | None:
         """Why this worker should be restarted (a model run stuck for `hung_after_ms` past its deadline), or None."""
         limit_s = self.settings.hung_after_ms / 1000.0
-        hung = [reason for batcher in self.batchers.values()
-                if batcher.stuck_for_s() > limit_s and (reason := batcher.stuck_reason())]
+        hung = [
+            reason
+            for batcher in self.batchers.values()
+            if batcher.stuck_for_s() > limit_s and (reason := batcher.stuck_reason())
+        ]
         return "; ".join(hung) if hung else None
 
     def tile_size(self, name: str) -> int:
@@ -173,8 +182,10 @@ class Engine:
 
         spec = self.models["fields"].manifest.field_model
         assert spec is not None  # checked at load (_check_contract)
-        return then(self.batchers["fields"].submit(tiles),
-                    lambda out: field_planes(np.asarray(out["fields"], np.float32), spec.classes))
+        return then(
+            self.batchers["fields"].submit(tiles),
+            lambda out: field_planes(np.asarray(out["fields"], np.float32), spec.classes),
+        )
 
     def submit_clusters(self, tiles: np.ndarray) -> Future[tuple[np.ndarray, np.ndarray]]:
         """uint8 [N, T, T, 3] -> (q [N, K] soft assignments, embedding [N, D]), through the shared batcher."""

@@ -30,8 +30,13 @@ class JsonRouterErrors:
                     text = "Not Found" if status == 404 else "Method Not Allowed"
                     body = json.dumps({"error": f"{text}: {scope['method']} {scope['path']}", "status": status})
                     rewriting["body"] = body.encode()
-                    kept = [(k, v) for k, v in message.get("headers", []) if k not in (b"content-type", b"content-length")]
-                    kept += [(b"content-type", b"application/json"), (b"content-length", str(len(rewriting["body"])).encode())]
+                    kept = [
+                        (k, v) for k, v in message.get("headers", []) if k not in (b"content-type", b"content-length")
+                    ]
+                    kept += [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(rewriting["body"])).encode()),
+                    ]
                     await send({**message, "headers": kept})
                     return
             if rewriting and message["type"] == "http.response.body":

@@ -17,7 +17,13 @@ from serving.request_body import OptionsT, form_value, media_type, parse_options
 from serving.schemas import ApiError, TileIn
 
 RAW_TYPES = (
-    "image/png", "image/jpeg", "image/jpg", "image/tiff", "image/tif", "image/webp", "application/octet-stream"
+    "image/png",
+    "image/jpeg",
+    "image/jpg",
+    "image/tiff",
+    "image/tif",
+    "image/webp",
+    "application/octet-stream",
 )
 QUERY_FLAGS = frozenset({"format"})
 
@@ -62,7 +68,9 @@ def _query_values(request: Request, model: type[BaseModel]) -> dict[str, object]
     return values
 
 
-def _from_json(body: bytes, options_model: type[OptionsT], query: dict[str, object]) -> tuple[list[TileUpload], OptionsT]:
+def _from_json(
+    body: bytes, options_model: type[OptionsT], query: dict[str, object]
+) -> tuple[list[TileUpload], OptionsT]:
     """JSON parsing and base64 decoding: CPU work, run in a worker thread (never on the event loop)."""
     try:
         payload = json.loads(body)

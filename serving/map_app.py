@@ -43,8 +43,10 @@ def content_security_policy(settings: ServeSettings) -> str:
         parts = urlsplit(settings.map_basemap_url.replace("{s}", "a"))
         host = parts.netloc.replace("a.", "*.", 1) if "{s}" in settings.map_basemap_url else parts.netloc
         images += f" {parts.scheme}://{host}"
-    return ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-            f"img-src {images}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        f"img-src {images}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    )
 
 
 class SecurityHeaders:
@@ -77,8 +79,9 @@ def _error(status: int, message: str) -> JSONResponse:
 
 
 def _page(name: str) -> Response:
-    return FileResponse(STATIC / "map" / name, media_type="text/html; charset=utf-8",
-                        headers={"Cache-Control": "no-cache"})
+    return FileResponse(
+        STATIC / "map" / name, media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )
 
 
 def _dec_manifest() -> Manifest | None:
@@ -110,14 +113,16 @@ def build_map_app(settings: ServeSettings) -> ASGIApp:
         if settings.map_basemap_url:
             basemap = {"url": settings.map_basemap_url, "attribution": settings.map_basemap_attribution or ""}
         engine = _service().engine
-        return JSONResponse({
-            "basemap": basemap,
-            "max_scene_bytes": settings.max_scene_bytes,
-            "max_upload_bytes": settings.max_upload_bytes,
-            "max_scenes": settings.max_scenes,
-            "max_scene_queue": settings.max_scene_queue,
-            "models": sorted(engine.models),
-        })
+        return JSONResponse(
+            {
+                "basemap": basemap,
+                "max_scene_bytes": settings.max_scene_bytes,
+                "max_upload_bytes": settings.max_upload_bytes,
+                "max_scenes": settings.max_scenes,
+                "max_scene_queue": settings.max_scene_queue,
+                "models": sorted(engine.models),
+            }
+        )
 
     async def queue(request: Request) -> Response:
         try:
@@ -133,18 +138,26 @@ def build_map_app(settings: ServeSettings) -> ASGIApp:
         if manifest is None or manifest.n_clusters is None:
             return _error(503, "the DEC model is not loaded: no clusters to show")
         counts = _tile_counts(gallery)
-        items = [{
-            "cluster": k,
-            "name": manifest.cluster_name(k),
-            "land_cover": manifest.land_cover(k),
-            "cropland": manifest.is_cropland_cluster(k),
-            "is_arable": manifest.is_arable_cluster(k),
-            "n_tiles": counts.get(k),
-            "sample": f"api/gallery/{k}.png" if gallery and (gallery / f"cluster_{k:03d}.png").is_file()
-            else None,
-        } for k in range(manifest.n_clusters)]
-        return JSONResponse({"model_version": manifest.version, "n_clusters": manifest.n_clusters,
-                             "samples": gallery is not None, "clusters": items})
+        items = [
+            {
+                "cluster": k,
+                "name": manifest.cluster_name(k),
+                "land_cover": manifest.land_cover(k),
+                "cropland": manifest.is_cropland_cluster(k),
+                "is_arable": manifest.is_arable_cluster(k),
+                "n_tiles": counts.get(k),
+                "sample": f"api/gallery/{k}.png" if gallery and (gallery / f"cluster_{k:03d}.png").is_file() else None,
+            }
+            for k in range(manifest.n_clusters)
+        ]
+        return JSONResponse(
+            {
+                "model_version": manifest.version,
+                "n_clusters": manifest.n_clusters,
+                "samples": gallery is not None,
+                "clusters": items,
+            }
+        )
 
     async def cluster_sample(request: Request) -> Response:
         k = request.path_params["cluster"]
@@ -153,13 +166,15 @@ def build_map_app(settings: ServeSettings) -> ASGIApp:
             return _error(404, f"no sample tiles for cluster {k} (set AGRILAND_GALLERY_DIR to a run's galleries/)")
         return FileResponse(path, media_type="image/png")
 
-    app = Starlette(routes=[
-        Route("/", index),
-        Route("/gallery", gallery_page),
-        Route("/api/config", config),
-        Route("/api/queue", queue),
-        Route("/api/gallery", clusters),
-        Route("/api/gallery/{cluster:int}.png", cluster_sample),
-        Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ])
+    app = Starlette(
+        routes=[
+            Route("/", index),
+            Route("/gallery", gallery_page),
+            Route("/api/config", config),
+            Route("/api/queue", queue),
+            Route("/api/gallery", clusters),
+            Route("/api/gallery/{cluster:int}.png", cluster_sample),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+    )
     return SecurityHeaders(app, content_security_policy(settings))

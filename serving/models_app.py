@@ -19,17 +19,19 @@ def models_report(engine: Any) -> dict[str, Any]:
     served = []
     for name, model in sorted(engine.models.items()):
         manifest = model.manifest
-        served.append({
-            "name": name,
-            "variant": manifest.variant,
-            "version": manifest.version,
-            "task": manifest.task,
-            "tile_size": manifest.tile_size,
-            "n_clusters": manifest.n_clusters,
-            "provider": model.provider,
-            "onnx_sha256": manifest.onnx_sha256,
-            "created_at": manifest.created_at.isoformat(),
-        })
+        served.append(
+            {
+                "name": name,
+                "variant": manifest.variant,
+                "version": manifest.version,
+                "task": manifest.task,
+                "tile_size": manifest.tile_size,
+                "n_clusters": manifest.n_clusters,
+                "provider": model.provider,
+                "onnx_sha256": manifest.onnx_sha256,
+                "created_at": manifest.created_at.isoformat(),
+            }
+        )
     return {"models": served, "not_loaded": dict(sorted(engine.errors.items()))}
 
 

@@ -56,8 +56,9 @@ def raw_options(query: list[tuple[str, str]]) -> RawOptions:
 
 def _shape_from_query(text: str | None) -> tuple[int, ...]:
     if not text:
-        raise ApiError(400, "a raw application/octet-stream body needs ?shape=N,H,W,3 (or send .npy as "
-                            "application/x-npy)")
+        raise ApiError(
+            400, "a raw application/octet-stream body needs ?shape=N,H,W,3 (or send .npy as application/x-npy)"
+        )
     try:
         shape = tuple(int(part) for part in text.split(","))
     except ValueError as err:
@@ -92,23 +93,30 @@ def _check_shape(shape: tuple[int, ...], tile_size: int, max_tiles: int, max_byt
         raise ApiError(400 if any(n <= 0 for n in shape) else 413, f"shape {list(shape)} has a dimension out of range")
     n, height, width, _ = shape
     if (height, width) != (tile_size, tile_size):
-        raise ApiError(400, f"tiles are {height}x{width}; the raw path takes the model's {tile_size}x{tile_size} "
-                            "tiles exactly (other sizes: POST /segment or /cluster, which pad or resize)")
+        raise ApiError(
+            400,
+            f"tiles are {height}x{width}; the raw path takes the model's {tile_size}x{tile_size} "
+            "tiles exactly (other sizes: POST /segment or /cluster, which pad or resize)",
+        )
     if n > max_tiles:
         raise ApiError(413, f"{n} tiles in one request; the limit is {max_tiles} (AGRILAND_MAX_TILES)")
     if n * height * width * 3 > max_bytes:
         raise ApiError(413, f"{n * height * width * 3} bytes of tiles; the limit is {max_bytes}")
 
 
-def raw_tiles(body: bytes, content_type: str, options: RawOptions, tile_size: int, max_tiles: int,
-                max_bytes: int) -> RawTiles:
+def raw_tiles(
+    body: bytes, content_type: str, options: RawOptions, tile_size: int, max_tiles: int, max_bytes: int
+) -> RawTiles:
     """The body as a uint8 [N, T, T, 3] view (no copy); every problem is a 4xx ApiError."""
     if not body:
         raise ApiError(400, "empty request body; send uint8 NHWC tiles as application/octet-stream or .npy")
     is_npy = content_type in NPY_TYPES or body.startswith(NPY_MAGIC)
     if content_type not in (*NPY_TYPES, RAW_TYPE):
-        raise ApiError(415, f"unsupported content type {content_type or '(none)'!r}; use application/octet-stream "
-                            "(with ?shape=N,H,W,3) or application/x-npy")
+        raise ApiError(
+            415,
+            f"unsupported content type {content_type or '(none)'!r}; use application/octet-stream "
+            "(with ?shape=N,H,W,3) or application/x-npy",
+        )
     if is_npy:
         if options.shape is not None:
             raise ApiError(400, "a .npy body carries its own shape; leave out ?shape=")
@@ -120,8 +128,11 @@ def raw_tiles(body: bytes, content_type: str, options: RawOptions, tile_size: in
     _check_shape(shape, tile_size, max_tiles, max_bytes)
     expected = int(np.prod(shape))
     if len(body) - offset != expected:
-        raise ApiError(400, f"the body holds {len(body) - offset} bytes of tiles; shape {list(shape)} as uint8 "
-                            f"needs exactly {expected}")
+        raise ApiError(
+            400,
+            f"the body holds {len(body) - offset} bytes of tiles; shape {list(shape)} as uint8 "
+            f"needs exactly {expected}",
+        )
     tiles = np.frombuffer(body, dtype=np.uint8, count=expected, offset=offset).reshape(shape)
     answer_npy = options.format == "npy" if options.format is not None else is_npy
     return RawTiles(tiles, answer_npy)

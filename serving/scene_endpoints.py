@@ -40,9 +40,17 @@ GEOJSON = "application/geo+json"
 
 def scene_request(options: SegmentSceneOptions) -> SceneRequest:
     """The scene request of a /segment_scene form (the same type `agriland segment` and `agriland batch` build)."""
-    return SceneRequest(mask_mode=options.mask_mode, quality=options.quality, threshold=options.threshold,
-                        overlap=options.overlap, sieve_px=options.sieve_px, bands=options.bands,
-                        scaling=options.scaling, simplify=options.simplify, min_area_ha=options.min_area_ha)
+    return SceneRequest(
+        mask_mode=options.mask_mode,
+        quality=options.quality,
+        threshold=options.threshold,
+        overlap=options.overlap,
+        sieve_px=options.sieve_px,
+        bands=options.bands,
+        scaling=options.scaling,
+        simplify=options.simplify,
+        min_area_ha=options.min_area_ha,
+    )
 
 
 def resolve(options: SegmentSceneOptions, manifest: Manifest, batch_size: int) -> ResolvedScene:
@@ -62,8 +70,13 @@ def scene_ticket(request: Request) -> str | None:
 
 
 def _segment_answer(
-    upload: SceneUpload, options: SegmentSceneOptions, predict: ScenePredict, scene: ResolvedScene,
-    manifest: Manifest, settings: ServeSettings, folder: Path,
+    upload: SceneUpload,
+    options: SegmentSceneOptions,
+    predict: ScenePredict,
+    scene: ResolvedScene,
+    manifest: Manifest,
+    settings: ServeSettings,
+    folder: Path,
 ) -> Response:
     """Segment, vectorise and encode the answer (runs in the worker thread) with the windowed engine that
     `agriland segment` and `agriland batch` use: the spooled file is read window by window, sieved, and the
@@ -74,15 +87,24 @@ def _segment_answer(
     cog = folder / f"{upload.path.stem}_{options.product}.tif"
     try:
         result = segment_file(
-            upload.path, predict, scene, {options.product: cog} if raster else {},
-            limits=SceneLimits(max_pixels=settings.max_scene_pixels), vectorise=options.format != "geotiff",
+            upload.path,
+            predict,
+            scene,
+            {options.product: cog} if raster else {},
+            limits=SceneLimits(max_pixels=settings.max_scene_pixels),
+            vectorise=options.format != "geotiff",
             max_polygons=settings.max_polygons,
             preview_side=PREVIEW_SIDE if options.include_preview and options.format == "json" else 0,
         )
     except TooManyPolygons as err:
         raise too_many_polygons(err, options) from err
-    log.info("%s: %d tiles in %d batches, %.1f s", result.name, result.stats.n_tiles, predict.batches,
-             time.monotonic() - started)
+    log.info(
+        "%s: %d tiles in %d batches, %.1f s",
+        result.name,
+        result.stats.n_tiles,
+        predict.batches,
+        time.monotonic() - started,
+    )
     if options.format == "geotiff":
         headers = {"Content-Disposition": f'attachment; filename="{cog.name}"'}
         if result.radiometry is not None:  # also in the file's AGRILAND_RADIOMETRY tag
@@ -90,9 +112,13 @@ def _segment_answer(
         return Response(cog.read_bytes(), media_type="image/tiff", headers=headers)
     geojson = polygons_geojson(result.polygons)
     if options.format == "geojson":  # RFC 7946 allows foreign members: the facts a GIS user needs
-        geojson["agriland"] = {"model": manifest.name, "model_version": manifest.version, "name": result.name,
-                               "summary": result.summary.model_dump(),
-                               "radiometry": None if result.radiometry is None else result.radiometry.model_dump()}
+        geojson["agriland"] = {
+            "model": manifest.name,
+            "model_version": manifest.version,
+            "name": result.name,
+            "summary": result.summary.model_dump(),
+            "radiometry": None if result.radiometry is None else result.radiometry.model_dump(),
+        }
         return Response(_dumps(geojson), media_type=GEOJSON)
     params = scene.params
     body = SegmentSceneResponse(
@@ -110,8 +136,11 @@ def _segment_answer(
         radiometry=result.radiometry,
         polygons=geojson,
         mask_geotiff_base64=base64.b64encode(cog.read_bytes()).decode("ascii") if options.include_mask else None,
-        preview=None if result.preview is None else web_preview(
-            result.preview[0], result.preview[2], result.crs, result.transform, result.height, result.width),
+        preview=None
+        if result.preview is None
+        else web_preview(
+            result.preview[0], result.preview[2], result.crs, result.transform, result.height, result.width
+        ),
         polygons_geoparquet_base64=geoparquet_base64(geojson) if options.include_geoparquet else None,
     )
     return Response(body.model_dump_json(), media_type="application/json")
@@ -126,8 +155,13 @@ def too_many_polygons(err: TooManyPolygons, options: SegmentSceneOptions) -> Api
         f"sieve_px={options.sieve_px}, over this server's limit of {err.limit:,} per answer "
         "(AGRILAND_MAX_POLYGONS); raise min_area_ha or sieve_px, ask for format=geotiff (the mask raster), "
         "or run it offline with `agriland segment` or `agriland batch`, which write every polygon to a file",
-        detail={"n_polygons": err.count, "exact": err.exact, "max_polygons": err.limit,
-                "min_area_ha": options.min_area_ha, "sieve_px": options.sieve_px},
+        detail={
+            "n_polygons": err.count,
+            "exact": err.exact,
+            "max_polygons": err.limit,
+            "min_area_ha": options.min_area_ha,
+            "sieve_px": options.sieve_px,
+        },
     )
 
 
@@ -145,7 +179,9 @@ async def segment_scene_handler(request: Request, engine: Engine, settings: Serv
         scene = resolve(options, model.manifest, settings.max_batch_size)
 
         def work(cancelled: threading.Event) -> Response:
-            predict = ScenePredict(submit, cancelled, settings.max_latency_ms / 1000.0, settings.run_timeout_ms / 1000.0)
+            predict = ScenePredict(
+                submit, cancelled, settings.max_latency_ms / 1000.0, settings.run_timeout_ms / 1000.0
+            )
             return _segment_answer(upload, options, predict, scene, model.manifest, settings, folder)
 
         return await run_scene(engine.scene_queue, work)
@@ -163,8 +199,9 @@ async def cluster_scene_handler(request: Request, engine: Engine, settings: Serv
 
         def work(cancelled: threading.Event) -> Response:
             check_upload(upload, settings.max_scene_pixels)
-            predict = ScenePredict(submit_q, cancelled, settings.max_latency_ms / 1000.0,
-                                   settings.run_timeout_ms / 1000.0)
+            predict = ScenePredict(
+                submit_q, cancelled, settings.max_latency_ms / 1000.0, settings.run_timeout_ms / 1000.0
+            )
             pixels = PixelSpec(model.manifest.radiometry, scaling=options.scaling)
             limits = SceneLimits(max_pixels=settings.max_scene_pixels)
             with GeoTiffSource(upload.path, options.bands, pixels, limits) as source:

@@ -28,8 +28,15 @@ def preview_step(height: int, width: int, max_side: int = PREVIEW_SIDE) -> int:
     return max(1, -(-max(height, width) // max_side))
 
 
-def web_preview(rgb: np.ndarray, valid: np.ndarray, crs: CRS, transform: Affine, height: int, width: int,
-                max_side: int = PREVIEW_SIDE) -> ScenePreview:
+def web_preview(
+    rgb: np.ndarray,
+    valid: np.ndarray,
+    crs: CRS,
+    transform: Affine,
+    height: int,
+    width: int,
+    max_side: int = PREVIEW_SIDE,
+) -> ScenePreview:
     """Warp a decimated scene preview (uint8 [h, w, 3] + valid) to EPSG:3857 and encode it as a PNG."""
     step = preview_step(height, width, max_side)
     src_transform = transform * Affine.scale(step)
@@ -38,15 +45,27 @@ def web_preview(rgb: np.ndarray, valid: np.ndarray, crs: CRS, transform: Affine,
     west, south, east, north = array_bounds(h, w, src_transform)
     dst_transform, dst_w, dst_h = calculate_default_transform(crs, WEB_MERCATOR, w, h, west, south, east, north)
     out = np.zeros((4, dst_h, dst_w), np.uint8)
-    reproject(np.moveaxis(rgba, -1, 0), out, src_transform=src_transform, src_crs=crs,
-              dst_transform=dst_transform, dst_crs=WEB_MERCATOR, resampling=Resampling.nearest, src_nodata=None,
-              dst_nodata=0)
+    reproject(
+        np.moveaxis(rgba, -1, 0),
+        out,
+        src_transform=src_transform,
+        src_crs=crs,
+        dst_transform=dst_transform,
+        dst_crs=WEB_MERCATOR,
+        resampling=Resampling.nearest,
+        src_nodata=None,
+        dst_nodata=0,
+    )
     mwest, msouth, meast, mnorth = array_bounds(dst_h, dst_w, dst_transform)
     lon0, lat0, lon1, lat1 = transform_bounds(WEB_MERCATOR, "EPSG:4326", mwest, msouth, meast, mnorth)
     buffer = io.BytesIO()
     Image.fromarray(np.moveaxis(out, 0, -1), "RGBA").save(buffer, format="PNG", optimize=False)
-    return ScenePreview(png_base64=base64.b64encode(buffer.getvalue()).decode("ascii"),
-                        bounds=[[lat0, lon0], [lat1, lon1]], width=dst_w, height=dst_h)
+    return ScenePreview(
+        png_base64=base64.b64encode(buffer.getvalue()).decode("ascii"),
+        bounds=[[lat0, lon0], [lat1, lon1]],
+        width=dst_w,
+        height=dst_h,
+    )
 
 
 def geoparquet_base64(collection: dict) -> str:

@@ -45,8 +45,11 @@ def parse_ticket(value: str | None) -> str | None:
     if value is None:
         return None
     if not _TICKET.fullmatch(value):
-        raise ApiError(400, "X-Agriland-Ticket must be 8-64 letters, digits, '-' or '_' (a random id the client "
-                       "chooses to read its place in the scene queue)")
+        raise ApiError(
+            400,
+            "X-Agriland-Ticket must be 8-64 letters, digits, '-' or '_' (a random id the client "
+            "chooses to read its place in the scene queue)",
+        )
     return value
 
 
@@ -82,7 +85,8 @@ class SceneQueue:
             raise ApiError(409, f"a scene with ticket {ticket} is already queued or running; use a new ticket")
         if len(self._entries) >= self.max_running + self.max_waiting:
             raise ApiError(
-                503, f"the scene queue is full: {self.running} scene(s) running and {self.waiting} waiting (limit "
+                503,
+                f"the scene queue is full: {self.running} scene(s) running and {self.waiting} waiting (limit "
                 f"{self.max_running} running + {self.max_waiting} waiting per worker, AGRILAND_MAX_SCENES and "
                 "AGRILAND_MAX_SCENE_QUEUE); retry after the Retry-After seconds",
                 retry_after_s=self.retry_after_s(),
@@ -121,6 +125,13 @@ class SceneQueue:
         place = None
         if entry is not None and not entry.running:
             place = 1 + sum(not e.running for e in self._entries[: self._entries.index(entry)])
-        return {"ticket": ticket, "state": state, "position": place, "running": self.running,
-                "waiting": self.waiting, "max_running": self.max_running, "max_waiting": self.max_waiting,
-                "retry_after_s": self.retry_after_s()}
+        return {
+            "ticket": ticket,
+            "state": state,
+            "position": place,
+            "running": self.running,
+            "waiting": self.waiting,
+            "max_running": self.max_running,
+            "max_waiting": self.max_waiting,
+            "retry_after_s": self.retry_after_s(),
+        }

@@ -120,8 +120,7 @@ def check_upload(upload: SceneUpload, max_pixels: int) -> None:
         pixels = 0  # the scene reader explains what is wrong with it
     if pixels > max_pixels:
         raise ApiError(
-            413, f"{upload.path.name} has {pixels:,} pixels, over the scene limit of {max_pixels:,}; cut it into "
+            413,
+            f"{upload.path.name} has {pixels:,} pixels, over the scene limit of {max_pixels:,}; cut it into "
             "smaller scenes",
         )
-
-

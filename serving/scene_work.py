@@ -66,8 +66,9 @@ class ScenePredict:
             except TimeoutError as err:
                 if future is not None:
                     future.cancel()
-                raise RunTimeout(f"a scene batch got no answer in {self.wait_s:.0f} s; the model or the server "
-                                 "is stuck") from err
+                raise RunTimeout(
+                    f"a scene batch got no answer in {self.wait_s:.0f} s; the model or the server is stuck"
+                ) from err
 
 
 async def run_scene(queue: SceneQueue, work: Callable[[threading.Event], Any]) -> Any:

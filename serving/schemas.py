@@ -30,11 +30,17 @@ class TileIn(BaseModel):
     name: str | None = Field(default=None, max_length=256, description="echoed back in the result")
 
 
-BANDS_HELP = "R,G,B band numbers (1-based) like 4,3,2, or a preset: " + ", ".join(BAND_PRESETS) + " (default 1,2,3; 4,3,2 for 12/13-band Sentinel-2 stacks)"
+BANDS_HELP = (
+    "R,G,B band numbers (1-based) like 4,3,2, or a preset: "
+    + ", ".join(BAND_PRESETS)
+    + " (default 1,2,3; 4,3,2 for 12/13-band Sentinel-2 stacks)"
+)
 
 
-SCALING_HELP = ("16-bit/float bands: reflectance (DN/10000, rendered as the model's training tiles) or a 2-98 % "
-                 "percentile stretch; default: the model manifest's radiometry")
+SCALING_HELP = (
+    "16-bit/float bands: reflectance (DN/10000, rendered as the model's training tiles) or a 2-98 % "
+    "percentile stretch; default: the model manifest's radiometry"
+)
 
 
 def check_bands(value: str | None) -> str | None:
@@ -54,8 +60,13 @@ class PixelOptions(BaseModel):
     bands: str | None = Field(default=None, description=BANDS_HELP)
     scaling: Literal["reflectance", "percentile"] | None = Field(default=None, description=SCALING_HELP)
     # ge, not gt: OpenAPI 3.0 (BentoML's /docs.json) has no numeric exclusiveMinimum
-    gsd: float | None = Field(default=None, ge=0.001, le=10000, description="metres per pixel of the tile; it is "
-                              "resampled to the model's ground resolution (manifest radiometry.gsd_m) first")
+    gsd: float | None = Field(
+        default=None,
+        ge=0.001,
+        le=10000,
+        description="metres per pixel of the tile; it is "
+        "resampled to the model's ground resolution (manifest radiometry.gsd_m) first",
+    )
 
     @field_validator("bands")
     @classmethod
@@ -80,17 +91,28 @@ class SegmentOptions(PixelOptions):
     fit: Literal["auto", "pad", "resize"] = Field(
         default="auto", description="auto pads tiles up to the model size and resizes larger ones"
     )
-    include_probability: bool = Field(default=True, description="add the mean arable probability (a ranking score that does not depend on the cut)")
+    include_probability: bool = Field(
+        default=True, description="add the mean arable probability (a ranking score that does not depend on the cut)"
+    )
     mask_mode: Literal["fields", "threshold"] = Field(
-        default="fields", description="fields: one 4-connected mask region per field (touching fields are split by "
+        default="fields",
+        description="fields: one 4-connected mask region per field (touching fields are split by "
         "a 1-px line), from the field model where the service has one, else the probability snapped to colour "
-        "edges; threshold: the U-Net's plain cut")
+        "edges; threshold: the U-Net's plain cut",
+    )
     crop_veto: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="with a field model: answer only the fields whose mean U-Net arable "
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="with a field model: answer only the fields whose mean U-Net arable "
         "probability reaches this (default: the U-Net's field_threshold, so a tile's arable_fraction ranks cropland; "
-        "0: every field the field model finds, as /segment_scene answers; docs/field_evaluation.md has the trade-off)")
-    include_fields: bool = Field(default=False, description="add the instance mask (16-bit PNG, 0 = not field, "
-                                 "k = field k) and per-field id, pixels, hectares and confidence")
+        "0: every field the field model finds, as /segment_scene answers; docs/field_evaluation.md has the trade-off)",
+    )
+    include_fields: bool = Field(
+        default=False,
+        description="add the instance mask (16-bit PNG, 0 = not field, "
+        "k = field k) and per-field id, pixels, hectares and confidence",
+    )
     mask_encoding: Literal["both", "png", "rle"] = Field(
         default="both", description="which mask encodings the JSON answer carries (each one costs time to compute)"
     )
@@ -111,11 +133,16 @@ class ClusterResult(BaseModel):
     cluster: int
     confidence: float = Field(description="soft-assignment probability of the chosen cluster")
     cluster_name: str | None = Field(description="from the manifest's cluster names; null when unnamed")
-    land_cover: str | None = Field(default=None, description="the cluster's land cover: annual_crop, "
-                                   "permanent_crop, cropland, pasture, forest, water, built_up, ... (from its name)")
+    land_cover: str | None = Field(
+        default=None,
+        description="the cluster's land cover: annual_crop, "
+        "permanent_crop, cropland, pasture, forest, water, built_up, ... (from its name)",
+    )
     cropland: bool = Field(default=False, description="annual or permanent crops (the manifest's cropland_classes)")
-    is_arable: bool = Field(description="FAO arable land: annual (temporary) crops only; permanent crops such as "
-                            "orchards and vineyards are cropland but not arable (the manifest's arable_classes)")
+    is_arable: bool = Field(
+        description="FAO arable land: annual (temporary) crops only; permanent crops such as "
+        "orchards and vineyards are cropland but not arable (the manifest's arable_classes)"
+    )
     top_k: list[ClusterScore]
     embedding: list[float] | None = None
 
@@ -159,8 +186,11 @@ class SegmentResult(BaseModel):
     )
     mask_rle: RleMask | None = Field(default=None, description="run-length mask (mask_encoding both/rle)")
     n_fields: int = Field(description="4-connected regions of the mask: the fields answered")
-    instances_png_base64: str | None = Field(default=None, description="with include_fields: 16-bit grayscale "
-                                             "PNG, 0 = not field, k = field k (the `fields` entry with id k)")
+    instances_png_base64: str | None = Field(
+        default=None,
+        description="with include_fields: 16-bit grayscale "
+        "PNG, 0 = not field, k = field k (the `fields` entry with id k)",
+    )
     fields: list[TileField] = Field(default_factory=list, description="with include_fields: one entry per field")
 
 

@@ -53,30 +53,50 @@ async def segment_handler(request: Request, engine: Engine, settings: ServeSetti
     model = engine.models["unet"]
     limits = tile_limits(settings, model.tile_size)
     prepared = await run_sized(
-        _decode_cost(uploads, options), prepare_tiles, uploads, model.tile_size, options.fit, limits,
-        limits.max_side, pixel_spec(options, model.manifest), options.gsd,
+        _decode_cost(uploads, options),
+        prepare_tiles,
+        uploads,
+        model.tile_size,
+        options.fit,
+        limits,
+        limits.max_side,
+        pixel_spec(options, model.manifest),
+        options.gsd,
     )
     probabilities = await engine.predict_masks(prepared.batch)
     model_fields = await _model_fields(engine, prepared, options, model.manifest.radiometry.gsd_m)
-    encodings: frozenset[str] | None = frozenset() if want_png else None  # the PNG answer encodes its one mask below, once
+    encodings: frozenset[str] | None = (
+        frozenset() if want_png else None
+    )  # the PNG answer encodes its one mask below, once
     # field delineation (watershed, CIELAB) takes ~6 ms per 64 px tile: never on the event loop; the plain cut
     # and the encodings of a few tiles take well under a millisecond: inline
     cost = (1 << 40) if options.mask_mode == "fields" else probabilities.nbytes // 4
     results, masks = await run_sized(
-        cost, segment_results, probabilities, prepared, options, model.manifest, encodings, model_fields,
+        cost,
+        segment_results,
+        probabilities,
+        prepared,
+        options,
+        model.manifest,
+        encodings,
+        model_fields,
     )
     if want_png:
         headers = {"X-Arable-Fraction": f"{results[0].arable_fraction:.6f}", "X-Threshold": str(results[0].threshold)}
         return Response(mask_png(masks[0]), media_type="image/png", headers=headers)
     name = "unet" if model_fields is None else "unet+fields"
-    version = model.manifest.version if model_fields is None else (
-        f"{model.manifest.version}+{engine.models['fields'].manifest.version}")
+    version = (
+        model.manifest.version
+        if model_fields is None
+        else (f"{model.manifest.version}+{engine.models['fields'].manifest.version}")
+    )
     body = SegmentResponse(model=name, model_version=version, results=results)
     return Response(body.model_dump_json(exclude_none=False, exclude=_unasked(options)), media_type="application/json")
 
 
-async def _model_fields(engine: Engine, prepared: PreparedTiles, options: SegmentOptions,
-                        default_gsd: float) -> list[Fields] | None:
+async def _model_fields(
+    engine: Engine, prepared: PreparedTiles, options: SegmentOptions, default_gsd: float
+) -> list[Fields] | None:
     """The field model's fields of every tile (at the tile's own size) when it answers this mask mode, else None.
 
     The arable probability (`mean_probability`) stays the U-Net's; the mask and the fields are the field model's."""
@@ -91,7 +111,9 @@ async def _model_fields(engine: Engine, prepared: PreparedTiles, options: Segmen
     except AgrilandError as err:  # an image too large at the field model's working resolution
         raise ApiError(413, str(err)) from err
     planes = await engine.predict_field_planes(tiles.batch)
-    valids = [np.asarray(source.any(axis=-1)) for source in prepared.sources]  # all-zero pixels are nodata, as in scenes
+    valids = [
+        np.asarray(source.any(axis=-1)) for source in prepared.sources
+    ]  # all-zero pixels are nodata, as in scenes
     answered = await run_sized(1 << 40, fields_of_tiles, planes, tiles, spec, valids)
     return [found for found, _ in answered]
 
@@ -110,8 +132,15 @@ async def cluster_handler(request: Request, engine: Engine, settings: ServeSetti
     model = engine.models["dec"]
     limits = tile_limits(settings, model.tile_size)
     prepared = await run_sized(
-        _decode_cost(uploads, options), prepare_tiles, uploads, model.tile_size, options.fit, limits,
-        limits.max_side, pixel_spec(options, model.manifest), options.gsd,
+        _decode_cost(uploads, options),
+        prepare_tiles,
+        uploads,
+        model.tile_size,
+        options.fit,
+        limits,
+        limits.max_side,
+        pixel_spec(options, model.manifest),
+        options.gsd,
     )
     q, embedding = await engine.predict_clusters(prepared.batch)
     results = cluster_results(q, embedding, prepared, options, model.manifest)

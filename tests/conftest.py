@@ -43,12 +43,26 @@ def build_tiny_models(work: Path) -> Path:
     _agriland("synth", "--out", str(data), "--tiles", "96", "--tile-size", "64", "--seed", "3", cwd=work)
     _agriland("train-dec", *TINY_DEC_ARGS, "--data", str(data), "--run", str(work / "runs/dec"), cwd=work)
     _agriland("clusters", "name", "--from-labels", "--run", str(work / "runs/dec"), cwd=work)
-    _agriland("train-unet", *TINY_UNET_ARGS, "--data", str(data / "pairs.csv"), "--run", str(work / "runs/unet"),
-              cwd=work)
+    _agriland(
+        "train-unet", *TINY_UNET_ARGS, "--data", str(data / "pairs.csv"), "--run", str(work / "runs/unet"), cwd=work
+    )
     models = work / "models"
     for name in ("dec", "unet"):
-        _agriland("export", name, "--run", str(work / f"runs/{name}"), "--models", str(models),
-                  "--variant", "int8", "--parity-tiles", "8", "--gate-tiles", "8", cwd=work)  # tiny data
+        _agriland(
+            "export",
+            name,
+            "--run",
+            str(work / f"runs/{name}"),
+            "--models",
+            str(models),
+            "--variant",
+            "int8",
+            "--parity-tiles",
+            "8",
+            "--gate-tiles",
+            "8",
+            cwd=work,
+        )  # tiny data
     return models
 
 

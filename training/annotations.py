@@ -166,8 +166,9 @@ def region_mask(shape: dict, height: int, width: int, where: str = "region") -> 
     if x_max <= 0 or y_max <= 0 or x_min >= width or y_min >= height:
         raise AgrilandError(f"{where}: {name} lies outside the {width}x{height} image (bounds {_fmt(bbox)})")
     if x_min < 0 or y_min < 0 or x_max > width or y_max > height:
-        logger.warning("%s: %s extends past the %dx%d image (bounds %s); clipped", where, name, width, height,
-                       _fmt(bbox))
+        logger.warning(
+            "%s: %s extends past the %dx%d image (bounds %s); clipped", where, name, width, height, _fmt(bbox)
+        )
     return mask
 
 
@@ -175,9 +176,7 @@ def _fmt(bbox: tuple[float, ...]) -> str:
     return "(" + ", ".join(f"{v:g}" for v in bbox) + ")"
 
 
-def region_value(
-    region: dict, attribute: str | None, value: str | None, class_values: dict[str, int] | None
-) -> int:
+def region_value(region: dict, attribute: str | None, value: str | None, class_values: dict[str, int] | None) -> int:
     """Mask value a region paints: 0 to skip it; 255 by default; `class_values[attr value]` when mapped."""
     if attribute is None:
         return 255
@@ -265,8 +264,9 @@ def via_to_masks(
                 continue
             stem = Path(annotation.filename).stem
             if stem in stems:
-                raise AgrilandError(f"{via_json}: images {stems[stem]!r} and {annotation.filename!r} "
-                                    "would write the same mask file")
+                raise AgrilandError(
+                    f"{via_json}: images {stems[stem]!r} and {annotation.filename!r} would write the same mask file"
+                )
             stems[stem] = annotation.filename
             Image.fromarray(mask, mode="L").save(tmp / "masks" / f"{stem}.png")
             if copy_images:

@@ -29,8 +29,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="output folder (masks/, pairs.csv)")
     parser.add_argument("--attribute", help="region attribute that selects regions (e.g. landcover)")
     parser.add_argument("--value", help="attribute value to keep (e.g. arable); without it any non-empty value")
-    parser.add_argument("--class-values", type=_class_map, metavar="NAME=V,...",
-                        help="multi-class masks: attribute value -> pixel value (1-255), needs --attribute")
+    parser.add_argument(
+        "--class-values",
+        type=_class_map,
+        metavar="NAME=V,...",
+        help="multi-class masks: attribute value -> pixel value (1-255), needs --attribute",
+    )
     parser.add_argument("--copy-images", action="store_true", help="copy the images into OUT/images/")
     parser.add_argument("--skip-empty", action="store_true", help="leave out images without selected regions")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -44,9 +48,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--value and --class-values need --attribute")
     if args.value and args.class_values:
         parser.error("give either --value or --class-values, not both")
-    out = via_to_masks(args.via_json, args.images, args.out, attribute=args.attribute, value=args.value,
-                       class_values=args.class_values, copy_images=args.copy_images, skip_empty=args.skip_empty,
-                       overwrite=args.overwrite)
+    out = via_to_masks(
+        args.via_json,
+        args.images,
+        args.out,
+        attribute=args.attribute,
+        value=args.value,
+        class_values=args.class_values,
+        copy_images=args.copy_images,
+        skip_empty=args.skip_empty,
+        overwrite=args.overwrite,
+    )
     rows = sum(1 for _ in open(out / "pairs.csv")) - 1
     print(f"wrote {rows} masks to {out / 'masks'} and {out / 'pairs.csv'}")
     return 0

@@ -15,8 +15,16 @@ import tensorflow as tf
 
 # The eight flip/turn matrices (the dihedral group of the square), as row-major 2x2 [a, b, c, d].
 _DIHEDRAL = tf.constant(
-    [[1, 0, 0, 1], [-1, 0, 0, 1], [1, 0, 0, -1], [-1, 0, 0, -1],
-     [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, -1, 0], [0, -1, -1, 0]],
+    [
+        [1, 0, 0, 1],
+        [-1, 0, 0, 1],
+        [1, 0, 0, -1],
+        [-1, 0, 0, -1],
+        [0, 1, 1, 0],
+        [0, -1, 1, 0],
+        [0, 1, -1, 0],
+        [0, -1, -1, 0],
+    ],
     dtype=tf.float32,
 )
 

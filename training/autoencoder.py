@@ -69,8 +69,9 @@ def build_encoder(config: DecConfig) -> tf_keras.Model:
         x = tf_keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     else:
         x = tf_keras.layers.Flatten(name="flatten")(x)
-    x = tf_keras.layers.Dense(config.hidden_units, activation="relu", kernel_initializer="glorot_uniform",
-                              name="hidden")(x)
+    x = tf_keras.layers.Dense(
+        config.hidden_units, activation="relu", kernel_initializer="glorot_uniform", name="hidden"
+    )(x)
     z = tf_keras.layers.Dense(config.embedding_dim, kernel_initializer="glorot_uniform", name="embedding")(x)
     return tf_keras.Model(image, z, name="encoder")
 
@@ -90,12 +91,12 @@ def build_decoder(config: DecConfig) -> tf_keras.Model:
     x = tf_keras.layers.Reshape((side, side, DECODER_FILTERS[0]), name="dec_reshape")(x)
     for i, filters in enumerate(DECODER_FILTERS):
         last = i == len(DECODER_FILTERS) - 1
-        x = tf_keras.layers.Conv2DTranspose(32 if last else filters, 3, strides=2, padding="same",
-                                            name=f"dec_up{i}")(x)
+        x = tf_keras.layers.Conv2DTranspose(32 if last else filters, 3, strides=2, padding="same", name=f"dec_up{i}")(x)
         x = tf_keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"dec_up{i}_bn")(x)
         x = tf_keras.layers.LeakyReLU(0.2, name=f"dec_up{i}_act")(x)
-        x = tf_keras.layers.Conv2D(filters, 3, padding="same", name=f"dec_conv{i}",
-                                   activation="sigmoid" if last else None)(x)
+        x = tf_keras.layers.Conv2D(
+            filters, 3, padding="same", name=f"dec_conv{i}", activation="sigmoid" if last else None
+        )(x)
         if not last:
             x = tf_keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"dec_conv{i}_bn")(x)
             x = tf_keras.layers.LeakyReLU(0.2, name=f"dec_conv{i}_act")(x)
@@ -145,21 +146,31 @@ def resume_epochs(model: Autoencoder, checkpoint_dir: Path, resume: bool) -> int
     return done
 
 
-def pretraining_callbacks(checkpoint_dir: Path, config: DecConfig, initial_epoch: int,
-                           min_delta: float) -> list[tf_keras.callbacks.Callback]:
+def pretraining_callbacks(
+    checkpoint_dir: Path, config: DecConfig, initial_epoch: int, min_delta: float
+) -> list[tf_keras.callbacks.Callback]:
     """Checkpoint each epoch (weights + epochs done, for resume) and stop early on `ae_patience`."""
     callbacks: list[tf_keras.callbacks.Callback] = [
         tf_keras.callbacks.ModelCheckpoint(str(checkpoint_dir / AE_WEIGHTS), save_weights_only=True),
         _EpochState(checkpoint_dir / AE_STATE, offset=initial_epoch),
     ]
     if config.ae_patience > 0:
-        callbacks.append(tf_keras.callbacks.EarlyStopping(monitor="loss", patience=config.ae_patience,
-                                                          min_delta=min_delta, restore_best_weights=True))
+        callbacks.append(
+            tf_keras.callbacks.EarlyStopping(
+                monitor="loss", patience=config.ae_patience, min_delta=min_delta, restore_best_weights=True
+            )
+        )
     return callbacks
 
 
-def pretrain(model: Autoencoder, images: np.ndarray, config: DecConfig, checkpoint_dir: Path,
-             resume: bool = False, verbose: int = 1) -> dict[str, float]:
+def pretrain(
+    model: Autoencoder,
+    images: np.ndarray,
+    config: DecConfig,
+    checkpoint_dir: Path,
+    resume: bool = False,
+    verbose: int = 1,
+) -> dict[str, float]:
     """Adam + MSE against image/255 with checkpoints and early stopping; returns {'ae_loss', 'ae_epochs'}."""
     initial_epoch = resume_epochs(model, checkpoint_dir, resume)
     if not config.train_backbone:
@@ -170,10 +181,20 @@ def pretrain(model: Autoencoder, images: np.ndarray, config: DecConfig, checkpoi
         recalibrate_batchnorm(model.encoder, images, batch_size=max(config.ae_batch_size, 64))
         return {"ae_epochs": float(initial_epoch)}
     callbacks = pretraining_callbacks(checkpoint_dir, config, initial_epoch, min_delta=1e-5)
-    log.info("autoencoder: pretraining %s on %d tiles of %d px for up to %d epochs", config.backbone, len(images),
-             config.tile_size, config.ae_epochs)
-    history = model.autoencoder.fit(reconstruction_dataset(images, config, config.augment), epochs=config.ae_epochs,
-                                    initial_epoch=initial_epoch, callbacks=callbacks, verbose=verbose)
+    log.info(
+        "autoencoder: pretraining %s on %d tiles of %d px for up to %d epochs",
+        config.backbone,
+        len(images),
+        config.tile_size,
+        config.ae_epochs,
+    )
+    history = model.autoencoder.fit(
+        reconstruction_dataset(images, config, config.augment),
+        epochs=config.ae_epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     recalibrate_batchnorm(model.encoder, images, batch_size=max(config.ae_batch_size, 64))
     losses = history.history.get("loss", [])
     done = initial_epoch + len(losses)
@@ -193,8 +214,7 @@ def freeze_backbone(encoder: tf_keras.Model, images: np.ndarray, batch_size: int
         log.info("encoder %s: frozen after BatchNorm calibration (train_backbone=False)", backbone.name)
 
 
-def recalibrate_batchnorm(model: tf_keras.Model, images: np.ndarray, batch_size: int = 64,
-                          passes: int = 2) -> None:
+def recalibrate_batchnorm(model: tf_keras.Model, images: np.ndarray, batch_size: int = 64, passes: int = 2) -> None:
     """Re-estimate BatchNorm moving statistics on the (unaugmented) tiles with forward passes in training mode.
 
     After a short pretraining the moving averages still lag behind the weights and were gathered on augmented
@@ -203,7 +223,7 @@ def recalibrate_batchnorm(model: tf_keras.Model, images: np.ndarray, batch_size:
     forward = tf.function(lambda x: model(x, training=True))
     for _ in range(passes):
         for start in range(0, len(images), batch_size):
-            forward(tf.constant(images[start:start + batch_size]))
+            forward(tf.constant(images[start : start + batch_size]))
 
 
 def embed(encoder: tf_keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:

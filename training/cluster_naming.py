@@ -18,8 +18,9 @@ NAMES_FILE = "cluster_names.json"
 ASSIGNMENT_COLUMNS = ("index", "path", "cluster", "confidence", "label")
 
 
-def write_assignments(path: Path, paths: list[str], q: np.ndarray, labels: np.ndarray | None = None,
-                      class_names: list[str] | None = None) -> Path:
+def write_assignments(
+    path: Path, paths: list[str], q: np.ndarray, labels: np.ndarray | None = None, class_names: list[str] | None = None
+) -> Path:
     """One row per tile: index, source path, cluster id, its q (confidence) and the known label if any."""
     y = q.argmax(axis=1)
     buffer = io.StringIO()
@@ -101,8 +102,9 @@ def names_from_labels(rows: list[dict[str, str]]) -> tuple[dict[str, str], dict[
 ARABLE_NAMES: tuple[str, ...] = ("arable", "cropland", "AnnualCrop", "PermanentCrop")
 
 
-def names_from_labeled_tiles(labels: np.ndarray, class_names: list[str], clusters: np.ndarray,
-                             embeddings: np.ndarray, centroids: np.ndarray) -> tuple[dict[str, str], dict[str, str]]:
+def names_from_labeled_tiles(
+    labels: np.ndarray, class_names: list[str], clusters: np.ndarray, embeddings: np.ndarray, centroids: np.ndarray
+) -> tuple[dict[str, str], dict[str, str]]:
     """Name every cluster from a small labeled sample: the majority class of its labeled tiles, or, for a cluster
     that received none, the class of the labeled tile nearest to its centroid. Returns (names, how each was named).
     """

@@ -20,8 +20,15 @@ TSNE_DIR = "tsne"
 INDEX_FILE = "index.md"
 
 
-def tsne_plot(z: np.ndarray, assignments: np.ndarray, path: Path, title: str = "", max_points: int = 1000,
-              seed: int = 0, names: dict[str, str] | None = None) -> Path:
+def tsne_plot(
+    z: np.ndarray,
+    assignments: np.ndarray,
+    path: Path,
+    title: str = "",
+    max_points: int = 1000,
+    seed: int = 0,
+    names: dict[str, str] | None = None,
+) -> Path:
     """2-D t-SNE of the embeddings coloured by cluster, saved as a PNG (subsampled to `max_points`)."""
     rng = np.random.default_rng(seed)
     keep = np.sort(rng.choice(len(z), size=min(len(z), max_points), replace=False))
@@ -38,8 +45,9 @@ def tsne_plot(z: np.ndarray, assignments: np.ndarray, path: Path, title: str = "
     for cluster in clusters:
         sel = assignments == cluster
         label = (names or {}).get(str(int(cluster)), "")
-        ax.scatter(points[sel, 0], points[sel, 1], s=8, color=colours[int(cluster)],
-                   label=f"{int(cluster)} {label}".strip())
+        ax.scatter(
+            points[sel, 0], points[sel, 1], s=8, color=colours[int(cluster)], label=f"{int(cluster)} {label}".strip()
+        )
     if len(clusters) <= 20:
         ax.legend(loc="best", fontsize=7, markerscale=2, title="cluster")
     ax.set_title(title or "t-SNE of the DEC embedding")
@@ -69,8 +77,9 @@ def gallery_image(tiles: np.ndarray, columns: int | None = None, pad: int = 2) -
     return canvas
 
 
-def write_galleries(run_dir: Path, images: np.ndarray, q: np.ndarray, per_cluster: int = 16,
-                    names: dict[str, str] | None = None) -> Path:
+def write_galleries(
+    run_dir: Path, images: np.ndarray, q: np.ndarray, per_cluster: int = 16, names: dict[str, str] | None = None
+) -> Path:
     """One PNG per cluster (its most confident tiles) and an index.md linking them; returns the index path."""
     assignments = q.argmax(axis=1)
     final = run_dir / GALLERY_DIR
@@ -95,8 +104,9 @@ def write_galleries(run_dir: Path, images: np.ndarray, q: np.ndarray, per_cluste
             best = members[np.argsort(-q[members, cluster])][:per_cluster]
             file = f"cluster_{cluster:03d}.png"
             gallery_image(images[best]).save(staging / file)
-            lines.append(f"| {cluster} | {name} | {len(members)} | {q[members, cluster].mean():.3f} | "
-                         f"[{file}]({file}) |")
+            lines.append(
+                f"| {cluster} | {name} | {len(members)} | {q[members, cluster].mean():.3f} | [{file}]({file}) |"
+            )
         (staging / INDEX_FILE).write_text("\n".join(lines) + "\n", encoding="utf-8")
     log.info("galleries: %d clusters written to %s", q.shape[1], final)
     return final / INDEX_FILE

@@ -95,11 +95,15 @@ def _names_from_folder(run: Path, folder: Path) -> tuple[dict[str, str], dict[st
         unknown = sorted(set(labeled.class_names) - set(known))
         missing = sorted(set(known) - set(labeled.class_names))
         if missing:
-            raise AgrilandError(f"--from-labels: {folder} has no folder for class(es) {', '.join(missing)} of this "
-                                f"run's data; add a few labeled tiles of each class, or name clusters by hand")
+            raise AgrilandError(
+                f"--from-labels: {folder} has no folder for class(es) {', '.join(missing)} of this "
+                f"run's data; add a few labeled tiles of each class, or name clusters by hand"
+            )
         if unknown:
-            raise AgrilandError(f"--from-labels: class(es) {', '.join(unknown)} in {folder} are not among the classes "
-                                f"of this run's data ({', '.join(known)}); rename the folders or name by hand")
+            raise AgrilandError(
+                f"--from-labels: class(es) {', '.join(unknown)} in {folder} are not among the classes "
+                f"of this run's data ({', '.join(known)}); rename the folders or name by hand"
+            )
     counts = np.bincount(labeled.labels, minlength=len(labeled.class_names))
     if (counts == 0).any():
         empty = [labeled.class_names[i] for i in np.flatnonzero(counts == 0)]
@@ -107,8 +111,9 @@ def _names_from_folder(run: Path, folder: Path) -> tuple[dict[str, str], dict[st
     model = load_inference_model(run / MODEL_FILE)
     z, q = model.predict(labeled.images, batch_size=64, verbose=0)
     centroids = model.get_layer("q").get_weights()[0]
-    return names_from_labeled_tiles(np.asarray(labeled.labels), list(labeled.class_names), np.asarray(q).argmax(1),
-                                    np.asarray(z), centroids)
+    return names_from_labeled_tiles(
+        np.asarray(labeled.labels), list(labeled.class_names), np.asarray(q).argmax(1), np.asarray(z), centroids
+    )
 
 
 def cmd_gallery(args: argparse.Namespace) -> int:
@@ -126,8 +131,14 @@ def cmd_tsne(args: argparse.Namespace) -> int:
 
     summary, _, z, q, _ = _predict_run(args.run)
     out = args.out or args.run / TSNE_DIR / "tsne_named.png"
-    tsne_plot(z, q.argmax(axis=1), out, title="DEC embedding by cluster", names=read_cluster_names(args.run),
-              max_points=int(summary["config"].get("tsne_max_points", 1000)))
+    tsne_plot(
+        z,
+        q.argmax(axis=1),
+        out,
+        title="DEC embedding by cluster",
+        names=read_cluster_names(args.run),
+        max_points=int(summary["config"].get("tsne_max_points", 1000)),
+    )
     print(f"t-SNE: {out}")
     return 0
 
@@ -149,9 +160,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     name = sub.add_parser("name", help="name clusters: 7=arable 3=forest, or --from-labels")
     name.add_argument("pairs", nargs="*", help="ID=NAME pairs")
-    name.add_argument("--from-labels", nargs="?", const=True, default=None, metavar="FOLDER",
-                      help="name each cluster by the majority label of its tiles: alone, from the run's own labels; "
-                           "with FOLDER, from a small labeled sample there (class subfolders, e.g. 10 tiles each)")
+    name.add_argument(
+        "--from-labels",
+        nargs="?",
+        const=True,
+        default=None,
+        metavar="FOLDER",
+        help="name each cluster by the majority label of its tiles: alone, from the run's own labels; "
+        "with FOLDER, from a small labeled sample there (class subfolders, e.g. 10 tiles each)",
+    )
     name.add_argument("--models", type=Path, help="also update every exported manifest under MODELS/dec/*/")
     name.set_defaults(func=cmd_name)
     gallery = sub.add_parser("gallery", help="redraw the per-cluster galleries and index.md")

@@ -150,8 +150,14 @@ def load_pairs_csv(
             names.append((row[label_col] or "").strip())
     labels, class_names = _encode_labels(names, csv_path) if names else (None, None)
     logger.info("read %d pairs from %s", len(images), csv_path)
-    return TileData(_stack(images, tile_size, 3), _stack(masks, tile_size, None) if mask_col else None,
-                    labels, class_names, paths, _groups(rows, columns, paths))
+    return TileData(
+        _stack(images, tile_size, 3),
+        _stack(masks, tile_size, None) if mask_col else None,
+        labels,
+        class_names,
+        paths,
+        _groups(rows, columns, paths),
+    )
 
 
 def _groups(rows: list[dict[str, str]], columns: list[str], paths: list[str]) -> list[str] | None:
@@ -188,10 +194,13 @@ def load_geotiff_tiles(
     if not files:
         raise AgrilandError(f"no GeoTIFF files (.tif, .tiff) in {folder}")
     if stretch is None:
-        images = [to_tile(to_model_input(data, DEFAULT_RADIOMETRY, valid), tile_size)
-                  for data, valid in (read_geotiff(p, bands) for p in files)]
-        logger.info("read %d GeoTIFF tiles from %s (bands %s, radiometry contract)", len(files), folder,
-                    bands or (1, 2, 3))
+        images = [
+            to_tile(to_model_input(data, DEFAULT_RADIOMETRY, valid), tile_size)
+            for data, valid in (read_geotiff(p, bands) for p in files)
+        ]
+        logger.info(
+            "read %d GeoTIFF tiles from %s (bands %s, radiometry contract)", len(files), folder, bands or (1, 2, 3)
+        )
         return TileData(_stack(images, tile_size, 3), None, None, None, [str(p) for p in files])
     percentile_limits(np.zeros((0, 3)), stretch)  # refuses bad percentiles before any file is read
     rasters = [read_geotiff(p, bands) for p in files]
@@ -211,8 +220,7 @@ def load_geotiff_tiles(
             scaled = stretch_to_uint8(data.astype(np.float64), low, high)
         scaled[~valid] = 0
         images.append(to_tile(scaled, tile_size))
-    logger.info("read %d GeoTIFF tiles from %s (bands %s, stretch %s)", len(files), folder, bands or (1, 2, 3),
-                stretch)
+    logger.info("read %d GeoTIFF tiles from %s (bands %s, stretch %s)", len(files), folder, bands or (1, 2, 3), stretch)
     return TileData(_stack(images, tile_size, 3), None, None, None, [str(p) for p in files])
 
 

@@ -72,9 +72,13 @@ class DecTrainer:
             weights.append(config.gamma)
         self.train_model = tf_keras.Model(self.model.input, outputs, name="dec_train")
         self.train_model.compile(
-            optimizer=(tf_keras.optimizers.Adam(config.learning_rate) if config.optimizer == "adam"
-                       else tf_keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)),
-            loss=losses, loss_weights=weights,
+            optimizer=(
+                tf_keras.optimizers.Adam(config.learning_rate)
+                if config.optimizer == "adam"
+                else tf_keras.optimizers.SGD(config.learning_rate, momentum=config.momentum)
+            ),
+            loss=losses,
+            loss_weights=weights,
         )
 
     def predict(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -90,8 +94,13 @@ class DecTrainer:
         tmp_weights.replace(self.checkpoint_dir / DEC_WEIGHTS)
         # The optimizer's moments/momentum too, so a resumed run continues the same trajectory.
         self._optimizer_checkpoint().write(str(self.checkpoint_dir / DEC_OPTIMIZER))
-        state = {"iteration": iteration, "n_clusters": self.config.n_clusters, "gamma": self.config.gamma,
-                 "assignments": assignments.tolist(), "history": history}
+        state = {
+            "iteration": iteration,
+            "n_clusters": self.config.n_clusters,
+            "gamma": self.config.gamma,
+            "assignments": assignments.tolist(),
+            "history": history,
+        }
         tmp_state = self.checkpoint_dir / (DEC_STATE + ".tmp")
         tmp_state.write_text(json.dumps(state), encoding="utf-8")
         tmp_state.replace(self.checkpoint_dir / DEC_STATE)
@@ -109,8 +118,11 @@ class DecTrainer:
                 f"{state_path} was written for K={state.get('n_clusters')} and {len(state.get('assignments', []))} "
                 f"tiles, not K={self.config.n_clusters} and {n_tiles}; use a new --run folder or drop --resume"
             )
-        if float(state.get("gamma", 0.0)) > 0 and self.config.gamma <= 0 or (
-                self.config.gamma > 0 and float(state.get("gamma", 0.0)) <= 0):
+        if (
+            float(state.get("gamma", 0.0)) > 0
+            and self.config.gamma <= 0
+            or (self.config.gamma > 0 and float(state.get("gamma", 0.0)) <= 0)
+        ):
             raise AgrilandError(f"{state_path}: DEC and IDEC (--gamma) checkpoints are not interchangeable")
         self.train_model.load_weights(str(self.checkpoint_dir / DEC_WEIGHTS))
         if (self.checkpoint_dir / f"{DEC_OPTIMIZER}.index").is_file():
@@ -123,14 +135,24 @@ class DecTrainer:
 
     def _initialise(self, images: np.ndarray) -> np.ndarray:
         z = self.predict(images)[0]
-        log.info("DEC: k-means (K=%d, n_init=%d) on %d embeddings of size %d", self.config.n_clusters,
-                 self.config.kmeans_n_init, len(z), z.shape[1])
+        log.info(
+            "DEC: k-means (K=%d, n_init=%d) on %d embeddings of size %d",
+            self.config.n_clusters,
+            self.config.kmeans_n_init,
+            len(z),
+            z.shape[1],
+        )
         km = kmeans_init(z, self.config.n_clusters, self.config.kmeans_n_init, self.config.seed)
         self.model.get_layer("q").set_weights([km.cluster_centers_.astype(np.float32)])
         return km.labels_.astype(np.int64)
 
-    def run(self, images: np.ndarray, labels: np.ndarray | None = None, resume: bool = False,
-            on_update: UpdateHook | None = None) -> DecResult:
+    def run(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray | None = None,
+        resume: bool = False,
+        on_update: UpdateHook | None = None,
+    ) -> DecResult:
         """Self-train until fewer than `tol` of the assignments change between updates, or `max_iter`."""
         cfg, n = self.config, len(images)
         loaded = self._load(n) if resume else None
@@ -155,8 +177,12 @@ class DecTrainer:
                     entry.update(evaluate_clustering(labels, y))
                 if p is not None or not history:
                     history.append(entry)
-                    log.info("DEC: iteration %d, changed %.4f%s", iteration, delta,
-                             "".join(f", {k} {v:.3f}" for k, v in entry.items() if k in ("acc", "nmi", "ari")))
+                    log.info(
+                        "DEC: iteration %d, changed %.4f%s",
+                        iteration,
+                        delta,
+                        "".join(f", {k} {v:.3f}" for k, v in entry.items() if k in ("acc", "nmi", "ari")),
+                    )
                     if on_update is not None:
                         on_update(iteration, z, y)
                 converged = p is not None and iteration > start and delta < cfg.tol
@@ -164,8 +190,12 @@ class DecTrainer:
                 self._save(iteration, y_last, history)
                 if converged:
                     stopped_by = "tol"
-                    log.info("DEC: stopped at iteration %d: %.4f < tol %.4f of assignments changed",
-                             iteration, delta, cfg.tol)
+                    log.info(
+                        "DEC: stopped at iteration %d: %.4f < tol %.4f of assignments changed",
+                        iteration,
+                        delta,
+                        cfg.tol,
+                    )
                     break
                 if iteration >= cfg.max_iter:
                     break
@@ -180,5 +210,12 @@ class DecTrainer:
             bar.update(1)
             bar.set_postfix(loss=float(np.ravel(loss)[0]))
         bar.close()
-        return DecResult(iteration=iteration, start_iteration=start, stopped_by=stopped_by, embeddings=z, q=q,
-                         assignments=y_last, history=history)
+        return DecResult(
+            iteration=iteration,
+            start_iteration=start,
+            stopped_by=stopped_by,
+            embeddings=z,
+            q=q,
+            assignments=y_last,
+            history=history,
+        )

@@ -74,12 +74,22 @@ class DecConfig:
         if self.views not in (1, 2, 4):
             raise AgrilandError(f"views must be 1, 2 or 4, got {self.views}")
         if self.encoder_weights == "imagenet" and self.backbone not in FEATURE_BACKBONES:
-            raise AgrilandError(f"no ImageNet weights can be downloaded for {self.backbone}: pass a local weights "
-                                f"file, or use --backbone efficientnet-lite0 (weights from an installed package)")
+            raise AgrilandError(
+                f"no ImageNet weights can be downloaded for {self.backbone}: pass a local weights "
+                f"file, or use --backbone efficientnet-lite0 (weights from an installed package)"
+            )
         if self.pooling not in POOLINGS:
             raise AgrilandError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
-        positive = ("hidden_units", "embedding_dim", "ae_batch_size", "n_clusters", "kmeans_n_init",
-                    "update_interval", "batch_size", "gallery_size")
+        positive = (
+            "hidden_units",
+            "embedding_dim",
+            "ae_batch_size",
+            "n_clusters",
+            "kmeans_n_init",
+            "update_interval",
+            "batch_size",
+            "gallery_size",
+        )
         for name in positive:
             if int(getattr(self, name)) < 1:
                 raise AgrilandError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -116,25 +126,75 @@ class DecConfig:
 
 PROFILES: dict[str, DecConfig] = {
     # Seconds on a CPU: for tests and smoke checks of the whole pipeline, not for real clusters.
-    "tiny": DecConfig(tile_size=64, max_tiles=None, views=2, hidden_units=32, embedding_dim=16, ae_epochs=1,
-                      ae_batch_size=16, max_iter=4, update_interval=2, batch_size=16, n_clusters=5, tsne_every=1,
-                      gallery_size=8),
+    "tiny": DecConfig(
+        tile_size=64,
+        max_tiles=None,
+        views=2,
+        hidden_units=32,
+        embedding_dim=16,
+        ae_epochs=1,
+        ae_batch_size=16,
+        max_iter=4,
+        update_interval=2,
+        batch_size=16,
+        n_clusters=5,
+        tsne_every=1,
+        gallery_size=8,
+    ),
     # A few minutes on 2 CPU cores: frozen ImageNet EfficientNet-Lite0 features of each 64 px tile and its
     # flips, a PCA-whitening head (the closed-form linear autoencoder), then DEC with Adam 1e-4. K=50 (several
     # clusters per land-cover class) names cropland better than K=10 (docs/dec_evaluation.md).
-    "quick": DecConfig(tile_size=64, max_tiles=None, views=4, embedding_dim=64, ae_epochs=0, augment=False,
-                       optimizer="adam", learning_rate=1e-4, batch_size=256, max_iter=3000, update_interval=140,
-                       n_clusters=50, tsne_every=10),
+    "quick": DecConfig(
+        tile_size=64,
+        max_tiles=None,
+        views=4,
+        embedding_dim=64,
+        ae_epochs=0,
+        augment=False,
+        optimizer="adam",
+        learning_rate=1e-4,
+        batch_size=256,
+        max_iter=3000,
+        update_interval=140,
+        n_clusters=50,
+        tsne_every=10,
+    ),
     # The shipped release (agriland/release/dec), trained on a labelled development set: the quick recipe with the
     # linear discriminant head. On held-out EuroSAT tiles (K=50 k-means, names by majority) cropland recall rose
     # from 0.84-0.87 (PCA head) to 0.95 at a false-cropland rate of 0.01-0.02; K from 10 to 80 measured alike.
-    "release": DecConfig(tile_size=64, max_tiles=None, views=4, embedding_dim=64, ae_epochs=0, augment=False,
-                         head="lda", head_scale=0.5, optimizer="adam", learning_rate=1e-4, batch_size=256,
-                         max_iter=3000, update_interval=140, n_clusters=50, tsne_every=10),
+    "release": DecConfig(
+        tile_size=64,
+        max_tiles=None,
+        views=4,
+        embedding_dim=64,
+        ae_epochs=0,
+        augment=False,
+        head="lda",
+        head_scale=0.5,
+        optimizer="adam",
+        learning_rate=1e-4,
+        batch_size=256,
+        max_iter=3000,
+        update_interval=140,
+        n_clusters=50,
+        tsne_every=10,
+    ),
     # The workflow's sizes, for a GPU: 256 px tiles, K=100, target updated every 100 iterations.
-    "full": DecConfig(tile_size=256, max_tiles=None, views=4, embedding_dim=64, ae_epochs=0, augment=False,
-                      optimizer="adam", learning_rate=1e-4,
-                      batch_size=256, max_iter=20000, update_interval=100, n_clusters=100, tsne_every=20),
+    "full": DecConfig(
+        tile_size=256,
+        max_tiles=None,
+        views=4,
+        embedding_dim=64,
+        ae_epochs=0,
+        augment=False,
+        optimizer="adam",
+        learning_rate=1e-4,
+        batch_size=256,
+        max_iter=20000,
+        update_interval=100,
+        n_clusters=100,
+        tsne_every=20,
+    ),
 }
 
 

@@ -52,9 +52,15 @@ def evaluate(config: DecConfig, n_tiles: int, seed: int) -> dict[str, object]:
         result = DecTrainer(ae, config, Path(tmp)).run(images, labels=labels)
         rows["DEC"] = evaluate_clustering(labels, result.assignments)
         timings["DEC"] = time.monotonic() - started
-    return {"rows": rows, "timings": timings, "history": result.history, "iterations": result.iteration,
-            "stopped_by": result.stopped_by, "classes": list(LANDCOVER_CLASSES), "counts":
-            np.bincount(labels, minlength=len(LANDCOVER_CLASSES)).tolist()}
+    return {
+        "rows": rows,
+        "timings": timings,
+        "history": result.history,
+        "iterations": result.iteration,
+        "stopped_by": result.stopped_by,
+        "classes": list(LANDCOVER_CLASSES),
+        "counts": np.bincount(labels, minlength=len(LANDCOVER_CLASSES)).tolist(),
+    }
 
 
 NOTES_MARKER = "<!-- hand-written notes below this line are kept when the page is regenerated -->"
@@ -65,8 +71,7 @@ def _order_sentence(rows: dict[str, dict[str, float]]) -> str:
     ranked = sorted(rows, key=lambda name: rows[name]["acc"], reverse=True)
     expected = ["DEC", "autoencoder + k-means", "k-means on pixels"]
     verdict = "matches" if ranked == expected else "does not match"
-    return (f"Measured order by ACC: {' > '.join(ranked)}; this {verdict} the expected order "
-            f"{' > '.join(expected)}.")
+    return f"Measured order by ACC: {' > '.join(ranked)}; this {verdict} the expected order {' > '.join(expected)}."
 
 
 def render(report: dict[str, object], config: DecConfig, n_tiles: int, seed: int, command: str) -> str:
@@ -117,8 +122,7 @@ def render(report: dict[str, object], config: DecConfig, n_tiles: int, seed: int
         "|---:|---:|---:|---:|---:|",
     ]
     for h in history:
-        lines.append(f"| {int(h['iteration'])} | {h['delta']:.3f} | {h['acc']:.3f} | {h['nmi']:.3f} | "
-                     f"{h['ari']:.3f} |")
+        lines.append(f"| {int(h['iteration'])} | {h['delta']:.3f} | {h['acc']:.3f} | {h['nmi']:.3f} | {h['ari']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -127,15 +131,24 @@ def _kept_notes(path: Path) -> str:
     if not path.is_file():
         return ""
     text = path.read_text(encoding="utf-8")
-    return text[text.index(NOTES_MARKER) + len(NOTES_MARKER):].strip() if NOTES_MARKER in text else ""
+    return text[text.index(NOTES_MARKER) + len(NOTES_MARKER) :].strip() if NOTES_MARKER in text else ""
 
 
 # The synthetic section measures the workflow's own pixel autoencoder (random ResNet-50, BatchNorm-calibrated and
 # frozen, average pooling, dense head) — the pretrained-feature DEC is evaluated on real tiles (evaluation/dec_eurosat.py).
 SYNTHETIC_WORKFLOW: dict[str, object] = {
-    "backbone": "resnet50", "pooling": "avg", "train_backbone": False, "hidden_units": 256, "embedding_dim": 100,
-    "ae_epochs": 3, "ae_batch_size": 32, "optimizer": "sgd", "learning_rate": 0.001, "batch_size": 32,
-    "max_iter": 150, "update_interval": 30,
+    "backbone": "resnet50",
+    "pooling": "avg",
+    "train_backbone": False,
+    "hidden_units": 256,
+    "embedding_dim": 100,
+    "ae_epochs": 3,
+    "ae_batch_size": 32,
+    "optimizer": "sgd",
+    "learning_rate": 0.001,
+    "batch_size": 32,
+    "max_iter": 150,
+    "update_interval": 30,
 }
 
 

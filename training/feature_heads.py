@@ -33,8 +33,9 @@ def build_head_autoencoder(config: DecConfig, feature_dim: int) -> Autoencoder:
     y = tf_keras.layers.Dense(feature_dim, name="dec_features")(y)
     decoder = tf_keras.Model(z_in, y, name="decoder")
     reconstruction = tf_keras.layers.Activation("linear", name="reconstruction")(decoder(encoder.output))
-    return Autoencoder(encoder=encoder, decoder=decoder,
-                       autoencoder=tf_keras.Model(features, reconstruction, name="autoencoder"))
+    return Autoencoder(
+        encoder=encoder, decoder=decoder, autoencoder=tf_keras.Model(features, reconstruction, name="autoencoder")
+    )
 
 
 def build_pca_head(config: DecConfig, features: np.ndarray) -> tuple[Autoencoder, float]:
@@ -48,8 +49,12 @@ def build_pca_head(config: DecConfig, features: np.ndarray) -> tuple[Autoencoder
 
     dim = min(config.embedding_dim, len(features) - 1, features.shape[1])
     if dim < config.embedding_dim:
-        log.warning("PCA head: %d tiles allow at most %d components (embedding_dim %d)", len(features), dim,
-                    config.embedding_dim)
+        log.warning(
+            "PCA head: %d tiles allow at most %d components (embedding_dim %d)",
+            len(features),
+            dim,
+            config.embedding_dim,
+        )
     pca = PCA(dim, whiten=True, random_state=config.seed).fit(features)
     scale = np.sqrt(np.maximum(pca.explained_variance_, 1e-12))
     kernel = (pca.components_ / scale[:, None]).T * config.head_scale  # [F, D]
@@ -64,12 +69,17 @@ def build_pca_head(config: DecConfig, features: np.ndarray) -> tuple[Autoencoder
     inverse_kernel = (pca.components_ * scale[:, None]) / config.head_scale  # [D, F]
     inverse.set_weights([inverse_kernel.astype(np.float32), pca.mean_.astype(np.float32)])
     reconstruction = tf_keras.layers.Activation("linear", name="reconstruction")(decoder(encoder.output))
-    model = Autoencoder(encoder=encoder, decoder=decoder,
-                        autoencoder=tf_keras.Model(features_in, reconstruction, name="autoencoder"))
+    model = Autoencoder(
+        encoder=encoder, decoder=decoder, autoencoder=tf_keras.Model(features_in, reconstruction, name="autoencoder")
+    )
     rebuilt = model.autoencoder.predict(features, batch_size=512, verbose=0)
     mse = float(np.mean((rebuilt - features) ** 2))
-    log.info("PCA head: %d components keep %.1f%% of the feature variance (reconstruction MSE %.2e)", dim,
-             100 * float(pca.explained_variance_ratio_.sum()), mse)
+    log.info(
+        "PCA head: %d components keep %.1f%% of the feature variance (reconstruction MSE %.2e)",
+        dim,
+        100 * float(pca.explained_variance_ratio_.sum()),
+        mse,
+    )
     return model, mse
 
 
@@ -107,26 +117,48 @@ def build_lda_head(config: DecConfig, features: np.ndarray, labels: np.ndarray) 
     inverse_kernel = np.linalg.pinv(kernel)  # [D, F]
     inverse.set_weights([inverse_kernel.astype(np.float32), (-bias @ inverse_kernel).astype(np.float32)])
     reconstruction = tf_keras.layers.Activation("linear", name="reconstruction")(decoder(encoder.output))
-    model = Autoencoder(encoder=encoder, decoder=decoder,
-                        autoencoder=tf_keras.Model(features_in, reconstruction, name="autoencoder"))
+    model = Autoencoder(
+        encoder=encoder, decoder=decoder, autoencoder=tf_keras.Model(features_in, reconstruction, name="autoencoder")
+    )
     mse = float(np.mean((model.autoencoder.predict(features, batch_size=512, verbose=0) - features) ** 2))
-    log.info("LDA head: %d classes -> %d discriminant components (training accuracy of the projection %.3f)",
-             n_classes, dim, float(lda.score(pca.transform(features), labels)))
+    log.info(
+        "LDA head: %d classes -> %d discriminant components (training accuracy of the projection %.3f)",
+        n_classes,
+        dim,
+        float(lda.score(pca.transform(features), labels)),
+    )
     return model, mse
 
 
-def pretrain_head(model: Autoencoder, features: np.ndarray, config: DecConfig, checkpoint_dir: Path,
-                  resume: bool = False, verbose: int = 1) -> dict[str, float]:
+def pretrain_head(
+    model: Autoencoder,
+    features: np.ndarray,
+    config: DecConfig,
+    checkpoint_dir: Path,
+    resume: bool = False,
+    verbose: int = 1,
+) -> dict[str, float]:
     """Adam + MSE reconstruction of the pooled features (input dropout denoises); checkpointed, resumable."""
     initial_epoch = resume_epochs(model, checkpoint_dir, resume)
     if initial_epoch >= config.ae_epochs:
         return {"ae_epochs": float(initial_epoch)}
     model.autoencoder.compile(optimizer=tf_keras.optimizers.Adam(config.ae_learning_rate), loss="mse")
     callbacks = pretraining_callbacks(checkpoint_dir, config, initial_epoch, min_delta=1e-6)
-    log.info("autoencoder: pretraining the dense head on %d feature vectors of size %d for %d epochs",
-             len(features), features.shape[1], config.ae_epochs)
-    history = model.autoencoder.fit(features, features, batch_size=config.ae_batch_size, epochs=config.ae_epochs,
-                                    initial_epoch=initial_epoch, callbacks=callbacks, shuffle=True,
-                                    verbose=verbose)
+    log.info(
+        "autoencoder: pretraining the dense head on %d feature vectors of size %d for %d epochs",
+        len(features),
+        features.shape[1],
+        config.ae_epochs,
+    )
+    history = model.autoencoder.fit(
+        features,
+        features,
+        batch_size=config.ae_batch_size,
+        epochs=config.ae_epochs,
+        initial_epoch=initial_epoch,
+        callbacks=callbacks,
+        shuffle=True,
+        verbose=verbose,
+    )
     losses = history.history.get("loss", [])
     return {"ae_loss": float(min(losses)) if losses else float("nan"), "ae_epochs": float(initial_epoch + len(losses))}

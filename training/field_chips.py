@@ -56,8 +56,9 @@ def load_negative_tiles(folder: Path | str, per_class: int | None = None, seed: 
 class ChipSampler:
     """Draws (image, target) chips; `pyramid` holds every image at every ground resolution of the config."""
 
-    def __init__(self, images: list[FieldImage], negatives: np.ndarray | None, config: ChipConfig,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, images: list[FieldImage], negatives: np.ndarray | None, config: ChipConfig, seed: int = 0
+    ) -> None:
         if not images:
             raise AgrilandError("no field images to train on")
         self.config = config
@@ -86,8 +87,8 @@ class ChipSampler:
         ch, cw = min(t, h), min(t, w)
         oy = int(self.rng.integers(0, t - ch + 1)) if ch < t else 0
         ox = int(self.rng.integers(0, t - cw + 1)) if cw < t else 0
-        chip[oy:oy + ch, ox:ox + cw] = rgb[y:y + ch, x:x + cw]
-        label[oy:oy + ch, ox:ox + cw] = target[y:y + ch, x:x + cw]
+        chip[oy : oy + ch, ox : ox + cw] = rgb[y : y + ch, x : x + cw]
+        label[oy : oy + ch, ox : ox + cw] = target[y : y + ch, x : x + cw]
         return chip, label
 
     def _negative(self) -> tuple[np.ndarray, np.ndarray]:

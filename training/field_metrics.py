@@ -48,9 +48,15 @@ class FieldScores:
     matched_iou: list[float] = field(default_factory=list)
 
     def __add__(self, other: FieldScores) -> FieldScores:
-        return FieldScores(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn, self.n_pred + other.n_pred,
-                           self.n_true + other.n_true, self.n_matched + other.n_matched,
-                           self.matched_iou + other.matched_iou)
+        return FieldScores(
+            self.tp + other.tp,
+            self.fp + other.fp,
+            self.fn + other.fn,
+            self.n_pred + other.n_pred,
+            self.n_true + other.n_true,
+            self.n_matched + other.n_matched,
+            self.matched_iou + other.matched_iou,
+        )
 
     @property
     def iou(self) -> float:
@@ -78,14 +84,25 @@ class FieldScores:
         return 2 * p * r / (p + r) if p + r > 0 else 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {"pixel_iou": self.iou, "precision": self.precision, "recall": self.recall,
-                "object_precision": self.object_precision, "object_recall": self.object_recall,
-                "object_f1": self.object_f1, "n_pred": self.n_pred, "n_true": self.n_true,
-                "n_matched": self.n_matched}
+        return {
+            "pixel_iou": self.iou,
+            "precision": self.precision,
+            "recall": self.recall,
+            "object_precision": self.object_precision,
+            "object_recall": self.object_recall,
+            "object_f1": self.object_f1,
+            "n_pred": self.n_pred,
+            "n_true": self.n_true,
+            "n_matched": self.n_matched,
+        }
 
 
-def score_fields(pred_instances: np.ndarray, true_instances: np.ndarray, valid: np.ndarray | None = None,
-                 iou_threshold: float = OBJECT_IOU) -> FieldScores:
+def score_fields(
+    pred_instances: np.ndarray,
+    true_instances: np.ndarray,
+    valid: np.ndarray | None = None,
+    iou_threshold: float = OBJECT_IOU,
+) -> FieldScores:
     """Score predicted field instances (int labels, 0 = not field) against true ones on the valid pixels.
 
     Pixels: a pixel is field when its label is > 0 on either side. Objects: every predicted and true instance is
@@ -102,5 +119,12 @@ def score_fields(pred_instances: np.ndarray, true_instances: np.ndarray, valid: 
     if iou.size:
         rows, cols = linear_sum_assignment(-iou)
         matched = [float(iou[r, c]) for r, c in zip(rows, cols) if iou[r, c] > iou_threshold]
-    return FieldScores(tp=int((p & t).sum()), fp=int((p & ~t).sum()), fn=int((~p & t).sum()), n_pred=len(pred_ids),
-                       n_true=len(truth_ids), n_matched=len(matched), matched_iou=matched)
+    return FieldScores(
+        tp=int((p & t).sum()),
+        fp=int((p & ~t).sum()),
+        fn=int((~p & t).sum()),
+        n_pred=len(pred_ids),
+        n_true=len(truth_ids),
+        n_matched=len(matched),
+        matched_iou=matched,
+    )

@@ -24,7 +24,9 @@ CLASS_WEIGHTS: tuple[float, float, float] = (0.05, 0.2, 0.75)
 TINY_FILTERS = (8, 16, 32, 64, 128)
 
 
-def build_field_unet(tile_size: int, encoder: str = "efficientnet-lite0", weights: str | None = "imagenet") -> tf_keras.Model:
+def build_field_unet(
+    tile_size: int, encoder: str = "efficientnet-lite0", weights: str | None = "imagenet"
+) -> tf_keras.Model:
     """uint8 `image` [N, T, T, 3] -> in-graph preprocessing -> U-Net -> softmax `fields` [N, T, T, 3]."""
     check_tile_size(tile_size)
     enc = normalize_encoder(encoder)

@@ -110,8 +110,11 @@ def read_vector_fields(vectors: Path | str, rasters: list[Path | str]) -> list[F
     if not rasters:
         raise AgrilandError("vector field polygons need at least one GeoTIFF (--images)")
     try:
-        frame = (gpd.read_parquet(vectors) if vectors.suffix.lower() in (".parquet", ".geoparquet")
-                 else gpd.read_file(vectors))
+        frame = (
+            gpd.read_parquet(vectors)
+            if vectors.suffix.lower() in (".parquet", ".geoparquet")
+            else gpd.read_file(vectors)
+        )
     except Exception as err:  # noqa: BLE001 - pyogrio/pyarrow raise many kinds; the user needs the reason
         raise AgrilandError(f"cannot read field polygons from {vectors}: {err}") from err
     frame = frame[frame.geometry.notna() & ~frame.geometry.is_empty]
@@ -132,18 +135,25 @@ def read_vector_fields(vectors: Path | str, rasters: list[Path | str]) -> list[F
         hits = np.flatnonzero(local.intersects(footprint).to_numpy())
         used[hits] = True
         shapes = [(geom, k) for k, geom in enumerate(local.geometry.iloc[hits], start=1)]
-        labels = (rasterize(shapes, out_shape=(h, w), transform=transform, fill=0, dtype="int32")
-                  if shapes else np.zeros((h, w), np.int32))
+        labels = (
+            rasterize(shapes, out_shape=(h, w), transform=transform, fill=0, dtype="int32")
+            if shapes
+            else np.zeros((h, w), np.int32)
+        )
         out.append(FieldImage(raster.stem, rgb, labels, gsd))
     if not used.all():
         outside = np.flatnonzero(~used)
-        raise AgrilandError(f"{vectors}: {len(outside)} polygon(s) lie outside every image (first: row "
-                            f"{int(outside[0])}); check the CRS and the --images given")
+        raise AgrilandError(
+            f"{vectors}: {len(outside)} polygon(s) lie outside every image (first: row "
+            f"{int(outside[0])}); check the CRS and the --images given"
+        )
     log.info("%s: %d images, %d fields", vectors.name, len(out), sum(i.n_fields for i in out))
     return out
 
 
-def read_fields(polygons: Path | str, images: Path | str | list[Path | str], gsd_m: float | None = None) -> list[FieldImage]:
+def read_fields(
+    polygons: Path | str, images: Path | str | list[Path | str], gsd_m: float | None = None
+) -> list[FieldImage]:
     """Field images from what a user brings: a VIA JSON with an image folder, or vectors with GeoTIFF(s)."""
     polygons = Path(polygons)
     if not polygons.is_file():

@@ -66,8 +66,9 @@ class FieldConfig:
 
 PROFILES: dict[str, FieldConfig] = {
     # seconds: tests and smoke checks (plain encoder, 64 px chips, a few steps)
-    "tiny": FieldConfig(tile_size=64, encoder="none", epochs=2, steps_per_epoch=3, batch_size=4, val_chips=8,
-                        negatives_per_class=20),
+    "tiny": FieldConfig(
+        tile_size=64, encoder="none", epochs=2, steps_per_epoch=3, batch_size=4, val_chips=8, negatives_per_class=20
+    ),
     # about an hour on 2 CPU cores: ImageNet EfficientNet-Lite0, 128 px chips at 2-10 m
     "quick": FieldConfig(),
     # for a GPU: 256 px chips, many more steps
@@ -123,12 +124,25 @@ class _Progress(tf_keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        log.info("epoch %d/%d: loss %.4f, val_loss %.4f (%.0f s)", epoch + 1, self.total, logs.get("loss", np.nan),
-                 logs.get("val_loss", np.nan), time.monotonic() - self.started)
+        log.info(
+            "epoch %d/%d: loss %.4f, val_loss %.4f (%.0f s)",
+            epoch + 1,
+            self.total,
+            logs.get("loss", np.nan),
+            logs.get("val_loss", np.nan),
+            time.monotonic() - self.started,
+        )
 
 
-def train_fields(images: list[FieldImage], negatives: np.ndarray | None, config: FieldConfig, run_dir: Path,
-                 data_info: dict[str, object], verbose: int = 0, weights: str | None = "imagenet") -> dict[str, object]:
+def train_fields(
+    images: list[FieldImage],
+    negatives: np.ndarray | None,
+    config: FieldConfig,
+    run_dir: Path,
+    data_info: dict[str, object],
+    verbose: int = 0,
+    weights: str | None = "imagenet",
+) -> dict[str, object]:
     """Train, pick the best epoch on the validation images, write `run_dir` (replaced only when all succeeded)."""
     config.validate()
     started = time.monotonic()
@@ -138,29 +152,47 @@ def train_fields(images: list[FieldImage], negatives: np.ndarray | None, config:
     train_sampler = ChipSampler([images[i] for i in train_idx], negatives, chips, seed=config.seed)
     validation = None
     if val_idx:
-        val_sampler = ChipSampler([images[i] for i in val_idx], None, replace(chips, photometric=False),
-                                  seed=config.seed + 1)
+        val_sampler = ChipSampler(
+            [images[i] for i in val_idx], None, replace(chips, photometric=False), seed=config.seed + 1
+        )
         validation = val_sampler.sample(config.val_chips, augment=False)
-    log.info("field model: %s, %d px chips at %s m, %d train / %d val images, %d negative tiles -> %s",
-             config.encoder, config.tile_size, "/".join(f"{g:g}" for g in config.gsd_levels_m), len(train_idx),
-             len(val_idx), 0 if negatives is None else len(negatives), run_dir)
+    log.info(
+        "field model: %s, %d px chips at %s m, %d train / %d val images, %d negative tiles -> %s",
+        config.encoder,
+        config.tile_size,
+        "/".join(f"{g:g}" for g in config.gsd_levels_m),
+        len(train_idx),
+        len(val_idx),
+        0 if negatives is None else len(negatives),
+        run_dir,
+    )
     run_dir = Path(run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.staging-", dir=run_dir.parent))
     try:
         model = build_field_unet(config.tile_size, config.encoder, weights)
         set_batchnorm_momentum(model, config.bn_momentum)
-        schedule = tf_keras.optimizers.schedules.CosineDecay(config.learning_rate,
-                                                             config.epochs * config.steps_per_epoch, alpha=0.05)
+        schedule = tf_keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, config.epochs * config.steps_per_epoch, alpha=0.05
+        )
         model.compile(optimizer=tf_keras.optimizers.Adam(schedule), loss=field_loss())
         checkpoint = staging / "best.weights.h5"
         monitor = "val_loss" if validation is not None else "loss"
-        callbacks = [tf_keras.callbacks.ModelCheckpoint(str(checkpoint), monitor=monitor, save_best_only=True,
-                                                        save_weights_only=True),
-                     tf_keras.callbacks.TerminateOnNaN(), _Progress(config.epochs)]
+        callbacks = [
+            tf_keras.callbacks.ModelCheckpoint(
+                str(checkpoint), monitor=monitor, save_best_only=True, save_weights_only=True
+            ),
+            tf_keras.callbacks.TerminateOnNaN(),
+            _Progress(config.epochs),
+        ]
         fit_start = time.monotonic()
-        hist = model.fit(_Chips(train_sampler, config.steps_per_epoch, config.batch_size), validation_data=validation,
-                         epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+        hist = model.fit(
+            _Chips(train_sampler, config.steps_per_epoch, config.batch_size),
+            validation_data=validation,
+            epochs=config.epochs,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
         fit_seconds = time.monotonic() - fit_start
         history = {k: [float(v) for v in values] for k, values in hist.history.items()}
         if checkpoint.is_file():
@@ -179,17 +211,27 @@ def train_fields(images: list[FieldImage], negatives: np.ndarray | None, config:
             "output": OUTPUT_NAME,
             "work_gsd_m": config.work_gsd_m,
             "max_gsd_m": config.max_gsd_m,
-            "radiometry": DEFAULT_RADIOMETRY.model_copy(update={
-                "rendering": "8-bit RGB as delivered (NAIP aerial, EuroSAT Sentinel-2 B4-B3-B2 0..0.275); 16-bit "
-                             "reflectance 0..0.275 linear to 0..255"}).model_dump(mode="json"),
-            "data": {**data_info, "train_images": [images[i].name for i in train_idx],
-                     "val_images": [images[i].name for i in val_idx],
-                     "n_fields_train": int(sum(images[i].n_fields for i in train_idx)),
-                     "n_negative_tiles": 0 if negatives is None else int(len(negatives))},
-            "training": {"epochs_run": len(history.get("loss", [])), "best_epoch": int(np.argmin(best)) + 1,
-                         "best_" + monitor: float(min(best)), "fit_seconds": round(fit_seconds, 1),
-                         "total_seconds": round(time.monotonic() - started, 1),
-                         "params": int(model.count_params())},
+            "radiometry": DEFAULT_RADIOMETRY.model_copy(
+                update={
+                    "rendering": "8-bit RGB as delivered (NAIP aerial, EuroSAT Sentinel-2 B4-B3-B2 0..0.275); 16-bit "
+                    "reflectance 0..0.275 linear to 0..255"
+                }
+            ).model_dump(mode="json"),
+            "data": {
+                **data_info,
+                "train_images": [images[i].name for i in train_idx],
+                "val_images": [images[i].name for i in val_idx],
+                "n_fields_train": int(sum(images[i].n_fields for i in train_idx)),
+                "n_negative_tiles": 0 if negatives is None else int(len(negatives)),
+            },
+            "training": {
+                "epochs_run": len(history.get("loss", [])),
+                "best_epoch": int(np.argmin(best)) + 1,
+                "best_" + monitor: float(min(best)),
+                "fit_seconds": round(fit_seconds, 1),
+                "total_seconds": round(time.monotonic() - started, 1),
+                "params": int(model.count_params()),
+            },
             "history": history,
             "config": asdict(config),
         }
@@ -202,6 +244,12 @@ def train_fields(images: list[FieldImage], negatives: np.ndarray | None, config:
             shutil.move(str(staging / name), str(target))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log.info("field model: best %s %.4f at epoch %d, %.0f s -> %s", monitor, min(best),
-             summary["training"]["best_epoch"], fit_seconds, run_dir)
+    log.info(
+        "field model: best %s %.4f at epoch %d, %.0f s -> %s",
+        monitor,
+        min(best),
+        summary["training"]["best_epoch"],
+        fit_seconds,
+        run_dir,
+    )
     return summary

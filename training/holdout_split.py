@@ -47,6 +47,11 @@ def split_class_folders(source: Path, out: Path, percent: int = HELDOUT_PERCENT)
                 split = "heldout" if is_heldout(folder.name, path.name, percent) else "train"
                 os.symlink(path.resolve(), staging / split / folder.name / path.name)
                 counts[split][folder.name] += 1
-    log.info("held-out split of %s: %d train / %d held-out tiles (%d %%)", source, sum(counts["train"].values()),
-             sum(counts["heldout"].values()), percent)
+    log.info(
+        "held-out split of %s: %d train / %d held-out tiles (%d %%)",
+        source,
+        sum(counts["train"].values()),
+        sum(counts["heldout"].values()),
+        percent,
+    )
     return counts

@@ -36,8 +36,14 @@ def parse_ks(text: str) -> list[int]:
     return sorted(ks)
 
 
-def sweep(z: np.ndarray, ks: list[int], labels: np.ndarray | None = None, n_init: int = 10, seed: int = 0,
-          silhouette_sample: int = 2000) -> list[dict[str, float]]:
+def sweep(
+    z: np.ndarray,
+    ks: list[int],
+    labels: np.ndarray | None = None,
+    n_init: int = 10,
+    seed: int = 0,
+    silhouette_sample: int = 2000,
+) -> list[dict[str, float]]:
     """One row per K: inertia, silhouette (on a sample) and, with labels, acc/nmi/ari."""
     too_big = [k for k in ks if k >= len(z)]
     if too_big:
@@ -45,13 +51,18 @@ def sweep(z: np.ndarray, ks: list[int], labels: np.ndarray | None = None, n_init
     rows = []
     for k in tqdm(ks, desc="k-means sweep", unit="K", leave=False):
         km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(z)
-        row = {"k": float(k), "inertia": float(km.inertia_),
-               "silhouette": float(silhouette_score(z, km.labels_, sample_size=min(silhouette_sample, len(z)),
-                                                    random_state=seed))}
+        row = {
+            "k": float(k),
+            "inertia": float(km.inertia_),
+            "silhouette": float(
+                silhouette_score(z, km.labels_, sample_size=min(silhouette_sample, len(z)), random_state=seed)
+            ),
+        }
         if labels is not None:
             row.update(evaluate_clustering(labels, km.labels_))
-        log.info("sweep: K=%d silhouette %.3f%s", k, row["silhouette"],
-                 f", nmi {row['nmi']:.3f}" if "nmi" in row else "")
+        log.info(
+            "sweep: K=%d silhouette %.3f%s", k, row["silhouette"], f", nmi {row['nmi']:.3f}" if "nmi" in row else ""
+        )
         rows.append(row)
     return rows
 
@@ -65,8 +76,12 @@ def sweep_markdown(rows: list[dict[str, float]], source: str = "") -> str:
     lines = ["# k-means sweep over K", ""]
     if source:
         lines += [f"Embeddings: {source}", ""]
-    lines += ["Higher silhouette = tighter, better separated clusters; NMI/ACC/ARI only where labels are known.",
-              "", head, rule]
+    lines += [
+        "Higher silhouette = tighter, better separated clusters; NMI/ACC/ARI only where labels are known.",
+        "",
+        head,
+        rule,
+    ]
     for r in rows:
         mark = " (best)" if r["k"] == best else ""
         line = f"| {int(r['k'])}{mark} | {r['silhouette']:.3f} | {r['inertia']:.1f} |"

@@ -51,8 +51,10 @@ def _class_tiles(folder: Path) -> dict[str, list[Path]]:
         raise AgrilandError(f"{folder} has no class subfolders with images (expected e.g. AnnualCrop/*.jpg)")
     arable = [c for c in classes if c in ARABLE_CLASSES]
     if not arable or len(arable) == len(classes):
-        raise AgrilandError(f"{folder} needs both cropland ({', '.join(ARABLE_CLASSES)}) and other class folders; "
-                            f"found {', '.join(classes)}")
+        raise AgrilandError(
+            f"{folder} needs both cropland ({', '.join(ARABLE_CLASSES)}) and other class folders; "
+            f"found {', '.join(classes)}"
+        )
     return classes
 
 
@@ -66,8 +68,8 @@ def split_tiles(classes: dict[str, list[Path]], config: MosaicConfig) -> dict[st
         n_val = max(1, round(len(files) * config.val_fraction))
         if len(files) - n_test - n_val < 1:
             raise AgrilandError(f"class {name} has only {len(files)} tile(s): too few to split train/val/test")
-        out["test"][name], out["val"][name] = order[:n_test], order[n_test:n_test + n_val]
-        out["train"][name] = order[n_test + n_val:]
+        out["test"][name], out["val"][name] = order[:n_test], order[n_test : n_test + n_val]
+        out["train"][name] = order[n_test + n_val :]
     return out
 
 
@@ -109,11 +111,12 @@ def _fill(tile: np.ndarray, h: int, w: int, rng: np.random.Generator) -> np.ndar
         tile = np.asarray(Image.fromarray(np.ascontiguousarray(tile)).resize((side, side), Image.BILINEAR))
     top = int(rng.integers(0, tile.shape[0] - h + 1))
     left = int(rng.integers(0, tile.shape[1] - w + 1))
-    return tile[top:top + h, left:left + w]
+    return tile[top : top + h, left : left + w]
 
 
-def make_mosaic(tiles: dict[str, list[Path]], config: MosaicConfig, rng: np.random.Generator,
-                cache: dict[Path, np.ndarray]) -> tuple[np.ndarray, np.ndarray, str]:
+def make_mosaic(
+    tiles: dict[str, list[Path]], config: MosaicConfig, rng: np.random.Generator, cache: dict[Path, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, str]:
     """One (image uint8 [S,S,3], mask uint8 [S,S] {0,1}, layout) from the given split's tiles."""
     arable = [c for c in tiles if c in ARABLE_CLASSES]
     other = [c for c in tiles if c not in ARABLE_CLASSES]
@@ -126,22 +129,31 @@ def make_mosaic(tiles: dict[str, list[Path]], config: MosaicConfig, rng: np.rand
         path = tiles[name][int(rng.integers(len(tiles[name])))]
         if path not in cache:
             cache[path] = np.asarray(open_image(path).convert("RGB"), np.uint8)  # native size
-        image[top:top + h, left:left + w] = _fill(cache[path], h, w, rng)
-        mask[top:top + h, left:left + w] = 1 if is_arable else 0
+        image[top : top + h, left : left + w] = _fill(cache[path], h, w, rng)
+        mask[top : top + h, left : left + w] = 1 if is_arable else 0
     return image, mask, layout
 
 
-def build_mosaics(source: Path | str, out_dir: Path | str, config: MosaicConfig = MosaicConfig(),
-                  overwrite: bool = False) -> Path:
+def build_mosaics(
+    source: Path | str, out_dir: Path | str, config: MosaicConfig = MosaicConfig(), overwrite: bool = False
+) -> Path:
     """Write `out_dir/{images,masks}/*.png` and `pairs.csv` (image, mask, split, layout); returns the CSV."""
-    if not 0 < config.test_fraction < 1 or not 0 < config.val_fraction < 1 or \
-            config.test_fraction + config.val_fraction >= 1:
-        raise AgrilandError(f"val ({config.val_fraction}) and test ({config.test_fraction}) fractions must be in "
-                            f"(0, 1) with a sum below 1")
+    if (
+        not 0 < config.test_fraction < 1
+        or not 0 < config.val_fraction < 1
+        or config.test_fraction + config.val_fraction >= 1
+    ):
+        raise AgrilandError(
+            f"val ({config.val_fraction}) and test ({config.test_fraction}) fractions must be in "
+            f"(0, 1) with a sum below 1"
+        )
     classes = _class_tiles(Path(source))
     splits = split_tiles(classes, config)
-    shares = {"train": 1.0 - config.val_fraction - config.test_fraction, "val": config.val_fraction,
-              "test": config.test_fraction}
+    shares = {
+        "train": 1.0 - config.val_fraction - config.test_fraction,
+        "val": config.val_fraction,
+        "test": config.test_fraction,
+    }
     rng = np.random.default_rng(config.seed + 1)
     cache: dict[Path, np.ndarray] = {}
     rows: list[dict[str, str]] = []
@@ -161,9 +173,14 @@ def build_mosaics(source: Path | str, out_dir: Path | str, config: MosaicConfig 
             writer.writeheader()
             writer.writerows(rows)
         sources = {s: sorted(str(p) for files in splits[s].values() for p in files) for s in SPLITS}
-        (tmp / "splits.csv").write_text("split,tile\n" + "".join(f"{s},{p}\n" for s in SPLITS for p in sources[s]),
-                                        encoding="utf-8")
-    log.info("mosaics: %d train / %d val / %d test (%d px) from %d source tiles -> %s",
-             *(sum(r["split"] == s for r in rows) for s in SPLITS), config.size, sum(map(len, classes.values())),
-             out_dir)
+        (tmp / "splits.csv").write_text(
+            "split,tile\n" + "".join(f"{s},{p}\n" for s in SPLITS for p in sources[s]), encoding="utf-8"
+        )
+    log.info(
+        "mosaics: %d train / %d val / %d test (%d px) from %d source tiles -> %s",
+        *(sum(r["split"] == s for r in rows) for s in SPLITS),
+        config.size,
+        sum(map(len, classes.values())),
+        out_dir,
+    )
     return Path(out_dir) / PAIRS_FILE

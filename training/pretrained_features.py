@@ -66,20 +66,22 @@ class L2Normalize(tf_keras.layers.Layer):
         return inputs / tf.sqrt(tf.reduce_sum(tf.square(inputs), axis=-1, keepdims=True) + 1e-12)
 
 
-def build_feature_extractor(tile_size: int, weights: str | None = "imagenet", n_views: int = N_VIEWS,
-                            layers: tuple[str, ...] = FEATURE_LAYERS) -> tf_keras.Model:
+def build_feature_extractor(
+    tile_size: int, weights: str | None = "imagenet", n_views: int = N_VIEWS, layers: tuple[str, ...] = FEATURE_LAYERS
+) -> tf_keras.Model:
     """uint8 `image` [N, T, T, 3] -> frozen Lite0 -> pooled, L2-normalised maps, concatenated, view-averaged."""
     image = tf_keras.Input((tile_size, tile_size, 3), dtype="uint8", name="image")
     x = ImagePreprocessing("tf", name="preprocess")(image)
     if n_views > 1:
         x = FlipViews(n_views, name="flip_views")(x)
     backbone = build_efficientnet_lite0((tile_size, tile_size, 3), weights=weights)
-    backbone = tf_keras.Model(backbone.input, [backbone.get_layer(n).output for n in layers],
-                              name="efficientnet_lite0")
+    backbone = tf_keras.Model(backbone.input, [backbone.get_layer(n).output for n in layers], name="efficientnet_lite0")
     backbone.trainable = False
     maps = backbone(x, training=False)
-    pooled = [L2Normalize(name=f"l2_{i}")(tf_keras.layers.GlobalAveragePooling2D(name=f"gap_{i}")(m))
-              for i, m in enumerate(maps)]
+    pooled = [
+        L2Normalize(name=f"l2_{i}")(tf_keras.layers.GlobalAveragePooling2D(name=f"gap_{i}")(m))
+        for i, m in enumerate(maps)
+    ]
     features = tf_keras.layers.Concatenate(name="features_concat")(pooled) if len(pooled) > 1 else pooled[0]
     if n_views > 1:
         features = ViewMean(n_views, name="view_mean")(features)
@@ -88,5 +90,6 @@ def build_feature_extractor(tile_size: int, weights: str | None = "imagenet", n_
 
 def extract(model: tf_keras.Model, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Features [N, D] for uint8 tiles, with a progress bar."""
-    return np.asarray(model.predict(images, batch_size=batch_size, verbose=1 if len(images) > 2000 else 0),
-                      dtype=np.float32)
+    return np.asarray(
+        model.predict(images, batch_size=batch_size, verbose=1 if len(images) > 2000 else 0), dtype=np.float32
+    )

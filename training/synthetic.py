@@ -106,8 +106,10 @@ def make_scene(height: int, width: int, seed: int = 0, config: SceneConfig | Non
         landcover[forest] = FOREST
 
     # Water: wobbly lakes and meandering rivers.
-    lakes = [sd.noisy_blob(rng, rng.uniform(0, w), rng.uniform(0, h), cfg.lake_radius * rng.uniform(0.3, 1.0))
-             for _ in range(cfg.lakes)]
+    lakes = [
+        sd.noisy_blob(rng, rng.uniform(0, w), rng.uniform(0, h), cfg.lake_radius * rng.uniform(0.3, 1.0))
+        for _ in range(cfg.lakes)
+    ]
     rivers = [(sd.meander(rng, h, w, wiggle=0.12), rng.uniform(6, 16)) for _ in range(cfg.rivers)]
     water = sd.draw_mask(h, w, polygons=lakes, lines=rivers)
     if water.any():
@@ -127,8 +129,9 @@ def make_scene(height: int, width: int, seed: int = 0, config: SceneConfig | Non
         area = sd.draw_mask(h, w, polygons=[outline])
         ground = (128, 124, 110) if rng.random() < 0.6 else (104, 120, 84)  # paved or gardens
         _paint_urban(rng, image, landcover, area, ground)
-        roofs, shadows, streets = sd.draw_buildings(rng, area, h, w, spacing=rng.uniform(9, 15),
-                                                    density=rng.uniform(0.45, 0.9))
+        roofs, shadows, streets = sd.draw_buildings(
+            rng, area, h, w, spacing=rng.uniform(9, 15), density=rng.uniform(0.45, 0.9)
+        )
         street_mask = sd.draw_mask(h, w, lines=streets) & area
         image[street_mask] = np.array([120, 118, 114], np.float32)
         image[shadows & area] *= 0.55
@@ -187,8 +190,12 @@ def make_tiles(n: int, tile_size: int, seed: int = 0, min_dominance: float = 0.5
         scene = make_scene(scene_size, scene_size, seed=int(rng.integers(2**31)), config=SceneConfig(**_THEMES[theme]))
         for c, y, x in _candidate_tiles(rng, scene.landcover, tile_size, min_dominance, per_scene_cap):
             if len(picked[c]) < quota[c]:
-                picked[c].append((scene.image[y : y + tile_size, x : x + tile_size],
-                                  scene.arable_mask[y : y + tile_size, x : x + tile_size]))
+                picked[c].append(
+                    (
+                        scene.image[y : y + tile_size, x : x + tile_size],
+                        scene.arable_mask[y : y + tile_size, x : x + tile_size],
+                    )
+                )
     else:
         short = {LANDCOVER_CLASSES[c]: int(quota[c] - len(picked[c])) for c in picked if len(picked[c]) < quota[c]}
         if short:
@@ -197,8 +204,9 @@ def make_tiles(n: int, tile_size: int, seed: int = 0, min_dominance: float = 0.5
     images = np.stack([img for c in range(n_classes) for img, _ in picked[c]])
     masks = np.stack([m for c in range(n_classes) for _, m in picked[c]])
     order = rng.permutation(len(labels))
-    logger.info("cut %d tiles of %d px: %s", n, tile_size,
-                {LANDCOVER_CLASSES[c]: int(quota[c]) for c in range(n_classes)})
+    logger.info(
+        "cut %d tiles of %d px: %s", n, tile_size, {LANDCOVER_CLASSES[c]: int(quota[c]) for c in range(n_classes)}
+    )
     return TileSet(images=images[order], masks=masks[order], labels=labels[order])
 
 
@@ -213,8 +221,12 @@ def _candidate_tiles(
     k = 6 * (h // tile) * (w // tile)
     ys = rng.integers(0, h - tile + 1, k)
     xs = rng.integers(0, w - tile + 1, k)
-    counts = (integral[:, ys + tile, xs + tile] - integral[:, ys, xs + tile]
-              - integral[:, ys + tile, xs] + integral[:, ys, xs])
+    counts = (
+        integral[:, ys + tile, xs + tile]
+        - integral[:, ys, xs + tile]
+        - integral[:, ys + tile, xs]
+        + integral[:, ys, xs]
+    )
     dominant = counts.argmax(0)
     share = counts.max(0) / (tile * tile)
     taken: list[tuple[int, int, int]] = []

@@ -22,8 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scenes", type=int, default=2, help="whole scenes written to scenes/ (default 2)")
     parser.add_argument("--scene-size", type=int, default=1024, help="scene edge in pixels (default 1024)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    parser.add_argument("--contact-sheet", type=Path, metavar="PNG",
-                        help="also draw a contact sheet of sample tiles (4x6 pairs of 128 px) to this file")
+    parser.add_argument(
+        "--contact-sheet",
+        type=Path,
+        metavar="PNG",
+        help="also draw a contact sheet of sample tiles (4x6 pairs of 128 px) to this file",
+    )
     return parser
 
 
@@ -35,8 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiles < 1 or args.tile_size < 8 or args.scenes < 0 or args.scene_size < 64:
         parser.error("need --tiles >= 1, --tile-size >= 8, --scenes >= 0, --scene-size >= 64")
     if args.out is not None:
-        out = write_dataset(args.out, args.tiles, args.tile_size, seed=args.seed, n_scenes=args.scenes,
-                            scene_size=args.scene_size, overwrite=args.overwrite)
+        out = write_dataset(
+            args.out,
+            args.tiles,
+            args.tile_size,
+            seed=args.seed,
+            n_scenes=args.scenes,
+            scene_size=args.scene_size,
+            overwrite=args.overwrite,
+        )
         summary = json.loads((out / "dataset.json").read_text())
         print(f"wrote {summary['n_tiles']} tiles of {args.tile_size} px to {out}: {summary['tiles_per_class']}")
     if args.contact_sheet is not None:

@@ -85,8 +85,12 @@ def make_parcels(
     parcels: list[Parcel] = []
     for i in range(n - 1):
         for j in range(n - 1):
-            quad = [(px[i, j], py[i, j]), (px[i + 1, j], py[i + 1, j]), (px[i + 1, j + 1], py[i + 1, j + 1]),
-                    (px[i, j + 1], py[i, j + 1])]
+            quad = [
+                (px[i, j], py[i, j]),
+                (px[i + 1, j], py[i + 1, j]),
+                (px[i + 1, j + 1], py[i + 1, j + 1]),
+                (px[i, j + 1], py[i, j + 1]),
+            ]
             xs = [p[0] for p in quad]
             ys = [p[1] for p in quad]
             if max(xs) < 0 or min(xs) > width or max(ys) < 0 or min(ys) > height:
@@ -128,9 +132,7 @@ def rasterize_parcels(parcels: list[Parcel], height: int, width: int) -> np.ndar
     return np.asarray(canvas, dtype=np.int32)
 
 
-def paint_parcels(
-    rng: np.random.Generator, parcels: list[Parcel], ids: np.ndarray, image: np.ndarray
-) -> None:
+def paint_parcels(rng: np.random.Generator, parcels: list[Parcel], ids: np.ndarray, image: np.ndarray) -> None:
     """Colour parcel pixels in place: per-parcel colour jitter, row stripes at a per-parcel angle and pitch."""
     n = len(parcels) + 1
     colours = np.zeros((n, 3), dtype=np.float32)
@@ -248,9 +250,7 @@ ROOF_COLOURS = np.array(
 )
 
 
-def add_atmosphere(
-    rng: np.random.Generator, image: np.ndarray, haze: float, cloud_cover: float
-) -> np.ndarray:
+def add_atmosphere(rng: np.random.Generator, image: np.ndarray, haze: float, cloud_cover: float) -> np.ndarray:
     """Blend in low-frequency haze and soft cloud patches with offset shadows (float32 HxWx3 in/out)."""
     height, width = image.shape[:2]
     if haze > 0:

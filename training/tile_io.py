@@ -78,8 +78,9 @@ def read_mask(path: Path | str, tile_size: int, expect_size: tuple[int, int] | N
     path = Path(path)
     image = open_image(path)
     if expect_size is not None and image.size != expect_size:
-        raise AgrilandError(f"mask {path} is {image.size[0]}x{image.size[1]} but its image is "
-                            f"{expect_size[0]}x{expect_size[1]}")
+        raise AgrilandError(
+            f"mask {path} is {image.size[0]}x{image.size[1]} but its image is {expect_size[0]}x{expect_size[1]}"
+        )
     array = np.asarray(image.convert("L") if image.mode not in ("L", "1", "P", "I", "I;16") else image)
     if array.ndim != 2:
         raise AgrilandError(f"mask {path} must have one band, got shape {array.shape}")

@@ -43,8 +43,9 @@ class _TensorRef:
     stride: tuple[int, ...]
 
 
-def _rebuild_tensor_v2(storage: tuple[str, np.dtype], offset: int, size: tuple, stride: tuple, *_: object
-                       ) -> _TensorRef:
+def _rebuild_tensor_v2(
+    storage: tuple[str, np.dtype], offset: int, size: tuple, stride: tuple, *_: object
+) -> _TensorRef:
     key, dtype = storage
     return _TensorRef(key, dtype, int(offset), tuple(int(s) for s in size), tuple(int(s) for s in stride))
 
@@ -118,6 +119,7 @@ def _materialise(ref: _TensorRef, storages: dict[str, np.ndarray]) -> np.ndarray
     flat = storages[ref.key]
     if not ref.shape:
         return np.array(flat[ref.offset], dtype=ref.dtype)
-    view = np.lib.stride_tricks.as_strided(flat[ref.offset:], shape=ref.shape,
-                                           strides=[s * ref.dtype.itemsize for s in ref.stride])
+    view = np.lib.stride_tricks.as_strided(
+        flat[ref.offset :], shape=ref.shape, strides=[s * ref.dtype.itemsize for s in ref.stride]
+    )
     return np.array(view, dtype=ref.dtype.newbyteorder("="))

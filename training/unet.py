@@ -28,8 +28,13 @@ Encoder = Literal["efficientnet-lite0", "inceptionv3", "resnet50", "vgg16", "non
 ARCHS: tuple[Arch, ...] = ("unet", "handbuilt")
 ENCODERS: tuple[Encoder, ...] = ("efficientnet-lite0", "inceptionv3", "resnet50", "vgg16", "none")
 ENCODER_ALIASES: dict[str, Encoder] = {"untrained": "none", "lite0": "efficientnet-lite0"}
-PREPROCESSING: dict[str, PreprocessMode] = {"efficientnet-lite0": "tf", "inceptionv3": "tf", "resnet50": "caffe",
-                                            "vgg16": "caffe", "none": "unit"}
+PREPROCESSING: dict[str, PreprocessMode] = {
+    "efficientnet-lite0": "tf",
+    "inceptionv3": "tf",
+    "resnet50": "caffe",
+    "vgg16": "caffe",
+    "none": "unit",
+}
 # Encoders whose ImageNet weights ship in an installed package (the others start from random weights offline).
 PRETRAINED_ENCODERS: tuple[str, ...] = ("efficientnet-lite0",)
 LITE0_DECODER_FILTERS: tuple[int, ...] = (128, 64, 32, 16, 16)
@@ -86,8 +91,9 @@ def _sm_unet_core(encoder: Encoder) -> tf_keras.Model:
     return tf_keras.Model(net.input, net.output, name=CORE_NAME)
 
 
-def lite0_unet_core(weights: str | Path | None = "imagenet",
-                    filters: tuple[int, ...] = LITE0_DECODER_FILTERS, classes: int = 1) -> tf_keras.Model:
+def lite0_unet_core(
+    weights: str | Path | None = "imagenet", filters: tuple[int, ...] = LITE0_DECODER_FILTERS, classes: int = 1
+) -> tf_keras.Model:
     """EfficientNet-Lite0 encoder (ImageNet weights from the installed package) + segmentation-models' U-Net
     decoder blocks (upsample x2, concatenate the skip, two 3x3 conv-BN-ReLU) on the 1/16 .. 1/2 skips."""
     from segmentation_models.models import unet as sm_unet
@@ -162,8 +168,11 @@ def build_unet(
     if encoder_weights:
         load_encoder_weights(model, enc, encoder_weights)
     elif enc not in PRETRAINED_ENCODERS:
-        log.info("encoder %s: random initialisation (no --encoder-weights given; ImageNet weights are not "
-                 "downloaded offline)", enc)
+        log.info(
+            "encoder %s: random initialisation (no --encoder-weights given; ImageNet weights are not "
+            "downloaded offline)",
+            enc,
+        )
     return model
 
 

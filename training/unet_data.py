@@ -34,8 +34,10 @@ def load_segmentation_data(
 
         loaded = load_tiles(Path(data), config.tile_size)
         if loaded.masks is None:
-            raise AgrilandError(f"{data} has tiles but no masks: the U-Net needs image/mask pairs (a pairs CSV "
-                                f"from `agriland via-to-masks` or `agriland synth`)")
+            raise AgrilandError(
+                f"{data} has tiles but no masks: the U-Net needs image/mask pairs (a pairs CSV "
+                f"from `agriland via-to-masks` or `agriland synth`)"
+            )
         data_block = RunData(source=str(data))
         images, masks, source, groups = loaded.images, loaded.masks, str(data), loaded.groups
     n_total = len(images)
@@ -47,8 +49,13 @@ def load_segmentation_data(
     if len(images) < 4:
         raise AgrilandError(f"{source} has only {len(images)} image/mask pairs; the U-Net needs at least 4")
     masks = (np.asarray(masks) > 0).astype(np.uint8)
-    info = {**data_block.model_dump(mode="json", exclude_none=True), "n_tiles": int(len(images)), "n_available": int(n_total),
-            "arable_fraction": float(masks.mean()), "groups": groups}
+    info = {
+        **data_block.model_dump(mode="json", exclude_none=True),
+        "n_tiles": int(len(images)),
+        "n_available": int(n_total),
+        "arable_fraction": float(masks.mean()),
+        "groups": groups,
+    }
     return np.asarray(images, np.uint8), masks, info
 
 
@@ -59,11 +66,10 @@ def split_indices(n: int, val_fraction: float, test_fraction: float, seed: int) 
     n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
     if n - n_val - n_test < 1:
         raise AgrilandError(f"{n} tiles are too few for val_fraction={val_fraction}, test_fraction={test_fraction}")
-    return order[n_val + n_test:], order[:n_val], order[n_val:n_val + n_test]
+    return order[n_val + n_test :], order[:n_val], order[n_val : n_val + n_test]
 
 
-def split_by_group(groups: list[str], val_fraction: float, test_fraction: float, seed: int
-                   ) -> tuple[np.ndarray, ...]:
+def split_by_group(groups: list[str], val_fraction: float, test_fraction: float, seed: int) -> tuple[np.ndarray, ...]:
     """Train / val / test indices that never share a group: explicit `train`/`val`/`test` labels are used as
     given; other group ids (source scenes) are shuffled and dealt to the splits by tile count."""
     labels = np.asarray(groups)
@@ -75,10 +81,10 @@ def split_by_group(groups: list[str], val_fraction: float, test_fraction: float,
     counts = np.array([np.sum(labels == g) for g in ids])
     cumulative = np.cumsum(counts) / counts.sum()
     test_ids = ids[: max(1, int(np.searchsorted(cumulative, test_fraction)))] if test_fraction > 0 else ids[:0]
-    rest = ids[len(test_ids):]
-    rest_cum = np.cumsum(counts[len(test_ids):]) / counts.sum()
+    rest = ids[len(test_ids) :]
+    rest_cum = np.cumsum(counts[len(test_ids) :]) / counts.sum()
     val_ids = rest[: max(1, int(np.searchsorted(rest_cum, val_fraction)))]
-    train_ids = rest[len(val_ids):]
+    train_ids = rest[len(val_ids) :]
     if not len(train_ids):
         raise AgrilandError("no source group left for training after the grouped val/test split")
     return tuple(np.flatnonzero(np.isin(labels, part)) for part in (train_ids, val_ids, test_ids))

@@ -51,14 +51,14 @@ def build_handbuilt_core(
     x = backbone.output  # mixed10, 1/32
     for stage, (width, skip, k_t, k_c) in enumerate(zip(filters, skips, transpose_kernels, conv_kernels)):
         name = f"decoder_stage{stage}"
-        x = tf_keras.layers.Conv2DTranspose(width, k_t, strides=2, padding="same", use_bias=False,
-                                            name=f"{name}_transpose")(x)
+        x = tf_keras.layers.Conv2DTranspose(
+            width, k_t, strides=2, padding="same", use_bias=False, name=f"{name}_transpose"
+        )(x)
         x = _bn_leaky(x, f"{name}_transpose", leaky_slope)
         x = tf_keras.layers.Concatenate(name=f"{name}_concat")([x, skip])
         x = tf_keras.layers.Conv2D(width, k_c, padding="same", use_bias=False, name=f"{name}_conv")(x)
         x = _bn_leaky(x, f"{name}_conv", leaky_slope)
-    logits = tf_keras.layers.Conv2DTranspose(1, transpose_kernels[-1], strides=2, padding="same",
-                                             name="final_conv")(x)
+    logits = tf_keras.layers.Conv2DTranspose(1, transpose_kernels[-1], strides=2, padding="same", name="final_conv")(x)
     return tf_keras.Model(backbone.input, logits, name=CORE_NAME)
 
 

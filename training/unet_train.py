@@ -62,13 +62,23 @@ def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> Path
 
 
 def _fit(
-    model: tf_keras.Model, config: UnetConfig, train_ds: tf.data.Dataset, val_ds: tf.data.Dataset,
-    callbacks: list[tf_keras.callbacks.Callback], first: int, last: int, verbose: int,
+    model: tf_keras.Model,
+    config: UnetConfig,
+    train_ds: tf.data.Dataset,
+    val_ds: tf.data.Dataset,
+    callbacks: list[tf_keras.callbacks.Callback],
+    first: int,
+    last: int,
+    verbose: int,
 ) -> dict[str, list[float]]:
-    model.compile(optimizer=tf_keras.optimizers.Adam(config.learning_rate), loss=get_loss(config.loss),
-                  metrics=keras_metrics(config.threshold))
-    hist = model.fit(train_ds, validation_data=val_ds, initial_epoch=first, epochs=last, callbacks=callbacks,
-                     verbose=verbose)
+    model.compile(
+        optimizer=tf_keras.optimizers.Adam(config.learning_rate),
+        loss=get_loss(config.loss),
+        metrics=keras_metrics(config.threshold),
+    )
+    hist = model.fit(
+        train_ds, validation_data=val_ds, initial_epoch=first, epochs=last, callbacks=callbacks, verbose=verbose
+    )
     return {k: [float(v) for v in values] for k, values in hist.history.items()}
 
 
@@ -83,22 +93,35 @@ def _train(
 
     (x_tr, m_tr), (x_val, m_val) = splits
     augment = AugmentConfig(min_crop_scale=config.min_crop_scale, photometric=config.photometric)
-    train_ds = make_tf_dataset(x_tr, m_tr, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed,
-                               augment_config=augment)
+    train_ds = make_tf_dataset(
+        x_tr, m_tr, config.batch_size, shuffle=True, augment=config.augment, seed=config.seed, augment_config=augment
+    )
     val_ds = make_tf_dataset(x_val, m_val, config.batch_size, shuffle=False, augment=False)
     checkpoint = staging / CHECKPOINT_FILE
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    saver = tf_keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_iou", mode="max", save_best_only=True,
-                                               save_weights_only=True, verbose=0)
+    saver = tf_keras.callbacks.ModelCheckpoint(
+        str(checkpoint), monitor="val_iou", mode="max", save_best_only=True, save_weights_only=True, verbose=0
+    )
     history: dict[str, list[float]] = {}
     if config.freeze_encoder_epochs:
-        log.info("warm-up: %d epochs with the encoder frozen (%d layers)", config.freeze_encoder_epochs,
-                 set_encoder_trainable(model, False))
+        log.info(
+            "warm-up: %d epochs with the encoder frozen (%d layers)",
+            config.freeze_encoder_epochs,
+            set_encoder_trainable(model, False),
+        )
         history = _fit(model, config, train_ds, val_ds, [saver], 0, config.freeze_encoder_epochs, verbose)
         set_encoder_trainable(model, True)
     stopper = tf_keras.callbacks.EarlyStopping(monitor="val_iou", mode="max", patience=config.patience, verbose=1)
-    rest = _fit(model, config, train_ds, val_ds, [saver, stopper, tf_keras.callbacks.TerminateOnNaN()],
-                config.freeze_encoder_epochs, config.epochs, verbose)
+    rest = _fit(
+        model,
+        config,
+        train_ds,
+        val_ds,
+        [saver, stopper, tf_keras.callbacks.TerminateOnNaN()],
+        config.freeze_encoder_epochs,
+        config.epochs,
+        verbose,
+    )
     for key, values in rest.items():
         history.setdefault(key, []).extend(values)
     if checkpoint.is_file():
@@ -107,7 +130,11 @@ def _train(
 
 
 def train_unet(
-    images: np.ndarray, masks: np.ndarray, config: UnetConfig, run_dir: Path, data_info: dict[str, object],
+    images: np.ndarray,
+    masks: np.ndarray,
+    config: UnetConfig,
+    run_dir: Path,
+    data_info: dict[str, object],
     verbose: int = 1,
 ) -> dict[str, object]:
     """Train, evaluate and write `run_dir` (replacing its files only once everything succeeded)."""
@@ -117,16 +144,26 @@ def train_unet(
     groups = data_info.get("groups")
     data_info = {k: v for k, v in data_info.items() if k != "groups"}
     if groups is not None:
-        train_idx, val_idx, test_idx = split_by_group(list(groups), config.val_fraction, config.test_fraction,
-                                                      config.seed)
+        train_idx, val_idx, test_idx = split_by_group(
+            list(groups), config.val_fraction, config.test_fraction, config.seed
+        )
         data_info["split"] = "grouped (by source tile/scene: no test tile or scene is seen in training)"
     else:
-        train_idx, val_idx, test_idx = split_indices(len(images), config.val_fraction, config.test_fraction,
-                                                     config.seed)
+        train_idx, val_idx, test_idx = split_indices(
+            len(images), config.val_fraction, config.test_fraction, config.seed
+        )
         data_info["split"] = "random by tile (the data names no source groups)"
     eval_idx, eval_split = (test_idx, "test") if len(test_idx) else (val_idx, "val")
-    log.info("U-Net run: %s/%s, %d px, %d train / %d val / %d test tiles -> %s", config.arch, encoder,
-             config.tile_size, len(train_idx), len(val_idx), len(test_idx), run_dir)
+    log.info(
+        "U-Net run: %s/%s, %d px, %d train / %d val / %d test tiles -> %s",
+        config.arch,
+        encoder,
+        config.tile_size,
+        len(train_idx),
+        len(val_idx),
+        len(test_idx),
+        run_dir,
+    )
     run_dir = Path(run_dir)
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.staging-", dir=run_dir.parent))
@@ -135,14 +172,22 @@ def train_unet(
         model = build_unet(config.tile_size, encoder, config.arch, config.encoder_weights, config.decoder_filters)
         set_batchnorm_momentum(model, config.bn_momentum)
         fit_start = time.monotonic()
-        history = _train(model, config, ((images[train_idx], masks[train_idx]), (images[val_idx], masks[val_idx])),
-                         staging, verbose)
+        history = _train(
+            model, config, ((images[train_idx], masks[train_idx]), (images[val_idx], masks[val_idx])), staging, verbose
+        )
         fit_seconds = time.monotonic() - fit_start
         val_metrics, _ = evaluate_masks(model, images[val_idx], masks[val_idx], config.threshold, config.batch_size)
         metrics, probs = evaluate_masks(model, images[eval_idx], masks[eval_idx], config.threshold, config.batch_size)
         title = f"{config.arch}/{encoder}, {config.tile_size} px, held-out {eval_split}: IoU {metrics['iou']:.3f}"
-        write_overlays(staging / OVERLAYS_FILE, images[eval_idx], masks[eval_idx], probs, config.n_overlays,
-                       config.threshold, title)
+        write_overlays(
+            staging / OVERLAYS_FILE,
+            images[eval_idx],
+            masks[eval_idx],
+            probs,
+            config.n_overlays,
+            config.threshold,
+            title,
+        )
         plot_curves(history, staging / CURVE_FILE, f"{config.arch}/{encoder}, {config.tile_size} px")
         export_model = tf_keras.Model(model.inputs, model.outputs, name=model.name)  # uncompiled: no loss in file
         export_model.save(staging / MODEL_FILE)
@@ -157,12 +202,22 @@ def train_unet(
             "metrics_split": eval_split,
             "val_metrics": val_metrics,
             "threshold": config.threshold,
-            "model": {"arch": config.arch, "encoder": encoder, "preprocessing": PREPROCESSING[encoder],
-                      "encoder_weights": config.encoder_weights or "random init", "params": int(model.count_params()),
-                      "input": "image", "output": "mask"},
-            "training": {"epochs_run": len(history.get("loss", [])), "best_epoch": int(np.argmax(val_iou)) + 1,
-                         "best_val_iou": float(max(val_iou)), "fit_seconds": round(fit_seconds, 1),
-                         "total_seconds": round(time.monotonic() - started, 1)},
+            "model": {
+                "arch": config.arch,
+                "encoder": encoder,
+                "preprocessing": PREPROCESSING[encoder],
+                "encoder_weights": config.encoder_weights or "random init",
+                "params": int(model.count_params()),
+                "input": "image",
+                "output": "mask",
+            },
+            "training": {
+                "epochs_run": len(history.get("loss", [])),
+                "best_epoch": int(np.argmax(val_iou)) + 1,
+                "best_val_iou": float(max(val_iou)),
+                "fit_seconds": round(fit_seconds, 1),
+                "total_seconds": round(time.monotonic() - started, 1),
+            },
             "history": history,
             "radiometry": DEFAULT_RADIOMETRY.model_dump(mode="json"),
             "config": config.to_dict(),
@@ -171,8 +226,14 @@ def train_unet(
         _publish(staging, run_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    log.info("U-Net: held-out %s IoU %.3f, F1 %.3f, pixel accuracy %.3f -> %s", eval_split, metrics["iou"],
-             metrics["f1"], metrics["pixel_accuracy"], run_dir)
+    log.info(
+        "U-Net: held-out %s IoU %.3f, F1 %.3f, pixel accuracy %.3f -> %s",
+        eval_split,
+        metrics["iou"],
+        metrics["f1"],
+        metrics["pixel_accuracy"],
+        run_dir,
+    )
     return summary
 
 

@@ -66,27 +66,40 @@ def sentinel2_l2a(tags: dict[str, str], name: str) -> Calibration | None:
         except ValueError:
             offset = None
         if offset is not None:
-            return Calibration(gain=(1.0 / quantification,), bias=(offset / quantification,),
-                               source=f"Sentinel-2 L2A BOA_ADD_OFFSET {offset:g} and quantification "
-                               f"{quantification:g} from the file's metadata")
-    is_l2a = "2A" in tags.get("PRODUCT_TYPE", "").upper() or "L2A" in tags.get("PROCESSING_LEVEL", "").upper() \
+            return Calibration(
+                gain=(1.0 / quantification,),
+                bias=(offset / quantification,),
+                source=f"Sentinel-2 L2A BOA_ADD_OFFSET {offset:g} and quantification "
+                f"{quantification:g} from the file's metadata",
+            )
+    is_l2a = (
+        "2A" in tags.get("PRODUCT_TYPE", "").upper()
+        or "L2A" in tags.get("PROCESSING_LEVEL", "").upper()
         or bool(_S2_L2A_NAME.search(name))
+    )
     baseline = _baseline(tags, name)
     if not is_l2a or baseline is None:
         return None
     offset = S2_DEFAULT_OFFSET if baseline >= S2_BOA_OFFSET_SINCE else 0.0
-    return Calibration(gain=(1.0 / quantification,), bias=(offset / quantification,),
-                       source=f"Sentinel-2 L2A processing baseline {baseline:05.2f}: BOA_ADD_OFFSET {offset:g}")
+    return Calibration(
+        gain=(1.0 / quantification,),
+        bias=(offset / quantification,),
+        source=f"Sentinel-2 L2A processing baseline {baseline:05.2f}: BOA_ADD_OFFSET {offset:g}",
+    )
 
 
 def landsat_c2_l2(tags: dict[str, str], name: str) -> Calibration | None:
     """Landsat Collection 2 Level-2 surface reflectance, named by its product id (file name or tags)."""
     product = " ".join(tags.get(k, "") for k in ("LANDSAT_PRODUCT_ID", "PRODUCT_ID", "PROCESSING_LEVEL"))
-    if not (_LANDSAT_L2_NAME.search(name) or _LANDSAT_L2_NAME.search(product) or "L2SP" in product
-            or "L2SR" in product):
+    if not (
+        _LANDSAT_L2_NAME.search(name) or _LANDSAT_L2_NAME.search(product) or "L2SP" in product or "L2SR" in product
+    ):
         return None
-    return Calibration(gain=(LANDSAT_C2_L2_GAIN,), bias=(LANDSAT_C2_L2_BIAS,),
-                       source="Landsat Collection 2 Level-2 surface reflectance (DN * 2.75e-05 - 0.2)")
+    return Calibration(
+        gain=(LANDSAT_C2_L2_GAIN,),
+        bias=(LANDSAT_C2_L2_BIAS,),
+        source="Landsat Collection 2 Level-2 surface reflectance (DN * 2.75e-05 - 0.2)",
+    )
 
 
 def file_calibration(ds: DatasetReader, name: str, stated: Calibration | None = None) -> Calibration | None:

@@ -112,6 +112,11 @@ def cluster_scene(
                     "valid_fraction": round(float(frac_all[k]), 6),
                 }
             )
-    log.info("%s: %d cells of %d px clustered, %d all-nodata left out", source.name, len(properties), t,
-             ny * nx - len(properties))
+    log.info(
+        "%s: %d cells of %d px clustered, %d all-nodata left out",
+        source.name,
+        len(properties),
+        t,
+        ny * nx - len(properties),
+    )
     return feature_collection(boxes, properties, source.crs)

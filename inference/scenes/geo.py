@@ -142,5 +142,3 @@ def open_error(name: str, err: Exception) -> AgrilandError:
     if "not recognized" in text or "not a tiff" in text.lower():
         return AgrilandError(f"{name} is not a GeoTIFF (format not recognised)")
     return AgrilandError(f"{name} cannot be read as a GeoTIFF (truncated or corrupt?): {text}")
-
-

@@ -48,8 +48,9 @@ def resample_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, resample), dtype=np.uint8)
 
 
-def adapt_to_model_gsd(predict: Predict, params: WindowParams, source_gsd: float | None,
-                       model_gsd: float) -> tuple[Predict, WindowParams]:
+def adapt_to_model_gsd(
+    predict: Predict, params: WindowParams, source_gsd: float | None, model_gsd: float
+) -> tuple[Predict, WindowParams]:
     """The same predict/params when the scene is at the model's resolution; otherwise tiles of the ground size
     the model expects are cut at the source grid, resampled to the model tile, and their answers resampled back —
     so blending, masks and polygons stay on the input grid."""
@@ -59,8 +60,13 @@ def adapt_to_model_gsd(predict: Predict, params: WindowParams, source_gsd: float
     model_tile = params.tile_size
     source_tile = max(MIN_SOURCE_TILE, round(model_tile * factor))
     overlap = min(round(params.overlap * factor), (source_tile - 1) // 2)
-    log.info("scene at %.2f m/px, model at %.1f m/px: %d px source tiles resampled to the %d px model tile",
-             source_gsd, model_gsd, source_tile, model_tile)
+    log.info(
+        "scene at %.2f m/px, model at %.1f m/px: %d px source tiles resampled to the %d px model tile",
+        source_gsd,
+        model_gsd,
+        source_tile,
+        model_tile,
+    )
 
     def resampled(batch: np.ndarray) -> np.ndarray:
         tiles = np.stack([resample_rgb(t, (model_tile, model_tile)) for t in batch])
@@ -70,11 +76,15 @@ def adapt_to_model_gsd(predict: Predict, params: WindowParams, source_gsd: float
         planes = out if out.ndim == 4 else out[..., None]  # a field model answers several planes
 
         def back(plane: np.ndarray) -> np.ndarray:
-            return np.asarray(Image.fromarray(np.ascontiguousarray(plane), mode="F").resize(
-                (source_tile, source_tile), Image.Resampling.BILINEAR))
+            return np.asarray(
+                Image.fromarray(np.ascontiguousarray(plane), mode="F").resize(
+                    (source_tile, source_tile), Image.Resampling.BILINEAR
+                )
+            )
 
         restored = np.stack([np.stack([back(p[..., c]) for c in range(p.shape[-1])], -1) for p in planes])
         return restored if out.ndim == 4 else restored[..., 0]
 
-    return resampled, replace(params, tile_size=source_tile, overlap=overlap,
-                              block_size=max(params.block_size, source_tile))
+    return resampled, replace(
+        params, tile_size=source_tile, overlap=overlap, block_size=max(params.block_size, source_tile)
+    )

@@ -34,8 +34,9 @@ def _fill_field_holes(mask: np.ndarray, valid: np.ndarray, sieve_px: int) -> Non
     mask[fill[holes]] = 1
 
 
-def probability_to_mask(probability: np.ndarray, valid: np.ndarray, threshold: float, sieve_px: int,
-                        refined: np.ndarray | None = None) -> np.ndarray:
+def probability_to_mask(
+    probability: np.ndarray, valid: np.ndarray, threshold: float, sieve_px: int, refined: np.ndarray | None = None
+) -> np.ndarray:
     """The arable mask of one block (read with its halo of context: `WindowParams.halo` pixels on every inner side).
 
     The one place where probabilities become the 0/1 mask that every raster and polygon output is made of:

@@ -22,7 +22,9 @@ def write_json(path: Path | str, payload: dict) -> Path:
     return write_bytes_atomic(path, (json.dumps(payload, indent=1) + "\n").encode("utf-8"))
 
 
-def preview_image(rgb: np.ndarray, mask: np.ndarray, valid: np.ndarray, max_side: int = QUICKLOOK_MAX_SIDE) -> Image.Image:
+def preview_image(
+    rgb: np.ndarray, mask: np.ndarray, valid: np.ndarray, max_side: int = QUICKLOOK_MAX_SIDE
+) -> Image.Image:
     """Quick-look of uint8 RGB, a 0/1 mask and a valid mask (any size; resized to `max_side` at most)."""
     height, width = mask.shape
     scale = min(1.0, max_side / max(height, width))

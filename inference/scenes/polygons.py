@@ -72,7 +72,9 @@ def to_crs(geometries: list[BaseGeometry], src: CRS, dst: str = WGS84) -> list[B
     """Reproject shapely geometries (x, y order on both sides)."""
     if not geometries:
         return []
-    transformer = Transformer.from_crs(ProjCRS.from_user_input(src.to_wkt()), ProjCRS.from_user_input(dst), always_xy=True)
+    transformer = Transformer.from_crs(
+        ProjCRS.from_user_input(src.to_wkt()), ProjCRS.from_user_input(dst), always_xy=True
+    )
 
     def _apply(coords: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(coords[:, 0], coords[:, 1])
@@ -150,7 +152,11 @@ def extract_polygons(
 
 
 def finish_polygons(
-    geoms: list[BaseGeometry], transform: Affine, crs: CRS, simplify_px: float = 1.0, min_area_ha: float = 0.0,
+    geoms: list[BaseGeometry],
+    transform: Affine,
+    crs: CRS,
+    simplify_px: float = 1.0,
+    min_area_ha: float = 0.0,
     confidence: np.ndarray | None = None,
 ) -> ArablePolygons:
     """Exact pixel-outline polygons in CRS coordinates -> simplified, geodesic hectares, small ones dropped.
@@ -210,12 +216,14 @@ def summarize(
     polygons: ArablePolygons, valid: np.ndarray, transform: Affine, crs: CRS, min_area_ha: float = 0.0
 ) -> SceneSummary:
     """Total arable hectares (the listed polygons), valid hectares and the arable fraction of the valid area."""
-    return scene_summary_of(polygons, valid_area_ha(valid, transform, crs), int(valid.shape[1]),
-                            int(valid.shape[0]), crs, min_area_ha)
+    return scene_summary_of(
+        polygons, valid_area_ha(valid, transform, crs), int(valid.shape[1]), int(valid.shape[0]), crs, min_area_ha
+    )
 
 
-def scene_summary_of(polygons: ArablePolygons, valid_ha: float, width: int, height: int, crs: CRS,
-                     min_area_ha: float) -> SceneSummary:
+def scene_summary_of(
+    polygons: ArablePolygons, valid_ha: float, width: int, height: int, crs: CRS, min_area_ha: float
+) -> SceneSummary:
     """The summary of a scene's polygons against its valid area (one rule for in-memory and windowed scenes)."""
     arable_ha = float(polygons.areas_ha.sum())
     return SceneSummary(

@@ -88,8 +88,16 @@ class SceneRequest:
             raise OptionError(f"overlap={overlap} must be smaller than half the model tile ({tile // 2} px)")
         params = WindowParams(tile, overlap, self.cut(manifest), batch_size, block_size, self.sieve_px)
         pixels = PixelSpec(manifest.radiometry, scaling=self.scaling, calibration=self.calibration)
-        return ResolvedScene(params, pixels, FieldOptions.parse(self.mask_mode), manifest.field_model, self.quality,
-                             self.bands, self.simplify, self.min_area_ha)
+        return ResolvedScene(
+            params,
+            pixels,
+            FieldOptions.parse(self.mask_mode),
+            manifest.field_model,
+            self.quality,
+            self.bands,
+            self.simplify,
+            self.min_area_ha,
+        )
 
     def answer_key(self, manifest: Manifest) -> dict[str, object]:
         """Everything of this request and model that changes the answer (the scene itself aside)."""

@@ -52,8 +52,9 @@ class FileResult:
     radiometry: AppliedRadiometry | None = None  # how the pixels were scaled, and why
 
 
-def _summary(sink: PolygonSink, polygons: ArablePolygons, width: int, height: int, min_area_ha: float,
-             sieve_px: int) -> SceneSummary:
+def _summary(
+    sink: PolygonSink, polygons: ArablePolygons, width: int, height: int, min_area_ha: float, sieve_px: int
+) -> SceneSummary:
     summary = scene_summary_of(polygons, sink.valid_ha, width, height, sink.crs, min_area_ha)
     summary.sieve_px = sieve_px
     return summary
@@ -116,15 +117,22 @@ def segment_file(
             model_gsd = pixels.radiometry.gsd_m
             predict, params = adapt_to_model_gsd(predict, params, source_gsd, model_gsd)
             refine = field_refiner(fields, params.threshold, source_gsd or model_gsd)
-        tags = {"AGRILAND_THRESHOLD": str(params.threshold), "AGRILAND_TILE_SIZE": str(params.tile_size),
-                "AGRILAND_OVERLAP": str(params.overlap), "AGRILAND_SIEVE_PX": str(params.sieve_px)}
+        tags = {
+            "AGRILAND_THRESHOLD": str(params.threshold),
+            "AGRILAND_TILE_SIZE": str(params.tile_size),
+            "AGRILAND_OVERLAP": str(params.overlap),
+            "AGRILAND_SIEVE_PX": str(params.sieve_px),
+        }
         applied = source.radiometry.applied
         if applied is not None:
             tags["AGRILAND_RADIOMETRY"] = applied.model_dump_json(exclude_none=True)
-        rasters = [CogSink(p, kind, source.height, source.width, source.crs, source.transform, tags)
-                   for kind, p in outputs.items()]
-        polygons_sink = PolygonSink(source.height, source.width, source.transform, source.crs, vectorise,
-                                    max_polygons, min_area_ha)
+        rasters = [
+            CogSink(p, kind, source.height, source.width, source.crs, source.transform, tags)
+            for kind, p in outputs.items()
+        ]
+        polygons_sink = PolygonSink(
+            source.height, source.width, source.transform, source.crs, vectorise, max_polygons, min_area_ha
+        )
         written: dict[Kind, Path] = {}
         try:
             stats = WindowedSegmenter(source, predict, params, refine).run([*rasters, polygons_sink], progress=progress)
@@ -136,8 +144,11 @@ def segment_file(
             for done in written.values():  # a later output failed: remove the earlier ones of this run
                 done.unlink(missing_ok=True)
             raise
-        polygons = polygons_sink.polygons(scene.simplify_px, min_area_ha) if vectorise else ArablePolygons(
-            [], np.zeros(0), source.crs)
+        polygons = (
+            polygons_sink.polygons(scene.simplify_px, min_area_ha)
+            if vectorise
+            else ArablePolygons([], np.zeros(0), source.crs)
+        )
         preview = None
         if preview_side > 0:
             rgb, valid = source.preview(preview_side)
@@ -161,6 +172,12 @@ def segment_file(
             radiometry=applied,
         )
     result.seconds = time.monotonic() - started
-    log.info("%s: %.2f ha arable in %d polygons, %d tiles, %.1f s", result.name, result.summary.arable_ha,
-             result.summary.n_polygons, stats.n_tiles, result.seconds)
+    log.info(
+        "%s: %.2f ha arable in %d polygons, %d tiles, %.1f s",
+        result.name,
+        result.summary.arable_ha,
+        result.summary.n_polygons,
+        stats.n_tiles,
+        result.seconds,
+    )
     return result

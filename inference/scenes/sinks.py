@@ -40,8 +40,16 @@ COG_BLOCK = 512
 class CogSink:
     """Writes blocks into a tiled temporary GeoTIFF, then converts it to a COG (DEFLATE, overviews) atomically."""
 
-    def __init__(self, path: Path | str, kind: Kind, height: int, width: int, crs: CRS, transform: Affine,
-                 tags: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        kind: Kind,
+        height: int,
+        width: int,
+        crs: CRS,
+        transform: Affine,
+        tags: dict[str, str] | None = None,
+    ) -> None:
         self.path, self.kind = Path(path), kind
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part.tif", dir=self.path.parent)
@@ -49,9 +57,20 @@ class CogSink:
         self._tmp = Path(tmp)
         dtype, nodata = ("uint8", MASK_NODATA) if kind == "mask" else ("float32", float("nan"))
         profile = {
-            "driver": "GTiff", "width": width, "height": height, "count": 1, "dtype": dtype, "nodata": nodata,
-            "crs": crs, "transform": transform, "compress": "deflate", "zlevel": 1,
-            "tiled": True, "blockxsize": 256, "blockysize": 256, "BIGTIFF": "IF_SAFER",
+            "driver": "GTiff",
+            "width": width,
+            "height": height,
+            "count": 1,
+            "dtype": dtype,
+            "nodata": nodata,
+            "crs": crs,
+            "transform": transform,
+            "compress": "deflate",
+            "zlevel": 1,
+            "tiled": True,
+            "blockxsize": 256,
+            "blockysize": 256,
+            "BIGTIFF": "IF_SAFER",
         }
         self._dst = rasterio.open(self._tmp, "w", **profile)
         self._dst.update_tags(AGRILAND_PRODUCT=f"arable {kind}", **(tags or {}))
@@ -71,8 +90,14 @@ class CogSink:
         try:
             with atomic_file(self.path, suffix=".cog.tif") as cog:
                 rasterio.shutil.copy(
-                    self._tmp, cog, driver="COG", COMPRESS="DEFLATE", BLOCKSIZE=COG_BLOCK, OVERVIEWS="AUTO",
-                    RESAMPLING="NEAREST" if self.kind == "mask" else "AVERAGE", BIGTIFF="IF_SAFER",
+                    self._tmp,
+                    cog,
+                    driver="COG",
+                    COMPRESS="DEFLATE",
+                    BLOCKSIZE=COG_BLOCK,
+                    OVERVIEWS="AUTO",
+                    RESAMPLING="NEAREST" if self.kind == "mask" else "AVERAGE",
+                    BIGTIFF="IF_SAFER",
                 )
         finally:
             self._tmp.unlink(missing_ok=True)
@@ -112,12 +137,23 @@ class PolygonSink:
     found (the service's answer cap).
     """
 
-    def __init__(self, height: int, width: int, transform: Affine, crs: CRS, vectorise: bool = True,
-                 max_polygons: int | None = None, min_area_ha: float = 0.0) -> None:
+    def __init__(
+        self,
+        height: int,
+        width: int,
+        transform: Affine,
+        crs: CRS,
+        vectorise: bool = True,
+        max_polygons: int | None = None,
+        min_area_ha: float = 0.0,
+    ) -> None:
         self.height, self.width, self.transform, self.crs = height, width, transform, crs
         self.vectorise, self.max_polygons = vectorise, max_polygons
-        self._stop_at = None if max_polygons is None else (
-            max_polygons if min_area_ha <= 0 else max_polygons * RAW_POLYGON_FACTOR) + 1
+        self._stop_at = (
+            None
+            if max_polygons is None
+            else (max_polygons if min_area_ha <= 0 else max_polygons * RAW_POLYGON_FACTOR) + 1
+        )
         self._inner: list[tuple[BaseGeometry, float, int]] = []  # polygon, probability sum, pixels
         self._edge: list[tuple[BaseGeometry, float, int]] = []
         self.valid_ha = 0.0
@@ -139,8 +175,11 @@ class PolygonSink:
         for geom, value in shapes(labels.astype(np.int32), mask=binary > 0, transform=offset, connectivity=4):
             polygon, k = shape(geom), int(value)
             minx, miny, maxx, maxy = polygon.bounds
-            at_edge = (x0 > 0 and minx <= x0) or (y0 > 0 and miny <= y0) or (x1 < self.width and maxx >= x1) or (
-                y1 < self.height and maxy >= y1
+            at_edge = (
+                (x0 > 0 and minx <= x0)
+                or (y0 > 0 and miny <= y0)
+                or (x1 < self.width and maxx >= x1)
+                or (y1 < self.height and maxy >= y1)
             )
             (self._edge if at_edge else self._inner).append((polygon, float(sums[k]), int(counts[k])))
             if self._stop_at is not None and len(self._inner) >= self._stop_at:  # whole ones: a lower bound

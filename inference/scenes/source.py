@@ -50,8 +50,13 @@ class GeoTiffSource:
     Use as a context manager. Memory never holds more than one window (or one statistics strip).
     """
 
-    def __init__(self, path: str | Path, bands: str | tuple[int, ...] | None = None,
-                 pixels: PixelSpec = SCENE_STRETCH, limits: SceneLimits | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        bands: str | tuple[int, ...] | None = None,
+        pixels: PixelSpec = SCENE_STRETCH,
+        limits: SceneLimits | None = None,
+    ) -> None:
         self.path = str(path)
         self.name = Path(self.path).name
         self._bands = parse_bands(bands)
@@ -108,8 +113,13 @@ class GeoTiffSource:
         dtype = np.dtype(self.source_dtype)
         chosen = self._pixels.scaling_for(dtype)
         if chosen is None:
-            return WindowScaler(index, self._pixels, applied=AppliedRadiometry(
-                scaling="as is", source="8-bit pixels taken as they are (the model's own input type)"))
+            return WindowScaler(
+                index,
+                self._pixels,
+                applied=AppliedRadiometry(
+                    scaling="as is", source="8-bit pixels taken as they are (the model's own input type)"
+                ),
+            )
         if chosen == "percentile":
             asked = "requested (scaling=percentile)" if self._pixels.scaling else "the model manifest's radiometry"
             return self._stretch(index, asked)
@@ -132,10 +142,16 @@ class GeoTiffSource:
             )
             log.warning("%s: %s", self.name, warning)
             stretched = self._stretch(index, "fallback from the model's default reflectance reading (saturated)")
-            return replace(stretched, applied=stretched.applied.model_copy(  # type: ignore[union-attr]
-                update={"warning": warning, "clipped_fraction": clipped}))
-        warning = (f"{share} of the valid pixels saturate (white or black) under {applied.source}; the answer is "
-                   "probably wrong: check the file's calibration or pass scaling=percentile")
+            return replace(
+                stretched,
+                applied=stretched.applied.model_copy(  # type: ignore[union-attr]
+                    update={"warning": warning, "clipped_fraction": clipped}
+                ),
+            )
+        warning = (
+            f"{share} of the valid pixels saturate (white or black) under {applied.source}; the answer is "
+            "probably wrong: check the file's calibration or pass scaling=percentile"
+        )
         log.warning("%s: %s", self.name, warning)
         return replace(scaler, applied=applied.model_copy(update={"warning": warning}))
 
@@ -150,8 +166,13 @@ class GeoTiffSource:
         said = calibration is not None
         calibration = calibration or Calibration.of(self._pixels.radiometry)
         gain, bias = calibration.for_bands(self.chosen)
-        applied = AppliedRadiometry(scaling="reflectance", source=calibration.source, gain=gain.tolist(),
-                                    bias=bias.tolist(), reflectance_white=self._pixels.radiometry.reflectance_white)
+        applied = AppliedRadiometry(
+            scaling="reflectance",
+            source=calibration.source,
+            gain=gain.tolist(),
+            bias=bias.tolist(),
+            reflectance_white=self._pixels.radiometry.reflectance_white,
+        )
         return WindowScaler(index, self._pixels, gain=gain, bias=bias, applied=applied), said
 
     def _stretch(self, index: tuple[int, ...], source: str) -> WindowScaler:
@@ -165,10 +186,18 @@ class GeoTiffSource:
             collector.add(hwc, valid)
         samples = collector.samples()
         scaler = WindowScaler.from_samples(index, self._pixels, samples)
-        log.info("%s: scaling from %d of %d valid pixels: low %s high %s", self.name, len(samples),
-                 collector.seen, scaler.low, scaler.high)
+        log.info(
+            "%s: scaling from %d of %d valid pixels: low %s high %s",
+            self.name,
+            len(samples),
+            collector.seen,
+            scaler.low,
+            scaler.high,
+        )
         applied = AppliedRadiometry(
-            scaling="percentile", source=source, percentiles=list(self._pixels.radiometry.percentiles),
+            scaling="percentile",
+            source=source,
+            percentiles=list(self._pixels.radiometry.percentiles),
             low=[] if scaler.low is None else [float(v) for v in scaler.low],
             high=[] if scaler.high is None else [float(v) for v in scaler.high],
         )

@@ -27,10 +27,22 @@ from inference.scenes.window_types import (
     default_overlap,
 )
 
-__all__ = ["DEFAULT_BLOCK", "DEFAULT_SIEVE_PX", "MAX_SIEVE_PX", "BlockSink", "Predict", "Refine", "SceneSource",
-           "WindowParams", "WindowedSegmenter", "WindowedStats", "default_overlap"]
+__all__ = [
+    "DEFAULT_BLOCK",
+    "DEFAULT_SIEVE_PX",
+    "MAX_SIEVE_PX",
+    "BlockSink",
+    "Predict",
+    "Refine",
+    "SceneSource",
+    "WindowParams",
+    "WindowedSegmenter",
+    "WindowedStats",
+    "default_overlap",
+]
 
 log = logging.getLogger(__name__)
+
 
 def _as_probabilities(output: np.ndarray, n: int, tile: int) -> np.ndarray:
     """Check a model batch output and return float32 [n, T, T] (one plane) or [n, T, T, C] (a field model's planes:
@@ -73,8 +85,14 @@ class _Blocks:
 class WindowedSegmenter:
     """Runs one scene block by block; tile predictions shared by neighbouring blocks are computed once."""
 
-    def __init__(self, source: SceneSource, predict: Predict, params: WindowParams, refine: Refine | None = None,
-                 threaded: bool = True) -> None:
+    def __init__(
+        self,
+        source: SceneSource,
+        predict: Predict,
+        params: WindowParams,
+        refine: Refine | None = None,
+        threaded: bool = True,
+    ) -> None:
         params.check()
         self.threaded = threaded  # finish block k (delineate, mask, sinks) on a thread while block k + 1 is computed
         self.source = source
@@ -92,14 +110,17 @@ class WindowedSegmenter:
         y1, x1 = min(int(g.ys[rows[-1]]) + t, g.height), min(int(g.xs[cols[-1]]) + t, g.width)
         rgb, valid = self.source.read(Window(x0, y0, x1 - x0, y1 - y0))
         if rgb.shape[:2] != (y1 - y0, x1 - x0) or valid.shape != rgb.shape[:2]:
-            raise AgrilandError(f"{self.source.name}: a window read returned {rgb.shape}, expected {(y1 - y0, x1 - x0)}")
+            raise AgrilandError(
+                f"{self.source.name}: a window read returned {rgb.shape}, expected {(y1 - y0, x1 - x0)}"
+            )
         pad_y, pad_x = max(0, t - g.height), max(0, t - g.width)
         if pad_y or pad_x:
             rgb = np.pad(rgb, ((0, pad_y), (0, pad_x), (0, 0)), mode="symmetric")
         return y0, x0, rgb, valid
 
-    def _predict_missing(self, rows: np.ndarray, cols: np.ndarray, y0: int, x0: int, rgb: np.ndarray,
-                         valid: np.ndarray) -> None:
+    def _predict_missing(
+        self, rows: np.ndarray, cols: np.ndarray, y0: int, x0: int, rgb: np.ndarray, valid: np.ndarray
+    ) -> None:
         """Run the model on the touched tiles not yet in the cache (all-nodata tiles are only marked)."""
         g, t = self.grid, self.grid.tile
         todo: list[tuple[int, int]] = []
@@ -150,8 +171,9 @@ class WindowedSegmenter:
         np.divide(total, w, out=out, where=np.broadcast_to(w > 0, total.shape))
         return out
 
-    def _extent_probability(self, rows: np.ndarray, cols: np.ndarray, y0: int, x0: int,
-                            valid: np.ndarray) -> np.ndarray:
+    def _extent_probability(
+        self, rows: np.ndarray, cols: np.ndarray, y0: int, x0: int, valid: np.ndarray
+    ) -> np.ndarray:
         """The blended probability of the whole read extent (the block, its halo and its tiles' margin), 0 on
         nodata: field delineation sees a block's surroundings, so neighbouring blocks agree along their edge."""
         h, w = valid.shape
@@ -167,8 +189,16 @@ class WindowedSegmenter:
                 if blocks.last_col[j] == c:
                     self._cache.pop((int(i), int(j)), None)
 
-    def _finish_block(self, sinks: Sequence[BlockSink], window: Window, rgb: np.ndarray, probability: np.ndarray,
-                      valid: np.ndarray, extent: tuple[slice, slice], inner: tuple[slice, slice]) -> None:
+    def _finish_block(
+        self,
+        sinks: Sequence[BlockSink],
+        window: Window,
+        rgb: np.ndarray,
+        probability: np.ndarray,
+        valid: np.ndarray,
+        extent: tuple[slice, slice],
+        inner: tuple[slice, slice],
+    ) -> None:
         """One block's mask step and sinks (the finishing stage's thread). `probability` covers the read extent
         with fields (delineation sees the block's surroundings, so neighbouring blocks agree along their edge)
         and the block + halo without."""
@@ -181,7 +211,9 @@ class WindowedSegmenter:
             probability = probability[extent]
         if probability.ndim == 3:  # a field model's planes: the sinks and the plain cut read the field extent
             probability = probability[..., 0]
-        mask = np.ascontiguousarray(probability_to_mask(probability, wide_valid, p.threshold, p.sieve_px, refined)[inner])
+        mask = np.ascontiguousarray(
+            probability_to_mask(probability, wide_valid, p.threshold, p.sieve_px, refined)[inner]
+        )
         block_probability, block_valid = np.ascontiguousarray(probability[inner]), wide_valid[inner]
         for sink in sinks:
             sink.write(window, block_probability, mask, block_valid)
@@ -193,11 +225,19 @@ class WindowedSegmenter:
         blocks = _Blocks(g, p.block_size, halo)
         log.info(
             "%s: %dx%d px, %d tiles of %d px (overlap %d), %d blocks of %d px",
-            self.source.name, g.width, g.height, len(g), g.tile, p.overlap, len(blocks), p.block_size,
+            self.source.name,
+            g.width,
+            g.height,
+            len(g),
+            g.tile,
+            p.overlap,
+            len(blocks),
+            p.block_size,
         )
         with FinishingStage(threaded=self.threaded) as finishing:
-            for r, c, by0, by1, bx0, bx1 in tqdm(blocks, total=len(blocks), desc=self.source.name, unit="block",
-                                                 disable=not progress):
+            for r, c, by0, by1, bx0, bx1 in tqdm(
+                blocks, total=len(blocks), desc=self.source.name, unit="block", disable=not progress
+            ):
                 ey0, ey1 = max(0, by0 - halo), min(g.height, by1 + halo)  # the block and its halo
                 ex0, ex1 = max(0, bx0 - halo), min(g.width, bx1 + halo)
                 rows, cols = _touching(g.ys, g.tile, ey0, ey1), _touching(g.xs, g.tile, ex0, ex1)
@@ -216,6 +256,10 @@ class WindowedSegmenter:
                 self.stats.n_blocks += 1
         if self._cache:
             raise AgrilandError(f"internal: {len(self._cache)} tile predictions were never released")
-        log.info("%s: %d tiles computed, %d all-nodata skipped", self.source.name, self.stats.n_tiles,
-                 self.stats.n_tiles_skipped)
+        log.info(
+            "%s: %d tiles computed, %d all-nodata skipped",
+            self.source.name,
+            self.stats.n_tiles,
+            self.stats.n_tiles_skipped,
+        )
         return self.stats

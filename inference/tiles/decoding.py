@@ -66,8 +66,6 @@ def _check_size(width: int, height: int, limits: DecodeLimits, label: str) -> No
         )
 
 
-
-
 def _pillow_to_array(image: Image.Image, pixels: PixelSpec) -> np.ndarray:
     """Pixels of a loaded Pillow image as uint8 RGB (16-bit and float modes by the radiometry contract)."""
     mode = image.mode
@@ -134,8 +132,9 @@ def _decode_with_rasterio(data: bytes, limits: DecodeLimits, label: str, pixels:
         raise ImageDecodeError(f"{label}: {err}") from err
 
 
-def decode_image(data: bytes, limits: DecodeLimits | None = None, label: str = "image",
-                 pixels: PixelSpec | None = None) -> np.ndarray:
+def decode_image(
+    data: bytes, limits: DecodeLimits | None = None, label: str = "image", pixels: PixelSpec | None = None
+) -> np.ndarray:
     """Decode one image to the model's uint8 [H, W, 3]; raises ImageDecodeError with a clear message (and status).
 
     TIFFs go to rasterio first (bands, nodata, 16-bit and float by the radiometry contract), Pillow otherwise.

@@ -30,8 +30,17 @@ def scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
     data = np.random.default_rng(1).integers(0, 256, (3, 150, 170), dtype=np.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with rasterio.open(path, "w", driver="GTiff", height=150, width=170, count=3, dtype="uint8",
-                           crs="EPSG:32633", transform=from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            height=150,
+            width=170,
+            count=3,
+            dtype="uint8",
+            crs="EPSG:32633",
+            transform=from_origin(500_000.0, 5_000_000.0, 10.0, 10.0),
+        ) as dst:
             dst.write(data)
     return path
 
@@ -61,8 +70,9 @@ def test_cluster_round_trip(bento: bentoml.SyncHTTPClient, tile: Path) -> None:
     assert len(result["top_k"]) == 2 and result["embedding"] and 0 <= result["cluster"] < answer["n_clusters"]
 
 
-def test_bad_input_is_a_client_error_and_the_next_call_works(bento: bentoml.SyncHTTPClient, tile: Path,
-                                                            tmp_path: Path) -> None:
+def test_bad_input_is_a_client_error_and_the_next_call_works(
+    bento: bentoml.SyncHTTPClient, tile: Path, tmp_path: Path
+) -> None:
     junk = tmp_path / "junk.png"
     junk.write_bytes(b"not an image")
     with pytest.raises(bentoml.exceptions.BentoMLException) as refused:

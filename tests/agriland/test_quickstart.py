@@ -46,8 +46,21 @@ def _serve(args: list[str], tmp_path: Path) -> tuple[subprocess.Popen, int, Path
     log = tmp_path / f"quickstart-{port}.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "agriland.cli", "quickstart", *args, "--work-dir", str(tmp_path), "--port",
-             str(port)], stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=tmp_path,
+            [
+                sys.executable,
+                "-m",
+                "agriland.cli",
+                "quickstart",
+                *args,
+                "--work-dir",
+                str(tmp_path),
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=tmp_path,
         )
     deadline = time.monotonic() + 120
     status = None

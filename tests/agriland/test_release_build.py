@@ -18,8 +18,9 @@ SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "eurosat-rgb"
 
 
 def _agriland(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agriland.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agriland.cli", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
 
 
 @pytest.mark.slow
@@ -30,8 +31,21 @@ def test_release_build_trains_scores_and_installs_with_cards(tmp_path: Path) -> 
         for path in sorted(folder.glob("*.jpg"))[:14]:
             shutil.copy(path, eurosat / folder.name / path.name)
     release = tmp_path / "release"
-    result = _agriland("release", "build", "--data", str(tmp_path / "data"), "--work", str(tmp_path / "work"),
-                       "--profile", "tiny", "--mosaics", "80", "--release-dir", str(release), cwd=tmp_path)
+    result = _agriland(
+        "release",
+        "build",
+        "--data",
+        str(tmp_path / "data"),
+        "--work",
+        str(tmp_path / "work"),
+        "--profile",
+        "tiny",
+        "--mosaics",
+        "80",
+        "--release-dir",
+        str(release),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr[-4000:]
     outcome = json.loads((tmp_path / "work" / "release_outcome.json").read_text())
     for name in ("dec", "unet"):

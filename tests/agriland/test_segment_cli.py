@@ -39,8 +39,17 @@ def _scene(path: Path, height: int = 333, width: int = 411) -> Path:
     data[2][FIELD] -= 800
     data[:, :, :30] = 0
     data[:, -20:, :] = 0
-    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=4, dtype="uint16",
-                       crs="EPSG:32633", transform=UTM_TRANSFORM) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=width,
+        height=height,
+        count=4,
+        dtype="uint16",
+        crs="EPSG:32633",
+        transform=UTM_TRANSFORM,
+    ) as dst:
         dst.write(data)
     return path
 
@@ -49,12 +58,34 @@ def _scene(path: Path, height: int = 333, width: int = 411) -> Path:
 def test_segment_writes_georeferenced_outputs(models_dir: Path, tmp_path: Path, capsys) -> None:
     scene = _scene(tmp_path / "scene.tif")
     out = tmp_path / "out"
-    code = agriland_main(["segment", str(scene), "--out", str(out), "--models", str(models_dir),
-                          "--overlap", "16", "--bands", "sentinel2-10m", "--min-area-ha", "1", "--no-progress",
-                          "--provider", "cpu", "--scaling", "percentile"])
+    code = agriland_main(
+        [
+            "segment",
+            str(scene),
+            "--out",
+            str(out),
+            "--models",
+            str(models_dir),
+            "--overlap",
+            "16",
+            "--bands",
+            "sentinel2-10m",
+            "--min-area-ha",
+            "1",
+            "--no-progress",
+            "--provider",
+            "cpu",
+            "--scaling",
+            "percentile",
+        ]
+    )
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
-        "arable.geojson", "mask.tif", "probability.tif", "quicklook.png", "summary.json"
+        "arable.geojson",
+        "mask.tif",
+        "probability.tif",
+        "quicklook.png",
+        "summary.json",
     ]
     assert "ha arable" in capsys.readouterr().out
     with rasterio.open(scene) as src, rasterio.open(out / "mask.tif") as mask_ds:
@@ -77,9 +108,26 @@ def test_segment_writes_georeferenced_outputs(models_dir: Path, tmp_path: Path, 
 @pytest.mark.slow
 def test_segment_geojson_is_lon_lat(models_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert agriland_main(["segment", str(_scene(tmp_path / "s.tif")), "--out", str(out), "--models",
-                          str(models_dir), "--overlap", "8", "--bands", "3,2,1", "--no-progress",
-                          "--provider", "cpu"]) == 0
+    assert (
+        agriland_main(
+            [
+                "segment",
+                str(_scene(tmp_path / "s.tif")),
+                "--out",
+                str(out),
+                "--models",
+                str(models_dir),
+                "--overlap",
+                "8",
+                "--bands",
+                "3,2,1",
+                "--no-progress",
+                "--provider",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     collection = json.loads((out / "arable.geojson").read_text())
     assert "crs" not in collection
     lon, lat = np.asarray(collection["features"][0]["geometry"]["coordinates"][0]).T
@@ -107,9 +155,28 @@ def test_segment_with_the_suite_models(exported_models: Path, tmp_path: Path) ->
     scene = _scene(tmp_path / "scene.tif")
     for variant in [v for v in ("fp32", "int8") if was_exported(exported_models, "unet", v)]:
         out = tmp_path / variant
-        assert agriland_main(["segment", str(scene), "--out", str(out), "--models", str(exported_models),
-                              "--variant", variant, "--overlap", "16", "--bands", "sentinel2-10m",
-                              "--no-progress", "--provider", "cpu"]) == 0
+        assert (
+            agriland_main(
+                [
+                    "segment",
+                    str(scene),
+                    "--out",
+                    str(out),
+                    "--models",
+                    str(exported_models),
+                    "--variant",
+                    variant,
+                    "--overlap",
+                    "16",
+                    "--bands",
+                    "sentinel2-10m",
+                    "--no-progress",
+                    "--provider",
+                    "cpu",
+                ]
+            )
+            == 0
+        )
         with rasterio.open(scene) as src, rasterio.open(out / "mask.tif") as mask_ds:
             assert mask_ds.crs == src.crs and mask_ds.transform == src.transform
             mask = mask_ds.read(1)
@@ -120,14 +187,30 @@ def test_segment_with_the_suite_models(exported_models: Path, tmp_path: Path) ->
 
 
 @pytest.mark.slow
-def test_a_30m_scene_is_resampled_to_the_model_gsd_and_answered_on_its_own_grid(models_dir: Path,
-                                                                               tmp_path: Path) -> None:
+def test_a_30m_scene_is_resampled_to_the_model_gsd_and_answered_on_its_own_grid(
+    models_dir: Path, tmp_path: Path
+) -> None:
     scene = _scene(tmp_path / "landsat.tif")
     with rasterio.open(scene, "r+") as ds:  # the same pixels, taken as 30 m Landsat-like ground samples
         ds.transform = from_origin(500_000.0, 5_000_000.0, 30.0, 30.0)
     out = tmp_path / "out"
-    code = agriland_main(["segment", str(scene), "--out", str(out), "--models", str(models_dir), "--bands",
-                          "sentinel2-10m", "--no-progress", "--provider", "cpu", "--scaling", "percentile"])
+    code = agriland_main(
+        [
+            "segment",
+            str(scene),
+            "--out",
+            str(out),
+            "--models",
+            str(models_dir),
+            "--bands",
+            "sentinel2-10m",
+            "--no-progress",
+            "--provider",
+            "cpu",
+            "--scaling",
+            "percentile",
+        ]
+    )
     assert code == 0
     with rasterio.open(scene) as src, rasterio.open(out / "mask.tif") as mask_ds:
         assert mask_ds.transform == src.transform and mask_ds.shape == src.shape

@@ -40,9 +40,26 @@ def _scenes(folder: Path) -> Path:
 
 
 def _batch(scenes: Path, out: Path, models: Path, *extra: str) -> int:
-    return agriland_main(["batch", str(scenes), "--out", str(out), "--models", str(models), "--bands",
-                          "sentinel2-10m", "--provider", "cpu", "--no-progress", "--overlap", "8",
-                          "--block-size", "128", *extra])
+    return agriland_main(
+        [
+            "batch",
+            str(scenes),
+            "--out",
+            str(out),
+            "--models",
+            str(models),
+            "--bands",
+            "sentinel2-10m",
+            "--provider",
+            "cpu",
+            "--no-progress",
+            "--overlap",
+            "8",
+            "--block-size",
+            "128",
+            *extra,
+        ]
+    )
 
 
 @pytest.mark.slow
@@ -99,8 +116,10 @@ def test_inputs_from_folders_lists_and_stac(tmp_path: Path) -> None:
         (scenes / f"{name}.tif").write_bytes(b"")
     listing = tmp_path / "list.txt"
     listing.write_text(f"# scenes\n{scenes / 'a.tif'}\nhttps://example.invalid/c.tif\n")
-    items = [pystac.Item(f"item-{n}", None, None, pystac.utils.str_to_datetime("2024-06-01T00:00:00Z"), {})
-             for n in ("a", "b")]
+    items = [
+        pystac.Item(f"item-{n}", None, None, pystac.utils.str_to_datetime("2024-06-01T00:00:00Z"), {})
+        for n in ("a", "b")
+    ]
     for item, name in zip(items, ("a", "b")):
         item.add_asset("visual", pystac.Asset(f"scenes/{name}.tif", media_type=pystac.MediaType.COG))
     stac = tmp_path / "items.json"
@@ -129,25 +148,72 @@ def test_service_cli_and_batch_give_the_same_polygons(ray_local, exported_models
     try:
         assert helpers.wait_ready(server.url) == 200, server.log()[-3000:]
         with open(scene, "rb") as handle:
-            answer = httpx.post(server.url + "/segment_scene", files={"file": ("field.tif", handle, "image/tiff")},
-                                data={"bands": "sentinel2-10m", "mask_mode": "threshold"}, timeout=300)
+            answer = httpx.post(
+                server.url + "/segment_scene",
+                files={"file": ("field.tif", handle, "image/tiff")},
+                data={"bands": "sentinel2-10m", "mask_mode": "threshold"},
+                timeout=300,
+            )
         assert answer.status_code == 200, answer.text
         served = answer.json()
-        raster = httpx.post(server.url + "/segment_scene", params={"format": "geotiff", "bands": "sentinel2-10m",
-                                                                   "mask_mode": "threshold"},
-                            content=scene.read_bytes(), headers={"Content-Type": "image/tiff"}, timeout=300)
+        raster = httpx.post(
+            server.url + "/segment_scene",
+            params={"format": "geotiff", "bands": "sentinel2-10m", "mask_mode": "threshold"},
+            content=scene.read_bytes(),
+            headers={"Content-Type": "image/tiff"},
+            timeout=300,
+        )
         assert raster.status_code == 200
         (tmp_path / "served_mask.tif").write_bytes(raster.content)
     finally:
         server.stop()
     cli_out, batch_out = tmp_path / "cli", tmp_path / "batch"
-    assert agriland_main(["segment", str(scene), "--out", str(cli_out), "--models", str(exported_models), "--bands",
-                          "sentinel2-10m", "--provider", "cpu", "--no-progress", "--mask-mode", "threshold"]) == 0
-    assert agriland_main(["batch", str(scene), "--out", str(batch_out), "--models", str(exported_models), "--bands",
-                          "sentinel2-10m", "--provider", "cpu", "--no-progress", "--mask-mode", "threshold"]) == 0
+    assert (
+        agriland_main(
+            [
+                "segment",
+                str(scene),
+                "--out",
+                str(cli_out),
+                "--models",
+                str(exported_models),
+                "--bands",
+                "sentinel2-10m",
+                "--provider",
+                "cpu",
+                "--no-progress",
+                "--mask-mode",
+                "threshold",
+            ]
+        )
+        == 0
+    )
+    assert (
+        agriland_main(
+            [
+                "batch",
+                str(scene),
+                "--out",
+                str(batch_out),
+                "--models",
+                str(exported_models),
+                "--bands",
+                "sentinel2-10m",
+                "--provider",
+                "cpu",
+                "--no-progress",
+                "--mask-mode",
+                "threshold",
+            ]
+        )
+        == 0
+    )
 
-    with rasterio.open(tmp_path / "served_mask.tif") as served_mask, rasterio.open(cli_out / "mask.tif") as cli_mask, \
-            rasterio.open(batch_out / "scenes" / "field" / "mask.tif") as batch_mask:
+    with (
+        rasterio.open(tmp_path / "served_mask.tif") as served_mask,
+        rasterio.open(cli_out / "mask.tif") as cli_mask,
+        rasterio.open(batch_out / "scenes" / "field" / "mask.tif") as batch_mask,
+    ):
         assert served_mask.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"  # the service answers a COG too
         reference = served_mask.read(1)
         assert (reference == 1).sum() > 1000
@@ -169,8 +235,9 @@ def test_service_cli_and_batch_give_the_same_polygons(ray_local, exported_models
 
 
 @pytest.mark.slow
-def test_cli_and_batch_answer_the_same_fields_with_a_field_model(ray_local, models_with_field_model: Path,
-                                                                 tmp_path: Path) -> None:
+def test_cli_and_batch_answer_the_same_fields_with_a_field_model(
+    ray_local, models_with_field_model: Path, tmp_path: Path
+) -> None:
     """Where models/fields holds a field model, the default field answer of `agriland segment` and `agriland batch`
     is that model's, and the two agree field for field."""
     from contract.artifacts import verify_artifact
@@ -178,26 +245,81 @@ def test_cli_and_batch_answer_the_same_fields_with_a_field_model(ray_local, mode
 
     image, _ = draw_fields(np.random.default_rng(5), 200)
     scene = tmp_path / "drawn.tif"
-    with rasterio.open(scene, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8", crs="EPSG:32633",
-                       transform=rasterio.transform.from_origin(500_000.0, 4_500_000.0, 2.5, 2.5)) as dst:
+    with rasterio.open(
+        scene,
+        "w",
+        driver="GTiff",
+        width=200,
+        height=200,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=rasterio.transform.from_origin(500_000.0, 4_500_000.0, 2.5, 2.5),
+    ) as dst:
         dst.write(np.moveaxis(image, -1, 0))
     field_model = verify_artifact(models_with_field_model / "fields" / "fp32")
     cli_out, batch_out = tmp_path / "cli", tmp_path / "batch"
-    assert agriland_main(["segment", str(scene), "--out", str(cli_out), "--models", str(models_with_field_model),
-                          "--provider", "cpu", "--no-progress"]) == 0
-    assert agriland_main(["batch", str(scene), "--out", str(batch_out), "--models", str(models_with_field_model),
-                          "--provider", "cpu", "--no-progress"]) == 0
+    assert (
+        agriland_main(
+            [
+                "segment",
+                str(scene),
+                "--out",
+                str(cli_out),
+                "--models",
+                str(models_with_field_model),
+                "--provider",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    assert (
+        agriland_main(
+            [
+                "batch",
+                str(scene),
+                "--out",
+                str(batch_out),
+                "--models",
+                str(models_with_field_model),
+                "--provider",
+                "cpu",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     run = json.loads((batch_out / "run.json").read_text())
     assert run["model"]["sha256"] == field_model.onnx_sha256
     assert json.loads((cli_out / "summary.json").read_text())["model_version"] == field_model.version
-    with rasterio.open(cli_out / "mask.tif") as cli_mask, \
-            rasterio.open(batch_out / "scenes" / "drawn" / "mask.tif") as batch_mask:
+    with (
+        rasterio.open(cli_out / "mask.tif") as cli_mask,
+        rasterio.open(batch_out / "scenes" / "drawn" / "mask.tif") as batch_mask,
+    ):
         assert (cli_mask.read(1) == batch_mask.read(1)).all()
     cli_features = json.loads((cli_out / "arable.geojson").read_text())["features"]
     assert len(cli_features) == len(gpd.read_parquet(batch_out / "scenes" / "drawn" / "polygons.parquet"))
     # quality changes the answer: a rerun with another one is not skipped
-    assert agriland_main(["batch", str(scene), "--out", str(batch_out), "--models", str(models_with_field_model),
-                          "--provider", "cpu", "--no-progress", "--quality", "best"]) == 0
+    assert (
+        agriland_main(
+            [
+                "batch",
+                str(scene),
+                "--out",
+                str(batch_out),
+                "--models",
+                str(models_with_field_model),
+                "--provider",
+                "cpu",
+                "--no-progress",
+                "--quality",
+                "best",
+            ]
+        )
+        == 0
+    )
     rerun = json.loads((batch_out / "run.json").read_text())
     assert rerun["counts"]["ok"] == 1 and rerun["scenes"]["drawn"]["status"] == "ok"
 
@@ -220,7 +342,9 @@ def test_overlapping_scenes_count_each_hectare_once(ray_local, exported_models: 
     _shifted_copy(west, scenes / "b_east.tif", 200)  # its western half lies on a_west's eastern half
     out = tmp_path / "out"
     assert _batch(scenes, out, exported_models) == 0
-    alone = {sid: gpd.read_parquet(out / "scenes" / sid / "polygons.parquet").to_crs(4326) for sid in ("a_west", "b_east")}
+    alone = {
+        sid: gpd.read_parquet(out / "scenes" / sid / "polygons.parquet").to_crs(4326) for sid in ("a_west", "b_east")
+    }
     merged = gpd.read_parquet(out / "polygons.parquet")
     union = alone["a_west"].geometry.union_all().union(alone["b_east"].geometry.union_all())
     from pyproj import Geod
@@ -231,7 +355,7 @@ def test_overlapping_scenes_count_each_hectare_once(ray_local, exported_models: 
     assert merged["area_ha"].sum() < 0.8 * naive_ha  # the shared half is not counted twice
     # the first scene answers wherever it has data; the second adds only ground the first does not cover
     assert alone["a_west"]["area_ha"].sum() * 0.999 <= merged["area_ha"].sum() <= union_ha * 1.001
-    overlaps = sum(a.intersection(b).area for i, a in enumerate(merged.geometry) for b in merged.geometry[i + 1:])
+    overlaps = sum(a.intersection(b).area for i, a in enumerate(merged.geometry) for b in merged.geometry[i + 1 :])
     assert overlaps < 1e-12, "no two merged polygons cover the same ground"
     run = json.loads((out / "run.json").read_text())
     assert run["overlap"]["shared_valid_ha"] > 0
@@ -265,12 +389,30 @@ def test_stac_assets_must_hold_the_bands_asked_for(tmp_path: Path) -> None:
     scenes = tmp_path / "scenes"
     scenes.mkdir()
     item = pystac.Item("s2", None, None, pystac.utils.str_to_datetime("2024-06-01T00:00:00Z"), {})
-    item.add_asset("B04", pystac.Asset("scenes/b04.tif", media_type=pystac.MediaType.COG,
-                                       extra_fields={"raster:bands": [{"scale": 0.0001, "offset": -0.1}]}))
-    item.add_asset("visual", pystac.Asset("scenes/tci.tif", media_type=pystac.MediaType.COG,
-                                          extra_fields={"eo:bands": [{"name": n} for n in ("red", "green", "blue")]}))
-    item.add_asset("stack", pystac.Asset("scenes/stack.tif", media_type=pystac.MediaType.COG,
-                                         extra_fields={"raster:bands": [{"scale": 0.0001, "offset": -0.1}] * 4}))
+    item.add_asset(
+        "B04",
+        pystac.Asset(
+            "scenes/b04.tif",
+            media_type=pystac.MediaType.COG,
+            extra_fields={"raster:bands": [{"scale": 0.0001, "offset": -0.1}]},
+        ),
+    )
+    item.add_asset(
+        "visual",
+        pystac.Asset(
+            "scenes/tci.tif",
+            media_type=pystac.MediaType.COG,
+            extra_fields={"eo:bands": [{"name": n} for n in ("red", "green", "blue")]},
+        ),
+    )
+    item.add_asset(
+        "stack",
+        pystac.Asset(
+            "scenes/stack.tif",
+            media_type=pystac.MediaType.COG,
+            extra_fields={"raster:bands": [{"scale": 0.0001, "offset": -0.1}] * 4},
+        ),
+    )
     stac = tmp_path / "item.json"
     stac.write_text(json.dumps(item.to_dict(transform_hrefs=False)))
     (chosen,) = resolve_inputs([str(stac)])

@@ -11,7 +11,7 @@ from bench.measured_run import run_measured
 # a parent that starts a child; the child holds 200 MB of touched memory for a second
 _TREE = (
     "import subprocess, sys; subprocess.run([sys.executable, '-c', "
-    "\"import time, numpy as np; a = np.ones(200 * 2**20 // 8); time.sleep(1.5); print(a[-1])\"], check=True)"
+    '"import time, numpy as np; a = np.ones(200 * 2**20 // 8); time.sleep(1.5); print(a[-1])"], check=True)'
 )
 
 

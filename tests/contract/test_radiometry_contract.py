@@ -25,9 +25,17 @@ def _as_reflectance(tile: np.ndarray, radiometry: Radiometry) -> np.ndarray:
 
 
 def _write_tif(path: Path, array: np.ndarray) -> Path:
-    with rasterio.open(path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=array.shape[2],
-                       dtype=array.dtype.name, crs="EPSG:32633",
-                       transform=rasterio.Affine(10, 0, 500000, 0, -10, 5000000)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=array.shape[1],
+        height=array.shape[0],
+        count=array.shape[2],
+        dtype=array.dtype.name,
+        crs="EPSG:32633",
+        transform=rasterio.Affine(10, 0, 500000, 0, -10, 5000000),
+    ) as dst:
         dst.write(np.moveaxis(array, -1, 0))
     return path
 
@@ -80,10 +88,15 @@ def test_nodata_stays_zero_and_nan_is_not_a_value() -> None:
 
 
 def test_a_manifest_without_radiometry_is_refused(tmp_path: Path) -> None:
-    payload = {"name": "unet", "task": "segmentation", "version": "1", "tile_size": 64,
-               "input": {"name": "image", "dtype": "uint8", "shape": [None, 64, 64, 3]},
-               "outputs": [{"name": "mask", "dtype": "float32", "shape": [None, 64, 64, 1]}],
-               "onnx_sha256": "0" * 64}
+    payload = {
+        "name": "unet",
+        "task": "segmentation",
+        "version": "1",
+        "tile_size": 64,
+        "input": {"name": "image", "dtype": "uint8", "shape": [None, 64, 64, 3]},
+        "outputs": [{"name": "mask", "dtype": "float32", "shape": [None, 64, 64, 1]}],
+        "onnx_sha256": "0" * 64,
+    }
     (tmp_path / "manifest.json").write_text(json.dumps(payload))
     with pytest.raises(AgrilandError, match="no radiometry contract .* export the model again"):
         read_manifest(tmp_path)

@@ -60,8 +60,9 @@ def test_rayjob_runs_agriland_batch_with_valid_options() -> None:
     assert cluster["rayVersion"] == "2.60.0"
     pods = [cluster["headGroupSpec"]["template"]] + [g["template"] for g in cluster["workerGroupSpecs"]]
     for pod in pods:  # the pod templates inside the CRD are ordinary pod specs: validate them as such
-        kubernetes_validate.validate({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "t"}, **pod},
-                                     K8S_VERSION, strict=True)
+        kubernetes_validate.validate(
+            {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "t"}, **pod}, K8S_VERSION, strict=True
+        )
 
 
 def _kinds() -> dict[str, list[dict]]:
@@ -112,7 +113,9 @@ def test_pods_run_as_the_image_user() -> None:
     pods = [d["spec"]["template"]["spec"] for d in _kinds()["Deployment"]]
     (job,) = _docs(DEPLOY / "ray" / "rayjob.yaml")
     cluster = job["spec"]["rayClusterSpec"]
-    pods += [cluster["headGroupSpec"]["template"]["spec"]] + [g["template"]["spec"] for g in cluster["workerGroupSpecs"]]
+    pods += [cluster["headGroupSpec"]["template"]["spec"]] + [
+        g["template"]["spec"] for g in cluster["workerGroupSpecs"]
+    ]
     for pod in pods:
         context = pod.get("securityContext", {})
         assert context.get("runAsUser", uid) == uid and context.get("fsGroup", gid) == gid, context
@@ -133,11 +136,14 @@ def test_one_service_per_deployment_and_scene_jobs_reach_their_pod() -> None:
         assert len(mine) == 1, f"{deployment['metadata']['name']} is behind {len(mine)} Services"
         scaled = deployment["spec"].get("replicas", 1) > 1 or any(
             h["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
-            for h in kinds["HorizontalPodAutoscaler"])
+            for h in kinds["HorizontalPodAutoscaler"]
+        )
         if scaled:  # a job's status lives in the pod that runs it
             assert mine[0]["spec"].get("sessionAffinity") == "ClientIP"
     for service in services:
-        chosen = [d for d in deployments if _selects(service["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])]
+        chosen = [
+            d for d in deployments if _selects(service["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"])
+        ]
         assert len(chosen) == 1, f"Service {service['metadata']['name']} mixes {len(chosen)} Deployments"
     names = {d["metadata"]["name"] for d in deployments}
     assert all(h["spec"]["scaleTargetRef"]["name"] in names for h in kinds["HorizontalPodAutoscaler"])

@@ -40,8 +40,19 @@ def _export_all(runs: Path, models: Path, data: Path | None) -> None:
     from export.cli import main
 
     for name in ("dec", "unet"):
-        argv = [name, "--run", str(runs / name), "--models", str(models), "--variant", "all", "--parity-tiles", "8",
-                "--gate-tiles", "8"]  # tiny runs hold 24 tiles; the default floor is 64
+        argv = [
+            name,
+            "--run",
+            str(runs / name),
+            "--models",
+            str(models),
+            "--variant",
+            "all",
+            "--parity-tiles",
+            "8",
+            "--gate-tiles",
+            "8",
+        ]  # tiny runs hold 24 tiles; the default floor is 64
         if data is not None:
             argv += ["--calibration-data", str(data)]
         assert main(argv) == 0

@@ -40,8 +40,10 @@ def test_fp32_matches_keras(export_case, name: str, monkeypatch: pytest.MonkeyPa
     keras_model = load_inference_model(export_case.runs / name / "inference_model.keras")
     if name == "unet":
         assert model.manifest.tta_views == 4
-        rotated = [keras_outputs(keras_model, np.ascontiguousarray(np.rot90(images, k, axes=(1, 2))), ["mask"])["mask"]
-                   for k in range(4)]
+        rotated = [
+            keras_outputs(keras_model, np.ascontiguousarray(np.rot90(images, k, axes=(1, 2))), ["mask"])["mask"]
+            for k in range(4)
+        ]
         want_tta = np.mean([np.rot90(r, -k, axes=(1, 2)) for k, r in enumerate(rotated)], axis=0)
         np.testing.assert_allclose(model.run(images)["mask"], want_tta, atol=1e-4)
     model.runtime = RuntimeOptions(tta_views=1)
@@ -121,8 +123,15 @@ def test_unreadable_tiles_fail_clearly(export_case, tmp_path: Path) -> None:
         export_model(run, tmp_path / "models", "unet", "int8")
     assert not (tmp_path / "models" / "unet" / "int8").exists()
     try:
-        folder = export_model(run, tmp_path / "models", "unet", "int8", calibration_source=export_case.data,
-                              n_parity_tiles=4, min_gate_tiles=4)
+        folder = export_model(
+            run,
+            tmp_path / "models",
+            "unet",
+            "int8",
+            calibration_source=export_case.data,
+            n_parity_tiles=4,
+            min_gate_tiles=4,
+        )
     except ParityError as err:  # a tiny real U-Net's int8 may miss its gate: calibrated and measured all the same
         assert err.parity.n_tiles == 4 and not err.parity.passed
     else:

@@ -52,13 +52,23 @@ print(json.dumps(results))
 
 
 def test_artifacts_load_without_tensorflow(export_case) -> None:
-    result = subprocess.run([sys.executable, "-c", _SCRIPT, str(export_case.models)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, str(export_case.models)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     shapes = json.loads(result.stdout.strip().splitlines()[-1])
     assert shapes.pop("loaded") == []
-    expected = {f"{name}/{variant}" for name in ("unet", "dec") for variant in ("fp32", "fp16", "int8")
-                if was_exported(export_case.models, name, variant)}
+    expected = {
+        f"{name}/{variant}"
+        for name in ("unet", "dec")
+        for variant in ("fp32", "fp16", "int8")
+        if was_exported(export_case.models, name, variant)
+    }
     assert set(shapes) == expected and {"unet/fp32", "dec/fp32"} <= expected
     for key, outputs in shapes.items():
         if key.startswith("unet"):

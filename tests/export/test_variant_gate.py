@@ -62,8 +62,9 @@ def test_missed_int8_gate_drops_the_variant(unet_run: Path, tmp_path: Path) -> N
     stale.mkdir(parents=True)
     (stale / "model.onnx").write_bytes(b"from an older export")
     folder = _flat_tiles(tmp_path / "calib", 0)
-    outcomes = run_export(unet_run, models, "unet", ["fp32", "int8"], calibration_source=folder, min_gate_tiles=8,
-                          n_parity_tiles=8)
+    outcomes = run_export(
+        unet_run, models, "unet", ["fp32", "int8"], calibration_source=folder, min_gate_tiles=8, n_parity_tiles=8
+    )
     by_variant = {o.variant: o for o in outcomes}
     assert by_variant["fp32"].status == "exported"
     dropped = by_variant["int8"]
@@ -82,16 +83,35 @@ def test_missed_int8_gate_drops_the_variant(unet_run: Path, tmp_path: Path) -> N
     assert model.run(np.zeros((1, 64, 64, 3), np.uint8))["mask"].shape == (1, 64, 64, 1)
     # --strict (and export_model, which names one variant) still fails on the same gate
     with pytest.raises(AgrilandError, match="fails parity"):
-        run_export(unet_run, models, "unet", ["int8"], calibration_source=folder, n_parity_tiles=8, strict=True,
-                   min_gate_tiles=8)
+        run_export(
+            unet_run,
+            models,
+            "unet",
+            ["int8"],
+            calibration_source=folder,
+            n_parity_tiles=8,
+            strict=True,
+            min_gate_tiles=8,
+        )
 
 
 def test_cli_reports_a_dropped_variant(unet_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from export.cli import main
 
     folder = _flat_tiles(tmp_path / "calib", 0)
-    argv = ["unet", "--run", str(unet_run), "--models", str(tmp_path / "models"), "--variant", "int8",
-            "--calibration-data", str(folder), "--parity-tiles", "8"]
+    argv = [
+        "unet",
+        "--run",
+        str(unet_run),
+        "--models",
+        str(tmp_path / "models"),
+        "--variant",
+        "int8",
+        "--calibration-data",
+        str(folder),
+        "--parity-tiles",
+        "8",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "unet/int8: DROPPED" in out and "fails parity" in out

@@ -14,8 +14,8 @@ def _fields(size: int) -> np.ndarray:
     """Four touching 2 x 2 fields on a background margin: instance labels."""
     labels = np.zeros((size, size), np.int32)
     half, margin = size // 2, size // 10
-    labels[margin:half, margin:half], labels[margin:half, half:size - margin] = 1, 2
-    labels[half:size - margin, margin:half], labels[half:size - margin, half:size - margin] = 3, 4
+    labels[margin:half, margin:half], labels[margin:half, half : size - margin] = 1, 2
+    labels[half : size - margin, margin:half], labels[half : size - margin, half : size - margin] = 3, 4
     return labels
 
 
@@ -30,7 +30,7 @@ def test_a_perfect_model_gives_back_the_fields_on_the_input_grid() -> None:
     planes = np.zeros((len(tiles.batch), 64, 64, 2), np.float32)
     first = tiles.grids[0]
     for k, (y, x) in enumerate(first.origins):
-        window = truth[y:y + 64, x:x + 64]
+        window = truth[y : y + 64, x : x + 64]
         planes[k, ..., 0] = window > 0
         planes[k, ..., 1] = window == BOUNDARY
     valids = [np.ones((100, 100), bool), np.ones((40, 70), bool)]

@@ -13,25 +13,38 @@ from serving.config import ServeSettings
 
 
 def test_switches_and_auto_from_the_environment() -> None:
-    settings = ServeSettings.from_env({"AGRILAND_ACCESS_LOG": "1", "AGRILAND_TRACING": "off",
-                                       "AGRILAND_WORKERS": "auto", "AGRILAND_WORKER_MEMORY_MB": "256"})
+    settings = ServeSettings.from_env(
+        {
+            "AGRILAND_ACCESS_LOG": "1",
+            "AGRILAND_TRACING": "off",
+            "AGRILAND_WORKERS": "auto",
+            "AGRILAND_WORKER_MEMORY_MB": "256",
+        }
+    )
     assert settings.access_log is True and settings.tracing is False
     assert isinstance(settings.workers, int) and settings.workers >= 1  # auto is resolved to a number
     defaults = ServeSettings.from_env({})
     assert defaults.access_log is False and defaults.tracing is False and defaults.workers == 1
 
 
-@pytest.mark.parametrize(("key", "value"), [("AGRILAND_ACCESS_LOG", "maybe"), ("AGRILAND_WORKERS", "many"),
-                                            ("AGRILAND_WORKERS", "0")])
+@pytest.mark.parametrize(
+    ("key", "value"), [("AGRILAND_ACCESS_LOG", "maybe"), ("AGRILAND_WORKERS", "many"), ("AGRILAND_WORKERS", "0")]
+)
 def test_bad_values_are_refused_by_name(key: str, value: str) -> None:
     with pytest.raises(AgrilandError, match=key):
         ServeSettings.from_env({key: value})
 
 
 def test_blank_values_mean_the_default() -> None:
-    settings = ServeSettings.from_env({"AGRILAND_MAX_TILES": "", "AGRILAND_UNET_VARIANT": "   ",
-                                       "AGRILAND_PROVIDERS": " ", "AGRILAND_ORT_THREADS": "",
-                                       "AGRILAND_MODELS_DIR": ""})
+    settings = ServeSettings.from_env(
+        {
+            "AGRILAND_MAX_TILES": "",
+            "AGRILAND_UNET_VARIANT": "   ",
+            "AGRILAND_PROVIDERS": " ",
+            "AGRILAND_ORT_THREADS": "",
+            "AGRILAND_MODELS_DIR": "",
+        }
+    )
     defaults = ServeSettings.from_env({})
     assert settings == defaults
     assert (settings.max_tiles, settings.unet_variant, settings.providers) == (64, "fp32", "auto")
@@ -39,9 +52,15 @@ def test_blank_values_mean_the_default() -> None:
 
 
 def test_values_are_stripped_and_lower_cased() -> None:
-    settings = ServeSettings.from_env({"AGRILAND_PROVIDERS": " CUDA ", "AGRILAND_UNET_VARIANT": " INT8, FP32 ",
-                                       "AGRILAND_DEC_VARIANT": "Fp32", "AGRILAND_MAX_TILES": " 12 ",
-                                       "AGRILAND_MODELS_DIR": "  /srv/models "})
+    settings = ServeSettings.from_env(
+        {
+            "AGRILAND_PROVIDERS": " CUDA ",
+            "AGRILAND_UNET_VARIANT": " INT8, FP32 ",
+            "AGRILAND_DEC_VARIANT": "Fp32",
+            "AGRILAND_MAX_TILES": " 12 ",
+            "AGRILAND_MODELS_DIR": "  /srv/models ",
+        }
+    )
     assert settings.providers == "cuda"
     assert settings.unet_variant == "int8, fp32" and settings.dec_variant == "fp32"
     assert all(v.strip() in VARIANTS for v in settings.unet_variant.split(","))
@@ -100,9 +119,16 @@ def test_onnx_runtime_settings_live_in_serve_settings() -> None:
     from inference.models.runtime import RuntimeOptions
 
     assert ServeSettings.from_env({}).runtime() == RuntimeOptions()
-    settings = ServeSettings.from_env({"AGRILAND_TTA_VIEWS": "1", "AGRILAND_ORT_SPINNING": "1",
-                                       "AGRILAND_ORT_CPU_ARENA": "0", "AGRILAND_CUDNN_CONV_ALGO_SEARCH": "heuristic"})
-    assert settings.runtime() == RuntimeOptions(tta_views=1, spinning=True, cpu_arena=False,
-                                                conv_algo_search="HEURISTIC")
+    settings = ServeSettings.from_env(
+        {
+            "AGRILAND_TTA_VIEWS": "1",
+            "AGRILAND_ORT_SPINNING": "1",
+            "AGRILAND_ORT_CPU_ARENA": "0",
+            "AGRILAND_CUDNN_CONV_ALGO_SEARCH": "heuristic",
+        }
+    )
+    assert settings.runtime() == RuntimeOptions(
+        tta_views=1, spinning=True, cpu_arena=False, conv_algo_search="HEURISTIC"
+    )
     with pytest.raises(AgrilandError, match="AGRILAND_TTA_VIEWS"):
         ServeSettings.from_env({"AGRILAND_TTA_VIEWS": "3"})

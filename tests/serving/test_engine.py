@@ -12,8 +12,11 @@ from serving.engine import Engine
 
 
 def test_both_models_are_loaded_and_warmed_up_before_ready(exported_models: Path) -> None:
-    engine = Engine(ServeSettings.from_env({"AGRILAND_MODELS_DIR": str(exported_models),
-                                            "AGRILAND_PROVIDERS": "cpu", "AGRILAND_MAX_BATCH_SIZE": "4"}))
+    engine = Engine(
+        ServeSettings.from_env(
+            {"AGRILAND_MODELS_DIR": str(exported_models), "AGRILAND_PROVIDERS": "cpu", "AGRILAND_MAX_BATCH_SIZE": "4"}
+        )
+    )
     try:
         assert engine.ready and engine.not_ready_reason() is None
         assert set(engine.warmed) == {"dec", "unet"}

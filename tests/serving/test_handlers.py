@@ -30,8 +30,9 @@ from testkit.scene_files import write_scene
 
 @pytest.fixture(scope="module")
 def settings(exported_models: Path) -> ServeSettings:
-    return ServeSettings.from_env({"AGRILAND_MODELS_DIR": str(exported_models), "AGRILAND_PROVIDERS": "cpu",
-                                   "AGRILAND_MAX_BATCH_SIZE": "4"})
+    return ServeSettings.from_env(
+        {"AGRILAND_MODELS_DIR": str(exported_models), "AGRILAND_PROVIDERS": "cpu", "AGRILAND_MAX_BATCH_SIZE": "4"}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +75,9 @@ def png(tile: int, green: bool = True) -> bytes:
 
 def test_segment_answers_json_for_base64_tiles(engine: Engine, settings: ServeSettings) -> None:
     tile = engine.tile_size("unet")
-    body = json.dumps({"tiles": [{"image_b64": base64.b64encode(png(tile)).decode()}] * 2,
-                       "mask_mode": "threshold"}).encode()
+    body = json.dumps(
+        {"tiles": [{"image_b64": base64.b64encode(png(tile)).decode()}] * 2, "mask_mode": "threshold"}
+    ).encode()
     response = call(segment_handler, request(body, "application/json"), engine, settings)
     answer = json.loads(response.body)
     assert response.status_code == 200 and answer["model"] == "unet" and len(answer["results"]) == 2
@@ -98,8 +100,9 @@ def test_cluster_answers_each_tile(engine: Engine, settings: ServeSettings) -> N
 def test_raw_paths_answer_arrays_as_npy_when_accept_asks(engine: Engine, settings: ServeSettings) -> None:
     tile = engine.tile_size("unet")
     tiles = np.zeros((3, tile, tile, 3), np.uint8)
-    req = request(tiles.tobytes(), "application/octet-stream", query=f"shape=3,{tile},{tile},3",
-                  accept="application/x-npy")
+    req = request(
+        tiles.tobytes(), "application/octet-stream", query=f"shape=3,{tile},{tile},3", accept="application/x-npy"
+    )
     masks = np.load(io.BytesIO(call(segment_raw_handler, req, engine, settings).body))
     assert masks.shape == (3, tile, tile) and masks.dtype == np.uint8
     req = request(tiles.tobytes(), "application/octet-stream", query=f"shape=3,{tile},{tile},3")
@@ -107,18 +110,29 @@ def test_raw_paths_answer_arrays_as_npy_when_accept_asks(engine: Engine, setting
     assert response.headers["x-shape"].startswith("3,") and response.headers["x-dtype"] == "float32"
 
 
-@pytest.mark.parametrize("handler, body, content_type, query, status, message", [
-    (segment_handler, b"{not json", "application/json", "", 400, "not valid JSON"),
-    (segment_handler, b'{"tiles": []}', "application/json", "", 400, "non-empty list"),
-    (segment_handler, b"x", "text/plain", "", 415, "unsupported content type"),
-    (segment_handler, b"", "image/png", "", 400, "empty request body"),
-    (cluster_handler, b"\x89PNG", "image/png", "bogus=1", 400, "unknown query parameter"),
-    (segment_raw_handler, b"\x00" * 10, "application/octet-stream", "shape=1,2,3", 400, "shape"),
-    (cluster_raw_handler, b"\x00", "application/octet-stream", "threshold=0.5&shape=1,1,1,3", 400, "raw path"),
-    (segment_scene_handler, b"not a tiff", "text/csv", "", 415, "unsupported content type"),
-])
-def test_malformed_requests_are_4xx(engine: Engine, settings: ServeSettings, handler, body: bytes,
-                                    content_type: str, query: str, status: int, message: str) -> None:
+@pytest.mark.parametrize(
+    "handler, body, content_type, query, status, message",
+    [
+        (segment_handler, b"{not json", "application/json", "", 400, "not valid JSON"),
+        (segment_handler, b'{"tiles": []}', "application/json", "", 400, "non-empty list"),
+        (segment_handler, b"x", "text/plain", "", 415, "unsupported content type"),
+        (segment_handler, b"", "image/png", "", 400, "empty request body"),
+        (cluster_handler, b"\x89PNG", "image/png", "bogus=1", 400, "unknown query parameter"),
+        (segment_raw_handler, b"\x00" * 10, "application/octet-stream", "shape=1,2,3", 400, "shape"),
+        (cluster_raw_handler, b"\x00", "application/octet-stream", "threshold=0.5&shape=1,1,1,3", 400, "raw path"),
+        (segment_scene_handler, b"not a tiff", "text/csv", "", 415, "unsupported content type"),
+    ],
+)
+def test_malformed_requests_are_4xx(
+    engine: Engine,
+    settings: ServeSettings,
+    handler,
+    body: bytes,
+    content_type: str,
+    query: str,
+    status: int,
+    message: str,
+) -> None:
     with pytest.raises(ApiError) as refused:
         call(handler, request(body, content_type, query=query), engine, settings)
     assert refused.value.status == status and message in refused.value.message

@@ -49,11 +49,14 @@ def _wait_state(driver, attribute: str = "state", states: tuple[str, ...] = ("do
 
     try:
         WebDriverWait(driver, WAIT_S, poll_frequency=0.25).until(
-            lambda d: d.execute_script(f"return document.body.dataset.{attribute}") in states)
+            lambda d: d.execute_script(f"return document.body.dataset.{attribute}") in states
+        )
     except TimeoutException:
-        seen = driver.execute_script("return [document.body.dataset.state, document.body.dataset.tile, "
-                                     "document.getElementById('status-text')?.textContent, "
-                                     "document.getElementById('error')?.textContent]")
+        seen = driver.execute_script(
+            "return [document.body.dataset.state, document.body.dataset.tile, "
+            "document.getElementById('status-text')?.textContent, "
+            "document.getElementById('error')?.textContent]"
+        )
         pytest.fail(f"the page never reached {states} in {WAIT_S} s: state, tile, status, error = {seen}")
     return driver.execute_script(f"return document.body.dataset.{attribute}")
 
@@ -90,8 +93,11 @@ def test_scene_fields_drawn_are_the_api_answer(browser, map_server, scene: Path)
 
     # the drawn SVG paths, one per field, carry the answer's ids and hectares
     drawn = browser.execute_script(
-        "return [...document.querySelectorAll('path.agriland-field')].map(p => [p.dataset.fieldId, p.dataset.areaHa])")
-    assert sorted(drawn) == sorted([str(f["properties"]["field_id"]), str(f["properties"]["area_ha"])] for f in features)
+        "return [...document.querySelectorAll('path.agriland-field')].map(p => [p.dataset.fieldId, p.dataset.areaHa])"
+    )
+    assert sorted(drawn) == sorted(
+        [str(f["properties"]["field_id"]), str(f["properties"]["area_ha"])] for f in features
+    )
     # and the geometry the map holds is the answer's, vertex by vertex (Leaflet unrounded)
     layers = json.loads(browser.execute_script("return JSON.stringify(agrilandMap.fields.toGeoJSON(false))"))
     by_id = {f["properties"]["field_id"]: f for f in layers["features"]}
@@ -115,13 +121,20 @@ def test_scene_fields_drawn_are_the_api_answer(browser, map_server, scene: Path)
 
     # the downloads are blobs of the answer's files (CSP keeps even the page from fetching them back): a COG of
     # the mask, the GeoJSON and the GeoParquet, each named after the upload
-    links = browser.execute_script("return ['dl-cog', 'dl-geojson', 'dl-parquet'].map(id => "
-                                   "[document.getElementById(id).href, document.getElementById(id).download])")
+    links = browser.execute_script(
+        "return ['dl-cog', 'dl-geojson', 'dl-parquet'].map(id => "
+        "[document.getElementById(id).href, document.getElementById(id).download])"
+    )
     assert all(href.startswith("blob:") for href, _ in links)
-    assert [name for _, name in links] == ["fields_scene_mask.tif", "fields_scene_fields.geojson",
-                                           "fields_scene_fields.parquet"]
-    heads = browser.execute_script("const a = agrilandMap.answer; return [a.mask_geotiff_base64, "
-                                   "a.polygons_geoparquet_base64].map(b => atob(b).slice(0, 4))")
+    assert [name for _, name in links] == [
+        "fields_scene_mask.tif",
+        "fields_scene_fields.geojson",
+        "fields_scene_fields.parquet",
+    ]
+    heads = browser.execute_script(
+        "const a = agrilandMap.answer; return [a.mask_geotiff_base64, "
+        "a.polygons_geoparquet_base64].map(b => atob(b).slice(0, 4))"
+    )
     assert heads[0] in ("II*\x00", "MM\x00*") and heads[1] == "PAR1", heads
 
     # clicking a field shows its id, hectares and confidence
@@ -132,8 +145,14 @@ def test_scene_fields_drawn_are_the_api_answer(browser, map_server, scene: Path)
     assert f"Field {largest['field_id']}" in popup and f"{largest['area_ha']:.2f} ha" in popup
     assert f"{largest['confidence']:.3f}" in popup
     assert not _csp_violations(browser)
-    WebDriverWait(browser, 10).until(lambda d: d.execute_script(  # the popup has faded in
-        "return getComputedStyle(document.querySelector('.leaflet-popup')).opacity") == "1")
+    WebDriverWait(browser, 10).until(
+        lambda d: (
+            d.execute_script(  # the popup has faded in
+                "return getComputedStyle(document.querySelector('.leaflet-popup')).opacity"
+            )
+            == "1"
+        )
+    )
     SCREENSHOT.parent.mkdir(exist_ok=True)
     assert browser.save_screenshot(str(SCREENSHOT))
 
@@ -143,8 +162,9 @@ def test_refused_upload_shows_the_service_message(browser, map_server, tmp_path:
 
     bad = tmp_path / "not_a_scene.tif"
     bad.write_bytes(b"this is not a GeoTIFF <script>alert(1)</script>")
-    expected = httpx.post(map_server.url + "/segment_scene", timeout=60,
-                          files={"file": (bad.name, bad.read_bytes(), "image/tiff")})
+    expected = httpx.post(
+        map_server.url + "/segment_scene", timeout=60, files={"file": (bad.name, bad.read_bytes(), "image/tiff")}
+    )
     assert expected.status_code == 400
     browser.get(map_server.url + "/map/")
     _upload(browser, "scene-file", bad)
@@ -157,15 +177,21 @@ def test_tile_before_after(browser, map_server, tmp_path: Path) -> None:  # noqa
     from selenium.webdriver.common.by import By
 
     tile = sample_tile(tmp_path / "AnnualCrop.png")
-    api = httpx.post(map_server.url + "/segment", files={"file": (tile.name, tile.read_bytes(), "image/png")},
-                     data={"include_fields": "true"}, timeout=60).json()["results"][0]
+    api = httpx.post(
+        map_server.url + "/segment",
+        files={"file": (tile.name, tile.read_bytes(), "image/png")},
+        data={"include_fields": "true"},
+        timeout=60,
+    ).json()["results"][0]
     browser.get(map_server.url + "/map/")
     _upload(browser, "tile-file", tile)
     assert _wait_state(browser, "tile") == "done"
     summary = browser.find_element(By.ID, "tile-summary").text
     assert summary.startswith(f"{api['name']}: {100 * api['arable_fraction']:.1f} % arable, {api['n_fields']} field")
-    sizes = browser.execute_script("return ['tile-before', 'tile-after'].map(id => "
-                                   "[document.getElementById(id).width, document.getElementById(id).height])")
+    sizes = browser.execute_script(
+        "return ['tile-before', 'tile-after'].map(id => "
+        "[document.getElementById(id).width, document.getElementById(id).height])"
+    )
     assert sizes == [[api["width"], api["height"]]] * 2
 
 
@@ -180,14 +206,21 @@ def test_cluster_gallery(browser, map_server) -> None:  # noqa: ANN001
     for card, cluster in zip(cards, clusters["clusters"]):
         assert card.find_element(By.TAG_NAME, "h2").text == f"#{cluster['cluster']} {cluster['name']}"
         assert f"land cover: {cluster['land_cover']}" in card.text
-    loaded = browser.execute_script("return [...document.querySelectorAll('article.card img')]"
-                                    ".map(i => i.complete && i.naturalWidth > 0)")
+    loaded = browser.execute_script(
+        "return [...document.querySelectorAll('article.card img')].map(i => i.complete && i.naturalWidth > 0)"
+    )
     assert loaded and all(loaded)
     assert not _csp_violations(browser)
 
 
-def test_a_busy_service_is_retried_by_the_page(browser, exported_models: Path, server_factory, poll_ready,  # noqa: ANN001
-                                              scene: Path, tmp_path: Path) -> None:
+def test_a_busy_service_is_retried_by_the_page(
+    browser,
+    exported_models: Path,
+    server_factory,
+    poll_ready,  # noqa: ANN001
+    scene: Path,
+    tmp_path: Path,
+) -> None:
     """One scene running and one waiting fill a queue of 1: the page's scene is refused with 503 + Retry-After,
     shows the wait, asks again by itself and is answered."""
     from selenium.webdriver.common.by import By
@@ -198,9 +231,13 @@ def test_a_busy_service_is_retried_by_the_page(browser, exported_models: Path, s
     tickets = ["busy-ticket-1", "busy-ticket-2"]
 
     def post(ticket: str) -> None:
-        httpx.post(server.url + "/segment_scene", timeout=300, headers={"X-Agriland-Ticket": ticket},
-                   files={"file": ("busy.tif", busy, "image/tiff")},
-                   data={"bands": "sentinel2-10m", "mask_mode": "threshold"})
+        httpx.post(
+            server.url + "/segment_scene",
+            timeout=300,
+            headers={"X-Agriland-Ticket": ticket},
+            files={"file": ("busy.tif", busy, "image/tiff")},
+            data={"bands": "sentinel2-10m", "mask_mode": "threshold"},
+        )
 
     threads = [threading.Thread(target=post, args=(t,)) for t in tickets]
     browser.get(server.url + "/map/")

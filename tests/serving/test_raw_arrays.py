@@ -79,8 +79,9 @@ def test_npy_body_is_answered_as_npy_and_format_overrides() -> None:
         (_npy(np.zeros((1, TILE, TILE, 3), np.uint8)), "application/octet-stream", {}, 200, ""),
     ],
 )
-def test_bad_bodies_are_4xx_with_a_clear_message(body: bytes, content_type: str, query: dict, status: int,
-                                                 word: str) -> None:
+def test_bad_bodies_are_4xx_with_a_clear_message(
+    body: bytes, content_type: str, query: dict, status: int, word: str
+) -> None:
     if status == 200:  # a .npy body sent as application/octet-stream is recognised by its magic
         assert _parse(body, content_type, **query).tiles.shape == (1, TILE, TILE, 3)
         return
@@ -93,7 +94,9 @@ def test_bad_bodies_are_4xx_with_a_clear_message(body: bytes, content_type: str,
 def test_answers_raw_bytes_or_npy_with_shape_headers() -> None:
     masks = np.random.default_rng(1).integers(0, 2, (2, TILE, TILE), dtype=np.uint8)
     body, media_type, headers = encode(masks, as_npy=False)
-    assert media_type == "application/octet-stream" and headers["X-Shape"] == "2,64,64" and headers["X-Dtype"] == "uint8"
+    assert (
+        media_type == "application/octet-stream" and headers["X-Shape"] == "2,64,64" and headers["X-Dtype"] == "uint8"
+    )
     np.testing.assert_array_equal(np.frombuffer(body, np.uint8).reshape(2, TILE, TILE), masks)
     body, media_type, _ = encode(masks, as_npy=True)
     assert media_type == "application/x-npy"

@@ -29,8 +29,11 @@ def test_queue_admits_running_plus_waiting_and_reports_places() -> None:
 
         tasks = [asyncio.create_task(scene(t)) for t in ("ticket-a1", "ticket-b2", "ticket-c3")]
         await asyncio.sleep(0.01)
-        assert [queue.position(t)["state"] for t in ("ticket-a1", "ticket-b2", "ticket-c3")] == \
-            ["running", "waiting", "waiting"]
+        assert [queue.position(t)["state"] for t in ("ticket-a1", "ticket-b2", "ticket-c3")] == [
+            "running",
+            "waiting",
+            "waiting",
+        ]
         assert [queue.position(t)["position"] for t in ("ticket-b2", "ticket-c3")] == [1, 2]
         with pytest.raises(ApiError) as refused:
             async with queue.admitted("ticket-d4"):
@@ -78,8 +81,9 @@ def test_bad_tickets_are_refused(bad: str) -> None:
 
 
 @pytest.mark.slow
-def test_burst_waits_in_the_queue_and_only_past_it_gets_503(exported_models: Path, server_factory, poll_ready,
-                                                            tmp_path: Path) -> None:  # noqa: ANN001
+def test_burst_waits_in_the_queue_and_only_past_it_gets_503(
+    exported_models: Path, server_factory, poll_ready, tmp_path: Path
+) -> None:  # noqa: ANN001
     server = server_factory(exported_models, env={"AGRILAND_MAX_SCENES": "1", "AGRILAND_MAX_SCENE_QUEUE": "2"})
     assert poll_ready(server.url) == 200
     scene = write_scene(tmp_path / "burst.tif", 700, 900).read_bytes()
@@ -89,9 +93,13 @@ def test_burst_waits_in_the_queue_and_only_past_it_gets_503(exported_models: Pat
 
     def post(ticket: str) -> None:
         start.wait()
-        answers[ticket] = httpx.post(server.url + "/segment_scene", timeout=300, headers={"X-Agriland-Ticket": ticket},
-                                     files={"file": ("burst.tif", scene, "image/tiff")},
-                                     data={"bands": "sentinel2-10m", "mask_mode": "threshold"})
+        answers[ticket] = httpx.post(
+            server.url + "/segment_scene",
+            timeout=300,
+            headers={"X-Agriland-Ticket": ticket},
+            files={"file": ("burst.tif", scene, "image/tiff")},
+            data={"bands": "sentinel2-10m", "mask_mode": "threshold"},
+        )
 
     threads = [threading.Thread(target=post, args=(t,)) for t in tickets]
     for thread in threads:
@@ -110,10 +118,16 @@ def test_burst_waits_in_the_queue_and_only_past_it_gets_503(exported_models: Pat
         assert int(answers[ticket].headers["Retry-After"]) >= 1
         assert "scene queue is full" in answers[ticket].json()["error"]
     # at some moment one scene ran while the other two waited at places 1 and 2
-    assert any(sorted(s for s in snapshot if s[0] != "unknown") == [("running", None), ("waiting", 1), ("waiting", 2)]
-               for snapshot in seen), seen[:20]
+    assert any(
+        sorted(s for s in snapshot if s[0] != "unknown") == [("running", None), ("waiting", 1), ("waiting", 2)]
+        for snapshot in seen
+    ), seen[:20]
     # a refused scene asked again after its Retry-After is served
-    retry = httpx.post(server.url + "/segment_scene", timeout=300, files={"file": ("burst.tif", scene, "image/tiff")},
-                       data={"bands": "sentinel2-10m", "mask_mode": "threshold"})
+    retry = httpx.post(
+        server.url + "/segment_scene",
+        timeout=300,
+        files={"file": ("burst.tif", scene, "image/tiff")},
+        data={"bands": "sentinel2-10m", "mask_mode": "threshold"},
+    )
     assert retry.status_code == 200
     assert retry.json()["summary"] == answers[served[0]].json()["summary"]

@@ -101,8 +101,7 @@ def test_disconnect_mid_upload_is_a_499_log_line_not_a_500(exported_models: Path
     body = b"x" * 10_000
     with socket.create_connection((address.hostname, address.port)) as sock:
         sock.sendall(
-            b"POST /segment HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
-            b"Content-Length: 5000000\r\n\r\n" + body
+            b"POST /segment HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\nContent-Length: 5000000\r\n\r\n" + body
         )
         time.sleep(0.5)  # let the server start reading the body before the client goes away
     deadline = time.monotonic() + 30
@@ -116,7 +115,7 @@ def test_disconnect_mid_upload_is_a_499_log_line_not_a_500(exported_models: Path
         assert http.post("/segment", files={"file": ("after.png", _tile())}).status_code == 200
 
 
-SLEEPY_SITECUSTOMIZE = '''
+SLEEPY_SITECUSTOMIZE = """
 import os, time
 import onnxruntime
 
@@ -131,10 +130,12 @@ def _sleepy_run(self, *args, **kwargs):
 
 
 onnxruntime.InferenceSession.run = _sleepy_run
-'''
+"""
 
 
-def test_stuck_session_turns_not_ready_and_recovers(exported_models: Path, server_factory, poll_ready, tmp_path) -> None:
+def test_stuck_session_turns_not_ready_and_recovers(
+    exported_models: Path, server_factory, poll_ready, tmp_path
+) -> None:
     """A model run that sleeps past the run deadline: 503 for its request, /readyz 503 until it returns."""
     shim = tmp_path / "shim"
     shim.mkdir()
@@ -142,8 +143,11 @@ def test_stuck_session_turns_not_ready_and_recovers(exported_models: Path, serve
     flag = tmp_path / "sleep-seconds"
     running = server_factory(
         exported_models,
-        env={"AGRILAND_RUN_TIMEOUT_MS": "1000", "AGRILAND_HUNG_AFTER_MS": "1000",
-             "AGRILAND_TEST_SLEEP_FLAG": str(flag)},
+        env={
+            "AGRILAND_RUN_TIMEOUT_MS": "1000",
+            "AGRILAND_HUNG_AFTER_MS": "1000",
+            "AGRILAND_TEST_SLEEP_FLAG": str(flag),
+        },
         pythonpath=str(shim),
     )
     assert poll_ready(running.url) == 200, running.log()[-3000:]

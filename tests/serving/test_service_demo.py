@@ -28,5 +28,6 @@ def test_demo_without_a_service_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_demo_without_the_sample_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(AgrilandError, match="sample of real tiles is missing"):
-        demo_main(["--url", "http://127.0.0.1:9", "--out", str(tmp_path / "x.png"), "--sample", str(tmp_path)
-                   + "/none"])
+        demo_main(
+            ["--url", "http://127.0.0.1:9", "--out", str(tmp_path / "x.png"), "--sample", str(tmp_path) + "/none"]
+        )

@@ -31,8 +31,16 @@ def _encode(image: Image.Image, fmt: str, **save: object) -> bytes:
 def _geotiff_uint16(height: int = 64, width: int = 64, bands: int = 4) -> bytes:
     data = np.random.default_rng(1).integers(200, 4000, (bands, height, width), dtype=np.uint16)
     with rasterio.MemoryFile() as memfile:
-        profile = dict(driver="GTiff", height=height, width=width, count=bands, dtype="uint16",
-                       crs="EPSG:32633", transform=from_origin(500000, 5000000, 10, 10), nodata=0)
+        profile = dict(
+            driver="GTiff",
+            height=height,
+            width=width,
+            count=bands,
+            dtype="uint16",
+            crs="EPSG:32633",
+            transform=from_origin(500000, 5000000, 10, 10),
+            nodata=0,
+        )
         with memfile.open(**profile) as dst:
             dst.write(data)
         return memfile.read()
@@ -95,8 +103,11 @@ def test_several_tiles_per_request_keep_their_order(client: httpx.Client, export
     tiles = [_encode(Image.fromarray(_rgb(seed=s)), "PNG") for s in range(5)]
     files = [("file", (f"t{i}.png", data)) for i, data in enumerate(tiles)]
     multipart = client.post("/cluster", files=files, data={"top_k": str(k), "include_embedding": "true"}).json()
-    payload = {"tiles": [{"image_b64": base64.b64encode(t).decode()} for t in tiles], "top_k": k,
-               "include_embedding": True}
+    payload = {
+        "tiles": [{"image_b64": base64.b64encode(t).decode()} for t in tiles],
+        "top_k": k,
+        "include_embedding": True,
+    }
     as_json = client.post("/cluster", json=payload).json()
     assert [r["name"] for r in multipart["results"]] == [f"t{i}.png" for i in range(5)]
     for a, b in zip(multipart["results"], as_json["results"]):
@@ -111,8 +122,12 @@ def test_several_tiles_per_request_keep_their_order(client: httpx.Client, export
 
 def test_segment_json_with_data_url_and_threshold(client: httpx.Client) -> None:
     data = base64.b64encode(FORMATS["rgb.png"]).decode()
-    payload = {"tiles": [{"image_b64": f"data:image/png;base64,{data}"}], "threshold": 0.0, "include_probability": True,
-               "mask_mode": "threshold"}
+    payload = {
+        "tiles": [{"image_b64": f"data:image/png;base64,{data}"}],
+        "threshold": 0.0,
+        "include_probability": True,
+        "mask_mode": "threshold",
+    }
     result = client.post("/segment", json=payload).json()["results"][0]
     assert result["threshold"] == 0.0 and result["arable_fraction"] == 1.0
     assert 0.0 < result["mean_probability"] < 1.0
@@ -143,8 +158,9 @@ def test_segment_fields_mode_answers_instances(client: httpx.Client) -> None:
         assert field["pixels"] == (labels == field["id"]).sum()
         assert field["area_ha"] == pytest.approx(field["pixels"] * 100 / 10_000)
         assert 0.0 <= field["confidence"] <= 1.0
-    plain = client.post("/segment", files={"file": ("t.png", _two_fields_tile())},
-                        data={"threshold": "0.0", "mask_mode": "threshold"}).json()["results"][0]
+    plain = client.post(
+        "/segment", files={"file": ("t.png", _two_fields_tile())}, data={"threshold": "0.0", "mask_mode": "threshold"}
+    ).json()["results"][0]
     assert plain["arable_fraction"] == 1.0 and plain["n_fields"] == 1 and plain["fields"] == []
 
 
@@ -165,12 +181,14 @@ def test_segment_single_tile_as_png(client: httpx.Client, how: str) -> None:
 
 
 def test_raw_image_body(client: httpx.Client) -> None:
-    response = client.post("/segment", content=FORMATS["rgb.jpg"], headers={"Content-Type": "image/jpeg"},
-                           params={"threshold": "0.3"})
+    response = client.post(
+        "/segment", content=FORMATS["rgb.jpg"], headers={"Content-Type": "image/jpeg"}, params={"threshold": "0.3"}
+    )
     assert response.status_code == 200, response.text
     assert response.json()["results"][0]["threshold"] == 0.3
-    response = client.post("/cluster", content=FORMATS["geo16.tif"], headers={"Content-Type": "image/tiff"},
-                           params={"top_k": "2"})
+    response = client.post(
+        "/cluster", content=FORMATS["geo16.tif"], headers={"Content-Type": "image/tiff"}, params={"top_k": "2"}
+    )
     assert response.status_code == 200, response.text
     assert len(response.json()["results"][0]["top_k"]) == 2
 

@@ -14,7 +14,7 @@ from rasterio.transform import from_origin
 
 pytestmark = pytest.mark.slow
 
-SLOW_RUNS = '''
+SLOW_RUNS = """
 import os, time
 import onnxruntime
 
@@ -29,15 +29,24 @@ def _slow_run(self, *args, **kwargs):
 
 
 onnxruntime.InferenceSession.run = _slow_run
-'''
+"""
 
 
 def _scene(path: Path, size: int = 400) -> Path:
     data = np.random.default_rng(2).integers(1, 256, (3, size, size), dtype=np.uint8)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with rasterio.open(path, "w", driver="GTiff", height=size, width=size, count=3, dtype="uint8",
-                           crs="EPSG:32633", transform=from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            height=size,
+            width=size,
+            count=3,
+            dtype="uint8",
+            crs="EPSG:32633",
+            transform=from_origin(500_000.0, 5_000_000.0, 10.0, 10.0),
+        ) as dst:
             dst.write(data)
     return path
 
@@ -60,8 +69,12 @@ def test_cancelled_scene_task_releases_folder_and_slot_after_its_work_stopped(
     (shim / "sitecustomize.py").write_text(SLOW_RUNS)
     running = server_factory(
         exported_models,
-        env={"TMPDIR": str(temp), "AGRILAND_TEST_SLEEP_FLAG": str(flag), "AGRILAND_MAX_BATCH_SIZE": "2",
-             "AGRILAND_MAX_SCENES": "1"},
+        env={
+            "TMPDIR": str(temp),
+            "AGRILAND_TEST_SLEEP_FLAG": str(flag),
+            "AGRILAND_MAX_BATCH_SIZE": "2",
+            "AGRILAND_MAX_SCENES": "1",
+        },
         pythonpath=str(shim),
     )
     assert poll_ready(running.url) == 200, running.log()[-3000:]

@@ -22,7 +22,7 @@ def _png(seed: int) -> bytes:
 
 def _histogram(metrics: str, model: str) -> dict[str, float]:
     """`le` -> cumulative count of agriland_batch_size for one model."""
-    pattern = re.compile(r'^agriland_batch_size_bucket\{(?P<labels>[^}]*)\} (?P<value>\S+)$', re.M)
+    pattern = re.compile(r"^agriland_batch_size_bucket\{(?P<labels>[^}]*)\} (?P<value>\S+)$", re.M)
     buckets = {}
     for match in pattern.finditer(metrics):
         labels = dict(re.findall(r'(\w+)="([^"]*)"', match["labels"]))
@@ -34,6 +34,7 @@ def _histogram(metrics: str, model: str) -> dict[str, float]:
 async def _burst(url: str, path: str, n: int, rounds: int) -> list[int]:
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as http:
+
         async def one(i: int) -> int:
             statuses = []
             for r in range(rounds):
@@ -78,7 +79,6 @@ def test_models_route_and_metrics_name_the_served_versions(server, exported_mode
     for name in ("dec", "unet"):
         manifest = read_manifest(exported_models / name / served[name]["variant"])
         assert served[name]["version"] == manifest.version and served[name]["onnx_sha256"] == manifest.onnx_sha256
-        line = (f'agriland_model_info{{model="{name}",variant="{manifest.variant}",'
-                f'version="{manifest.version}"}} 1.0')
+        line = f'agriland_model_info{{model="{name}",variant="{manifest.variant}",version="{manifest.version}"}} 1.0'
         assert line in metrics, f"{line} not in /metrics"
     assert report.json()["not_loaded"] == {}

@@ -25,8 +25,9 @@ def _tif(array: np.ndarray) -> bytes:
     from rasterio.io import MemoryFile
 
     with MemoryFile() as memfile:
-        with memfile.open(driver="GTiff", width=array.shape[1], height=array.shape[0], count=array.shape[2],
-                          dtype=array.dtype.name) as dst:
+        with memfile.open(
+            driver="GTiff", width=array.shape[1], height=array.shape[0], count=array.shape[2], dtype=array.dtype.name
+        ) as dst:
             dst.write(np.moveaxis(array, -1, 0))
         return memfile.read()
 

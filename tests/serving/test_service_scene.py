@@ -33,11 +33,10 @@ def scenes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return standard_scenes(tmp_path_factory.mktemp("scenes"))
 
 
-
-
 def test_segment_scene_json_summary_polygons_and_mask(client: httpx.Client, scenes: dict[str, Path]) -> None:
-    response = post_scene(client, "/segment_scene", scenes["utm"], bands="sentinel2-10m", threshold="0",
-                          include_mask="true")
+    response = post_scene(
+        client, "/segment_scene", scenes["utm"], bands="sentinel2-10m", threshold="0", include_mask="true"
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     summary = body["summary"]
@@ -59,24 +58,33 @@ def test_segment_scene_json_summary_polygons_and_mask(client: httpx.Client, scen
 
 
 def test_segment_scene_geotiff_round_trips_crs_and_transform(client: httpx.Client, scenes: dict[str, Path]) -> None:
-    response = client.post("/segment_scene", params={"format": "geotiff", "bands": "3,2,1", "overlap": "16"},
-                           content=scenes["utm"].read_bytes(), headers={"Content-Type": "image/tiff"})
+    response = client.post(
+        "/segment_scene",
+        params={"format": "geotiff", "bands": "3,2,1", "overlap": "16"},
+        content=scenes["utm"].read_bytes(),
+        headers={"Content-Type": "image/tiff"},
+    )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "image/tiff"
     mask, crs, transform, nodata = read_tif(response.content)
     assert crs.to_epsg() == 32633 and transform.almost_equals(UTM_TRANSFORM) and mask.shape == (777, 1000)
     assert np.all(mask[:, :LEFT] == nodata) and not np.any(mask[: 777 - BOTTOM, LEFT:] == nodata)
     assert set(np.unique(mask)) <= {0, 1, 255}
-    probability = client.post("/segment_scene", params={"format": "geotiff", "product": "probability"},
-                              content=scenes["small"].read_bytes(), headers={"Content-Type": "image/tiff"})
+    probability = client.post(
+        "/segment_scene",
+        params={"format": "geotiff", "product": "probability"},
+        content=scenes["small"].read_bytes(),
+        headers={"Content-Type": "image/tiff"},
+    )
     assert probability.status_code == 200, probability.text
     values, _, _, _ = read_tif(probability.content)
     assert values.dtype == np.float32 and np.all((values >= 0) & (values <= 1))
 
 
 def test_wgs84_option_answers_lon_lat(client: httpx.Client, scenes: dict[str, Path]) -> None:
-    response = post_scene(client, "/segment_scene", scenes["utm"], format="geojson", wgs84="true", threshold="0",
-                          bands="sentinel2-10m")
+    response = post_scene(
+        client, "/segment_scene", scenes["utm"], format="geojson", wgs84="true", threshold="0", bands="sentinel2-10m"
+    )
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/geo+json"
     collection = response.json()
@@ -97,8 +105,9 @@ def test_epsg4326_scene_with_nodata_tag(client: httpx.Client, scenes: dict[str, 
     assert np.all(mask[:, :20] == 255) and np.all(mask[:, 20:] == 1)
 
 
-def test_cluster_scene_grid_matches_the_tile_grid(client: httpx.Client, scenes: dict[str, Path],
-                                                  exported_models: Path) -> None:
+def test_cluster_scene_grid_matches_the_tile_grid(
+    client: httpx.Client, scenes: dict[str, Path], exported_models: Path
+) -> None:
     manifest = read_manifest(exported_models / "dec" / "fp32")
     t = manifest.tile_size
     response = post_scene(client, "/cluster_scene", scenes["utm"], bands="sentinel2-10m")
@@ -140,7 +149,7 @@ def write_landsat_l1(path: Path, height: int = 400, width: int = 400, seed: int 
     cover = np.full((height, width), "forest", dtype=object)
     for y in range(0, height, 40):
         for x in range(0, width, 50):
-            cover[y:y + 38, x:x + 48] = rng.choice(["crop", "ripe", "soil", "crop", "forest"])
+            cover[y : y + 38, x : x + 48] = rng.choice(["crop", "ripe", "soil", "crop", "forest"])
     yy, xx = np.mgrid[:height, :width]
     cover[((yy - 300) / 60.0) ** 2 + ((xx - 90) / 80.0) ** 2 <= 1] = "water"
     toa = np.zeros((7, height, width), dtype=np.float64)
@@ -154,14 +163,24 @@ def write_landsat_l1(path: Path, height: int = 400, width: int = 400, seed: int 
     dn = np.clip(np.rint((toa + 0.1) / 2e-5), 1, 65535).astype(np.uint16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=7, dtype="uint16",
-                           crs="EPSG:32633", transform=from_origin(600_000, 5_100_000, 30, 30)) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=width,
+            height=height,
+            count=7,
+            dtype="uint16",
+            crs="EPSG:32633",
+            transform=from_origin(600_000, 5_100_000, 30, 30),
+        ) as dst:
             dst.write(dn)
     return path
 
 
-def test_level1_dn_scene_falls_back_to_the_stretch_and_says_so(client: httpx.Client, tmp_path: Path,
-                                                               exported_models: Path) -> None:
+def test_level1_dn_scene_falls_back_to_the_stretch_and_says_so(
+    client: httpx.Client, tmp_path: Path, exported_models: Path
+) -> None:
     """Read as DN / 10000 this scene is white (0.6-2.3 'reflectance'); the answer must not silently be that."""
     scene = write_landsat_l1(tmp_path / "LC08_L1TP_193027_20230701_20230711_02_T1.tif")
     default = post_scene(client, "/segment_scene", scene, bands="landsat8")
@@ -180,8 +199,26 @@ def test_level1_dn_scene_falls_back_to_the_stretch_and_says_so(client: httpx.Cli
     from agriland.cli import main as agriland_main
 
     out = tmp_path / "cli"
-    assert agriland_main(["segment", str(scene), "--out", str(out), "--models", str(exported_models), "--bands",
-                          "landsat8", "--provider", "cpu", "--no-progress", "--mask-mode", "threshold"]) == 0
+    assert (
+        agriland_main(
+            [
+                "segment",
+                str(scene),
+                "--out",
+                str(out),
+                "--models",
+                str(exported_models),
+                "--bands",
+                "landsat8",
+                "--provider",
+                "cpu",
+                "--no-progress",
+                "--mask-mode",
+                "threshold",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((out / "summary.json").read_text())
     assert summary["radiometry"] == applied and summary["arable_ha"] == pytest.approx(asked["summary"]["arable_ha"])
     with rasterio.open(out / "mask.tif") as mask:
@@ -198,8 +235,9 @@ def write_speckled(path: Path, side: int = 120, step: int = 3, block: int = 0) -
     data[:, ::step, ::step] = 100
     if block:
         data[:, side - block :, side - block :] = 100
-    with rasterio.open(path, "w", driver="GTiff", height=side, width=side, count=3, dtype="uint8", crs=UTM,
-                       transform=UTM_TRANSFORM) as dst:
+    with rasterio.open(
+        path, "w", driver="GTiff", height=side, width=side, count=3, dtype="uint8", crs=UTM, transform=UTM_TRANSFORM
+    ) as dst:
         dst.write(data)
     return path
 
@@ -215,12 +253,20 @@ def test_sieve_removes_single_pixel_specks(client: httpx.Client, tmp_path: Path)
     summary = sieved.json()["summary"]
     assert summary["n_polygons"] == 1 and summary["sieve_px"] >= 2, summary
     assert summary["arable_ha"] == pytest.approx(30 * 30 * 100 / 10_000, rel=0.01)  # the block, 10 m pixels
-    raster = client.post("/segment_scene", params={"format": "geotiff", "threshold": "0", "mask_mode": "threshold"},
-                         content=scene.read_bytes(), headers={"Content-Type": "image/tiff"})
+    raster = client.post(
+        "/segment_scene",
+        params={"format": "geotiff", "threshold": "0", "mask_mode": "threshold"},
+        content=scene.read_bytes(),
+        headers={"Content-Type": "image/tiff"},
+    )
     mask, _, _, _ = read_tif(raster.content)
     assert int((mask == 1).sum()) == 30 * 30, "the GeoTIFF answer is the mask the polygons were made of"
-    raw = client.post("/segment_scene", params={"format": "geotiff", "threshold": "0", "sieve_px": "0", "mask_mode": "threshold"},
-                      content=scene.read_bytes(), headers={"Content-Type": "image/tiff"})
+    raw = client.post(
+        "/segment_scene",
+        params={"format": "geotiff", "threshold": "0", "sieve_px": "0", "mask_mode": "threshold"},
+        content=scene.read_bytes(),
+        headers={"Content-Type": "image/tiff"},
+    )
     assert int((read_tif(raw.content)[0] == 1).sum()) > 30 * 30 + 1000
 
 
@@ -244,8 +290,12 @@ def test_too_many_polygons_is_a_clear_422(capped_url: str, tmp_path: Path) -> No
                 for hint in ("min_area_ha", "format=geotiff", "batch", "200"):
                     assert hint in error["error"], error
                 assert error["detail"]["max_polygons"] == 200 and error["detail"]["n_polygons"] >= 200
-        raster = http.post("/segment_scene", params={"format": "geotiff", "threshold": "0", "sieve_px": "0", "mask_mode": "threshold"},
-                           content=scene, headers={"Content-Type": "image/tiff"})
+        raster = http.post(
+            "/segment_scene",
+            params={"format": "geotiff", "threshold": "0", "sieve_px": "0", "mask_mode": "threshold"},
+            content=scene,
+            headers={"Content-Type": "image/tiff"},
+        )
         assert raster.status_code == 200 and raster.headers["content-type"] == "image/tiff"
         fewer = post_scene(http, "/segment_scene", scene, threshold="0", sieve_px="0", min_area_ha="0.02")
         assert fewer.status_code == 200 and fewer.json()["summary"]["n_polygons"] == 0, fewer.text

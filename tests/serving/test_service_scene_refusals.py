@@ -30,8 +30,12 @@ def _bad_scenes(folder: Path, zero_width_tiff) -> dict[str, tuple[bytes, dict[st
     utm = write_scene(folder / "three.tif", 64, 64, bands=3).read_bytes()
     return {
         "no CRS": (write_scene(folder / "nocrs.tif", 64, 64, crs=None).read_bytes(), {}, 400, "no CRS"),
-        "zero size": (zero_width_tiff(write_scene(folder / "z.tif", 5, 5, bands=3, dtype="uint8").read_bytes()), {},
-                      400, "zero size"),
+        "zero size": (
+            zero_width_tiff(write_scene(folder / "z.tif", 5, 5, bands=3, dtype="uint8").read_bytes()),
+            {},
+            400,
+            "zero size",
+        ),
         "too few bands": (write_scene(folder / "two.tif", 64, 64, bands=2).read_bytes(), {}, 400, "too few bands"),
         "band not present": (utm, {"bands": "sentinel2"}, 400, "too few bands"),
         "not a TIFF": (b"\x89PNG\r\n\x1a\n" + b"0" * 100, {}, 400, "not a GeoTIFF"),
@@ -46,13 +50,25 @@ def _bad_scenes(folder: Path, zero_width_tiff) -> dict[str, tuple[bytes, dict[st
 
 
 @pytest.fixture(scope="module")
-def bad_scenes(tmp_path_factory: pytest.TempPathFactory, zero_width_tiff) -> dict[str, tuple[bytes, dict[str, str], int, str]]:
+def bad_scenes(
+    tmp_path_factory: pytest.TempPathFactory, zero_width_tiff
+) -> dict[str, tuple[bytes, dict[str, str], int, str]]:
     return _bad_scenes(tmp_path_factory.mktemp("bad"), zero_width_tiff)
 
 
 BAD_CASES = [
-    "no CRS", "zero size", "too few bands", "band not present", "not a TIFF", "truncated", "empty file",
-    "overlap >= half tile", "unknown band preset", "bad threshold", "unknown format", "unknown field",
+    "no CRS",
+    "zero size",
+    "too few bands",
+    "band not present",
+    "not a TIFF",
+    "truncated",
+    "empty file",
+    "overlap >= half tile",
+    "unknown band preset",
+    "bad threshold",
+    "unknown format",
+    "unknown field",
 ]
 SEGMENT_ONLY = {"overlap", "threshold", "format"}  # /cluster_scene refuses them as unknown fields
 
@@ -85,8 +101,9 @@ def test_bad_scene_is_4xx_json_and_the_server_still_serves(
     ],
     ids=["wrong-content-type", "empty-body", "no-content-type", "two-files", "empty-file-part", "broken-multipart"],
 )
-def test_bad_requests_are_4xx(client: httpx.Client, scenes: dict[str, Path], kwargs: dict, status: int,
-                              word: str) -> None:
+def test_bad_requests_are_4xx(
+    client: httpx.Client, scenes: dict[str, Path], kwargs: dict, status: int, word: str
+) -> None:
     response = client.post("/segment_scene", **kwargs)
     assert response.status_code == status, response.text
     assert word in response.json()["error"].lower()
@@ -126,8 +143,10 @@ def test_scene_limits_are_413(dec_only_url: str, tmp_path: Path) -> None:
         for kwargs in (
             {"files": {"file": ("big.tif", big.read_bytes())}},
             {"content": big.read_bytes(), "headers": {"Content-Type": "image/tiff"}},
-            {"content": iter([big.read_bytes()[i : i + 8192] for i in range(0, big.stat().st_size, 8192)]),
-             "headers": {"Content-Type": "image/tiff"}},  # chunked, no Content-Length: stopped while streaming
+            {
+                "content": iter([big.read_bytes()[i : i + 8192] for i in range(0, big.stat().st_size, 8192)]),
+                "headers": {"Content-Type": "image/tiff"},
+            },  # chunked, no Content-Length: stopped while streaming
         ):
             response = http.post("/cluster_scene", **kwargs)
             assert response.status_code == 413 and "limit" in response.json()["error"], response.text

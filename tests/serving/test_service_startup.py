@@ -45,14 +45,19 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-def test_server_without_training_stack_becomes_ready(exported_models: Path, server_factory, poll_ready, tmp_path: Path) -> None:
+def test_server_without_training_stack_becomes_ready(
+    exported_models: Path, server_factory, poll_ready, tmp_path: Path
+) -> None:
     shim = tmp_path / "shim"
     shim.mkdir()
     attempts = tmp_path / "blocked-imports.txt"
     (shim / "sitecustomize.py").write_text(SITECUSTOMIZE.replace("{log!r}", repr(str(attempts))))
     probe = subprocess.run(
-        [sys.executable, "-c", "import tensorflow"], env={**os.environ, "PYTHONPATH": str(shim)},
-        capture_output=True, text=True, check=False,
+        [sys.executable, "-c", "import tensorflow"],
+        env={**os.environ, "PYTHONPATH": str(shim)},
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert probe.returncode != 0 and "blocked" in probe.stderr  # the shim is active in child processes
     attempts.unlink()
@@ -64,7 +69,9 @@ def test_server_without_training_stack_becomes_ready(exported_models: Path, serv
     assert not [name for name in blocked if name.split(".")[0] in BLOCKED], blocked
 
 
-def test_broken_model_leaves_server_up_and_not_ready(exported_models: Path, server_factory, poll_ready, tmp_path: Path) -> None:
+def test_broken_model_leaves_server_up_and_not_ready(
+    exported_models: Path, server_factory, poll_ready, tmp_path: Path
+) -> None:
     models = tmp_path / "models"
     shutil.copytree(exported_models, models)
     with open(models / "unet" / "fp32" / "model.onnx", "ab") as handle:
@@ -91,8 +98,9 @@ def test_missing_models_folder_is_not_ready(server_factory, poll_ready, tmp_path
     assert "NOT loaded" in running.log()
 
 
-def test_a_variant_preference_list_serves_the_first_exported(exported_models: Path, server_factory, poll_ready,
-                                                             tmp_path: Path) -> None:
+def test_a_variant_preference_list_serves_the_first_exported(
+    exported_models: Path, server_factory, poll_ready, tmp_path: Path
+) -> None:
     """deploy/ asks for int8,fp32: where the export dropped int8 (its parity gate), fp32 serves, said in the log."""
     models = tmp_path / "models"
     for name in ("dec", "unet"):
@@ -107,7 +115,12 @@ def test_bentoml_build_succeeds(tmp_path: Path) -> None:
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "home"), "BENTOML_DO_NOT_TRACK": "true"}
     result = subprocess.run(
         [str(Path(sys.executable).parent / "bentoml"), "build", "--output", "tag"],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=300,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     bentos = list((tmp_path / "home" / "bentos" / "agriland").glob("*/bento.yaml"))

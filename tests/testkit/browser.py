@@ -47,8 +47,15 @@ def chromium() -> Iterator[object]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser") or ""
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--window-size=1280,800", "--hide-scrollbars", "--force-device-scale-factor=1"):
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,800",
+        "--hide-scrollbars",
+        "--force-device-scale-factor=1",
+    ):
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=shutil.which("chromedriver")))
@@ -59,8 +66,13 @@ def chromium() -> Iterator[object]:
         driver.quit()
 
 
-def sample_scene(path: Path, classes: tuple[str, ...] = ("AnnualCrop", "Forest", "PermanentCrop", "Pasture"),
-                 blocks: int = 3, block_tiles: int = 2, seed: int = 5) -> Path:
+def sample_scene(
+    path: Path,
+    classes: tuple[str, ...] = ("AnnualCrop", "Forest", "PermanentCrop", "Pasture"),
+    blocks: int = 3,
+    block_tiles: int = 2,
+    seed: int = 5,
+) -> Path:
     """A small uint8 RGB GeoTIFF (UTM 33N, 10 m) of the repository's real EuroSAT sample tiles, in class blocks."""
     rng = np.random.default_rng(seed)
     side = 64 * block_tiles
@@ -71,9 +83,18 @@ def sample_scene(path: Path, classes: tuple[str, ...] = ("AnnualCrop", "Forest",
             for i in range(block_tiles):
                 for j in range(block_tiles):
                     tile = np.asarray(Image.open(files[int(rng.integers(len(files)))]).convert("RGB"))
-                    image[r * side + 64 * i: r * side + 64 * (i + 1), c * side + 64 * j: c * side + 64 * (j + 1)] = tile
-    profile = {"driver": "GTiff", "width": image.shape[1], "height": image.shape[0], "count": 3, "dtype": "uint8",
-               "crs": "EPSG:32633", "transform": from_origin(500_000.0, 5_800_000.0, 10.0, 10.0)}
+                    image[r * side + 64 * i : r * side + 64 * (i + 1), c * side + 64 * j : c * side + 64 * (j + 1)] = (
+                        tile
+                    )
+    profile = {
+        "driver": "GTiff",
+        "width": image.shape[1],
+        "height": image.shape[0],
+        "count": 3,
+        "dtype": "uint8",
+        "crs": "EPSG:32633",
+        "transform": from_origin(500_000.0, 5_800_000.0, 10.0, 10.0),
+    }
     with rasterio.open(path, "w", **profile) as dst:
         dst.write(np.moveaxis(image, -1, 0))
     return path

@@ -42,9 +42,17 @@ def write_via_set(folder: Path, n_images: int = 6, size: int = 128, seed: int = 
         image, polygons = draw_fields(rng, size)
         name = f"fields_{k}.png"
         Image.fromarray(image).save(images / name)
-        regions = [{"shape_attributes": {"name": "polygon", "all_points_x": [p[0] for p in poly],
-                                         "all_points_y": [p[1] for p in poly]}, "region_attributes": {}}
-                   for poly in polygons]
+        regions = [
+            {
+                "shape_attributes": {
+                    "name": "polygon",
+                    "all_points_x": [p[0] for p in poly],
+                    "all_points_y": [p[1] for p in poly],
+                },
+                "region_attributes": {},
+            }
+            for poly in polygons
+        ]
         via[f"{name}0"] = {"filename": name, "size": 0, "regions": regions}
     path = folder / "via.json"
     path.write_text(json.dumps(via))
@@ -52,17 +60,32 @@ def write_via_set(folder: Path, n_images: int = 6, size: int = 128, seed: int = 
 
 
 def agriland(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "agriland.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agriland.cli", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
 
 
 def build_field_model(work: Path, models: Path) -> Path:
     """A tiny field model trained on a drawn VIA set and exported into `models/fields/fp32` through the CLIs."""
     via = write_via_set(work / "fieldset")
     run = work / "runs" / "fields"
-    for args in (("train-fields", "--polygons", str(via), "--images", str(via.parent / "images"), "--gsd", "2.5",
-                  "--run", str(run), "--profile", "tiny", "--quiet"),
-                 ("export", "fields", "--run", str(run), "--models", str(models))):
+    for args in (
+        (
+            "train-fields",
+            "--polygons",
+            str(via),
+            "--images",
+            str(via.parent / "images"),
+            "--gsd",
+            "2.5",
+            "--run",
+            str(run),
+            "--profile",
+            "tiny",
+            "--quiet",
+        ),
+        ("export", "fields", "--run", str(run), "--models", str(models)),
+    ):
         result = agriland(*args, cwd=work)
         if result.returncode != 0:
             raise RuntimeError(f"agriland {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")

@@ -66,17 +66,23 @@ class Raster:
         return self.height, self.width
 
 
-def decode_whole(hwc: np.ndarray, band_index: tuple[int, ...], valid: np.ndarray,
-                 pixels: PixelSpec = SCENE_STRETCH) -> np.ndarray:
+def decode_whole(
+    hwc: np.ndarray, band_index: tuple[int, ...], valid: np.ndarray, pixels: PixelSpec = SCENE_STRETCH
+) -> np.ndarray:
     """uint8 [H, W, 3] of a whole scene held in memory (statistics from the scene itself); 0 on nodata."""
-    rgb = np.ascontiguousarray(to_model_input(select_bands(hwc, band_index), pixels.radiometry, valid,
-                                              pixels.scaling))
+    rgb = np.ascontiguousarray(to_model_input(select_bands(hwc, band_index), pixels.radiometry, valid, pixels.scaling))
     rgb[~valid] = 0
     return rgb
 
 
-def _read(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: SceneLimits,
-          pixels: PixelSpec, problems: _IOProblems) -> Raster:
+def _read(
+    ds: DatasetReader,
+    name: str,
+    bands: tuple[int, ...] | None,
+    limits: SceneLimits,
+    pixels: PixelSpec,
+    problems: _IOProblems,
+) -> Raster:
     """Read the selected bands, build the valid mask, scale to the model's uint8 (radiometry contract)."""
     if problems.messages:
         raise AgrilandError(f"{name} is truncated or corrupt: {problems.messages[0]}")
@@ -95,7 +101,14 @@ def _read(ds: DatasetReader, name: str, bands: tuple[int, ...] | None, limits: S
     rgb = decode_whole(hwc, band_positions(unique, chosen), valid, pixels)
     log.info(
         "%s: %dx%d %s, %d band(s), bands %s, %.1f%% valid, CRS %s",
-        name, ds.width, ds.height, ds.dtypes[0], ds.count, chosen, 100.0 * valid.mean(), ds.crs.to_string(),
+        name,
+        ds.width,
+        ds.height,
+        ds.dtypes[0],
+        ds.count,
+        chosen,
+        100.0 * valid.mean(),
+        ds.crs.to_string(),
     )
     return Raster(
         rgb=rgb,

@@ -12,7 +12,7 @@ import numpy as np
 # Writes the arrays of an .npz (in its order) as a legacy-format state dict: stand-in `torch` modules in a child
 # process make the pickles name `torch._utils._rebuild_tensor_v2` and `torch.FloatStorage` exactly as torch.save
 # does. With "evil", the state dict also holds an object whose unpickling would run a shell command.
-_WRITER = textwrap.dedent('''
+_WRITER = textwrap.dedent("""
     import collections, pickle, sys, types
     import numpy as np
     torch = types.ModuleType("torch"); utils = types.ModuleType("torch._utils")
@@ -48,7 +48,7 @@ _WRITER = textwrap.dedent('''
         pickle.dump([t.key for _, t in tensors], f, protocol=2)
         for _, t in tensors:
             f.write(np.int64(t.array.size).tobytes()); f.write(t.array.tobytes())
-''')
+""")
 
 
 def write_legacy_pth(arrays: dict[str, np.ndarray], path: Path, evil: bool = False) -> Path:

@@ -14,8 +14,14 @@ UTM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
 FIELD = (slice(100, 420), slice(150, 620))  # crosses several 128 px blocks in both directions
 
 
-def write_scene(path: Path, height: int = 500, width: int = 700, dtype: str = "uint16", cog: bool = False,
-                crs: str | None = "EPSG:32633") -> Path:
+def write_scene(
+    path: Path,
+    height: int = 500,
+    width: int = 700,
+    dtype: str = "uint16",
+    cog: bool = False,
+    crs: str | None = "EPSG:32633",
+) -> Path:
     """uint16 (or uint8) B2,B3,B4,B8 stack: soil, one green field, zero (nodata) margins."""
     rng = np.random.default_rng(7)
     data = np.empty((4, height, width), dtype=np.uint16)

@@ -18,8 +18,18 @@ WGS_TRANSFORM = from_origin(15.0, 45.0, 1e-4, 1e-4)
 LEFT, BOTTOM = 90, 60  # nodata margins of the odd-size scene
 
 
-def write_scene(path: Path, height: int, width: int, crs: str | None = UTM, transform: Affine = UTM_TRANSFORM,
-                bands: int = 4, dtype: str = "uint16", left: int = 0, bottom: int = 0, **profile: object) -> Path:
+def write_scene(
+    path: Path,
+    height: int,
+    width: int,
+    crs: str | None = UTM,
+    transform: Affine = UTM_TRANSFORM,
+    bands: int = 4,
+    dtype: str = "uint16",
+    left: int = 0,
+    bottom: int = 0,
+    **profile: object,
+) -> Path:
     """A B,G,R,NIR-like stack: soil with one greener field; zero (nodata) margins on the left and bottom."""
     rng = np.random.default_rng(0)
     scale = 20 if dtype == "uint16" else 1
@@ -30,8 +40,15 @@ def write_scene(path: Path, height: int, width: int, crs: str | None = UTM, tran
         data[:, :, :left] = 0
     if bottom:
         data[:, height - bottom :, :] = 0
-    options: dict[str, object] = {"driver": "GTiff", "height": height, "width": width, "count": bands,
-                                  "dtype": dtype, "transform": transform, **profile}
+    options: dict[str, object] = {
+        "driver": "GTiff",
+        "height": height,
+        "width": width,
+        "count": bands,
+        "dtype": dtype,
+        "transform": transform,
+        **profile,
+    }
     if crs is not None:
         options["crs"] = crs
     with warnings.catch_warnings():
@@ -41,13 +58,13 @@ def write_scene(path: Path, height: int, width: int, crs: str | None = UTM, tran
     return path
 
 
-
 def standard_scenes(folder: Path) -> dict[str, Path]:
     """An odd-size UTM scene with nodata margins, a WGS84 scene with a nodata tag, a small uint8 one."""
     return {
         "utm": write_scene(folder / "utm.tif", 777, 1000, left=LEFT, bottom=BOTTOM),
-        "wgs84": write_scene(folder / "wgs84.tif", 300, 257, crs="EPSG:4326", transform=WGS_TRANSFORM, bands=3,
-                             left=20, nodata=0),
+        "wgs84": write_scene(
+            folder / "wgs84.tif", 300, 257, crs="EPSG:4326", transform=WGS_TRANSFORM, bands=3, left=20, nodata=0
+        ),
         "small": write_scene(folder / "small.tif", 100, 90, bands=3, dtype="uint8"),
     }
 

@@ -134,13 +134,24 @@ def write_geotiff(path: Path | str, result: SceneResult, kind: Kind = "mask") ->
 
 
 def scene_polygons(
-    result: SceneResult, simplify_px: float = 1.0, min_area_ha: float = 0.0, sieve_px: int = 0,
+    result: SceneResult,
+    simplify_px: float = 1.0,
+    min_area_ha: float = 0.0,
+    sieve_px: int = 0,
     max_polygons: int | None = None,
 ) -> ArablePolygons:
     """Arable polygons of a segmented scene, in its CRS, with geodesic hectares; regions of fewer than
     `sieve_px` pixels sieved away first, TooManyPolygons past `max_polygons` (see extract_polygons)."""
-    return extract_polygons(result.mask, result.transform, result.crs, simplify_px, min_area_ha, sieve_px=sieve_px,
-                            valid=result.valid, max_polygons=max_polygons)
+    return extract_polygons(
+        result.mask,
+        result.transform,
+        result.crs,
+        simplify_px,
+        min_area_ha,
+        sieve_px=sieve_px,
+        valid=result.valid,
+        max_polygons=max_polygons,
+    )
 
 
 def scene_summary(
@@ -152,9 +163,7 @@ def scene_summary(
     return summary
 
 
-def scene_geojson(
-    result: SceneResult, min_area_ha: float = 0.0, simplify_px: float = 1.0
-) -> dict:
+def scene_geojson(result: SceneResult, min_area_ha: float = 0.0, simplify_px: float = 1.0) -> dict:
     """The arable-polygon GeoJSON dict (RFC 7946, EPSG:4326) with `area_ha` per feature."""
     return polygons_geojson(scene_polygons(result, simplify_px, min_area_ha))
 
@@ -167,5 +176,3 @@ def quicklook(raster: Raster, result: SceneResult, max_side: int = QUICKLOOK_MAX
 def write_quicklook(path: Path | str, raster: Raster, result: SceneResult, max_side: int = QUICKLOOK_MAX_SIDE) -> Path:
     """Write the quick-look PNG atomically."""
     return write_png(path, quicklook(raster, result, max_side))
-
-

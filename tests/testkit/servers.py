@@ -62,7 +62,11 @@ def start_server(models_dir: Path, log_dir: Path, env: dict[str, str] | None = N
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [str(BENTOML), "serve", "serving.service:Agriland", "--port", str(port), "--host", "127.0.0.1"],
-            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log_path)
     deadline = time.monotonic() + 120
@@ -149,7 +153,6 @@ def client(server: Server) -> Iterator[httpx.Client]:
         yield http
 
 
-
 def rfc7946_problems(collection: dict) -> list[str]:
     """What makes a GeoJSON FeatureCollection break RFC 7946 (empty list: it conforms).
 
@@ -184,7 +187,8 @@ def rfc7946_problems(collection: dict) -> list[str]:
             problems.append(f"feature {k}: not a Feature with properties")
         geometry = feature.get("geometry") or {}
         polygons = {"Polygon": [geometry.get("coordinates")], "MultiPolygon": geometry.get("coordinates")}.get(
-            geometry.get("type"), [])
+            geometry.get("type"), []
+        )
         for p, rings in enumerate(polygons or []):
             for r, coords in enumerate(rings):
                 ring(coords, r == 0, f"feature {k} polygon {p} ring {r}")

@@ -41,8 +41,10 @@ CASES = {
     "polyline closes": (_poly("polyline", [(0, 0), (8, 0), (0, 8)]), TRIANGLE),
     "circle": ({"name": "circle", "cx": 5, "cy": 5, "r": 2}, CIRCLE),
     "ellipse": ({"name": "ellipse", "cx": 6, "cy": 5, "rx": 4, "ry": 1.2}, _expected(slice(4, 6), slice(2, 10))),
-    "rotated ellipse": ({"name": "ellipse", "cx": 6, "cy": 5, "rx": 1.2, "ry": 4, "theta": math.pi / 2},
-                        _expected(slice(4, 6), slice(2, 10))),
+    "rotated ellipse": (
+        {"name": "ellipse", "cx": 6, "cy": 5, "rx": 1.2, "ry": 4, "theta": math.pi / 2},
+        _expected(slice(4, 6), slice(2, 10)),
+    ),
 }
 
 
@@ -92,7 +94,10 @@ def test_project_and_bare_forms_write_masks_and_pairs(tmp_path: Path, bare: bool
     assert not masks["b.png"].any()
     with open(out / "pairs.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert rows == [{"image": "../imgs/a.png", "mask": "masks/a.png"}, {"image": "../imgs/b.png", "mask": "masks/b.png"}]
+    assert rows == [
+        {"image": "../imgs/a.png", "mask": "masks/a.png"},
+        {"image": "../imgs/b.png", "mask": "masks/b.png"},
+    ]
     data = load_pairs_csv(out / "pairs.csv", 16)  # the loader reads what we wrote
     assert data.masks.shape == (2, 16, 16) and data.masks[0].any()
 
@@ -105,13 +110,13 @@ def test_attribute_selection_class_values_and_copy(tmp_path: Path) -> None:
     ]
     project = _project(tmp_path, _entry("a.png", regions))
     images = _images(tmp_path, "a.png")
-    out = via_to_masks(project, images, tmp_path / "arable", attribute="landcover", value="arable",
-                       copy_images=True)
+    out = via_to_masks(project, images, tmp_path / "arable", attribute="landcover", value="arable", copy_images=True)
     expected = CASES["rect"][1] | CASES["ellipse"][1]
     np.testing.assert_array_equal(_masks(out)["a.png"], expected * 255)
     assert (out / "images" / "a.png").is_file()
-    multi = via_to_masks(project, images, tmp_path / "multi", attribute="landcover",
-                         class_values={"arable": 1, "forest": 2})
+    multi = via_to_masks(
+        project, images, tmp_path / "multi", attribute="landcover", class_values={"arable": 1, "forest": 2}
+    )
     painted = np.zeros((H, W), np.uint8)  # later regions paint over earlier ones
     for shape, value in ((CASES["rect"][1], 1), (CIRCLE, 2), (CASES["ellipse"][1], 1)):
         painted[shape] = value
@@ -121,8 +126,20 @@ def test_attribute_selection_class_values_and_copy(tmp_path: Path) -> None:
 def test_skip_empty_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     metadata = {**_entry("a.png", [_region(CASES["rect"][0], kind="arable")]), **_entry("b.png", [])}
     project, images = _project(tmp_path, metadata), _images(tmp_path, "a.png", "b.png")
-    code = via_main([str(project), "--images", str(images), "--out", str(tmp_path / "o"), "--attribute", "kind",
-                     "--value", "arable", "--skip-empty"])
+    code = via_main(
+        [
+            str(project),
+            "--images",
+            str(images),
+            "--out",
+            str(tmp_path / "o"),
+            "--attribute",
+            "kind",
+            "--value",
+            "arable",
+            "--skip-empty",
+        ]
+    )
     assert code == 0 and "wrote 1 masks" in capsys.readouterr().out
     assert list(_masks(tmp_path / "o")) == ["a.png"]
 
@@ -167,8 +184,9 @@ def test_bad_files(tmp_path: Path) -> None:
 
 
 def test_dispatcher_prints_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = agriland_main(["via-to-masks", str(tmp_path / "nope.json"), "--images", str(tmp_path),
-                          "--out", str(tmp_path / "o")])
+    code = agriland_main(
+        ["via-to-masks", str(tmp_path / "nope.json"), "--images", str(tmp_path), "--out", str(tmp_path / "o")]
+    )
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("agriland via-to-masks: error: VIA file not found")

@@ -25,8 +25,9 @@ def _marker_batch(batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
 
 def _run(config: AugmentConfig, seed: int = 0, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
     images, masks = _marker_batch(batch)
-    out_images, out_masks = augment_batch(tf.constant(images), tf.constant(masks), tf.constant([seed, 1], tf.int64),
-                                          config)
+    out_images, out_masks = augment_batch(
+        tf.constant(images), tf.constant(masks), tf.constant([seed, 1], tf.int64), config
+    )
     return out_images.numpy(), out_masks.numpy()[..., 0]
 
 

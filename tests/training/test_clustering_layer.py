@@ -53,11 +53,13 @@ def test_rows_sum_to_one() -> None:
 def test_target_distribution_hand_computed() -> None:
     q = np.array([[0.5, 0.5], [0.8, 0.2], [0.1, 0.9]])
     # column sums f = [1.4, 1.6]
-    expected = np.array([
-        [0.25 / 1.4, 0.25 / 1.6],
-        [0.64 / 1.4, 0.04 / 1.6],
-        [0.01 / 1.4, 0.81 / 1.6],
-    ])
+    expected = np.array(
+        [
+            [0.25 / 1.4, 0.25 / 1.6],
+            [0.64 / 1.4, 0.04 / 1.6],
+            [0.01 / 1.4, 0.81 / 1.6],
+        ]
+    )
     expected /= expected.sum(axis=1, keepdims=True)
     p = target_distribution(q)
     np.testing.assert_allclose(p, expected, rtol=1e-6)

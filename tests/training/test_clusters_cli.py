@@ -21,11 +21,11 @@ def run(tmp_path: Path) -> Path:
     run = tmp_path / "run"
     run.mkdir()
     (run / "training_summary.json").write_text(json.dumps({"task": "clustering", "n_clusters": 3}))
-    q = np.array([[0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1],
-                  [0.1, 0.1, 0.8]])
+    q = np.array([[0.8, 0.1, 0.1], [0.7, 0.2, 0.1], [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
     labels = np.array([0, 0, 1, 1, 1, 2])
-    write_assignments(run / "assignments.csv", [f"t{i}.png" for i in range(6)], q, labels,
-                      ["arable", "forest", "water"])
+    write_assignments(
+        run / "assignments.csv", [f"t{i}.png" for i in range(6)], q, labels, ["arable", "forest", "water"]
+    )
     return run
 
 
@@ -51,11 +51,20 @@ def test_names_flow_into_exported_manifests(run: Path, tmp_path: Path) -> None:
     for variant in ("fp32", "int8"):
         folder = models / "dec" / variant
         folder.mkdir(parents=True)
-        write_manifest(folder, Manifest(
-            radiometry=Radiometry(),
-            name="dec", task="clustering", version="1", variant=variant, tile_size=64,
-            input=TensorSpec(name="image", dtype="uint8", shape=[None, 64, 64, 3]),
-            outputs=[TensorSpec(name="q", dtype="float32", shape=[None, 3])], onnx_sha256="0" * 64))
+        write_manifest(
+            folder,
+            Manifest(
+                radiometry=Radiometry(),
+                name="dec",
+                task="clustering",
+                version="1",
+                variant=variant,
+                tile_size=64,
+                input=TensorSpec(name="image", dtype="uint8", shape=[None, 64, 64, 3]),
+                outputs=[TensorSpec(name="q", dtype="float32", shape=[None, 3])],
+                onnx_sha256="0" * 64,
+            ),
+        )
     assert clusters(["name", "1=arable", "--run", str(run), "--models", str(models)]) == 0
     for variant in ("fp32", "int8"):
         assert read_manifest(models / "dec" / variant).cluster_names == {"1": "arable"}

@@ -43,10 +43,13 @@ def test_image_folder_reads_and_resizes(tmp_path: Path) -> None:
     assert [Path(p).name for p in data.paths] == ["a.png", "b.jpg"]
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: d / "missing", "not found"),
-    (lambda d: d, "no image files"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d / "missing", "not found"),
+        (lambda d: d, "no image files"),
+    ],
+)
 def test_image_folder_errors(tmp_path: Path, make, message: str) -> None:
     with pytest.raises(AgrilandError, match=message):
         load_image_folder(make(tmp_path), 16)
@@ -93,8 +96,9 @@ def test_forest_aerial_meta_data_layout(tmp_path: Path) -> None:
         _save(_rgb(i, 20), tmp_path / "images" / f"{i}_sat_00.jpg", quality=95)
         _save(mask, tmp_path / "masks" / f"{i}_mask_00.jpg", quality=75)
     with open(tmp_path / "meta_data.csv", "w", newline="") as handle:
-        csv.writer(handle).writerows([["image", "mask"], ["0_sat_00.jpg", "0_mask_00.jpg"],
-                                      ["1_sat_00.jpg", "1_mask_00.jpg"]])
+        csv.writer(handle).writerows(
+            [["image", "mask"], ["0_sat_00.jpg", "0_mask_00.jpg"], ["1_sat_00.jpg", "1_mask_00.jpg"]]
+        )
     assert detect_kind(tmp_path) == "pairs"
     data = load_tiles(tmp_path, 20)
     assert data.labels is None
@@ -132,9 +136,18 @@ def test_geotiff_tiles_band_selection_and_stretch(tmp_path: Path) -> None:
         data[0] = 1000 + 100 * i  # band 1: constant per tile
         data[2] = np.arange(100, dtype=np.uint16).reshape(10, 10) * 40  # band 3: a ramp
         data[:, 0, 0] = 0  # nodata corner
-        with rasterio.open(folder / f"t{i}.tif", "w", driver="GTiff", width=10, height=10, count=4,
-                           dtype="uint16", nodata=0, crs="EPSG:32633",
-                           transform=rasterio.Affine(10, 0, 500000, 0, -10, 5000000)) as dst:
+        with rasterio.open(
+            folder / f"t{i}.tif",
+            "w",
+            driver="GTiff",
+            width=10,
+            height=10,
+            count=4,
+            dtype="uint16",
+            nodata=0,
+            crs="EPSG:32633",
+            transform=rasterio.Affine(10, 0, 500000, 0, -10, 5000000),
+        ) as dst:
             dst.write(data)
     assert detect_kind(folder) == "geotiff"
     tiles = load_geotiff_tiles(folder, 10, bands=(3, 1, 2), stretch=(0, 100))

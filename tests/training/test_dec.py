@@ -46,7 +46,10 @@ def test_tiny_run_writes_model_assignments_tsne_gallery(tiles: Path, tmp_path: P
     rows = (run / "assignments.csv").read_text().splitlines()
     assert rows[0] == "index,path,cluster,confidence,label" and len(rows) == 41
     assert sorted(p.name for p in (run / "tsne").glob("*.png")) == [
-        "tsne_final.png", "tsne_iter_000000.png", "tsne_iter_000002.png"]
+        "tsne_final.png",
+        "tsne_iter_000000.png",
+        "tsne_iter_000002.png",
+    ]
     index = (run / "galleries" / "index.md").read_text()
     galleries = list((run / "galleries").glob("cluster_*.png"))
     assert galleries and all(g.name in index for g in galleries)
@@ -111,8 +114,7 @@ def test_missing_encoder_weights_file(tmp_path: Path) -> None:
 def test_frozen_backbone_keeps_its_weights_and_calibrates_batchnorm(tmp_path: Path) -> None:
     from training.autoencoder import build_autoencoder, pretrain
 
-    config = TINY.with_overrides(backbone="resnet50", train_backbone=False, pooling="avg",
-                                 ae_epochs=1, augment=False)
+    config = TINY.with_overrides(backbone="resnet50", train_backbone=False, pooling="avg", ae_epochs=1, augment=False)
     ae = build_autoencoder(config)
     backbone = ae.encoder.get_layer("resnet50")
     conv, bn = backbone.get_layer("conv1_conv"), backbone.get_layer("conv1_bn")

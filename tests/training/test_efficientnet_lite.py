@@ -69,8 +69,14 @@ def test_reference_layout_weights_land_on_the_right_keras_layers(tmp_path: Path)
     for layer in source.layers:  # BN layers start as the identity: give each its own statistics
         if isinstance(layer, tf_keras.layers.BatchNormalization):
             gamma, beta, mean, var = layer.get_weights()
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 2.0, var.shape)])
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, gamma.shape),
+                    rng.normal(0, 0.1, beta.shape),
+                    rng.normal(0, 0.1, mean.shape),
+                    rng.uniform(0.5, 2.0, var.shape),
+                ]
+            )
     state = _reference_state_dict(source)
     target = build_efficientnet_lite0((32, 32, 3), weights=None, name="target")
     x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)

@@ -38,13 +38,21 @@ def test_export_writes_a_fields_manifest_checked_against_keras(field_model: Path
 def test_segment_cli_answers_fields_with_the_field_model(field_model: Path, tmp_path: Path) -> None:
     image, polygons = draw_fields(np.random.default_rng(11), 160)
     scene = tmp_path / "scene.tif"
-    with rasterio.open(scene, "w", driver="GTiff", width=160, height=160, count=3, dtype="uint8", crs="EPSG:32633",
-                       transform=from_origin(500_000.0, 4_500_000.0, 2.5, 2.5)) as dst:
+    with rasterio.open(
+        scene,
+        "w",
+        driver="GTiff",
+        width=160,
+        height=160,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=from_origin(500_000.0, 4_500_000.0, 2.5, 2.5),
+    ) as dst:
         dst.write(np.moveaxis(image, -1, 0))
     models = field_model.parents[1]
     out = tmp_path / "out"
-    result = agriland("segment", str(scene), "--out", str(out), "--models", str(models), "--no-progress",
-                      cwd=tmp_path)
+    result = agriland("segment", str(scene), "--out", str(out), "--models", str(models), "--no-progress", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == str(field_model) and summary["mask_mode"] == "fields"
@@ -56,8 +64,9 @@ def test_segment_cli_answers_fields_with_the_field_model(field_model: Path, tmp_
 
 
 def test_train_fields_refuses_bad_input_clearly(tmp_path: Path) -> None:
-    missing = agriland("train-fields", "--polygons", str(tmp_path / "none.json"), "--images", str(tmp_path),
-                       cwd=tmp_path)
+    missing = agriland(
+        "train-fields", "--polygons", str(tmp_path / "none.json"), "--images", str(tmp_path), cwd=tmp_path
+    )
     assert missing.returncode == 2 and "field polygons not found" in missing.stderr
     bad = tmp_path / "bad.json"
     bad.write_text("{oops")

@@ -43,8 +43,24 @@ def test_via_refusals_name_the_problem(tmp_path: Path) -> None:
         read_fields(bad, tmp_path / "images")
     Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(tmp_path / "images" / "fields_0.png")
     outside = tmp_path / "outside.json"
-    outside.write_text(json.dumps({"a": {"filename": "fields_0.png", "regions": [{"shape_attributes": {
-        "name": "polygon", "all_points_x": [100, 120, 120], "all_points_y": [100, 100, 120]}}]}}))
+    outside.write_text(
+        json.dumps(
+            {
+                "a": {
+                    "filename": "fields_0.png",
+                    "regions": [
+                        {
+                            "shape_attributes": {
+                                "name": "polygon",
+                                "all_points_x": [100, 120, 120],
+                                "all_points_y": [100, 100, 120],
+                            }
+                        }
+                    ],
+                }
+            }
+        )
+    )
     with pytest.raises(AgrilandError, match="outside the 64x64 image"):
         read_via_fields(outside, tmp_path / "images")
     no_regions = tmp_path / "none.json"
@@ -59,8 +75,17 @@ def _geotiff(path: Path, size: int = 50, gsd: float = 10.0) -> tuple[float, floa
 
     origin = (500_000.0, 4_500_000.0)
     rgb = np.full((3, size, size), 90, np.uint8)
-    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=3, dtype="uint8",
-                       crs="EPSG:32633", transform=from_origin(*origin, gsd, gsd)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=size,
+        height=size,
+        count=3,
+        dtype="uint8",
+        crs="EPSG:32633",
+        transform=from_origin(*origin, gsd, gsd),
+    ) as dst:
         dst.write(rgb)
     return origin
 
@@ -70,8 +95,11 @@ def _frame(origin: tuple[float, float], boxes: list[tuple[float, float, float, f
     from shapely.geometry import box
 
     x, y = origin
-    return gpd.GeoDataFrame({"id": list(range(len(boxes)))},
-                            geometry=[box(x + a, y - d, x + c, y - b) for a, b, c, d in boxes], crs="EPSG:32633")
+    return gpd.GeoDataFrame(
+        {"id": list(range(len(boxes)))},
+        geometry=[box(x + a, y - d, x + c, y - b) for a, b, c, d in boxes],
+        crs="EPSG:32633",
+    )
 
 
 @pytest.mark.parametrize("suffix", [".geojson", ".parquet", ".gpkg"])

@@ -34,8 +34,9 @@ def labeled(tiny_runs: Path, tmp_path: Path) -> Path:
     return folder
 
 
-def test_names_every_cluster_from_a_small_labeled_folder(dec_run: Path, labeled: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_names_every_cluster_from_a_small_labeled_folder(
+    dec_run: Path, labeled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert agriland(["clusters", "name", "--from-labels", str(labeled), "--run", str(dec_run)]) == 0
     names = json.loads((dec_run / "cluster_names.json").read_text())
     k = json.loads((dec_run / "training_summary.json").read_text())["n_clusters"]
@@ -44,15 +45,19 @@ def test_names_every_cluster_from_a_small_labeled_folder(dec_run: Path, labeled:
     assert "majority of" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("case, message", [
-    ("missing", "no folder at"),
-    ("empty", "no class subfolders"),
-    ("missing_class", "has no folder for class"),
-    ("unknown_class", "not among the classes"),
-    ("empty_class", "holds no image files"),
-])
-def test_bad_labeled_folders_are_clear_errors(dec_run: Path, labeled: Path, tmp_path: Path, case: str,
-                                              message: str, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("missing", "no folder at"),
+        ("empty", "no class subfolders"),
+        ("missing_class", "has no folder for class"),
+        ("unknown_class", "not among the classes"),
+        ("empty_class", "holds no image files"),
+    ],
+)
+def test_bad_labeled_folders_are_clear_errors(
+    dec_run: Path, labeled: Path, tmp_path: Path, case: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = labeled
     if case == "missing":
         folder = tmp_path / "nothing"

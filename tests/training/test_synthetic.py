@@ -108,8 +108,22 @@ def test_write_dataset_refuses_a_non_empty_folder_and_leaves_it_alone(tmp_path: 
 
 def test_cli_writes_dataset_and_contact_sheet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     sheet = tmp_path / "sheet.png"
-    code = synth_main(["--out", str(tmp_path / "d"), "--tiles", "10", "--tile-size", "16", "--seed", "2",
-                       "--scenes", "0", "--contact-sheet", str(sheet)])
+    code = synth_main(
+        [
+            "--out",
+            str(tmp_path / "d"),
+            "--tiles",
+            "10",
+            "--tile-size",
+            "16",
+            "--seed",
+            "2",
+            "--scenes",
+            "0",
+            "--contact-sheet",
+            str(sheet),
+        ]
+    )
     assert code == 0
     assert "wrote 10 tiles" in capsys.readouterr().out
     assert len(list((tmp_path / "d" / "images").iterdir())) == 10

@@ -116,8 +116,19 @@ def test_tiny_end_to_end_run_lowers_validation_loss(tmp_path: Path) -> None:
 
     data = write_dataset(tmp_path / "data", n_tiles=40, tile_size=64, seed=1)
     run = tmp_path / "runs" / "unet"
-    argv = ["--data", str(data / "pairs.csv"), "--run", str(run), "--profile", "tiny", "--epochs", "3",
-            "--patience", "3", "--quiet"]
+    argv = [
+        "--data",
+        str(data / "pairs.csv"),
+        "--run",
+        str(run),
+        "--profile",
+        "tiny",
+        "--epochs",
+        "3",
+        "--patience",
+        "3",
+        "--quiet",
+    ]
     assert main(argv) == 0
     for name in ("inference_model.keras", "training_summary.json", "curve.png", "overlays.png"):
         assert (run / name).is_file() and (run / name).stat().st_size > 0, name
@@ -152,8 +163,26 @@ def test_frozen_encoder_warm_up_and_other_loss_from_synthetic_tiles(tmp_path: Pa
     from training.unet_cli import main
 
     run = tmp_path / "run"
-    assert main(["--synthetic", "24", "--run", str(run), "--profile", "tiny", "--epochs", "2",
-                 "--freeze-encoder-epochs", "1", "--loss", "bce_dice", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "--synthetic",
+                "24",
+                "--run",
+                str(run),
+                "--profile",
+                "tiny",
+                "--epochs",
+                "2",
+                "--freeze-encoder-epochs",
+                "1",
+                "--loss",
+                "bce_dice",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((run / "training_summary.json").read_text())
     assert len(summary["history"]["loss"]) == 2 and summary["config"]["loss"] == "bce_dice"
     assert summary["data"]["source"].startswith("synthetic:24")

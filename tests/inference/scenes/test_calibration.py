@@ -19,13 +19,28 @@ MODEL = PixelSpec(DEFAULT_RADIOMETRY)  # the manifest default: reflectance for 1
 WHITE = DEFAULT_RADIOMETRY.reflectance_white
 
 
-def write(path: Path, data: np.ndarray, scales: list[float] | None = None, offsets: list[float] | None = None,
-          tags: dict[str, str] | None = None, pixel: float = 10.0) -> Path:
+def write(
+    path: Path,
+    data: np.ndarray,
+    scales: list[float] | None = None,
+    offsets: list[float] | None = None,
+    tags: dict[str, str] | None = None,
+    pixel: float = 10.0,
+) -> Path:
     count, height, width = data.shape
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=count, dtype=data.dtype,
-                           crs="EPSG:32633", transform=from_origin(500_000, 5_000_000, pixel, pixel)) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=width,
+            height=height,
+            count=count,
+            dtype=data.dtype,
+            crs="EPSG:32633",
+            transform=from_origin(500_000, 5_000_000, pixel, pixel),
+        ) as dst:
             dst.write(data)
             if scales:
                 dst.scales = scales
@@ -60,12 +75,15 @@ def test_gdal_scale_and_offset_are_applied(tmp_path: Path) -> None:
     assert np.abs(rgb.astype(int) - expected(refl)).max() <= 1
 
 
-@pytest.mark.parametrize("name, tags, offset", [
-    ("S2B_MSIL2A_20230612T101559_N0509_R065_T32UQD_20230612T131237.tif", {}, -1000),
-    ("S2A_MSIL2A_20210612T101559_N0300_R065_T32UQD_20210612T131237.tif", {}, 0),
-    ("l2a.tif", {"PRODUCT_TYPE": "S2MSI2A", "PROCESSING_BASELINE": "04.00"}, -1000),
-    ("l2a_tagged.tif", {"BOA_ADD_OFFSET_B4": "-1000", "BOA_QUANTIFICATION_VALUE": "10000"}, -1000),
-])
+@pytest.mark.parametrize(
+    "name, tags, offset",
+    [
+        ("S2B_MSIL2A_20230612T101559_N0509_R065_T32UQD_20230612T131237.tif", {}, -1000),
+        ("S2A_MSIL2A_20210612T101559_N0300_R065_T32UQD_20210612T131237.tif", {}, 0),
+        ("l2a.tif", {"PRODUCT_TYPE": "S2MSI2A", "PROCESSING_BASELINE": "04.00"}, -1000),
+        ("l2a_tagged.tif", {"BOA_ADD_OFFSET_B4": "-1000", "BOA_QUANTIFICATION_VALUE": "10000"}, -1000),
+    ],
+)
 def test_sentinel2_l2a_boa_offset(tmp_path: Path, name: str, tags: dict[str, str], offset: int) -> None:
     refl = reflectance_stack(0.08)
     dn = np.rint(refl * 10_000 - offset).astype(np.uint16)

@@ -70,6 +70,8 @@ def test_a_block_without_data_gets_no_fields_from_the_field_model_refiner() -> N
     source.valid[:, :120] = False  # the first block column (80 px blocks) and all its tiles hold no data
     sink = ArraySink(source.height, source.width)
     refine = field_model_refiner(FieldModelSpec(), 10.0)
-    WindowedSegmenter(source, _two_planes, WindowParams(64, 8, 0.5, 4, block_size=80), refine, threaded=False).run([sink])
+    WindowedSegmenter(source, _two_planes, WindowParams(64, 8, 0.5, 4, block_size=80), refine, threaded=False).run(
+        [sink]
+    )
     assert not sink.mask[:, :120].any()
     assert sink.mask.shape == (150, 170)

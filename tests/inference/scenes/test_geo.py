@@ -21,8 +21,14 @@ UTM_TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
 
 def write_tif(path: Path, data: np.ndarray, crs: str | None = UTM, transform=UTM_TRANSFORM, **extra) -> Path:
     """Write a [B, H, W] array as a GeoTIFF."""
-    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1], "count": data.shape[0],
-               "dtype": data.dtype, **extra}
+    profile = {
+        "driver": "GTiff",
+        "width": data.shape[2],
+        "height": data.shape[1],
+        "count": data.shape[0],
+        "dtype": data.dtype,
+        **extra,
+    }
     if crs is not None:
         profile.update(crs=crs, transform=transform)
     with warnings.catch_warnings():
@@ -78,8 +84,9 @@ def test_float_nan_and_nodata_tag_are_invalid(tmp_path: Path) -> None:
     data = np.random.default_rng(1).random((3, 50, 60)).astype(np.float32) + 0.1
     data[:, :10, :] = np.nan
     data[:, -5:, :] = -9999.0
-    path = write_tif(tmp_path / "f.tif", data, crs="EPSG:4326",
-                     transform=from_origin(15.0, 45.0, 1e-4, 1e-4), nodata=-9999.0)
+    path = write_tif(
+        tmp_path / "f.tif", data, crs="EPSG:4326", transform=from_origin(15.0, 45.0, 1e-4, 1e-4), nodata=-9999.0
+    )
     raster = read_scene(path)
     assert not raster.valid[:10].any() and not raster.valid[-5:].any() and raster.valid[10:-5].all()
     assert raster.nodata == -9999.0 and raster.crs.to_epsg() == 4326

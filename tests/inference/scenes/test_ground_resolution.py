@@ -94,8 +94,17 @@ def _scene(path: Path, pixel_m: float) -> Path:
     for band, (lo, hi) in enumerate([(140, 160), (100, 120), (80, 100)]):  # reddish soil
         data[band] = rng.integers(lo, hi, (512, 512))
     data[0][FIELD], data[1][FIELD], data[2][FIELD] = 60, 200, 60
-    with rasterio.open(path, "w", driver="GTiff", width=512, height=512, count=3, dtype="uint8", crs=UTM,
-                       transform=from_origin(500_000, 5_000_000, pixel_m, pixel_m)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=512,
+        height=512,
+        count=3,
+        dtype="uint8",
+        crs=UTM,
+        transform=from_origin(500_000, 5_000_000, pixel_m, pixel_m),
+    ) as dst:
         dst.write(data)
     return path
 
@@ -113,8 +122,9 @@ def test_a_scene_at_2_5_m_is_cut_at_the_source_grid_and_answered_on_the_input_gr
             return _greenness(batch)
 
         scene = _scene(tmp_path / f"scene_{pixel_m}.tif", pixel_m)
-        result = segment_file(scene, model, ResolvedScene(params, pixels=PixelSpec()),
-                              outputs={"mask": tmp_path / f"mask_{pixel_m}.tif"})
+        result = segment_file(
+            scene, model, ResolvedScene(params, pixels=PixelSpec()), outputs={"mask": tmp_path / f"mask_{pixel_m}.tif"}
+        )
         assert shapes == {(64, 64, 3)}
         with rasterio.open(result.outputs["mask"]) as mask_file:
             assert (mask_file.width, mask_file.height) == (512, 512)

@@ -70,8 +70,9 @@ def test_wgs84_areas_match_geodesic_pixel_areas() -> None:
     polys = extract_polygons(mask, transform, WGS84)
     geod = Geod(ellps="WGS84")
     north = 60.0 - 2e-4 * np.arange(400)
-    row_m2 = np.array([abs(geod.polygon_area_perimeter([15.0, 15.0002, 15.0002, 15.0], [n, n, n - 2e-4, n - 2e-4])[0])
-                       for n in north])
+    row_m2 = np.array(
+        [abs(geod.polygon_area_perimeter([15.0, 15.0002, 15.0002, 15.0], [n, n, n - 2e-4, n - 2e-4])[0]) for n in north]
+    )
     expected_ha = float((mask.sum(axis=1) * row_m2).sum()) / 10_000
     assert polys.areas_ha.sum() == pytest.approx(expected_ha, rel=0.01)
 

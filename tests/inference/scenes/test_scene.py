@@ -30,14 +30,30 @@ FIELD = (slice(150, 450), slice(250, 700))  # a green field inside the scene
 def _write(path: Path, data: np.ndarray, crs: str, transform, **extra) -> Path:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with rasterio.open(path, "w", driver="GTiff", width=data.shape[2], height=data.shape[1],
-                           count=data.shape[0], dtype=data.dtype, crs=crs, transform=transform, **extra) as dst:
+        with rasterio.open(
+            path,
+            "w",
+            driver="GTiff",
+            width=data.shape[2],
+            height=data.shape[1],
+            count=data.shape[0],
+            dtype=data.dtype,
+            crs=crs,
+            transform=transform,
+            **extra,
+        ) as dst:
             dst.write(data)
     return path
 
 
-def farmland_scene(path: Path, crs: str = "EPSG:32633", transform=UTM_TRANSFORM, height: int = 777,
-                   width: int = 1000, margins: tuple[int, int] = (90, 60)) -> Path:
+def farmland_scene(
+    path: Path,
+    crs: str = "EPSG:32633",
+    transform=UTM_TRANSFORM,
+    height: int = 777,
+    width: int = 1000,
+    margins: tuple[int, int] = (90, 60),
+) -> Path:
     """uint16 B2,B3,B4,B8 stack: brownish soil, one green field, zero (nodata) margins left and bottom."""
     rng = np.random.default_rng(0)
     data = np.empty((4, height, width), dtype=np.uint16)
@@ -96,7 +112,9 @@ def test_all_nodata_tiles_are_not_computed(tmp_path: Path) -> None:
 
 
 def test_wgs84_scene_smaller_than_a_tile(tmp_path: Path) -> None:
-    raster = read_scene(farmland_scene(tmp_path / "small.tif", "EPSG:4326", WGS_TRANSFORM, 50, 37, (5, 5)), bands="3,2,1")
+    raster = read_scene(
+        farmland_scene(tmp_path / "small.tif", "EPSG:4326", WGS_TRANSFORM, 50, 37, (5, 5)), bands="3,2,1"
+    )
     result = segment_scene(raster, greenness, T, overlap=16)
     assert result.shape == (50, 37) and result.n_tiles == 1
     assert result.crs.to_epsg() == 4326
@@ -141,10 +159,14 @@ def test_geojson_and_quicklook(utm_raster: Raster) -> None:
 def test_cluster_scene_grid_cells(utm_raster: Raster, tmp_path: Path) -> None:
     manifest = Manifest(
         radiometry=Radiometry(),
-        name="dec", task="clustering", version="t", tile_size=T,
+        name="dec",
+        task="clustering",
+        version="t",
+        tile_size=T,
         input=TensorSpec(name="image", dtype="uint8", shape=[None, T, T, 3]),
         outputs=[TensorSpec(name="q", dtype="float32", shape=[None, 2])],
-        cluster_names={"0": "bare soil", "1": "arable"}, onnx_sha256="0" * 64,
+        cluster_names={"0": "bare soil", "1": "arable"},
+        onnx_sha256="0" * 64,
     )
 
     def predict_q(batch: np.ndarray) -> np.ndarray:

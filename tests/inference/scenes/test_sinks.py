@@ -26,12 +26,14 @@ TRANSFORM = from_origin(500_000.0, 5_000_000.0, 10.0, 10.0)
 
 
 def _blocks(height: int, width: int, side: int) -> list[Window]:
-    return [Window(x, y, min(side, width - x), min(side, height - y))
-            for y in range(0, height, side) for x in range(0, width, side)]
+    return [
+        Window(x, y, min(side, width - x), min(side, height - y))
+        for y in range(0, height, side)
+        for x in range(0, width, side)
+    ]
 
 
-def _feed(sink: CogSink | PolygonSink, probability: np.ndarray, mask: np.ndarray, valid: np.ndarray,
-          side: int) -> None:
+def _feed(sink: CogSink | PolygonSink, probability: np.ndarray, mask: np.ndarray, valid: np.ndarray, side: int) -> None:
     for window in _blocks(*mask.shape, side):
         rows, cols = window.toslices()
         sink.write(window, probability[rows, cols], mask[rows, cols], valid[rows, cols])

@@ -20,8 +20,11 @@ from testkit.scene_files import FIELD, write_scene
 
 
 def _windows(height: int, width: int, side: int) -> list[Window]:
-    return [Window(x, y, min(side, width - x), min(side, height - y))
-            for y in range(0, height, side) for x in range(0, width, side)]
+    return [
+        Window(x, y, min(side, width - x), min(side, height - y))
+        for y in range(0, height, side)
+        for x in range(0, width, side)
+    ]
 
 
 @pytest.mark.parametrize("cog", [False, True])
@@ -71,8 +74,18 @@ def test_nodata_tag_zeros_and_dataset_mask_make_pixels_invalid(tmp_path: Path) -
     data[0, 20, 20] = 65535  # one band only: still valid
     data[:, 30, 30] = 0  # every band zero
     path = tmp_path / "tagged.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=80, height=64, count=3, dtype="uint16", nodata=65535,
-                       crs="EPSG:32633", transform=from_origin(500_000, 5_000_000, 10, 10)) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=80,
+        height=64,
+        count=3,
+        dtype="uint16",
+        nodata=65535,
+        crs="EPSG:32633",
+        transform=from_origin(500_000, 5_000_000, 10, 10),
+    ) as dst:
         dst.write(data)
     expected = np.ones((64, 80), bool)
     expected[:8] = False
@@ -84,8 +97,17 @@ def test_nodata_tag_zeros_and_dataset_mask_make_pixels_invalid(tmp_path: Path) -
     assert not rgb[~valid].any() and rgb[valid].any()
 
     masked = tmp_path / "masked.tif"
-    with rasterio.open(masked, "w", driver="GTiff", width=80, height=64, count=3, dtype="uint16",
-                       crs="EPSG:32633", transform=from_origin(500_000, 5_000_000, 10, 10)) as dst:
+    with rasterio.open(
+        masked,
+        "w",
+        driver="GTiff",
+        width=80,
+        height=64,
+        count=3,
+        dtype="uint16",
+        crs="EPSG:32633",
+        transform=from_origin(500_000, 5_000_000, 10, 10),
+    ) as dst:
         dst.write(np.clip(data, 1, 60000))
         mask = np.full((64, 80), 255, np.uint8)
         mask[:, 70:] = 0
@@ -123,10 +145,20 @@ def test_a_truncated_geotiff_is_refused_as_truncated_or_corrupt(tmp_path: Path) 
             source.read(Window(0, 0, source.width, source.height))
 
 
-@pytest.mark.parametrize(("path", "remote"), [
-    ("https://example.org/scene.tif", True), ("http://host/a.tif", True), ("s3://bucket/a.tif", True),
-    ("gs://bucket/a.tif", True), ("/vsicurl/https://host/a.tif", True), ("/vsis3/bucket/a.tif", True),
-    ("/data/scene.tif", False), ("scene.tif", False), ("C:/scenes/a.tif", False), ("file_https.tif", False),
-])
+@pytest.mark.parametrize(
+    ("path", "remote"),
+    [
+        ("https://example.org/scene.tif", True),
+        ("http://host/a.tif", True),
+        ("s3://bucket/a.tif", True),
+        ("gs://bucket/a.tif", True),
+        ("/vsicurl/https://host/a.tif", True),
+        ("/vsis3/bucket/a.tif", True),
+        ("/data/scene.tif", False),
+        ("scene.tif", False),
+        ("C:/scenes/a.tif", False),
+        ("file_https.tif", False),
+    ],
+)
 def test_is_url_tells_remote_gdal_paths_from_local_files(path: str, remote: bool) -> None:
     assert is_url(path) is remote

@@ -46,8 +46,9 @@ def test_window_edges_match_the_in_memory_path(tmp_path: Path, cog: bool) -> Non
     reference = stitched_in_memory(scene, greenness, 64, 16, "sentinel2-10m")
     params = WindowParams(64, 16, 0.5, 8, block_size=128)  # many block edges, none on a tile edge
     out = {"probability": tmp_path / "p.tif", "mask": tmp_path / "m.tif"}
-    result = segment_file(scene, greenness, ResolvedScene(params, fields=FieldOptions(mode="threshold"),
-                                                           bands="sentinel2-10m"), out)
+    result = segment_file(
+        scene, greenness, ResolvedScene(params, fields=FieldOptions(mode="threshold"), bands="sentinel2-10m"), out
+    )
     assert np.abs(read_probability(out["probability"]) - reference).max() <= 1e-5
     with rasterio.open(out["mask"]) as ds:
         mask = ds.read(1)
@@ -81,8 +82,14 @@ def test_polygons_crossing_blocks_are_merged(tmp_path: Path) -> None:
     raster = read_scene(scene, bands="sentinel2-10m")
     whole = segment_scene(raster, greenness, 64, 16)
     expected = scene_polygons(whole)
-    result = segment_file(scene, greenness, ResolvedScene(WindowParams(64, 16, block_size=128), bands="sentinel2-10m",
-                                                           fields=FieldOptions(mode="threshold")), {})
+    result = segment_file(
+        scene,
+        greenness,
+        ResolvedScene(
+            WindowParams(64, 16, block_size=128), bands="sentinel2-10m", fields=FieldOptions(mode="threshold")
+        ),
+        {},
+    )
     assert len(result.polygons.geometries) == len(expected.geometries) == 1
     assert result.polygons.areas_ha.sum() == pytest.approx(expected.areas_ha.sum(), rel=1e-9)
     assert result.polygons.geometries[0].equals(expected.geometries[0])
@@ -113,8 +120,9 @@ def test_real_onnx_model_window_parity(exported_models: Path, tmp_path: Path) ->
     scene = write_scene(tmp_path / "scene.tif", height=300, width=420)
     reference = stitched_in_memory(scene, predict, model.tile_size, 16, "sentinel2-10m")
     out = {"probability": tmp_path / "p.tif"}
-    segment_file(scene, predict, ResolvedScene(WindowParams(model.tile_size, 16, block_size=100), bands="sentinel2-10m"),
-                 out)
+    segment_file(
+        scene, predict, ResolvedScene(WindowParams(model.tile_size, 16, block_size=100), bands="sentinel2-10m"), out
+    )
     assert np.abs(read_probability(out["probability"]) - reference).max() <= 1e-5
 
 
@@ -151,8 +159,9 @@ def _two_field_scene(path: Path) -> Path:
     rgb[:, :260][:, ~left] = np.array([170, 140, 90])[:, None]
     rgb[:, 260:] = np.array([20, 40, 90])[:, None, None]
     rgb = np.clip(rgb + rng.normal(0, 2, rgb.shape), 1, 255).astype(np.uint8)
-    with rasterio.open(path, "w", driver="GTiff", width=500, height=400, count=3, dtype="uint8",
-                       crs="EPSG:32633", transform=UTM) as dst:
+    with rasterio.open(
+        path, "w", driver="GTiff", width=500, height=400, count=3, dtype="uint8", crs="EPSG:32633", transform=UTM
+    ) as dst:
         dst.write(rgb)
     return path
 

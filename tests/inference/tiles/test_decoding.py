@@ -26,8 +26,16 @@ def _save(image: Image.Image, fmt: str, **kwargs: object) -> bytes:
 def _geotiff(data: np.ndarray, nodata: float | None = None) -> bytes:
     count, height, width = data.shape
     with rasterio.MemoryFile() as memfile:
-        with memfile.open(driver="GTiff", height=height, width=width, count=count, dtype=str(data.dtype),
-                          crs="EPSG:4326", transform=from_origin(10, 50, 0.001, 0.001), nodata=nodata) as dst:
+        with memfile.open(
+            driver="GTiff",
+            height=height,
+            width=width,
+            count=count,
+            dtype=str(data.dtype),
+            crs="EPSG:4326",
+            transform=from_origin(10, 50, 0.001, 0.001),
+            nodata=nodata,
+        ) as dst:
             dst.write(data)
         return memfile.read()
 
