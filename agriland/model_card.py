@@ -46,13 +46,18 @@ LIMITS = {
         "Pasture and HerbaceousVegetation look like young crops; their clusters are not cropland, so some "
         "cropland is answered as vegetation and the other way round.",
         "Clusters are named by majority: a cluster's minority tiles take its name.",
+        "Another sensor (USDA NAIP aerial windows of hand-drawn fields, `python -m evaluation.aerial_tiles`): "
+        "cropland recall 0.70 at 10 m (10 windows), 0.58 at 5 m, 0.47 at 2.5 m, at false-cropland rates of "
+        "0-0.03: the clusters know 10 m tiles. Post tiles near 10 m per pixel, or GeoTIFF scenes (resampled "
+        "to 10 m by the service).",
     ],
     "unet": [
         "Learnt from mosaics of whole EuroSAT tiles: edges inside the mosaics are tile edges, not real field "
         "edges; fields come from the field model, this model answers where cropland is.",
         "Pasture and HerbaceousVegetation look like young crops at 10 m: a few % of their pixels answer "
         "cropland on average (the fractions above).",
-        "Trained near 10 m per pixel; the service resamples other ground resolutions to it.",
+        "Trained near 10 m per pixel; the service resamples other ground resolutions to it. On NAIP aerial "
+        "windows (another sensor) it ranks field windows above the rest at ROC AUC 0.98 (5 m) and 0.96 (2.5 m).",
     ],
 }
 
