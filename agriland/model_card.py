@@ -48,8 +48,8 @@ LIMITS = {
         "Clusters are named by majority: a cluster's minority tiles take its name.",
         "Another sensor (USDA NAIP aerial windows of hand-drawn fields, `python -m evaluation.aerial_tiles`): "
         "cropland recall 0.70 at 10 m (10 windows), 0.58 at 5 m, 0.47 at 2.5 m, at false-cropland rates of "
-        "0-0.03: the clusters know 10 m tiles. Area-average finer imagery to ~10 m per pixel before clustering "
-        "(neither /cluster nor /cluster_scene resamples it).",
+        "0-0.03: the clusters know 10 m tiles. /cluster_scene clusters a GeoTIFF in cells of the model tile's "
+        "ground size; area-average finer tiles to ~10 m per pixel before posting them to /cluster.",
     ],
     "unet": [
         "Learnt from mosaics of whole EuroSAT tiles: edges inside the mosaics are tile edges, not real field "

@@ -18,8 +18,9 @@ from starlette.responses import Response
 from contract.manifest import Manifest
 from inference.models.futures import then
 from inference.pixels import PixelSpec
-from inference.scenes.cluster import cluster_scene
+from inference.scenes.cluster import cell_size_px, cluster_scene
 from inference.scenes.geo import SceneLimits
+from inference.scenes.ground_resolution import pixel_size_m
 from inference.scenes.polygons import TooManyPolygons, polygons_geojson
 from inference.scenes.request import OptionError, ResolvedScene, SceneRequest
 from inference.scenes.segment import segment_file
@@ -205,15 +206,21 @@ async def cluster_scene_handler(request: Request, engine: Engine, settings: Serv
             pixels = PixelSpec(model.manifest.radiometry, scaling=options.scaling)
             limits = SceneLimits(max_pixels=settings.max_scene_pixels)
             with GeoTiffSource(upload.path, options.bands, pixels, limits) as source:
-                grid = cluster_scene(source, predict, tile, model.manifest, batch_size=settings.max_batch_size)
+                source_gsd = pixel_size_m(source.crs, source.transform, source.height, source.width)
+                cell = cell_size_px(source_gsd, model.manifest.radiometry.gsd_m, tile)
+                grid = cluster_scene(
+                    source, predict, tile, model.manifest, batch_size=settings.max_batch_size, cell_px=cell
+                )
                 applied = source.radiometry.applied
                 grid["agriland"] = {
                     "model": "dec",
                     "model_version": model.manifest.version,
                     "name": source.name,
                     "tile_size": tile,
-                    "rows": -(-source.height // tile),
-                    "cols": -(-source.width // tile),
+                    "cell_px": cell,
+                    "gsd_m": None if source_gsd is None else round(source_gsd, 3),
+                    "rows": -(-source.height // cell),
+                    "cols": -(-source.width // cell),
                     "width": source.width,
                     "height": source.height,
                     "crs": source.crs.to_string(),

@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from contract.errors import AgrilandError
 from contract.manifest import Manifest
+from inference.scenes.ground_resolution import MIN_SOURCE_TILE, at_model_gsd, resample_rgb
 from inference.scenes.polygons import feature_collection
 from inference.scenes.windowed import Predict
 
@@ -49,6 +50,14 @@ def _strip_cells(rgb: np.ndarray, valid: np.ndarray, tile: int, nx: int) -> tupl
     return cells, counts
 
 
+def cell_size_px(source_gsd: float | None, model_gsd: float, tile_size: int) -> int:
+    """Source pixels per cell edge so that one cell covers the ground of one model tile (the tile size itself for
+    a scene at the model's resolution or of unknown resolution)."""
+    if source_gsd is None or at_model_gsd(source_gsd, model_gsd):
+        return tile_size
+    return max(MIN_SOURCE_TILE, round(tile_size * model_gsd / source_gsd))
+
+
 def _predict_cells(predict_q: Predict, cells: np.ndarray, batch_size: int) -> np.ndarray:
     """[N, K] soft assignments of [N, T, T, 3] cells, `batch_size` at a time."""
     outputs = []
@@ -68,16 +77,20 @@ def cluster_scene(
     manifest: Manifest,
     batch_size: int = 16,
     progress: bool = False,
+    cell_px: int | None = None,
 ) -> dict:
     """Cluster a scene cell by cell; a GeoJSON FeatureCollection of grid cells with cluster id, name, arable flag.
 
     Cells are a non-overlapping grid from the top-left corner, read one strip of cells at a time (memory holds
     one strip); edge cells are mirror-padded to a full tile and clipped to the scene in the output. Cells with
-    only nodata are left out. `predict_q` maps a uint8 [N, T, T, 3] batch to [N, K] soft assignments.
+    only nodata are left out. `predict_q` maps a uint8 [N, T, T, 3] batch to [N, K] soft assignments. A cell is
+    `cell_px` source pixels square (default: the tile size), resampled to the model tile when they differ, so a
+    scene finer or coarser than the model's resolution is clustered at the ground size the model learnt
+    (`cell_size_px`).
     """
     if batch_size <= 0:
         raise AgrilandError(f"batch size must be positive, got {batch_size}")
-    h, w, t = source.height, source.width, tile_size
+    h, w, t = source.height, source.width, cell_px or tile_size
     ny, nx = -(-h // t), -(-w // t)
     col_width = np.minimum(np.arange(nx) * t + t, w) - np.arange(nx) * t
     rows, cols, q, fractions = [], [], [], []
@@ -88,7 +101,10 @@ def cluster_scene(
         todo = np.flatnonzero(counts > 0)
         if not len(todo):
             continue
-        q.append(_predict_cells(predict_q, cells[todo], batch_size))
+        chosen = cells[todo]
+        if t != tile_size:
+            chosen = np.stack([resample_rgb(np.ascontiguousarray(cell), (tile_size, tile_size)) for cell in chosen])
+        q.append(_predict_cells(predict_q, chosen, batch_size))
         rows.append(np.full(len(todo), row))
         cols.append(todo)
         fractions.append(counts[todo] / (col_width[todo] * min(t, h - y0)))
@@ -113,10 +129,11 @@ def cluster_scene(
                 }
             )
     log.info(
-        "%s: %d cells of %d px clustered, %d all-nodata left out",
+        "%s: %d cells of %d source px (model tile %d px) clustered, %d all-nodata left out",
         source.name,
         len(properties),
         t,
+        tile_size,
         ny * nx - len(properties),
     )
     return feature_collection(boxes, properties, source.crs)

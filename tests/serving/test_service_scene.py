@@ -115,6 +115,7 @@ def test_cluster_scene_grid_matches_the_tile_grid(
     grid = response.json()
     rows, cols = -(-777 // t), -(-1000 // t)
     assert (grid["agriland"]["rows"], grid["agriland"]["cols"]) == (rows, cols)
+    assert grid["agriland"]["cell_px"] == t and grid["agriland"]["gsd_m"] == 10.0  # a 10 m scene: cells are tiles
     valid = np.zeros((rows * t, cols * t), dtype=bool)
     valid[: 777 - BOTTOM, LEFT:1000] = True
     expected = int((valid.reshape(rows, t, cols, t).sum(axis=(1, 3)) > 0).sum())  # all-nodata cells are left out

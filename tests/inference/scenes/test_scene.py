@@ -192,3 +192,49 @@ def test_cluster_scene_grid_cells(utm_raster: Raster, tmp_path: Path) -> None:
     east, _ = Transformer.from_crs("EPSG:32633", "EPSG:4326", always_xy=True).transform(500_000 + 1000 * 10, 4_996_000)
     assert lon.max() == pytest.approx(east, abs=2e-4)  # edge cells are clipped to the scene
     assert "crs" not in collection
+
+
+def test_cluster_cells_cover_the_ground_of_a_model_tile(utm_raster: Raster) -> None:
+    """A scene finer than the model is clustered in cells of the model tile's ground size, each resampled to the
+    model tile; at the model's resolution (or an unknown one) a cell is the tile itself."""
+    from inference.scenes.cluster import cell_size_px
+    from inference.scenes.ground_resolution import resample_rgb
+
+    assert cell_size_px(10.0, 10.0, 64) == 64 and cell_size_px(None, 10.0, 64) == 64
+    assert cell_size_px(2.5, 10.0, 64) == 256 and cell_size_px(1.0, 10.0, 64) == 640
+    assert cell_size_px(30.0, 10.0, 64) == 21  # coarser: fewer source pixels, enlarged to the tile
+    manifest = Manifest(
+        radiometry=Radiometry(),
+        name="dec",
+        task="clustering",
+        version="t",
+        tile_size=T,
+        input=TensorSpec(name="image", dtype="uint8", shape=[None, T, T, 3]),
+        outputs=[TensorSpec(name="q", dtype="float32", shape=[None, 2])],
+        cluster_names={"0": "bare soil", "1": "arable"},
+        onnx_sha256="0" * 64,
+    )
+    seen: list[np.ndarray] = []
+
+    def predict_q(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch)
+        green = greenness(batch).mean(axis=(1, 2))
+        return np.stack([1.0 - green, green], axis=1)
+
+    in_memory = ArraySource(utm_raster.rgb, utm_raster.valid, utm_raster.crs, utm_raster.transform, utm_raster.name)
+    cell = 2 * T
+    collection = cluster_scene(in_memory, predict_q, T, manifest, batch_size=5, cell_px=cell)
+    assert all(batch.shape[1:] == (T, T, 3) for batch in seen)  # the model always gets its own tile size
+    rows, cols = -(-utm_raster.rgb.shape[0] // cell), -(-utm_raster.rgb.shape[1] // cell)
+    cells = {(f["properties"]["row"], f["properties"]["col"]): f["properties"] for f in collection["features"]}
+    assert len(cells) == len(collection["features"]) and all(r < rows and c < cols for r, c in cells)
+    checked = 0
+    for (row, col), props in cells.items():  # each full cell answers as its block resampled to the model tile
+        block = utm_raster.rgb[row * cell : (row + 1) * cell, col * cell : (col + 1) * cell]
+        if block.shape[:2] == (cell, cell) and props["valid_fraction"] == 1.0:
+            expected = predict_q(resample_rgb(np.ascontiguousarray(block), (T, T))[None])[0]
+            assert props["confidence"] == pytest.approx(float(expected.max()), abs=1e-6)
+            assert props["cluster"] == int(np.argmax(expected))
+            checked += 1
+    assert checked >= 4
+    assert len(cells) < len(cluster_scene(in_memory, predict_q, T, manifest, batch_size=5)["features"])
