@@ -44,8 +44,7 @@ def install_release_models(models_dir: Path, release_dir: Path = RELEASE_DIR) ->
     """Copy the shipped release models (e.g. the field model, trained on real field polygons) into `models_dir`
     where it has no valid model of that name and variant (a user's own model is never replaced); each is verified
     (sha256) before and after. Returns the names installed."""
-    from contract.artifacts import verify_artifact
-    from contract.atomic import replace_dir
+    from contract.artifacts import copy_artifact, verify_artifact
 
     installed = []
     for manifest in sorted(release_dir.glob("*/*/manifest.json")):
@@ -68,15 +67,7 @@ def install_release_models(models_dir: Path, release_dir: Path = RELEASE_DIR) ->
                     shipped.version,
                 )
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{variant}.release-", dir=target.parent))
-        try:
-            for item in ("model.onnx", "manifest.json"):
-                shutil.copy2(source / item, staging / item)
-            verify_artifact(staging)
-            replace_dir(staging, target)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        copy_artifact(source, target)
         log.info("quickstart: release model %s/%s %s installed in %s", name, variant, shipped.version, target)
         installed.append(name)
     return installed

@@ -15,21 +15,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from agriland.model_card import write_model_card
-from contract.artifacts import verify_artifact
-from contract.atomic import replace_dir
+from agriland.quickstart import RELEASE_DIR
+from contract.artifacts import copy_artifact, verify_artifact
 from contract.errors import AgrilandError
 
 log = logging.getLogger(__name__)
 
-RELEASE_DIR = Path(__file__).resolve().parent / "release"
 MODELS: tuple[str, ...] = ("dec", "unet", "fields")
 MOSAICS = 9000  # 64 px arable-mask mosaics of the training tiles for the U-Net
 MAX_FALSE_CROPLAND = 0.05  # a DEC is only better if it stays under this false-cropland rate
@@ -120,17 +117,7 @@ def is_better(name: str, new: dict | None, old: dict | None, shipped: bool) -> b
 
 def install(candidate: Path, name: str, release_dir: Path = RELEASE_DIR) -> None:
     """Replace `<release_dir>/<name>/fp32` by the verified candidate artifact folder."""
-    verify_artifact(candidate)
-    target = release_dir / name / "fp32"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".fp32.release-", dir=target.parent))
-    try:
-        for item in ("model.onnx", "manifest.json"):
-            shutil.copy2(candidate / item, staging / item)
-        verify_artifact(staging)
-        replace_dir(staging, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    copy_artifact(candidate, release_dir / name / "fp32")
 
 
 def build(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
+import tempfile
 from pathlib import Path
 
 from contract.errors import AgrilandError
@@ -41,4 +43,23 @@ def verify_artifact(folder: Path | str) -> Manifest:
             f"{model_path} does not match its manifest (sha256 {actual[:12]}... != {manifest.onnx_sha256[:12]}...): "
             "the file was changed or corrupted after export; export it again"
         )
+    return manifest
+
+
+def copy_artifact(source: Path | str, target: Path | str) -> Manifest:
+    """Copy a verified artifact folder (model.onnx + manifest.json) to `target`, replacing what is there only once
+    the copy verifies too (staged beside it, then renamed)."""
+    from contract.atomic import replace_dir
+
+    source, target = Path(source), Path(target)
+    manifest = verify_artifact(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.copy-", dir=target.parent))
+    try:
+        for item in (MODEL_FILE, "manifest.json"):
+            shutil.copy2(source / item, staging / item)
+        verify_artifact(staging)
+        replace_dir(staging, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return manifest

@@ -38,6 +38,24 @@ def build_head_autoencoder(config: DecConfig, feature_dim: int) -> Autoencoder:
     )
 
 
+def _linear_autoencoder(
+    kernel: np.ndarray, bias: np.ndarray, inverse_kernel: np.ndarray, inverse_bias: np.ndarray
+) -> Autoencoder:
+    """A closed-form linear head: features -> Dense `embedding` [F, D] -> Dense `dec_features` [D, F]."""
+    n_features, dim = kernel.shape
+    features_in = tf_keras.Input((n_features,), name="features")
+    embedding = tf_keras.layers.Dense(dim, name="embedding")
+    encoder = tf_keras.Model(features_in, embedding(features_in), name="encoder")
+    embedding.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
+    z_in = tf_keras.Input((dim,), name="embedding_in")
+    inverse = tf_keras.layers.Dense(n_features, name="dec_features")
+    decoder = tf_keras.Model(z_in, inverse(z_in), name="decoder")
+    inverse.set_weights([inverse_kernel.astype(np.float32), inverse_bias.astype(np.float32)])
+    reconstruction = tf_keras.layers.Activation("linear", name="reconstruction")(decoder(encoder.output))
+    autoencoder = tf_keras.Model(features_in, reconstruction, name="autoencoder")
+    return Autoencoder(encoder=encoder, decoder=decoder, autoencoder=autoencoder)
+
+
 def build_pca_head(config: DecConfig, features: np.ndarray) -> tuple[Autoencoder, float]:
     """The closed-form linear autoencoder of the features: PCA whitening (x `head_scale`) as the encoder's one
     Dense layer and its inverse as the decoder. Returns the autoencoder and its reconstruction MSE.
@@ -59,19 +77,8 @@ def build_pca_head(config: DecConfig, features: np.ndarray) -> tuple[Autoencoder
     scale = np.sqrt(np.maximum(pca.explained_variance_, 1e-12))
     kernel = (pca.components_ / scale[:, None]).T * config.head_scale  # [F, D]
     bias = -pca.mean_ @ kernel
-    features_in = tf_keras.Input((features.shape[1],), name="features")
-    embedding = tf_keras.layers.Dense(dim, name="embedding")
-    encoder = tf_keras.Model(features_in, embedding(features_in), name="encoder")
-    embedding.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
-    z_in = tf_keras.Input((dim,), name="embedding_in")
-    inverse = tf_keras.layers.Dense(features.shape[1], name="dec_features")
-    decoder = tf_keras.Model(z_in, inverse(z_in), name="decoder")
     inverse_kernel = (pca.components_ * scale[:, None]) / config.head_scale  # [D, F]
-    inverse.set_weights([inverse_kernel.astype(np.float32), pca.mean_.astype(np.float32)])
-    reconstruction = tf_keras.layers.Activation("linear", name="reconstruction")(decoder(encoder.output))
-    model = Autoencoder(
-        encoder=encoder, decoder=decoder, autoencoder=tf_keras.Model(features_in, reconstruction, name="autoencoder")
-    )
+    model = _linear_autoencoder(kernel, bias, inverse_kernel, pca.mean_)
     rebuilt = model.autoencoder.predict(features, batch_size=512, verbose=0)
     mse = float(np.mean((rebuilt - features) ** 2))
     log.info(
@@ -107,19 +114,8 @@ def build_lda_head(config: DecConfig, features: np.ndarray, labels: np.ndarray) 
 
     bias = project(np.zeros((1, features.shape[1]), np.float64))[0]
     kernel = project(np.eye(features.shape[1])) - bias  # the composed affine map, [F, D]
-    features_in = tf_keras.Input((features.shape[1],), name="features")
-    embedding = tf_keras.layers.Dense(dim, name="embedding")
-    encoder = tf_keras.Model(features_in, embedding(features_in), name="encoder")
-    embedding.set_weights([kernel.astype(np.float32), bias.astype(np.float32)])
-    z_in = tf_keras.Input((dim,), name="embedding_in")
-    inverse = tf_keras.layers.Dense(features.shape[1], name="dec_features")
-    decoder = tf_keras.Model(z_in, inverse(z_in), name="decoder")
     inverse_kernel = np.linalg.pinv(kernel)  # [D, F]
-    inverse.set_weights([inverse_kernel.astype(np.float32), (-bias @ inverse_kernel).astype(np.float32)])
-    reconstruction = tf_keras.layers.Activation("linear", name="reconstruction")(decoder(encoder.output))
-    model = Autoencoder(
-        encoder=encoder, decoder=decoder, autoencoder=tf_keras.Model(features_in, reconstruction, name="autoencoder")
-    )
+    model = _linear_autoencoder(kernel, bias, inverse_kernel, -bias @ inverse_kernel)
     mse = float(np.mean((model.autoencoder.predict(features, batch_size=512, verbose=0) - features) ** 2))
     log.info(
         "LDA head: %d classes -> %d discriminant components (training accuracy of the projection %.3f)",

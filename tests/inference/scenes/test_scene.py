@@ -156,8 +156,9 @@ def test_geojson_and_quicklook(utm_raster: Raster) -> None:
     assert image.size == (256, 199)
 
 
-def test_cluster_scene_grid_cells(utm_raster: Raster, tmp_path: Path) -> None:
-    manifest = Manifest(
+def _two_cluster_manifest() -> Manifest:
+    """A DEC manifest of two named clusters, bare soil and arable, at the suite's tile size."""
+    return Manifest(
         radiometry=Radiometry(),
         name="dec",
         task="clustering",
@@ -168,6 +169,10 @@ def test_cluster_scene_grid_cells(utm_raster: Raster, tmp_path: Path) -> None:
         cluster_names={"0": "bare soil", "1": "arable"},
         onnx_sha256="0" * 64,
     )
+
+
+def test_cluster_scene_grid_cells(utm_raster: Raster, tmp_path: Path) -> None:
+    manifest = _two_cluster_manifest()
 
     def predict_q(batch: np.ndarray) -> np.ndarray:
         green = greenness(batch).mean(axis=(1, 2))
@@ -203,17 +208,7 @@ def test_cluster_cells_cover_the_ground_of_a_model_tile(utm_raster: Raster) -> N
     assert cell_size_px(10.0, 10.0, 64) == 64 and cell_size_px(None, 10.0, 64) == 64
     assert cell_size_px(2.5, 10.0, 64) == 256 and cell_size_px(1.0, 10.0, 64) == 640
     assert cell_size_px(30.0, 10.0, 64) == 21  # coarser: fewer source pixels, enlarged to the tile
-    manifest = Manifest(
-        radiometry=Radiometry(),
-        name="dec",
-        task="clustering",
-        version="t",
-        tile_size=T,
-        input=TensorSpec(name="image", dtype="uint8", shape=[None, T, T, 3]),
-        outputs=[TensorSpec(name="q", dtype="float32", shape=[None, 2])],
-        cluster_names={"0": "bare soil", "1": "arable"},
-        onnx_sha256="0" * 64,
-    )
+    manifest = _two_cluster_manifest()
     seen: list[np.ndarray] = []
 
     def predict_q(batch: np.ndarray) -> np.ndarray:
