@@ -49,7 +49,7 @@ LIMITS = {
         "Another sensor (USDA NAIP aerial windows of hand-drawn fields, `python -m evaluation.aerial_tiles`): "
         "cropland recall 0.70 at 10 m (10 windows), 0.58 at 5 m, 0.47 at 2.5 m, at false-cropland rates of "
         "0-0.03: the clusters know 10 m tiles. /cluster_scene clusters a GeoTIFF in cells of the model tile's "
-        "ground size; area-average finer tiles to ~10 m per pixel before posting them to /cluster.",
+        "ground size; post finer tiles to /cluster with their `gsd` so the service resamples them to 10 m.",
     ],
     "unet": [
         "Learnt from mosaics of whole EuroSAT tiles: edges inside the mosaics are tile edges, not real field "
