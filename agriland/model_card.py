@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -46,18 +47,18 @@ LIMITS = {
         "Pasture and HerbaceousVegetation look like young crops; their clusters are not cropland, so some "
         "cropland is answered as vegetation and the other way round.",
         "Clusters are named by majority: a cluster's minority tiles take its name.",
-        "Another sensor (USDA NAIP aerial windows of hand-drawn fields, `python -m evaluation.aerial_tiles`): "
-        "cropland recall 0.70 at 10 m (10 windows), 0.58 at 5 m, 0.47 at 2.5 m, at false-cropland rates of "
-        "0-0.03: the clusters know 10 m tiles. /cluster_scene clusters a GeoTIFF in cells of the model tile's "
-        "ground size; post finer tiles to /cluster with their `gsd` so the service resamples them to 10 m.",
+        "Another sensor finds less: on USDA NAIP aerial windows of hand-drawn fields the 2026-12-07 release "
+        "measured a cropland recall of 0.47-0.70 (docs/release.md, `python -m evaluation.aerial_tiles`): the "
+        "clusters know 10 m tiles. /cluster_scene clusters a GeoTIFF in cells of the model tile's ground size; "
+        "post finer tiles to /cluster with their `gsd` so the service resamples them to 10 m.",
     ],
     "unet": [
         "Learnt from mosaics of whole EuroSAT tiles: edges inside the mosaics are tile edges, not real field "
         "edges; fields come from the field model, this model answers where cropland is.",
         "Pasture and HerbaceousVegetation look like young crops at 10 m: a few % of their pixels answer "
         "cropland on average (the fractions above).",
-        "Trained near 10 m per pixel; the service resamples other ground resolutions to it. On NAIP aerial "
-        "windows (another sensor) it ranks field windows above the rest at ROC AUC 0.98 (5 m) and 0.96 (2.5 m).",
+        "Trained near 10 m per pixel; the service resamples other ground resolutions to it (NAIP aerial "
+        "windows, another sensor: see docs/release.md).",
     ],
 }
 
@@ -119,7 +120,7 @@ def render(
         "",
         f"**Training.** `{command}` (`make release-models DATA=<development data>`), code commit {commit}, "
         f"seed 0; wall time {seconds / 60:.1f} min for training and export on {platform.machine()} CPU "
-        "(2 cores, shared with other jobs at times).",
+        f"({os.cpu_count()} cores, shared with other jobs at times).",
         "",
         f"**Quality on the {heldout:,} held-out tiles** (`python -m evaluation.release_eval`):",
         *_metrics_lines(name, scores),
