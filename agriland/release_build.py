@@ -1,6 +1,6 @@
 """`agriland release build`: train, export and measure the release models that ship with the package.
 
-    agriland release build --data ../shared/data            # make release-models DATA=../shared/data
+    agriland release build --data <development data>   # make release-models DATA=<development data>
 
 On the development data whose licence allows shipping a model: the EuroSAT tiles (MIT) for DEC and the arable
 U-Net, the NAIP field polygons (US public domain imagery, MIT annotations) for the field model; never the forest

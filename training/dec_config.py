@@ -124,6 +124,23 @@ class DecConfig:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
 
+_QUICK = DecConfig(
+    tile_size=64,
+    max_tiles=None,
+    views=4,
+    embedding_dim=64,
+    ae_epochs=0,
+    augment=False,
+    optimizer="adam",
+    learning_rate=1e-4,
+    batch_size=256,
+    max_iter=3000,
+    update_interval=140,
+    n_clusters=50,
+    tsne_every=10,
+)
+
+
 PROFILES: dict[str, DecConfig] = {
     # Seconds on a CPU: for tests and smoke checks of the whole pipeline, not for real clusters.
     "tiny": DecConfig(
@@ -144,41 +161,11 @@ PROFILES: dict[str, DecConfig] = {
     # A few minutes on 2 CPU cores: frozen ImageNet EfficientNet-Lite0 features of each 64 px tile and its
     # flips, a PCA-whitening head (the closed-form linear autoencoder), then DEC with Adam 1e-4. K=50 (several
     # clusters per land-cover class) names cropland better than K=10 (docs/dec_evaluation.md).
-    "quick": DecConfig(
-        tile_size=64,
-        max_tiles=None,
-        views=4,
-        embedding_dim=64,
-        ae_epochs=0,
-        augment=False,
-        optimizer="adam",
-        learning_rate=1e-4,
-        batch_size=256,
-        max_iter=3000,
-        update_interval=140,
-        n_clusters=50,
-        tsne_every=10,
-    ),
+    "quick": _QUICK,
     # The shipped release (agriland/release/dec), trained on a labelled development set: the quick recipe with the
     # linear discriminant head. On held-out EuroSAT tiles (K=50 k-means, names by majority) cropland recall rose
     # from 0.84-0.87 (PCA head) to 0.95 at a false-cropland rate of 0.01-0.02; K from 10 to 80 measured alike.
-    "release": DecConfig(
-        tile_size=64,
-        max_tiles=None,
-        views=4,
-        embedding_dim=64,
-        ae_epochs=0,
-        augment=False,
-        head="lda",
-        head_scale=0.5,
-        optimizer="adam",
-        learning_rate=1e-4,
-        batch_size=256,
-        max_iter=3000,
-        update_interval=140,
-        n_clusters=50,
-        tsne_every=10,
-    ),
+    "release": replace(_QUICK, head="lda", head_scale=0.5),
     # The workflow's sizes, for a GPU: 256 px tiles, K=100, target updated every 100 iterations.
     "full": DecConfig(
         tile_size=256,
